@@ -1,0 +1,203 @@
+import type { AuditEntry, AuditLog } from './audit.js';
+import type { BypassOptions } from './bypass.js';
+import type { ClassificationRule } from './classifier.js';
+import type { Clock } from './clock.js';
+import type { IntentQueue, IntentHandler, IntentStats, ReplayProgress, ReplayReport, WriteIntent } from './intentQueue.js';
+import type { InventoryEntry } from './inventory.js';
+import type { Logger, Notifier } from './notifier.js';
+import type { Decision, Operation, Policy, Surface } from './operation.js';
+import type { ReadHealthOptions, ReadHealthReport } from './readHealth.js';
+import type { RetryAfterOptions } from './retryAfter.js';
+import type { InstanceRecord, StateStore } from './store.js';
+import type {
+  BeginInput,
+  EndInput,
+  ExtendInput,
+  MaintenanceWindow,
+  Phase,
+  QuiesceState,
+  ScheduleInput,
+  Straggler,
+} from './window.js';
+
+export type StoreFallback = 'keep' | 'read-only' | 'read-write';
+
+export interface QuiesceOptions {
+  /** Where the state lives. @default createMemoryStore() */
+  store?: StateStore;
+  /** Durable intent queue for `queue` writes. @default createMemoryIntentQueue() */
+  intentQueue?: IntentQueue;
+  /** This engine's id in the instance registry. @default `${hostname}:${pid}:${random}` */
+  instanceId?: string;
+  /**
+   * Whether this engine is an instance that serves operations (registers, heartbeats, acknowledges).
+   * A CLI or controller-only process sets false. @default true
+   */
+  participant?: boolean;
+  /** Classification rules, first match wins; an operation's own annotation beats every rule. */
+  rules?: ClassificationRule[];
+  /** Status of a refusal. @default 503 */
+  refusalStatus?: 503 | 423;
+  retryAfter?: RetryAfterOptions;
+  bypass?: BypassOptions;
+  /** Report-only: every decision computed, counted and logged; nothing refused. @default false */
+  dryRun?: boolean;
+  notifiers?: Notifier[];
+  auditLog?: AuditLog;
+  logger?: Logger;
+  clock?: Clock;
+  /** How long freezing waits for acknowledgements and in-flight writes. @default 30000 */
+  drainDeadlineMs?: number;
+  /** Soak after writes are back on, before the closure notice and backfill. @default 10000 */
+  soakMs?: number;
+  /** Heartbeat and safety-net poll period. @default 1000 */
+  heartbeatMs?: number;
+  /** An instance silent for longer is dropped from acknowledgements and named. @default 5000 */
+  instanceTimeoutMs?: number;
+  /** How long the last known state is trusted while the store is unreachable. @default 30000 */
+  stalenessMs?: number;
+  /** Applied past `stalenessMs` without the store. @default 'keep' */
+  storeFallback?: StoreFallback;
+  /** Status URL of a queued intent, returned with 202. @default id => `/quiesce/intents/${id}` */
+  intentStatusUrl?: (id: string) => string;
+  /** Replay settings for the backfill. */
+  replay?: { concurrency?: number; maxAttempts?: number; backoffMs?: number };
+  readHealth?: ReadHealthOptions;
+  /** Window ids. @default crypto.randomUUID-based `win_…` */
+  generateId?: () => string;
+}
+
+export interface InFlightHandle {
+  done(): void;
+}
+
+export interface ToolRefusal {
+  ok: false;
+  refused: true;
+  code: 'READ_ONLY_MODE';
+  message: string;
+  windowId: string;
+  endsAt: string | null;
+  retryAfter: number;
+}
+
+export type MissedTickPolicy = 'skip' | 'coalesce' | 'replay';
+
+export interface GuardJobOptions {
+  /** A job that only reads keeps running during a window. @default false */
+  readOnly?: boolean;
+  /** What happens to ticks missed during a window, at thaw. @default 'skip' */
+  missed?: MissedTickPolicy;
+  /** Where the job comes from, for the inventory. @default 'cron' */
+  source?: string;
+}
+
+export interface GuardToolOptions {
+  readOnly?: boolean;
+  policy?: Policy;
+}
+
+export interface InstanceStatus extends InstanceRecord {
+  live: boolean;
+  self: boolean;
+}
+
+export interface EngineStatus {
+  instanceId: string;
+  state: QuiesceState;
+  phase: Phase | null;
+  readOnly: boolean;
+  dryRun: boolean;
+  store: { kind: string; healthy: boolean; lastSyncAt: string | null; fallback: StoreFallback | null; lastError: string | null };
+  inFlight: { count: number; oldest: { name: string; since: string } | null };
+  instances: InstanceStatus[];
+  counters: Record<'refused' | 'queued' | 'dropped' | 'bypassed' | 'dryRun', Record<string, number>>;
+  queue: IntentStats | null;
+  backfill: ReplayProgress | null;
+  readHealth: ReadHealthReport;
+}
+
+export interface ReadOutcome {
+  surface: Surface;
+  durationMs: number;
+  /** True for a 5xx or an exception. */
+  error: boolean;
+}
+
+export interface EngineEvents {
+  /** Every applied state (any version change). */
+  state: [state: QuiesceState, previous: QuiesceState];
+  /** Every phase change of the current window. */
+  phase: [phase: Phase | null, window: MaintenanceWindow | null, previous: Phase | null];
+  decision: [decision: Decision, operation: Operation];
+  /** Read health degraded during a window beyond the configured thresholds. */
+  escalate: [report: ReadHealthReport];
+  'drain-timeout': [stragglers: Straggler[]];
+  'backfill-progress': [progress: ReplayProgress];
+  'store-fallback': [info: { fallback: StoreFallback; since: string; error: string | null }];
+  'store-recovered': [info: { at: string }];
+  'notifier-failed': [info: { notifier: string; event: string; error: string }];
+  audit: [entry: AuditEntry];
+}
+
+export interface QuiesceEngine {
+  readonly instanceId: string;
+  /** Last applied state. */
+  readonly state: QuiesceState;
+  readonly phase: Phase | null;
+  readonly window: MaintenanceWindow | null;
+  /** True while writes are refused on this instance (freezing/frozen, or the store fallback). */
+  readonly readOnly: boolean;
+  readonly options: Readonly<{ refusalStatus: number; dryRun: boolean }>;
+
+  /** Load the state from the store and start heartbeats. Idempotent; called by the first async method. */
+  start(): Promise<void>;
+  /** Stop timers, deregister, close the store and queue owned by the engine. */
+  close(): Promise<void>;
+
+  begin(input: BeginInput): Promise<MaintenanceWindow>;
+  schedule(input: ScheduleInput): Promise<MaintenanceWindow>;
+  extend(input: ExtendInput): Promise<MaintenanceWindow>;
+  /** Writes back on; resolves once that is committed. The checklist (soak, closure, backfill) goes on. */
+  end(input?: EndInput): Promise<MaintenanceWindow>;
+  /** Resolves when the current window reaches the phase (or later). */
+  waitForPhase(phase: Phase, options?: { timeoutMs?: number }): Promise<MaintenanceWindow>;
+
+  /** The hot path: synchronous, in memory, no I/O. */
+  decide(operation: Operation): Decision;
+  /** Track an in-flight write until `done()`. */
+  track(operation: Operation): InFlightHandle;
+  /** Report a read's outcome to the read-health watcher. */
+  reportRead(outcome: ReadOutcome): void;
+
+  /** Keep a write as a durable intent (after a decision `enqueue`). */
+  enqueue(operation: Operation, payload: unknown, options?: { name?: string }): Promise<{ intent: WriteIntent; created: boolean; statusUrl: string }>;
+  getIntent(id: string): Promise<WriteIntent | null>;
+  /** Register the handler that replays intents of this name after the window. */
+  handle(name: string, handler: IntentHandler): void;
+  /** Run the backfill now (normally run by the end-of-window checklist). */
+  backfill(): Promise<ReplayReport>;
+
+  register(entry: InventoryEntry): void;
+  inventory(): InventoryEntry[];
+
+  guardTool<A extends unknown[], R>(
+    name: string,
+    fn: (...args: A) => R | Promise<R>,
+    options?: GuardToolOptions,
+  ): (...args: A) => Promise<R | ToolRefusal>;
+  guardJob<A extends unknown[]>(
+    name: string,
+    fn: (...args: A) => unknown,
+    options?: GuardJobOptions,
+  ): (...args: A) => Promise<void>;
+
+  status(): Promise<EngineStatus>;
+  audit(options?: { limit?: number; windowId?: string }): Promise<AuditEntry[]>;
+  /** Add members to the current window's closing record (write audit, reports). */
+  addToReport(key: string, value: unknown): Promise<void>;
+  /** Hooks run at phase entry and awaited before the phase proceeds (e.g. audit snapshots, job freeze). */
+  onPhase(phase: Phase, hook: (window: MaintenanceWindow) => unknown | Promise<unknown>): () => void;
+
+  on<E extends keyof EngineEvents>(event: E, listener: (...args: EngineEvents[E]) => void): () => void;
+}

@@ -1,0 +1,135 @@
+import { z } from 'zod';
+import { QuiesceError } from './errors.js';
+
+export const PHASES = ['scheduled', 'freezing', 'frozen', 'thawing', 'backfilling', 'closed'] as const;
+export type Phase = (typeof PHASES)[number];
+export type Mode = 'read-write' | 'read-only';
+
+/** Phases during which writes are refused. */
+export function isReadOnlyPhase(phase: Phase | null | undefined): boolean {
+  return phase === 'freezing' || phase === 'frozen';
+}
+
+const isoTime = z
+  .string()
+  .refine((s) => !Number.isNaN(Date.parse(s)), { message: 'must be an ISO 8601 date-time' })
+  .transform((s) => new Date(s).toISOString());
+
+const noticeSchema = z.object({
+  status: z.enum(['pending', 'ok', 'failed']),
+  attempts: z.number().int().nonnegative(),
+  lastEvent: z.string().optional(),
+  lastError: z.string().optional(),
+  updatedAt: z.string(),
+  data: z.record(z.string(), z.unknown()).optional(),
+});
+export type NoticeRecord = z.infer<typeof noticeSchema>;
+
+const stragglerSchema = z.object({
+  instanceId: z.string(),
+  inFlight: z.number().int().nonnegative(),
+  ackedVersion: z.number().int(),
+  oldestOperation: z.string().optional(),
+  reason: z.enum(['not-acknowledged', 'in-flight', 'lost']),
+});
+export type Straggler = z.infer<typeof stragglerSchema>;
+
+export const windowSchema = z.object({
+  id: z.string().min(1),
+  reason: z.string().min(1),
+  message: z.string().min(1),
+  startsAt: isoTime,
+  endsAt: isoTime.nullable(),
+  contact: z.string().optional(),
+  rollbackPlan: z.string().optional(),
+  scope: z.array(z.string()).optional(),
+  openedBy: z.string().optional(),
+  phase: z.enum(PHASES),
+  autoEnd: z.boolean().default(false),
+  /** State version at which writes were first refused (acknowledgements are counted against it). */
+  freezeVersion: z.number().int().nullable().default(null),
+  frozenAt: isoTime.nullable().default(null),
+  endedAt: isoTime.nullable().default(null),
+  closedAt: isoTime.nullable().default(null),
+  stragglers: z.array(stragglerSchema).default([]),
+  /** Per-notifier outcome, keyed by notifier name (incident ids live here). */
+  notices: z.record(z.string(), noticeSchema).default({}),
+  /** Closing record members contributed by extensions (write audit, backfill report). */
+  report: z.record(z.string(), z.unknown()).default({}),
+});
+export type MaintenanceWindow = z.infer<typeof windowSchema>;
+
+export const stateSchema = z.object({
+  mode: z.enum(['read-write', 'read-only']),
+  window: windowSchema.nullable(),
+  version: z.number().int().nonnegative(),
+  updatedAt: isoTime,
+  updatedBy: z.string().optional(),
+});
+export type QuiesceState = z.infer<typeof stateSchema>;
+
+export const INITIAL_STATE: QuiesceState = Object.freeze({
+  mode: 'read-write',
+  window: null,
+  version: 0,
+  updatedAt: new Date(0).toISOString(),
+}) as QuiesceState;
+
+/** Input of `engine.begin()`. */
+export const beginInputSchema = z
+  .object({
+    reason: z.string().trim().min(1, 'is required'),
+    message: z.string().trim().min(1, 'is required').max(2000),
+    endsAt: isoTime.optional(),
+    contact: z.string().max(500).optional(),
+    rollbackPlan: z.string().max(2000).optional(),
+    scope: z.array(z.string()).optional(),
+    actor: z.string().optional(),
+    autoEnd: z.boolean().optional(),
+  })
+  .strict();
+export type BeginInput = z.input<typeof beginInputSchema>;
+
+export const scheduleInputSchema = beginInputSchema.extend({ startsAt: isoTime }).strict();
+export type ScheduleInput = z.input<typeof scheduleInputSchema>;
+
+export const extendInputSchema = z
+  .object({
+    endsAt: isoTime.optional(),
+    byMs: z.number().int().positive().optional(),
+    message: z.string().trim().min(1).max(2000).optional(),
+    actor: z.string().optional(),
+    reason: z.string().optional(),
+  })
+  .strict()
+  .refine((v) => v.endsAt !== undefined || v.byMs !== undefined || v.message !== undefined, {
+    message: 'give endsAt, byMs or message',
+  });
+export type ExtendInput = z.input<typeof extendInputSchema>;
+
+export const endInputSchema = z
+  .object({ actor: z.string().optional(), reason: z.string().optional(), message: z.string().optional() })
+  .strict();
+export type EndInput = z.input<typeof endInputSchema>;
+
+/**
+ * Parse untrusted input with a schema; on failure throw `INVALID_INPUT` naming the first field
+ * that failed (`endsAt: must be an ISO 8601 date-time`).
+ */
+export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue?.path.length ? issue.path.join('.') : undefined;
+  let message = issue?.message ?? 'invalid';
+  if (issue?.code === 'unrecognized_keys') message = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  throw new QuiesceError('INVALID_INPUT', `${what}: ${field ? `${field}: ` : ''}${message}`, {
+    field: field ?? (issue?.code === 'unrecognized_keys' ? issue.keys[0] : undefined),
+    cause: result.error,
+  });
+}
+
+/** Validate a state payload read from a store (a corrupt payload throws `INVALID_INPUT`). */
+export function parseState(input: unknown): QuiesceState {
+  return parseOrThrow(stateSchema, input, 'state payload');
+}

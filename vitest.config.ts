@@ -1,0 +1,8 @@
+import { defineConfig } from 'vitest/config';
+
+// One vitest project per package/app: each folder's own vitest.config.ts.
+export default defineConfig({
+  test: {
+    projects: ['packages/*', 'apps/*'],
+  },
+});
