@@ -196,7 +196,11 @@ export interface QuiesceEngine {
   audit(options?: { limit?: number; windowId?: string }): Promise<AuditEntry[]>;
   /** Add members to the current window's closing record (write audit, reports). */
   addToReport(key: string, value: unknown): Promise<void>;
-  /** Hooks run at phase entry and awaited before the phase proceeds (e.g. audit snapshots, job freeze). */
+  /**
+   * Hooks run on every instance when it applies a phase, awaited before it acknowledges the state
+   * (e.g. stop job workers at `freezing`, snapshot the write audit at `frozen`). Keep them short:
+   * stop starting new work, do not wait for running work — tracked writes drain on their own.
+   */
   onPhase(phase: Phase, hook: (window: MaintenanceWindow) => unknown | Promise<unknown>): () => void;
 
   on<E extends keyof EngineEvents>(event: E, listener: (...args: EngineEvents[E]) => void): () => void;

@@ -1,0 +1,1114 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { createMemoryAuditLog, type AuditEntry } from './audit.js';
+import { type BypassCheck, createBypassCheck } from './bypass.js';
+import { type Classifier, createClassifier } from './classifier.js';
+import { type Clock, systemClock } from './clock.js';
+import { QuiesceError } from './errors.js';
+import { deriveIdempotencyKey, type IntentHandler, type IntentQueue, type IntentStats, type ReplayProgress, type ReplayReport } from './intentQueue.js';
+import { InFlightTracker } from './inflight.js';
+import { Inventory, type InventoryEntry } from './inventory.js';
+import { createMemoryIntentQueue } from './memoryIntentQueue.js';
+import { createMemoryStore } from './memoryStore.js';
+import { QuiesceMetrics, type CounterName } from './metrics.js';
+import { type Logger, type Notifier, type NotifierEventKind, silentLogger } from './notifier.js';
+import type { Decision, EnqueueDecision, DiscardDecision, Operation, Policy, ProceedDecision, ProceedReason, RefuseDecision, Surface } from './operation.js';
+import { ReadHealthWatcher } from './readHealth.js';
+import { computeRetryAfter, type ResolvedRetryAfter, resolveRetryAfterOptions } from './retryAfter.js';
+import type { InstanceRecord, StateStore } from './store.js';
+import type {
+  EngineEvents,
+  EngineStatus,
+  GuardJobOptions,
+  GuardToolOptions,
+  InFlightHandle,
+  InstanceStatus,
+  QuiesceEngine,
+  QuiesceOptions,
+  ReadOutcome,
+  StoreFallback,
+  ToolRefusal,
+} from './types.js';
+import {
+  type BeginInput,
+  beginInputSchema,
+  type EndInput,
+  endInputSchema,
+  type ExtendInput,
+  extendInputSchema,
+  INITIAL_STATE,
+  isReadOnlyPhase,
+  type MaintenanceWindow,
+  PHASES,
+  type Phase,
+  parseOrThrow,
+  type QuiesceState,
+  type ScheduleInput,
+  scheduleInputSchema,
+  type Straggler,
+} from './window.js';
+
+export const PROBLEM_TYPE = 'https://quiesce.dev/problems/read-only-mode';
+const PROBLEM_TITLE = 'Service is in read-only mode';
+
+/** Proceed decisions are preallocated: the proceed path allocates nothing. */
+const PROCEED = new Map<string, ProceedDecision>();
+function proceed(reason: ProceedReason, classification: 'read' | 'write', policy: Policy, wouldBe?: ProceedDecision['wouldBe']): ProceedDecision {
+  const key = `${reason}:${classification}:${policy}:${wouldBe ?? ''}`;
+  let d = PROCEED.get(key);
+  if (!d) {
+    d = Object.freeze({ outcome: 'proceed', classification, policy, reason, ...(wouldBe ? { wouldBe } : {}) }) as ProceedDecision;
+    PROCEED.set(key, d);
+  }
+  return d;
+}
+for (const reason of ['no-window', 'read', 'allow', 'bypass'] as const) {
+  for (const c of ['read', 'write'] as const) for (const p of ['block', 'queue', 'drop', 'allow'] as const) proceed(reason, c, p);
+}
+
+interface RefusalTemplate {
+  windowId: string;
+  endsAt: string | null;
+  endsAtMs: number | null;
+  message: string;
+  scope: ReadonlySet<string> | null;
+}
+
+const PHASE_INDEX = new Map<Phase, number>(PHASES.map((p, i) => [p, i]));
+const iso = (ms: number) => new Date(ms).toISOString();
+const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+export function createQuiesce(options: QuiesceOptions = {}): QuiesceEngine {
+  return new Engine(options);
+}
+
+class Engine implements QuiesceEngine {
+  readonly instanceId: string;
+  readonly options: Readonly<{ refusalStatus: number; dryRun: boolean }>;
+
+  readonly #store: StateStore;
+  readonly #ownsStore: boolean;
+  readonly #queue: IntentQueue;
+  readonly #ownsQueue: boolean;
+  readonly #clock: Clock;
+  readonly #classify: Classifier;
+  readonly #retry: ResolvedRetryAfter;
+  readonly #bypass: BypassCheck | null;
+  readonly #log: Logger;
+  readonly #auditLog;
+  readonly #notifiers: Notifier[];
+  readonly #metrics: QuiesceMetrics;
+  readonly #health: ReadHealthWatcher;
+  readonly #inventory = new Inventory();
+  readonly #inflight: InFlightTracker;
+  readonly #handlers = new Map<string, IntentHandler>();
+  readonly #listeners = new Map<string, Set<(...args: any[]) => void>>();
+  readonly #phaseHooks = new Map<Phase, Set<(w: MaintenanceWindow) => unknown>>();
+  readonly #writableListeners = new Set<() => void>();
+  readonly #participant: boolean;
+  readonly #o: Required<Pick<QuiesceOptions, 'drainDeadlineMs' | 'soakMs' | 'heartbeatMs' | 'instanceTimeoutMs' | 'stalenessMs' | 'storeFallback'>>;
+  readonly #statusUrl: (id: string) => string;
+  readonly #generateId: () => string;
+  readonly #startedAt: string;
+
+  #state: QuiesceState = INITIAL_STATE;
+  #readOnly = false;
+  #tpl: RefusalTemplate | null = null;
+  #fallback: StoreFallback | null = null;
+  #lastSync: number;
+  #storeError: string | null = null;
+  #ackedVersion = 0;
+  #applyChain: Promise<void> = Promise.resolve();
+  #started: Promise<void> | null = null;
+  #closed = false;
+  #unsubscribe: (() => void) | null = null;
+  #heartbeatTimer: unknown = null;
+  #windowTimer: unknown = null;
+  #windowTimerKey = '';
+  #replayAbort: AbortController | null = null;
+  #backfill: ReplayProgress | null = null;
+  #queueStats: IntentStats | null = null;
+  #confirming = new Set<string>();
+  #notifyChains = new Map<string, Promise<void>>();
+  #lostInstances: Record<string, Straggler[]> = {};
+
+  constructor(options: QuiesceOptions) {
+    this.#clock = options.clock ?? systemClock;
+    this.#store = options.store ?? createMemoryStore();
+    this.#ownsStore = !options.store;
+    this.#queue = options.intentQueue ?? createMemoryIntentQueue();
+    this.#ownsQueue = !options.intentQueue;
+    this.#classify = createClassifier(options.rules);
+    this.#retry = resolveRetryAfterOptions(options.retryAfter);
+    this.#bypass = createBypassCheck(options.bypass);
+    this.#log = options.logger ?? silentLogger;
+    this.#auditLog = options.auditLog ?? createMemoryAuditLog();
+    this.#notifiers = options.notifiers ?? [];
+    const names = new Set<string>();
+    for (const n of this.#notifiers) {
+      if (names.has(n.name)) throw new QuiesceError('INVALID_INPUT', `notifiers: two notifiers are named "${n.name}"`, { field: 'notifiers' });
+      names.add(n.name);
+    }
+    if (options.refusalStatus !== undefined && options.refusalStatus !== 503 && options.refusalStatus !== 423) {
+      throw new QuiesceError('INVALID_INPUT', `refusalStatus must be 503 or 423, got ${options.refusalStatus}`, { field: 'refusalStatus' });
+    }
+    this.options = Object.freeze({ refusalStatus: options.refusalStatus ?? 503, dryRun: options.dryRun ?? false });
+    this.#participant = options.participant ?? true;
+    this.#o = {
+      drainDeadlineMs: options.drainDeadlineMs ?? 30_000,
+      soakMs: options.soakMs ?? 10_000,
+      heartbeatMs: options.heartbeatMs ?? 1000,
+      instanceTimeoutMs: options.instanceTimeoutMs ?? 5000,
+      stalenessMs: options.stalenessMs ?? 30_000,
+      storeFallback: options.storeFallback ?? 'keep',
+    };
+    for (const [k, v] of Object.entries(this.#o)) {
+      if (typeof v === 'number' && (!Number.isFinite(v) || v < 0)) {
+        throw new QuiesceError('INVALID_INPUT', `${k} must be a non-negative number, got ${v}`, { field: k });
+      }
+    }
+    if (!['keep', 'read-only', 'read-write'].includes(this.#o.storeFallback)) {
+      throw new QuiesceError('INVALID_INPUT', `storeFallback must be keep, read-only or read-write, got ${this.#o.storeFallback}`, { field: 'storeFallback' });
+    }
+    this.#statusUrl = options.intentStatusUrl ?? ((id) => `/quiesce/intents/${encodeURIComponent(id)}`);
+    this.#generateId = options.generateId ?? (() => `win_${randomUUID().replaceAll('-', '').slice(0, 20)}`);
+    this.instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.#inflight = new InFlightTracker(() => this.#clock.now());
+    this.#lastSync = this.#clock.now();
+    this.#startedAt = iso(this.#clock.now());
+    this.#metrics = new QuiesceMetrics({
+      phase: () => this.phase,
+      readOnly: () => this.#readOnly,
+      inFlight: () => this.#inflight.count,
+      queueDepth: () => this.#queueStats?.depth ?? null,
+      queueOldestAgeMs: () => this.#queueStats?.oldestAgeMs ?? null,
+      stale: () => this.#fallback !== null,
+    });
+    this.#health = new ReadHealthWatcher(options.readHealth, (report) => {
+      this.#log.warn('quiesce: reads degraded during the window', { reasons: report.reasons });
+      this.#emit('escalate', report);
+    });
+    // Start at once so decisions reflect the store as soon as possible; `await start()` to wait.
+    void this.start().catch((err) => this.#log.error('quiesce: start failed', { error: errorMessage(err) }));
+  }
+
+  // ---------------------------------------------------------------- accessors
+
+  get state(): QuiesceState {
+    return this.#state;
+  }
+  get window(): MaintenanceWindow | null {
+    return this.#state.window;
+  }
+  get phase(): Phase | null {
+    return this.#state.window?.phase ?? null;
+  }
+  get readOnly(): boolean {
+    return this.#readOnly;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  start(): Promise<void> {
+    this.#started ??= (async () => {
+      try {
+        const s = await this.#store.read();
+        this.#lastSync = this.#clock.now();
+        await this.#enqueueApply(s);
+      } catch (err) {
+        this.#storeError = errorMessage(err);
+        this.#log.error('quiesce: could not read the state store at start; keeping the last known state', { error: this.#storeError });
+      }
+      this.#unsubscribe = this.#store.subscribe(
+        (s) => {
+          this.#lastSync = this.#clock.now();
+          void this.#enqueueApply(s);
+        },
+        (err) => {
+          this.#storeError = err.message;
+          this.#log.warn('quiesce: store feed error', { error: err.message });
+        },
+      );
+      await this.#heartbeat();
+      this.#scheduleHeartbeat();
+    })();
+    return this.#started;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#clock.clearTimeout(this.#heartbeatTimer);
+    this.#clock.clearTimeout(this.#windowTimer);
+    this.#replayAbort?.abort();
+    this.#unsubscribe?.();
+    if (this.#participant && this.#store.registry) await this.#store.registry.remove(this.instanceId).catch(() => {});
+    await Promise.allSettled([...this.#notifyChains.values()]);
+    if (this.#ownsQueue) await this.#queue.close();
+    if (this.#ownsStore) await this.#store.close();
+    this.#listeners.clear();
+  }
+
+  // ---------------------------------------------------------------- the hot path
+
+  decide(op: Operation): Decision {
+    const c = this.#classify(op);
+    if (!this.#readOnly) return proceed('no-window', c.classification, c.policy);
+    if (c.classification === 'read') return proceed('read', 'read', c.policy);
+    if (c.policy === 'allow') return proceed('allow', 'write', 'allow');
+    const tpl = this.#tpl!;
+    if (tpl.scope !== null && !tpl.scope.has(op.surface)) return proceed('no-window', 'write', c.policy);
+    const now = this.#clock.now();
+    if (this.#bypass !== null) {
+      const why = this.#bypass(op, now);
+      if (why !== null) {
+        this.#metrics.count('bypassed', op.surface);
+        this.#log.info('quiesce: write bypassed the window', { operation: op.name, surface: op.surface, bypass: why });
+        const d = proceed('bypass', 'write', c.policy);
+        this.#emit('decision', d, op);
+        return d;
+      }
+    }
+    let d: Decision;
+    let counter: CounterName;
+    if (c.policy === 'queue') {
+      d = { outcome: 'enqueue', classification: 'write', policy: 'queue', windowId: tpl.windowId, endsAt: tpl.endsAt, retryAfter: this.#retryAfter(now) } satisfies EnqueueDecision;
+      counter = 'queued';
+    } else if (c.policy === 'drop') {
+      d = { outcome: 'discard', classification: 'write', policy: 'drop', windowId: tpl.windowId, endsAt: tpl.endsAt } satisfies DiscardDecision;
+      counter = 'dropped';
+    } else {
+      d = this.#refusal(now);
+      counter = 'refused';
+    }
+    if (this.options.dryRun) {
+      this.#metrics.count('dryRun', op.surface);
+      this.#log.info('quiesce: dry-run: write would be stopped', { operation: op.name, surface: op.surface, wouldBe: d.outcome });
+      const p = proceed('dry-run', 'write', c.policy, d.outcome as ProceedDecision['wouldBe']);
+      this.#emit('decision', p, op);
+      return p;
+    }
+    this.#metrics.count(counter, op.surface);
+    this.#log.debug('quiesce: write stopped', { operation: op.name, surface: op.surface, outcome: d.outcome });
+    this.#emit('decision', d, op);
+    return d;
+  }
+
+  #retryAfter(now: number): number {
+    return computeRetryAfter(this.#tpl?.endsAtMs ?? null, now, this.#retry, Math.random());
+  }
+
+  #refusal(now: number): RefuseDecision {
+    const tpl = this.#tpl!;
+    const retryAfter = this.#retryAfter(now);
+    const status = this.options.refusalStatus;
+    return {
+      outcome: 'refuse',
+      classification: 'write',
+      policy: 'block',
+      status,
+      retryAfter,
+      windowId: tpl.windowId,
+      endsAt: tpl.endsAt,
+      problem: {
+        type: PROBLEM_TYPE,
+        title: PROBLEM_TITLE,
+        status,
+        detail: tpl.message,
+        code: 'READ_ONLY_MODE',
+        windowId: tpl.windowId,
+        endsAt: tpl.endsAt,
+        retryAfter,
+      },
+    };
+  }
+
+  track(op: Operation): InFlightHandle {
+    const h = this.#inflight.track(op);
+    return {
+      done: () => {
+        h.done();
+        // Tell the controller at once when the last write of a freezing instance finishes.
+        if (this.#inflight.count === 0 && this.phase === 'freezing') void this.#heartbeat();
+      },
+    };
+  }
+
+  reportRead(outcome: ReadOutcome): void {
+    this.#health.record(outcome.durationMs, outcome.error);
+    this.#metrics.read(outcome.surface, outcome.durationMs, outcome.error, this.#readOnly);
+  }
+
+  // ---------------------------------------------------------------- windows
+
+  async begin(input: BeginInput): Promise<MaintenanceWindow> {
+    const v = parseOrThrow(beginInputSchema, input, 'begin');
+    await this.start();
+    const now = this.#clock.now();
+    if (v.endsAt && Date.parse(v.endsAt) <= now) {
+      throw new QuiesceError('INVALID_INPUT', 'begin: endsAt: must be in the future', { field: 'endsAt' });
+    }
+    const state = await this.#transition('begin', v.actor, v.reason, (s) => {
+      this.#assertNoOpenWindow(s);
+      const version = s.version + 1;
+      return {
+        mode: 'read-only',
+        version,
+        updatedAt: iso(now),
+        updatedBy: v.actor,
+        window: this.#newWindow({ ...v, startsAt: iso(now) }, 'freezing', version),
+      };
+    });
+    const w = state.window!;
+    this.#notify('started', w);
+    void this.#confirmFreeze(w.id);
+    return w;
+  }
+
+  async schedule(input: ScheduleInput): Promise<MaintenanceWindow> {
+    const v = parseOrThrow(scheduleInputSchema, input, 'schedule');
+    await this.start();
+    const now = this.#clock.now();
+    const startsAt = Date.parse(v.startsAt);
+    if (startsAt <= now) {
+      throw new QuiesceError('INVALID_INPUT', 'schedule: startsAt: must be in the future (use begin to start now)', { field: 'startsAt' });
+    }
+    if (v.endsAt && Date.parse(v.endsAt) <= startsAt) {
+      throw new QuiesceError('INVALID_INPUT', 'schedule: endsAt: must be after startsAt', { field: 'endsAt' });
+    }
+    const state = await this.#transition('schedule', v.actor, v.reason, (s) => {
+      this.#assertNoOpenWindow(s);
+      return {
+        mode: 'read-write',
+        version: s.version + 1,
+        updatedAt: iso(now),
+        updatedBy: v.actor,
+        window: this.#newWindow(v, 'scheduled', null),
+      };
+    });
+    this.#notify('scheduled', state.window!);
+    return state.window!;
+  }
+
+  async extend(input: ExtendInput): Promise<MaintenanceWindow> {
+    const v = parseOrThrow(extendInputSchema, input, 'extend');
+    await this.start();
+    const now = this.#clock.now();
+    const state = await this.#transition('extend', v.actor, v.reason, (s) => {
+      const w = s.window;
+      if (!w || !(w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
+        throw new QuiesceError('NO_ACTIVE_WINDOW', 'extend: there is no scheduled or active window');
+      }
+      let endsAt = w.endsAt;
+      if (v.endsAt !== undefined) endsAt = v.endsAt;
+      else if (v.byMs !== undefined) endsAt = iso(Math.max(now, w.endsAt ? Date.parse(w.endsAt) : now) + v.byMs);
+      if (endsAt !== null && endsAt !== w.endsAt) {
+        if (Date.parse(endsAt) <= now) throw new QuiesceError('INVALID_INPUT', 'extend: endsAt: must be in the future', { field: 'endsAt' });
+        if (Date.parse(endsAt) <= Date.parse(w.startsAt)) {
+          throw new QuiesceError('INVALID_INPUT', 'extend: endsAt: must be after the window starts', { field: 'endsAt' });
+        }
+      }
+      return { ...s, version: s.version + 1, updatedAt: iso(now), updatedBy: v.actor, window: { ...w, endsAt, message: v.message ?? w.message } };
+    });
+    this.#notify('extended', state.window!);
+    return state.window!;
+  }
+
+  async end(input: EndInput = {}): Promise<MaintenanceWindow> {
+    const v = parseOrThrow(endInputSchema, input, 'end');
+    await this.start();
+    const now = this.#clock.now();
+    let cancelled = false;
+    const state = await this.#transition('end', v.actor, v.reason, (s) => {
+      const w = s.window;
+      if (!w || !(w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
+        throw new QuiesceError('NO_ACTIVE_WINDOW', 'end: there is no scheduled or active window to end');
+      }
+      cancelled = w.phase === 'scheduled';
+      return {
+        mode: 'read-write',
+        version: s.version + 1,
+        updatedAt: iso(now),
+        updatedBy: v.actor,
+        window: {
+          ...w,
+          phase: cancelled ? 'closed' : 'thawing',
+          endedAt: iso(now),
+          closedAt: cancelled ? iso(now) : null,
+          ...(v.message ? { report: { ...w.report, closingMessage: v.message } } : {}),
+        },
+      };
+    });
+    const w = state.window!;
+    if (cancelled) this.#notify('ended', w);
+    else void this.#runChecklist(w.id);
+    return w;
+  }
+
+  #assertNoOpenWindow(s: QuiesceState): void {
+    const w = s.window;
+    if (w && (w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
+      throw new QuiesceError('WINDOW_CONFLICT', `window ${w.id} is already ${w.phase}; extend or end it first`, {
+        details: { windowId: w.id, phase: w.phase },
+      });
+    }
+  }
+
+  #newWindow(
+    v: { reason: string; message: string; startsAt: string; endsAt?: string; contact?: string; rollbackPlan?: string; scope?: string[]; actor?: string; autoEnd?: boolean },
+    phase: Phase,
+    freezeVersion: number | null,
+  ): MaintenanceWindow {
+    return {
+      id: this.#generateId(),
+      reason: v.reason,
+      message: v.message,
+      startsAt: v.startsAt,
+      endsAt: v.endsAt ?? null,
+      ...(v.contact ? { contact: v.contact } : {}),
+      ...(v.rollbackPlan ? { rollbackPlan: v.rollbackPlan } : {}),
+      ...(v.scope ? { scope: v.scope } : {}),
+      ...(v.actor ? { openedBy: v.actor } : {}),
+      phase,
+      autoEnd: v.autoEnd ?? false,
+      freezeVersion,
+      frozenAt: null,
+      endedAt: null,
+      closedAt: null,
+      stragglers: [],
+      notices: {},
+      report: {},
+    };
+  }
+
+  /**
+   * Compare-and-set loop: re-read, apply `mutate`, write if the version did not move; on a
+   * conflict retry with the fresh state. Applies the result locally and audits it.
+   */
+  async #transition(
+    action: AuditEntry['action'],
+    actor: string | undefined,
+    reason: string | undefined,
+    mutate: (s: QuiesceState) => QuiesceState,
+    audit = true,
+  ): Promise<QuiesceState> {
+    if (!this.#store.writable) {
+      throw new QuiesceError('STORE_READ_ONLY', `the ${this.#store.kind} store cannot be written; change it at its source`);
+    }
+    let current: QuiesceState;
+    try {
+      current = await this.#store.read();
+    } catch (err) {
+      throw new QuiesceError('STORE_UNAVAILABLE', `state store unavailable: ${errorMessage(err)}`, { cause: err });
+    }
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const next = mutate(current);
+      let r: Awaited<ReturnType<StateStore['compareAndSet']>>;
+      try {
+        r = await this.#store.compareAndSet(current.version, next);
+      } catch (err) {
+        if (err instanceof QuiesceError) throw err;
+        throw new QuiesceError('STORE_UNAVAILABLE', `state store unavailable: ${errorMessage(err)}`, { cause: err });
+      }
+      if (r.ok) {
+        this.#lastSync = this.#clock.now();
+        await this.#enqueueApply(r.state);
+        if (audit) {
+          const entry: AuditEntry = {
+            at: iso(this.#clock.now()),
+            actor: actor ?? this.instanceId,
+            action,
+            ...(reason ? { reason } : {}),
+            windowId: r.state.window?.id ?? current.window?.id ?? null,
+            from: { mode: current.mode, phase: current.window?.phase ?? null },
+            to: { mode: r.state.mode, phase: r.state.window?.phase ?? null },
+            version: r.state.version,
+          };
+          await this.#auditLog.append(entry).catch((err) => this.#log.error('quiesce: audit append failed', { error: errorMessage(err) }));
+          this.#emit('audit', entry);
+        }
+        return r.state;
+      }
+      current = r.current;
+    }
+    throw new QuiesceError('VERSION_CONFLICT', 'state kept changing concurrently; gave up after 20 attempts');
+  }
+
+  /** Patch the current window (notices, report) without changing its phase; silent if it moved on. */
+  async #updateWindow(windowId: string, patch: (w: MaintenanceWindow) => MaintenanceWindow): Promise<void> {
+    try {
+      await this.#transition(
+        'notice',
+        undefined,
+        undefined,
+        (s) => {
+          if (s.window?.id !== windowId) throw new QuiesceError('NOT_FOUND', 'window moved on');
+          return { ...s, version: s.version + 1, updatedAt: iso(this.#clock.now()), window: patch(s.window) };
+        },
+        false,
+      );
+    } catch (err) {
+      if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND')) {
+        this.#log.warn('quiesce: could not update the window record', { windowId, error: errorMessage(err) });
+      }
+    }
+  }
+
+  async addToReport(key: string, value: unknown): Promise<void> {
+    const w = this.#state.window;
+    if (!w) throw new QuiesceError('NO_ACTIVE_WINDOW', 'addToReport: there is no window');
+    await this.#updateWindow(w.id, (win) => ({ ...win, report: { ...win.report, [key]: value } }));
+  }
+
+  // ---------------------------------------------------------------- applying state
+
+  #enqueueApply(s: QuiesceState): Promise<void> {
+    const run = this.#applyChain.then(() => this.#apply(s));
+    this.#applyChain = run.catch((err) => this.#log.error('quiesce: applying state failed', { error: errorMessage(err) }));
+    return this.#applyChain;
+  }
+
+  async #apply(next: QuiesceState): Promise<void> {
+    const prev = this.#state;
+    // Versions only grow; anything not newer was applied already (initial state excepted).
+    if (next.version <= prev.version && prev !== INITIAL_STATE) return;
+    this.#state = next;
+    const wasReadOnly = this.#readOnly;
+    this.#recompute();
+    this.#emit('state', next, prev);
+    const prevPhase = prev.window?.id === next.window?.id ? (prev.window?.phase ?? null) : null;
+    const phase = next.window?.phase ?? null;
+    if (phase !== prevPhase || prev.window?.id !== next.window?.id) {
+      if (next.window && phase && phase !== prevPhase) await this.#runPhaseHooks(phase, next.window);
+      this.#emit('phase', phase, next.window, prevPhase);
+    }
+    if (this.#readOnly && !wasReadOnly) this.#replayAbort?.abort();
+    if (!this.#readOnly && wasReadOnly) for (const l of this.#writableListeners) l();
+    this.#armWindowTimer();
+    this.#ackedVersion = next.version;
+    if (this.#started) void this.#heartbeat(false);
+  }
+
+  #recompute(): void {
+    const w = this.#state.window;
+    let readOnly = this.#state.mode === 'read-only';
+    if (this.#fallback === 'read-only') readOnly = true;
+    else if (this.#fallback === 'read-write') readOnly = false;
+    this.#readOnly = readOnly;
+    if (!readOnly) {
+      this.#tpl = null;
+      this.#health.setWindow(false);
+      return;
+    }
+    this.#health.setWindow(true);
+    this.#tpl =
+      w && this.#state.mode === 'read-only'
+        ? {
+            windowId: w.id,
+            endsAt: w.endsAt,
+            endsAtMs: w.endsAt ? Date.parse(w.endsAt) : null,
+            message: w.message,
+            scope: w.scope && w.scope.length > 0 ? new Set(w.scope) : null,
+          }
+        : {
+            windowId: 'store-unavailable',
+            endsAt: null,
+            endsAtMs: null,
+            message: 'Writes are paused: the maintenance state could not be confirmed.',
+            scope: null,
+          };
+  }
+
+  async #runPhaseHooks(phase: Phase, w: MaintenanceWindow): Promise<void> {
+    const hooks = this.#phaseHooks.get(phase);
+    if (!hooks) return;
+    for (const hook of [...hooks]) {
+      try {
+        await hook(w);
+      } catch (err) {
+        this.#log.error('quiesce: phase hook failed', { phase, error: errorMessage(err) });
+      }
+    }
+  }
+
+  onPhase(phase: Phase, hook: (window: MaintenanceWindow) => unknown): () => void {
+    if (!PHASE_INDEX.has(phase)) throw new QuiesceError('INVALID_INPUT', `onPhase: unknown phase "${phase}"`, { field: 'phase' });
+    let set = this.#phaseHooks.get(phase);
+    if (!set) this.#phaseHooks.set(phase, (set = new Set()));
+    set.add(hook);
+    return () => set.delete(hook);
+  }
+
+  /** One timer per window: its scheduled start, or its automatic end. */
+  #armWindowTimer(): void {
+    const w = this.#state.window;
+    let key = '';
+    let at = 0;
+    let fire: (() => void) | null = null;
+    if (w?.phase === 'scheduled') {
+      key = `start:${w.id}:${w.startsAt}`;
+      at = Date.parse(w.startsAt);
+      fire = () => void this.#startScheduled(w.id);
+    } else if (w && isReadOnlyPhase(w.phase) && w.autoEnd && w.endsAt) {
+      key = `end:${w.id}:${w.endsAt}`;
+      at = Date.parse(w.endsAt);
+      fire = () =>
+        void this.end({ actor: 'schedule', reason: 'window reached its end time' }).catch((err) => {
+          if (!(err instanceof QuiesceError && err.code === 'NO_ACTIVE_WINDOW')) this.#log.error('quiesce: automatic end failed', { error: errorMessage(err) });
+        });
+    }
+    if (key === this.#windowTimerKey) return;
+    this.#clock.clearTimeout(this.#windowTimer);
+    this.#windowTimerKey = key;
+    this.#windowTimer = fire ? this.#clock.setTimeout(fire, Math.max(0, at - this.#clock.now())) : null;
+  }
+
+  async #startScheduled(windowId: string): Promise<void> {
+    if (this.#closed) return;
+    try {
+      const now = this.#clock.now();
+      const state = await this.#transition('begin', 'schedule', 'scheduled start', (s) => {
+        if (s.window?.id !== windowId || s.window.phase !== 'scheduled') throw new QuiesceError('NOT_FOUND', 'already started');
+        const version = s.version + 1;
+        return { mode: 'read-only', version, updatedAt: iso(now), updatedBy: 'schedule', window: { ...s.window, startsAt: iso(now), phase: 'freezing', freezeVersion: version } };
+      });
+      this.#notify('started', state.window!);
+      void this.#confirmFreeze(windowId);
+    } catch (err) {
+      // Another instance won the race, or the window was cancelled.
+      if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND')) this.#log.error('quiesce: scheduled start failed', { error: errorMessage(err) });
+    }
+  }
+
+  // ---------------------------------------------------------------- drain and confirmation
+
+  async #stragglers(freezeVersion: number): Promise<{ blocking: Straggler[]; lost: Straggler[] }> {
+    const blocking: Straggler[] = [];
+    const lost: Straggler[] = [];
+    const now = this.#clock.now();
+    if (this.#participant) {
+      const oldest = this.#inflight.oldest();
+      if (this.#inflight.count > 0) {
+        blocking.push({ instanceId: this.instanceId, inFlight: this.#inflight.count, ackedVersion: this.#ackedVersion, reason: 'in-flight', ...(oldest ? { oldestOperation: oldest.name } : {}) });
+      }
+    }
+    const registry = this.#store.registry;
+    if (registry) {
+      for (const r of await registry.list()) {
+        if (r.id === this.instanceId) continue;
+        const base = { instanceId: r.id, inFlight: r.inFlight, ackedVersion: r.ackedVersion, ...(r.oldestOperation ? { oldestOperation: r.oldestOperation } : {}) };
+        if (now - r.lastSeen > this.#o.instanceTimeoutMs) lost.push({ ...base, reason: 'lost' });
+        else if (r.ackedVersion < freezeVersion) blocking.push({ ...base, reason: 'not-acknowledged' });
+        else if (r.inFlight > 0) blocking.push({ ...base, reason: 'in-flight' });
+      }
+    }
+    return { blocking, lost };
+  }
+
+  async #confirmFreeze(windowId: string): Promise<void> {
+    if (this.#confirming.has(windowId)) return;
+    this.#confirming.add(windowId);
+    try {
+      const deadline = this.#clock.now() + this.#o.drainDeadlineMs;
+      for (;;) {
+        const w = this.#state.window;
+        if (this.#closed || w?.id !== windowId || w.phase !== 'freezing') return;
+        const { blocking, lost } = await this.#stragglers(w.freezeVersion ?? this.#state.version);
+        for (const l of lost) {
+          this.#log.warn('quiesce: instance stopped heartbeating; dropped from acknowledgements', { instanceId: l.instanceId });
+          await this.#store.registry?.remove(l.instanceId).catch(() => {});
+        }
+        this.#lostInstances[windowId] = [...(this.#lostInstances[windowId] ?? []).filter((s) => s.reason === 'lost'), ...lost];
+        const timedOut = this.#clock.now() >= deadline;
+        if (blocking.length === 0 || timedOut) {
+          const named = [...this.#lostInstances[windowId]!, ...(timedOut ? blocking : [])];
+          if (timedOut && blocking.length > 0) {
+            this.#log.warn('quiesce: drain deadline passed; stragglers', { stragglers: blocking });
+            this.#emit('drain-timeout', blocking);
+          }
+          const now = this.#clock.now();
+          await this.#transition('phase', 'controller', timedOut && blocking.length ? 'drain deadline passed' : 'all instances confirmed', (s) => {
+            if (s.window?.id !== windowId || s.window.phase !== 'freezing') throw new QuiesceError('NOT_FOUND', 'moved on');
+            return { ...s, version: s.version + 1, updatedAt: iso(now), window: { ...s.window, phase: 'frozen', frozenAt: iso(now), stragglers: named } };
+          }).catch((err) => {
+            if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND')) throw err;
+          });
+          return;
+        }
+        await this.#sleep(Math.min(50, Math.max(1, deadline - this.#clock.now())));
+      }
+    } catch (err) {
+      this.#log.error('quiesce: freeze confirmation failed', { windowId, error: errorMessage(err) });
+    } finally {
+      this.#confirming.delete(windowId);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((r) => this.#clock.setTimeout(r, ms));
+  }
+
+  // ---------------------------------------------------------------- end of window checklist
+
+  /** Writes are back on (thawing) → soak → closure notice → backfill → closed. */
+  async #runChecklist(windowId: string): Promise<void> {
+    const still = (phase: Phase) => !this.#closed && this.#state.window?.id === windowId && this.#state.window.phase === phase;
+    try {
+      await this.#sleep(this.#o.soakMs);
+      if (!still('thawing')) return;
+      const health = this.#health.report();
+      await this.#updateWindow(windowId, (w) => ({ ...w, report: { ...w.report, readHealth: health } }));
+      this.#notify('ended', this.#state.window!);
+      await this.#transition('phase', 'controller', 'soak complete', (s) => {
+        if (s.window?.id !== windowId || s.window.phase !== 'thawing') throw new QuiesceError('NOT_FOUND', 'moved on');
+        return { ...s, version: s.version + 1, updatedAt: iso(this.#clock.now()), window: { ...s.window, phase: 'backfilling' } };
+      });
+      const report = await this.backfill();
+      if (report.paused || !still('backfilling')) return;
+      const stats = await this.#queue.stats().catch(() => null);
+      const closed = await this.#transition('phase', 'controller', 'backfill complete', (s) => {
+        if (s.window?.id !== windowId || s.window.phase !== 'backfilling') throw new QuiesceError('NOT_FOUND', 'moved on');
+        const now = iso(this.#clock.now());
+        return { ...s, version: s.version + 1, updatedAt: now, window: { ...s.window, phase: 'closed', closedAt: now, report: { ...s.window.report, backfill: { ...report, remaining: stats?.depth ?? null } } } };
+      });
+      this.#notify('closed', closed.window!);
+    } catch (err) {
+      if (err instanceof QuiesceError && err.code === 'NOT_FOUND') return;
+      this.#log.error('quiesce: end-of-window checklist failed', { windowId, error: errorMessage(err) });
+    }
+  }
+
+  async backfill(): Promise<ReplayReport> {
+    if (this.#readOnly) throw new QuiesceError('WINDOW_CONFLICT', 'backfill: writes are still refused; end the window first');
+    const ctrl = new AbortController();
+    this.#replayAbort?.abort();
+    this.#replayAbort = ctrl;
+    const report = await this.#queue.replay({
+      handlers: this.#handlers,
+      signal: ctrl.signal,
+      onProgress: (p) => {
+        this.#backfill = p;
+        this.#emit('backfill-progress', p);
+      },
+    });
+    if (this.#replayAbort === ctrl) this.#replayAbort = null;
+    this.#metrics.replayed('applied', report.applied);
+    this.#metrics.replayed('failed', report.failed);
+    if (report.paused) this.#log.info('quiesce: backfill paused by a new window', { ...report });
+    return report;
+  }
+
+  // ---------------------------------------------------------------- notifiers
+
+  #notify(kind: NotifierEventKind, window: MaintenanceWindow): void {
+    for (const n of this.#notifiers) {
+      const prev = this.#notifyChains.get(n.name) ?? Promise.resolve();
+      // Per-notifier order is kept (scheduled before started), and nothing waits on it.
+      const run = prev.then(async () => {
+        const current = this.#state.window?.id === window.id ? this.#state.window : window;
+        const record = current.notices[n.name];
+        const ctrl = new AbortController();
+        try {
+          const data = await n.notify({ kind, window: current, phase: current.phase, at: iso(this.#clock.now()) }, { record, signal: ctrl.signal, log: this.#log });
+          await this.#updateWindow(window.id, (w) => {
+            const before = w.notices[n.name];
+            return {
+              ...w,
+              notices: {
+                ...w.notices,
+                [n.name]: {
+                  status: 'ok',
+                  attempts: (before?.attempts ?? 0) + 1,
+                  lastEvent: kind,
+                  updatedAt: iso(this.#clock.now()),
+                  ...(before?.data || data ? { data: { ...before?.data, ...(data ?? {}) } } : {}),
+                },
+              },
+            };
+          });
+        } catch (err) {
+          const error = errorMessage(err);
+          this.#metrics.notifierFailed(n.name);
+          this.#log.error('quiesce: notifier failed', { notifier: n.name, event: kind, error });
+          this.#emit('notifier-failed', { notifier: n.name, event: kind, error });
+          await this.#updateWindow(window.id, (w) => {
+            const before = w.notices[n.name];
+            return {
+              ...w,
+              notices: {
+                ...w.notices,
+                [n.name]: { ...before, status: 'failed', attempts: (before?.attempts ?? 0) + 1, lastEvent: kind, lastError: error, updatedAt: iso(this.#clock.now()) },
+              },
+            };
+          });
+        }
+      });
+      this.#notifyChains.set(n.name, run.catch(() => {}));
+    }
+  }
+
+  // ---------------------------------------------------------------- heartbeat, poll, fallback
+
+  #scheduleHeartbeat(): void {
+    if (this.#closed) return;
+    this.#heartbeatTimer = this.#clock.setTimeout(async () => {
+      await this.#heartbeat();
+      this.#scheduleHeartbeat();
+    }, this.#o.heartbeatMs);
+  }
+
+  /** Poll the store (the safety net for missed notifications), then report this instance. */
+  async #heartbeat(poll = true): Promise<void> {
+    if (this.#closed) return;
+    if (poll) {
+      try {
+        const s = await this.#store.read();
+        this.#lastSync = this.#clock.now();
+        this.#storeError = null;
+        if (this.#fallback !== null) this.#recover();
+        await this.#enqueueApply(s);
+      } catch (err) {
+        this.#storeError = errorMessage(err);
+        if (this.#fallback === null && this.#clock.now() - this.#lastSync > this.#o.stalenessMs) this.#applyFallback();
+      }
+      this.#queueStats = await this.#queue.stats().catch(() => this.#queueStats);
+    }
+    const registry = this.#store.registry;
+    if (!registry || !this.#participant) return;
+    const oldest = this.#inflight.oldest();
+    const record: InstanceRecord = {
+      id: this.instanceId,
+      host: hostname(),
+      pid: process.pid,
+      startedAt: this.#startedAt,
+      lastSeen: this.#clock.now(),
+      ackedVersion: this.#ackedVersion,
+      inFlight: this.#inflight.count,
+      ...(oldest ? { oldestOperation: oldest.name, oldestSince: oldest.since } : {}),
+    };
+    await registry.upsert(record).catch((err) => {
+      this.#storeError = errorMessage(err);
+    });
+  }
+
+  #applyFallback(): void {
+    const fallback = this.#o.storeFallback;
+    this.#fallback = fallback;
+    this.#metrics.fallback(fallback);
+    const since = iso(this.#lastSync);
+    this.#log.error(`quiesce: state store unreachable for over ${this.#o.stalenessMs} ms; applying fallback "${fallback}"`, { error: this.#storeError, since });
+    this.#recompute();
+    this.#emit('store-fallback', { fallback, since, error: this.#storeError });
+    void this.#auditLog.append(this.#selfAudit('fallback', `store unreachable; fallback ${fallback}`));
+  }
+
+  #recover(): void {
+    this.#fallback = null;
+    this.#recompute();
+    this.#log.info('quiesce: state store reachable again; fallback lifted');
+    this.#emit('store-recovered', { at: iso(this.#clock.now()) });
+    void this.#auditLog.append(this.#selfAudit('recover', 'store reachable again'));
+  }
+
+  #selfAudit(action: AuditEntry['action'], reason: string): AuditEntry {
+    const s = this.#state;
+    const phase = s.window?.phase ?? null;
+    return { at: iso(this.#clock.now()), actor: this.instanceId, action, reason, windowId: s.window?.id ?? null, from: { mode: s.mode, phase }, to: { mode: this.#readOnly ? 'read-only' : 'read-write', phase }, version: s.version };
+  }
+
+  // ---------------------------------------------------------------- waiting
+
+  waitForPhase(phase: Phase, options: { timeoutMs?: number } = {}): Promise<MaintenanceWindow> {
+    const target = PHASE_INDEX.get(phase);
+    if (target === undefined) return Promise.reject(new QuiesceError('INVALID_INPUT', `waitForPhase: unknown phase "${phase}"`, { field: 'phase' }));
+    const reached = () => {
+      const w = this.#state.window;
+      return w && PHASE_INDEX.get(w.phase)! >= target ? w : null;
+    };
+    const now = reached();
+    if (now) return Promise.resolve(now);
+    return new Promise((resolve, reject) => {
+      const timeoutMs = options.timeoutMs ?? 60_000;
+      const timer = setTimeout(() => {
+        off();
+        reject(new QuiesceError('INTERNAL', `waitForPhase: window did not reach "${phase}" within ${timeoutMs} ms (now ${this.phase ?? 'no window'})`));
+      }, timeoutMs);
+      const off = this.on('phase', () => {
+        const w = reached();
+        if (w) {
+          clearTimeout(timer);
+          off();
+          resolve(w);
+        }
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- intents
+
+  async enqueue(op: Operation, payload: unknown, options: { name?: string } = {}) {
+    const name = options.name ?? op.name;
+    const idempotencyKey = op.idempotencyKey ?? deriveIdempotencyKey(name, payload, op.principal);
+    const r = await this.#queue.enqueue({
+      name,
+      idempotencyKey,
+      payload,
+      principal: op.principal ?? null,
+      surface: op.surface,
+      windowId: this.#state.window?.id ?? null,
+    });
+    return { ...r, statusUrl: this.#statusUrl(r.intent.id) };
+  }
+
+  getIntent(id: string) {
+    return this.#queue.get(id);
+  }
+
+  handle(name: string, handler: IntentHandler): void {
+    if (!name) throw new QuiesceError('INVALID_INPUT', 'handle: name is required', { field: 'name' });
+    if (typeof handler !== 'function') throw new QuiesceError('INVALID_INPUT', `handle(${name}): handler must be a function`, { field: 'handler' });
+    this.#handlers.set(name, handler);
+  }
+
+  // ---------------------------------------------------------------- inventory and guards
+
+  register(entry: InventoryEntry): void {
+    this.#inventory.register(entry);
+  }
+
+  inventory(): InventoryEntry[] {
+    return this.#inventory.list();
+  }
+
+  guardTool<A extends unknown[], R>(name: string, fn: (...args: A) => R | Promise<R>, options: GuardToolOptions = {}) {
+    const op = this.#guardedOperation('tool', name, options.readOnly, options.policy);
+    this.register({ surface: 'tool', name: op.name, classification: options.readOnly ? 'read' : 'write', policy: options.readOnly ? 'allow' : (options.policy ?? 'block'), explicit: options.readOnly !== undefined || options.policy !== undefined, source: 'tool' });
+    return async (...args: A): Promise<R | ToolRefusal> => {
+      const d = this.decide(op);
+      if (d.outcome !== 'proceed') {
+        const tpl = this.#tpl;
+        return {
+          ok: false,
+          refused: true,
+          code: 'READ_ONLY_MODE',
+          message: tpl?.message ?? 'The service is in read-only mode.',
+          windowId: tpl?.windowId ?? '',
+          endsAt: tpl?.endsAt ?? null,
+          retryAfter: d.outcome === 'discard' ? this.#retryAfter(this.#clock.now()) : d.retryAfter,
+        };
+      }
+      const h = d.classification === 'write' ? this.track(op) : null;
+      try {
+        return await fn(...args);
+      } finally {
+        h?.done();
+      }
+    };
+  }
+
+  guardJob<A extends unknown[]>(name: string, fn: (...args: A) => unknown, options: GuardJobOptions = {}) {
+    const missed = options.missed ?? 'skip';
+    if (!['skip', 'coalesce', 'replay'].includes(missed)) {
+      throw new QuiesceError('INVALID_INPUT', `guardJob(${name}): missed must be skip, coalesce or replay, got "${missed}"`, { field: 'missed' });
+    }
+    const op = this.#guardedOperation('cron', name, options.readOnly, undefined);
+    this.register({ surface: 'cron', name: op.name, classification: options.readOnly ? 'read' : 'write', policy: options.readOnly ? 'allow' : 'block', explicit: options.readOnly !== undefined || options.missed !== undefined, source: options.source ?? 'cron', details: { missed } });
+    const pending: A[] = [];
+    const run = async (args: A) => {
+      const h = this.track(op);
+      try {
+        await fn(...args);
+      } finally {
+        h.done();
+      }
+    };
+    this.#writableListeners.add(() => {
+      const ticks = pending.splice(0);
+      if (ticks.length === 0 || missed === 'skip') return;
+      const toRun = missed === 'coalesce' ? [ticks[ticks.length - 1]!] : ticks;
+      this.#log.info(`quiesce: running ${toRun.length} missed tick(s) of ${name}`, { missed: ticks.length, policy: missed });
+      void (async () => {
+        for (const args of toRun) await run(args).catch((err) => this.#log.error(`quiesce: missed tick of ${name} failed`, { error: errorMessage(err) }));
+      })();
+    });
+    return async (...args: A): Promise<void> => {
+      const d = this.decide(op);
+      if (d.outcome !== 'proceed') {
+        if (missed !== 'skip') pending.push(args);
+        this.#log.info(`quiesce: tick of ${name} skipped during the window`, { missed });
+        return;
+      }
+      await run(args);
+    };
+  }
+
+  #guardedOperation(surface: Surface, name: string, readOnly: boolean | undefined, policy: Policy | undefined): Operation {
+    if (!name) throw new QuiesceError('INVALID_INPUT', `guard: name is required`, { field: 'name' });
+    return {
+      surface,
+      name: `${surface} ${name}`,
+      ...(readOnly ? { annotation: { classification: 'read' as const } } : policy ? { annotation: { classification: 'write' as const, policy } } : {}),
+    };
+  }
+
+  // ---------------------------------------------------------------- status, audit, events
+
+  async status(): Promise<EngineStatus> {
+    await this.start();
+    const now = this.#clock.now();
+    const instances: InstanceStatus[] = [];
+    const registry = this.#store.registry;
+    if (registry) {
+      try {
+        for (const r of await registry.list()) {
+          instances.push({ ...r, live: now - r.lastSeen <= this.#o.instanceTimeoutMs, self: r.id === this.instanceId });
+        }
+      } catch (err) {
+        this.#storeError = errorMessage(err);
+      }
+    }
+    if (this.#participant && !instances.some((i) => i.self)) {
+      const oldest = this.#inflight.oldest();
+      instances.push({ id: this.instanceId, host: hostname(), pid: process.pid, startedAt: this.#startedAt, lastSeen: now, ackedVersion: this.#ackedVersion, inFlight: this.#inflight.count, ...(oldest ? { oldestOperation: oldest.name, oldestSince: oldest.since } : {}), live: true, self: true });
+    }
+    const oldest = this.#inflight.oldest();
+    this.#queueStats = await this.#queue.stats().catch(() => this.#queueStats);
+    return {
+      instanceId: this.instanceId,
+      state: this.#state,
+      phase: this.phase,
+      readOnly: this.#readOnly,
+      dryRun: this.options.dryRun,
+      store: { kind: this.#store.kind, healthy: this.#storeError === null, lastSyncAt: iso(this.#lastSync), fallback: this.#fallback, lastError: this.#storeError },
+      inFlight: { count: this.#inflight.count, oldest: oldest ? { name: oldest.name, since: iso(oldest.since) } : null },
+      instances,
+      counters: structuredClone(this.#metrics.counts),
+      queue: this.#queueStats,
+      backfill: this.#backfill,
+      readHealth: this.#health.report(),
+    };
+  }
+
+  audit(options?: { limit?: number; windowId?: string }): Promise<AuditEntry[]> {
+    return this.#auditLog.list(options);
+  }
+
+  on<E extends keyof EngineEvents>(event: E, listener: (...args: EngineEvents[E]) => void): () => void {
+    let set = this.#listeners.get(event);
+    if (!set) this.#listeners.set(event, (set = new Set()));
+    set.add(listener as (...args: any[]) => void);
+    return () => set.delete(listener as (...args: any[]) => void);
+  }
+
+  #emit<E extends keyof EngineEvents>(event: E, ...args: EngineEvents[E]): void {
+    const set = this.#listeners.get(event);
+    if (!set || set.size === 0) return;
+    for (const l of set) {
+      try {
+        l(...args);
+      } catch (err) {
+        this.#log.error(`quiesce: "${event}" listener threw`, { error: errorMessage(err) });
+      }
+    }
+  }
+}

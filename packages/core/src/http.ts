@@ -1,0 +1,176 @@
+/**
+ * `@quiesce/core/http`: the one translation every HTTP-ish adapter shares, from request facts to an
+ * operation and from a decision to status, headers and body (RFC 9457).
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { isQuiesceError, statusForCode, titleForCode } from './errors.js';
+import type { WriteIntent } from './intentQueue.js';
+import type { Annotation, Decision, DiscardDecision, EnqueueDecision, Operation, Problem, RefuseDecision } from './operation.js';
+
+
+export type HeaderBag = IncomingHttpHeaders | Record<string, string | string[] | undefined>;
+
+export interface HttpRequestFacts {
+  method: string;
+  /** Path without the query string is best; a query string is ignored by classification. */
+  path: string;
+  headers: HeaderBag;
+  ip?: string;
+  principal?: string;
+}
+
+export interface OperationFromHttpOptions {
+  /** Header carrying a bypass token. @default 'x-quiesce-bypass' */
+  bypassHeader?: string;
+  /** Cookie carrying a bypass token. @default 'quiesce_bypass' */
+  bypassCookie?: string;
+  annotation?: Annotation;
+  /** @default `${METHOD} ${path}` */
+  name?: string;
+  idempotencyKey?: string;
+}
+
+export interface RenderedResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export function header(headers: HeaderBag, name: string): string | undefined {
+  const v = headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function cookie(headers: HeaderBag, name: string): string | undefined {
+  const raw = header(headers, 'cookie');
+  if (!raw) return undefined;
+  for (const part of raw.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return undefined;
+}
+
+/** The client's `Idempotency-Key` header (IETF httpapi draft), trimmed; undefined when absent or empty. */
+export function idempotencyKeyFrom(headers: HeaderBag): string | undefined {
+  const v = header(headers, 'idempotency-key')?.trim();
+  return v ? v.replace(/^"(.*)"$/, '$1') : undefined;
+}
+
+export function operationFromHttp(facts: HttpRequestFacts, options: OperationFromHttpOptions = {}): Operation {
+  const method = facts.method.toUpperCase();
+  const q = facts.path.indexOf('?');
+  const path = q === -1 ? facts.path : facts.path.slice(0, q);
+  const op: Operation = { surface: 'http', name: options.name ?? `${method} ${path}`, method, path };
+  const key = options.idempotencyKey ?? idempotencyKeyFrom(facts.headers);
+  if (key) op.idempotencyKey = key;
+  const token = header(facts.headers, options.bypassHeader ?? 'x-quiesce-bypass') ?? cookie(facts.headers, options.bypassCookie ?? 'quiesce_bypass');
+  if (token) op.bypassToken = token;
+  if (facts.ip) op.ip = facts.ip;
+  if (facts.principal !== undefined) op.principal = facts.principal;
+  if (options.annotation) op.annotation = options.annotation;
+  return op;
+}
+
+/** True when the client prefers an HTML page (a browser navigation) over JSON. */
+export function wantsHtml(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const html = accept.indexOf('text/html');
+  if (html === -1) return false;
+  const json = accept.search(/application\/(problem\+)?json/);
+  return json === -1 || html < json;
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function refusalHtml(p: Problem): string {
+  const until = p.endsAt ? `<p>Expected back by <time datetime="${escapeHtml(p.endsAt)}">${escapeHtml(p.endsAt)}</time>.</p>` : '';
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(p.title)}</title></head><body style="font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a"><main role="main"><h1>${escapeHtml(p.title)}</h1><p>${escapeHtml(p.detail)}</p>${until}<p><small>Code ${escapeHtml(p.code)} · window ${escapeHtml(String(p.windowId ?? ''))}</small></p></main></body></html>`;
+}
+
+/** Render a refusal (503/423 + Retry-After + problem) or a discard (202). */
+export function renderDecision(decision: RefuseDecision | DiscardDecision, options: { accept?: string } = {}): RenderedResponse {
+  if (decision.outcome === 'discard') {
+    return {
+      status: 202,
+      headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+      body: JSON.stringify({ status: 'dropped', code: 'WRITE_DROPPED', windowId: decision.windowId, endsAt: decision.endsAt }),
+    };
+  }
+  const html = wantsHtml(options.accept);
+  return {
+    status: decision.status,
+    headers: {
+      'content-type': html ? 'text/html; charset=utf-8' : PROBLEM_CONTENT_TYPE,
+      'retry-after': String(decision.retryAfter),
+      'cache-control': 'no-store',
+    },
+    body: html ? refusalHtml(decision.problem) : JSON.stringify(decision.problem),
+  };
+}
+
+export interface QueuedResult {
+  intent: WriteIntent;
+  statusUrl: string;
+  created: boolean;
+}
+
+/** 202 for a write kept as a durable intent. */
+export function renderQueued(result: QueuedResult, decision?: EnqueueDecision | Decision): RenderedResponse {
+  const d = decision && decision.outcome === 'enqueue' ? decision : undefined;
+  return {
+    status: 202,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', location: result.statusUrl },
+    body: JSON.stringify({
+      status: 'queued',
+      code: 'WRITE_QUEUED',
+      intentId: result.intent.id,
+      idempotencyKey: result.intent.idempotencyKey,
+      statusUrl: result.statusUrl,
+      created: result.created,
+      windowId: d?.windowId ?? result.intent.windowId,
+      endsAt: d?.endsAt ?? null,
+    }),
+  };
+}
+
+/** Any error as a problem response; a `QuiesceError` keeps its status (table in core), others are 500. */
+export function renderError(error: unknown): RenderedResponse {
+  if (isQuiesceError(error)) {
+    const status = statusForCode(error.code);
+    const problem: Problem = {
+      type: `https://quiesce.dev/problems/${error.code.toLowerCase().replaceAll('_', '-')}`,
+      title: titleForCode(error.code),
+      status,
+      detail: error.message,
+      code: error.code,
+      ...(error.field ? { field: error.field } : {}),
+      ...error.details,
+    };
+    return { status, headers: { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' }, body: JSON.stringify(problem) };
+  }
+  return {
+    status: 500,
+    headers: { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' },
+    body: JSON.stringify({ type: 'about:blank', title: 'Internal error', status: 500, detail: 'Internal error', code: 'INTERNAL' }),
+  };
+}
+
+/** The few members of `http.ServerResponse` needed (Express's `res`, Fastify's `reply.raw`). */
+export interface NodeResponseLike {
+  statusCode: number;
+  setHeader(name: string, value: string): unknown;
+  end(body?: string): unknown;
+  headersSent?: boolean;
+}
+
+/** Write a rendered response header by header, so headers set before (CORS) survive. */
+export function sendNodeResponse(res: NodeResponseLike, rendered: RenderedResponse): void {
+  if (res.headersSent) return;
+  res.statusCode = rendered.status;
+  for (const [k, v] of Object.entries(rendered.headers)) res.setHeader(k, v);
+  res.setHeader('content-length', String(Buffer.byteLength(rendered.body)));
+  res.end(rendered.body);
+}

@@ -1,0 +1,56 @@
+import type { CompareAndSetResult, InstanceRecord, InstanceRegistry, StateStore } from './store.js';
+import { INITIAL_STATE, type QuiesceState } from './window.js';
+
+/**
+ * State in process memory. Several engines in one process may share one memory store (and its
+ * registry), which is how single-process tests exercise acknowledgements.
+ */
+export function createMemoryStore(initial: QuiesceState = INITIAL_STATE): StateStore {
+  let state = structuredClone(initial);
+  const listeners = new Set<(s: QuiesceState) => void>();
+  const instances = new Map<string, InstanceRecord>();
+  const registryListeners = new Set<() => void>();
+  const registry: InstanceRegistry = {
+    async upsert(record) {
+      instances.set(record.id, { ...record });
+      for (const l of registryListeners) queueMicrotask(l);
+    },
+    async list() {
+      return [...instances.values()].map((r) => ({ ...r }));
+    },
+    async remove(id) {
+      instances.delete(id);
+      for (const l of registryListeners) queueMicrotask(l);
+    },
+    subscribe(listener) {
+      registryListeners.add(listener);
+      return () => registryListeners.delete(listener);
+    },
+  };
+  return {
+    kind: 'memory',
+    writable: true,
+    registry,
+    async read() {
+      return structuredClone(state);
+    },
+    async compareAndSet(expectedVersion, next): Promise<CompareAndSetResult> {
+      if (state.version !== expectedVersion) return { ok: false, current: structuredClone(state) };
+      state = structuredClone(next);
+      // Deliver asynchronously, like a real store's notification would arrive.
+      for (const l of listeners) {
+        const copy = structuredClone(state);
+        queueMicrotask(() => l(copy));
+      }
+      return { ok: true, state: structuredClone(state) };
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async close() {
+      listeners.clear();
+      registryListeners.clear();
+    },
+  };
+}
