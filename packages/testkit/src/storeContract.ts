@@ -1,0 +1,276 @@
+import {
+  INITIAL_STATE,
+  type InstanceRecord,
+  isQuiesceError,
+  type MaintenanceWindow,
+  type QuiesceState,
+  type StateStore,
+} from '@quiesce/core';
+import { afterEach, describe, expect, it } from 'vitest';
+
+/** One backend (a schema, a key prefix, a file…) the suite can open several handles on. */
+export interface StoreContractBackend {
+  /**
+   * Open a handle on this backend. Handles opened from one backend share the state, as two
+   * processes pointing at the same database would. A store that lives in one process may return
+   * the same instance each time.
+   */
+  open(): StateStore | Promise<StateStore>;
+  /**
+   * Replace the stored payload with `raw` (not valid state) and let the backend announce the
+   * change as it would any other (trigger, publish, file write). Omit when the backend cannot hold
+   * a corrupt payload (memory).
+   */
+  corrupt?(raw: string): Promise<void>;
+  /** Drop the backend's data (schema, keys, files). */
+  dispose?(): Promise<void>;
+}
+
+export interface StoreContractOptions {
+  /** How long a change may take to reach another handle's subscriber. @default 3000 */
+  propagationTimeoutMs?: number;
+  /** vitest timeout of each test. @default 10000 */
+  testTimeoutMs?: number;
+}
+
+const T0 = Date.UTC(2026, 4, 1, 12, 0, 0);
+
+/** A valid state at `version` with a window carrying every optional member, to check fidelity. */
+export function sampleState(version: number, overrides: Partial<MaintenanceWindow> = {}): QuiesceState {
+  const at = new Date(T0 + version * 1000).toISOString();
+  return {
+    mode: 'read-only',
+    version,
+    updatedAt: at,
+    updatedBy: 'contract-suite',
+    window: {
+      id: `win_contract_${version}`,
+      reason: 'contract suite',
+      message: 'Writes are paused for the contract suite — «ünïcode» ok',
+      startsAt: at,
+      endsAt: new Date(T0 + 3_600_000).toISOString(),
+      contact: 'ops@example.com',
+      rollbackPlan: 'end the window',
+      scope: ['http', 'job'],
+      openedBy: 'tester',
+      phase: 'freezing',
+      autoEnd: false,
+      freezeVersion: version,
+      frozenAt: null,
+      endedAt: null,
+      closedAt: null,
+      stragglers: [{ instanceId: 'i-1', inFlight: 2, ackedVersion: version - 1, reason: 'in-flight', oldestOperation: 'POST /orders' }],
+      notices: { statuspage: { status: 'ok', attempts: 1, updatedAt: at, data: { incidentId: 'inc_1' } } },
+      report: { nested: { list: [1, 2, 3], flag: true, nothing: null } },
+      ...overrides,
+    },
+  };
+}
+
+function record(id: string, overrides: Partial<InstanceRecord> = {}): InstanceRecord {
+  return {
+    id,
+    host: 'host-a',
+    pid: 1234,
+    startedAt: new Date(T0).toISOString(),
+    lastSeen: Date.now(),
+    ackedVersion: 0,
+    inFlight: 0,
+    ...overrides,
+  };
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | false): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * The store contract: every `StateStore` (memory, file, postgres, redis…) must pass it.
+ * `createBackend` is called once per test and must return a fresh, empty backend.
+ */
+export function runStoreContractSuite(
+  name: string,
+  createBackend: () => StoreContractBackend | Promise<StoreContractBackend>,
+  options: StoreContractOptions = {},
+): void {
+  const propagation = options.propagationTimeoutMs ?? 3000;
+  const timeout = options.testTimeoutMs ?? 10_000;
+
+  describe(`store contract: ${name}`, () => {
+    let backend: StoreContractBackend | null = null;
+    const opened = new Set<StateStore>();
+
+    async function fresh(): Promise<StoreContractBackend> {
+      backend = await createBackend();
+      return backend;
+    }
+    async function open(b: StoreContractBackend): Promise<StateStore> {
+      const store = await b.open();
+      opened.add(store);
+      return store;
+    }
+
+    afterEach(async () => {
+      for (const s of opened) await s.close();
+      opened.clear();
+      await backend?.dispose?.();
+      backend = null;
+    });
+
+    it('an empty store reads the initial state (version 0, read-write, no window)', { timeout }, async () => {
+      const store = await open(await fresh());
+      const state = await store.read();
+      expect(state).toEqual(INITIAL_STATE);
+      expect(typeof store.kind).toBe('string');
+      expect(store.writable).toBe(true);
+    });
+
+    it('compare-and-set from the read version writes; every handle reads it back intact', { timeout }, async () => {
+      const b = await fresh();
+      const a = await open(b);
+      const next = sampleState(1);
+      const r = await a.compareAndSet(0, next);
+      expect(r).toEqual({ ok: true, state: next });
+      expect(await a.read()).toEqual(next);
+      const other = await open(b);
+      expect(await other.read()).toEqual(next);
+      const r2 = await other.compareAndSet(1, sampleState(2, { phase: 'frozen', frozenAt: new Date(T0).toISOString() }));
+      expect(r2.ok).toBe(true);
+      expect((await a.read()).window?.phase).toBe('frozen');
+    });
+
+    it('compare-and-set with a stale version changes nothing and returns the current state', { timeout }, async () => {
+      const b = await fresh();
+      const store = await open(b);
+      await store.compareAndSet(0, sampleState(1));
+      await store.compareAndSet(1, sampleState(2));
+      for (const stale of [0, 1, 3]) {
+        const r = await store.compareAndSet(stale, sampleState(stale + 1, { reason: 'stale writer' }));
+        expect(r.ok).toBe(false);
+        if (!r.ok) expect(r.current).toEqual(sampleState(2));
+      }
+      expect(await store.read()).toEqual(sampleState(2));
+    });
+
+    it('concurrent compare-and-sets from one version: exactly one wins', { timeout }, async () => {
+      const b = await fresh();
+      const handles = [await open(b), await open(b), await open(b)];
+      await handles[0]!.compareAndSet(0, sampleState(1));
+      const attempts = Array.from({ length: 12 }, (_, i) =>
+        handles[i % handles.length]!.compareAndSet(1, sampleState(2, { reason: `writer ${i}` })),
+      );
+      const results = await Promise.all(attempts);
+      const winners = results.filter((r) => r.ok);
+      expect(winners).toHaveLength(1);
+      const stored = await handles[1]!.read();
+      expect(stored.version).toBe(2);
+      expect(winners[0]!.ok && winners[0]!.state).toEqual(stored);
+      for (const r of results) if (!r.ok) expect(r.current.version).toBe(2);
+    });
+
+    it('a subscriber on another handle receives each change; unsubscribe stops delivery', { timeout }, async () => {
+      const b = await fresh();
+      const writer = await open(b);
+      const reader = await open(b);
+      const seen: QuiesceState[] = [];
+      const errors: Error[] = [];
+      const off = reader.subscribe((s) => seen.push(s), (e) => errors.push(e));
+      // Let a subscription that connects asynchronously settle before the first change.
+      await new Promise((r) => setTimeout(r, 150));
+      await writer.compareAndSet(0, sampleState(1));
+      await waitFor('version 1 at the subscriber', propagation, () => seen.some((s) => s.version === 1));
+      expect(seen.find((s) => s.version === 1)).toEqual(sampleState(1));
+      await writer.compareAndSet(1, sampleState(2));
+      await waitFor('version 2 at the subscriber', propagation, () => seen.some((s) => s.version === 2));
+      off();
+      await writer.compareAndSet(2, sampleState(3));
+      // Wait as long as a change took to arrive, then some: nothing after unsubscribing.
+      await new Promise((r) => setTimeout(r, Math.min(propagation, 500)));
+      expect(seen.some((s) => s.version === 3)).toBe(false);
+      expect(errors).toEqual([]);
+    });
+
+    it('the writing handle’s own subscriber hears its change too', { timeout }, async () => {
+      const store = await open(await fresh());
+      const seen: number[] = [];
+      store.subscribe((s) => seen.push(s.version));
+      await new Promise((r) => setTimeout(r, 150));
+      await store.compareAndSet(0, sampleState(1));
+      await waitFor('own change', propagation, () => seen.includes(1));
+    });
+
+    it('a corrupt payload is reported as INVALID_INPUT naming the store payload, never a crash', { timeout }, async (ctx) => {
+      const b = await fresh();
+      if (!b.corrupt) return ctx.skip();
+      const writer = await open(b);
+      await writer.compareAndSet(0, sampleState(1));
+      const watcher = await open(b);
+      const errors: Error[] = [];
+      watcher.subscribe(
+        () => {},
+        (e) => errors.push(e),
+      );
+      await new Promise((r) => setTimeout(r, 150));
+      await b.corrupt('{"mode":"sideways","version":"two"}');
+      await waitFor('the corrupt payload reported to the subscriber', propagation, () => errors.length > 0);
+      expect(errors.some((e) => isQuiesceError(e) && e.code === 'INVALID_INPUT')).toBe(true);
+      // A handle with no good state to fall back on refuses to invent one.
+      const late = await open(b);
+      const err = await late.read().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(isQuiesceError(err) && err.code === 'INVALID_INPUT').toBe(true);
+      expect(String((err as Error).message)).toMatch(/mode|version|payload|state/);
+    });
+
+    it('close() resolves, and twice is harmless', { timeout }, async () => {
+      const store = await (await fresh()).open();
+      store.subscribe(() => {});
+      await store.close();
+      await store.close();
+    });
+
+    describe('instance registry (when the store has one)', () => {
+      it('upsert, list from another handle, overwrite, remove', { timeout }, async (ctx) => {
+        const b = await fresh();
+        const a = await open(b);
+        if (!a.registry) return ctx.skip();
+        const other = (await open(b)).registry!;
+        await a.registry.upsert(record('i-1'));
+        await a.registry.upsert(record('i-2', { ackedVersion: 3, inFlight: 2, oldestOperation: 'POST /orders', oldestSince: T0 }));
+        let list = await other.list();
+        expect(list.map((r) => r.id).sort()).toEqual(['i-1', 'i-2']);
+        expect(list.find((r) => r.id === 'i-2')).toEqual(
+          record('i-2', { ackedVersion: 3, inFlight: 2, oldestOperation: 'POST /orders', oldestSince: T0, lastSeen: list.find((r) => r.id === 'i-2')!.lastSeen }),
+        );
+        await other.upsert(record('i-2', { ackedVersion: 4, inFlight: 0 }));
+        list = await a.registry.list();
+        expect(list.find((r) => r.id === 'i-2')).toMatchObject({ ackedVersion: 4, inFlight: 0 });
+        expect(list.find((r) => r.id === 'i-2')?.oldestOperation).toBeUndefined();
+        await a.registry.remove('i-1');
+        await a.registry.remove('never-registered');
+        expect((await other.list()).map((r) => r.id)).toEqual(['i-2']);
+      });
+
+      it('registry subscribers hear of an acknowledgement from another handle', { timeout }, async (ctx) => {
+        const b = await fresh();
+        const a = await open(b);
+        const other = await open(b);
+        if (!a.registry?.subscribe || !other.registry) return ctx.skip();
+        let calls = 0;
+        const off = a.registry.subscribe(() => calls++);
+        await new Promise((r) => setTimeout(r, 150));
+        await other.registry.upsert(record('i-9', { ackedVersion: 1 }));
+        await waitFor('a registry notification', propagation, () => calls > 0);
+        off();
+      });
+    });
+  });
+}
