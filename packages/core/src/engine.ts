@@ -110,6 +110,7 @@ class Engine implements QuiesceEngine {
   readonly #statusUrl: (id: string) => string;
   readonly #generateId: () => string;
   readonly #startedAt: string;
+  readonly #replayOptions: NonNullable<QuiesceOptions['replay']>;
 
   #state: QuiesceState = INITIAL_STATE;
   #readOnly = false;
@@ -154,6 +155,7 @@ class Engine implements QuiesceEngine {
     }
     this.options = Object.freeze({ refusalStatus: options.refusalStatus ?? 503, dryRun: options.dryRun ?? false });
     this.#participant = options.participant ?? true;
+    this.#replayOptions = options.replay ?? {};
     this.#o = {
       drainDeadlineMs: options.drainDeadlineMs ?? 30_000,
       soakMs: options.soakMs ?? 10_000,
@@ -512,7 +514,7 @@ class Engine implements QuiesceEngine {
       }
       if (r.ok) {
         this.#lastSync = this.#clock.now();
-        await this.#enqueueApply(r.state);
+        // Audit first, so the trail is complete by the time anyone sees the new phase.
         if (audit) {
           const entry: AuditEntry = {
             at: iso(this.#clock.now()),
@@ -527,6 +529,7 @@ class Engine implements QuiesceEngine {
           await this.#auditLog.append(entry).catch((err) => this.#log.error('quiesce: audit append failed', { error: errorMessage(err) }));
           this.#emit('audit', entry);
         }
+        await this.#enqueueApply(r.state);
         return r.state;
       }
       current = r.current;
@@ -784,6 +787,7 @@ class Engine implements QuiesceEngine {
     this.#replayAbort?.abort();
     this.#replayAbort = ctrl;
     const report = await this.#queue.replay({
+      ...this.#replayOptions,
       handlers: this.#handlers,
       signal: ctrl.signal,
       onProgress: (p) => {

@@ -75,9 +75,9 @@ export function createFileStore(options: FileStoreOptions | string): FileStore {
   async function check() {
     if (closed) return;
     try {
-      const before = lastGood?.version;
+      const before = lastGood?.version ?? 0;
       const s = await load();
-      if (s.version !== before) for (const l of listeners) l.fn(structuredClone(s));
+      if (s.version > before) for (const l of listeners) l.fn(structuredClone(s));
     } catch (err) {
       for (const l of listeners) l.onError?.(err as Error);
     }
