@@ -1,0 +1,277 @@
+import {
+  type CompareAndSetResult,
+  INITIAL_STATE,
+  type InstanceRecord,
+  type InstanceRegistry,
+  parseState,
+  QuiesceError,
+  type QuiesceState,
+  type StateStore,
+} from '@quiesce/core';
+import { type PostgresConnectionOptions, resolveConnection, storeError } from './connection.js';
+import { NotificationListener, type ReconnectOptions } from './notificationListener.js';
+import { channelFor, checkSchemaName, DEFAULT_SCHEMA, ensureSchema, quoteIdent } from './schema.js';
+
+export type PostgresStoreOptions = PostgresConnectionOptions & {
+  /** Schema holding quiesce's tables (created when missing unless `setup: false`). @default 'quiesce' */
+  schema?: string;
+  /** Row of the state table: several apps can share one schema under different keys. @default 'default' */
+  key?: string;
+  /** Create the schema, tables and notify triggers when missing. @default true */
+  setup?: boolean;
+  /** Backoff of the dedicated LISTEN connection after it is lost. */
+  reconnect?: ReconnectOptions;
+  /** Registry records silent for longer are deleted by `registry.list()`. @default 3600000 (1 h) */
+  pruneInstancesAfterMs?: number;
+};
+
+export interface PostgresStore extends StateStore {
+  readonly kind: 'postgres';
+  readonly registry: InstanceRegistry & { subscribe(listener: () => void): () => void };
+  /** The schema in use (the write audit excludes it). */
+  readonly schema: string;
+  /** True while the dedicated LISTEN connection is up. */
+  readonly listening: boolean;
+}
+
+interface Notice {
+  kind: 'state' | 'instances';
+  key: string;
+  version?: number;
+  state?: unknown;
+}
+
+/**
+ * The state in a row of `<schema>.state`, compare-and-set by version in one statement, every change
+ * announced by a trigger through NOTIFY and received on a dedicated LISTEN connection that
+ * reconnects by itself. The engine's periodic `read()` is the safety net for anything missed.
+ */
+export function createPostgresStore(options: PostgresStoreOptions): PostgresStore {
+  const connection = resolveConnection(options, 'postgres store');
+  const schema = checkSchemaName(options.schema ?? DEFAULT_SCHEMA);
+  const key = options.key ?? 'default';
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new QuiesceError('INVALID_INPUT', 'postgres store: key must be a non-empty string', { field: 'key' });
+  }
+  const pruneAfterMs = options.pruneInstancesAfterMs ?? 3_600_000;
+  const { pool } = connection;
+  const s = quoteIdent(schema);
+  const channel = channelFor(schema);
+
+  let ready: Promise<void> | null = null;
+  const prepare = () => {
+    if (options.setup === false) return Promise.resolve();
+    ready ??= ensureSchema(pool, schema).catch((err) => {
+      ready = null;
+      throw storeError(err, `postgres store: preparing schema ${schema}`);
+    });
+    return ready;
+  };
+  let closed = false;
+  const query = async (text: string, values: unknown[], what: string) => {
+    if (closed) throw new QuiesceError('STORE_UNAVAILABLE', `postgres store: ${what} after close()`);
+    await prepare();
+    try {
+      return await pool.query(text, values);
+    } catch (err) {
+      throw storeError(err, `postgres store: ${what}`);
+    }
+  };
+
+  function decode(version: unknown, payload: unknown): QuiesceState {
+    const state = parseState(payload);
+    if (Number(version) !== state.version) {
+      throw new QuiesceError(
+        'INVALID_INPUT',
+        `state payload: version: ${state.version} does not match the row's version ${version} (${schema}.state, key ${key})`,
+        { field: 'version' },
+      );
+    }
+    return state;
+  }
+
+  async function read(): Promise<QuiesceState> {
+    const r = await query(`SELECT version, payload FROM ${s}.state WHERE key = $1`, [key], 'read');
+    const row = r.rows[0];
+    if (!row) return structuredClone(INITIAL_STATE);
+    return decode(row.version, row.payload);
+  }
+
+  const stateListeners = new Set<{ fn: (state: QuiesceState) => void; onError?: (error: Error) => void }>();
+  const registryListeners = new Set<() => void>();
+  const reportError = (error: Error) => {
+    for (const l of stateListeners) l.onError?.(error);
+  };
+  const deliver = (state: QuiesceState) => {
+    for (const l of stateListeners) l.fn(structuredClone(state));
+  };
+  const refresh = () => {
+    read().then(deliver, reportError);
+  };
+
+  const listener = new NotificationListener(
+    connection.clientConfig,
+    channel,
+    {
+      notification(payload) {
+        let notice: Notice;
+        try {
+          notice = JSON.parse(payload) as Notice;
+        } catch {
+          return;
+        }
+        if (notice.key !== key) return;
+        if (notice.kind === 'instances') {
+          for (const l of registryListeners) l();
+          return;
+        }
+        if (notice.kind !== 'state') return;
+        if (notice.state == null) return refresh();
+        try {
+          deliver(decode(notice.version, notice.state));
+        } catch (err) {
+          reportError(err as Error);
+        }
+      },
+      listening(reconnected) {
+        // Whatever changed while the connection was down was not announced to us.
+        if (reconnected) {
+          refresh();
+          for (const l of registryListeners) l();
+        }
+      },
+      error: reportError,
+    },
+    options.reconnect,
+  );
+  const startListening = () => {
+    if (!closed) listener.start();
+  };
+  const maybeStopListening = () => {
+    if (stateListeners.size === 0 && registryListeners.size === 0) void listener.stop();
+  };
+
+  let lastPrune = 0;
+  const registry: PostgresStore['registry'] = {
+    async upsert(record) {
+      const checked = checkRecord(record, 'registry.upsert');
+      await query(
+        `INSERT INTO ${s}.instances (key, id, acked_version, in_flight, last_seen, record)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (key, id) DO UPDATE SET acked_version = EXCLUDED.acked_version,
+           in_flight = EXCLUDED.in_flight, last_seen = EXCLUDED.last_seen, record = EXCLUDED.record`,
+        [key, checked.id, checked.ackedVersion, checked.inFlight, checked.lastSeen, JSON.stringify(checked)],
+        'registry.upsert',
+      );
+    },
+    async list() {
+      // The controller lists every 50 ms while freezing; pruning once a minute is plenty.
+      if (pruneAfterMs > 0 && Date.now() - lastPrune > 60_000) {
+        lastPrune = Date.now();
+        await query(
+          `DELETE FROM ${s}.instances WHERE key = $1 AND last_seen < $2`,
+          [key, Date.now() - pruneAfterMs],
+          'registry.list',
+        );
+      }
+      const r = await query(`SELECT record FROM ${s}.instances WHERE key = $1 ORDER BY id`, [key], 'registry.list');
+      const records: InstanceRecord[] = [];
+      for (const row of r.rows) {
+        try {
+          records.push(checkRecord(row.record, 'registry record'));
+        } catch (err) {
+          // One unreadable row must not hide the others; say which one it was.
+          reportError(err as Error);
+        }
+      }
+      return records;
+    },
+    async remove(instanceId) {
+      await query(`DELETE FROM ${s}.instances WHERE key = $1 AND id = $2`, [key, instanceId], 'registry.remove');
+    },
+    subscribe(fn) {
+      registryListeners.add(fn);
+      startListening();
+      return () => {
+        registryListeners.delete(fn);
+        maybeStopListening();
+      };
+    },
+  };
+
+  return {
+    kind: 'postgres',
+    writable: true,
+    schema,
+    registry,
+    get listening() {
+      return listener.connected;
+    },
+    read,
+    async compareAndSet(expectedVersion, next): Promise<CompareAndSetResult> {
+      if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
+        throw new QuiesceError('INVALID_INPUT', 'compareAndSet: expectedVersion must be a non-negative integer', {
+          field: 'expectedVersion',
+        });
+      }
+      const state = parseState(next);
+      const payload = JSON.stringify(state);
+      const r =
+        expectedVersion === 0
+          ? await query(
+              `INSERT INTO ${s}.state AS t (key, version, payload) VALUES ($1, $2, $3)
+               ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version, payload = EXCLUDED.payload, updated_at = now()
+               WHERE t.version = 0
+               RETURNING version`,
+              [key, state.version, payload],
+              'compareAndSet',
+            )
+          : await query(
+              `UPDATE ${s}.state SET version = $2, payload = $3, updated_at = now()
+               WHERE key = $1 AND version = $4 RETURNING version`,
+              [key, state.version, payload, expectedVersion],
+              'compareAndSet',
+            );
+      if (r.rowCount === 1) return { ok: true, state };
+      return { ok: false, current: await read() };
+    },
+    subscribe(fn, onError) {
+      const entry = { fn, onError };
+      stateListeners.add(entry);
+      startListening();
+      return () => {
+        stateListeners.delete(entry);
+        maybeStopListening();
+      };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      stateListeners.clear();
+      registryListeners.clear();
+      await listener.stop();
+      if (connection.owned) await pool.end().catch(() => {});
+    },
+  };
+}
+
+/** Validate an instance record (registry rows are untrusted input too). */
+export function checkRecord(value: unknown, what: string): InstanceRecord {
+  const fail = (field: string, message: string): never => {
+    throw new QuiesceError('INVALID_INPUT', `${what}: ${field}: ${message}`, { field });
+  };
+  if (value === null || typeof value !== 'object') return fail('record', 'must be an object');
+  const r = value as Record<string, unknown>;
+  if (typeof r.id !== 'string' || r.id.length === 0) fail('id', 'must be a non-empty string');
+  if (typeof r.startedAt !== 'string') fail('startedAt', 'must be a string');
+  for (const field of ['lastSeen', 'ackedVersion', 'inFlight'] as const) {
+    if (typeof r[field] !== 'number' || !Number.isFinite(r[field])) fail(field, 'must be a number');
+  }
+  if (r.host !== undefined && typeof r.host !== 'string') fail('host', 'must be a string');
+  if (r.pid !== undefined && typeof r.pid !== 'number') fail('pid', 'must be a number');
+  if (r.oldestOperation !== undefined && typeof r.oldestOperation !== 'string') {
+    fail('oldestOperation', 'must be a string');
+  }
+  if (r.oldestSince !== undefined && typeof r.oldestSince !== 'number') fail('oldestSince', 'must be a number');
+  return { ...(r as unknown as InstanceRecord) };
+}

@@ -1,0 +1,142 @@
+import { isQuiesceError, type QuiesceState } from '@quiesce/core';
+import { POSTGRES_URL, runStoreContractSuite, sampleState, serviceAvailable, uniqueName } from '@quiesce/testkit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPostgresStore } from '../src/index.js';
+
+const ok = await serviceAvailable('postgres', '@quiesce/postgres store');
+
+async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: POSTGRES_URL });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+const dropSchema = (schema: string) => admin((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe.skipIf(!ok)('postgres store', () => {
+  runStoreContractSuite('postgres', () => {
+    const schema = uniqueName('qpg_contract');
+    return {
+      open: () => createPostgresStore({ connectionString: POSTGRES_URL, schema }),
+      corrupt: (raw) =>
+        admin(async (c) => {
+          await c.query(`UPDATE "${schema}".state SET payload = $1::jsonb`, [raw]);
+        }),
+      dispose: () => dropSchema(schema),
+    };
+  });
+
+  describe('beyond the contract', () => {
+    const schema = uniqueName('qpg_store');
+    beforeAll(async () => {
+      await dropSchema(schema);
+    });
+    afterAll(async () => {
+      await dropSchema(schema);
+    });
+
+    it('recovers its LISTEN connection after pg_terminate_backend and catches up on what it missed', async () => {
+      const key = 'terminate';
+      const writer = createPostgresStore({ connectionString: POSTGRES_URL, schema, key });
+      const reader = createPostgresStore({ connectionString: POSTGRES_URL, schema, key, reconnect: { initialDelayMs: 20 } });
+      try {
+        const seen: number[] = [];
+        const errors: Error[] = [];
+        reader.subscribe(
+          (s) => seen.push(s.version),
+          (e) => errors.push(e),
+        );
+        await waitFor('listening', () => reader.listening);
+        await writer.compareAndSet(0, sampleState(1));
+        await waitFor('version 1', () => seen.includes(1));
+
+        const killed = await admin(async (c) => {
+          const r = await c.query(
+            `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+             WHERE query ILIKE 'LISTEN "quiesce:${schema}"%' AND state = 'idle'`,
+          );
+          return r.rowCount ?? 0;
+        });
+        expect(killed).toBeGreaterThanOrEqual(1);
+        // The change lands while the listener may still be down: the reconnect must re-read it.
+        await writer.compareAndSet(1, sampleState(2));
+        await waitFor('version 2 after the backend was terminated', () => seen.includes(2));
+        await waitFor('an error reported for the lost connection', () => errors.length > 0);
+        expect(errors.every((e) => isQuiesceError(e) && e.code === 'STORE_UNAVAILABLE')).toBe(true);
+        await waitFor('listening again', () => reader.listening);
+        await writer.compareAndSet(2, sampleState(3));
+        await waitFor('version 3 through the new LISTEN connection', () => seen.includes(3));
+      } finally {
+        await writer.close();
+        await reader.close();
+      }
+    });
+
+    it('a state too big for a NOTIFY payload is announced by version and read', async () => {
+      const key = 'big';
+      const writer = createPostgresStore({ connectionString: POSTGRES_URL, schema, key });
+      const reader = createPostgresStore({ connectionString: POSTGRES_URL, schema, key });
+      try {
+        const seen: QuiesceState[] = [];
+        reader.subscribe((s) => seen.push(s));
+        await waitFor('listening', () => reader.listening);
+        const big = sampleState(1, { report: { blob: 'x'.repeat(20_000) } });
+        expect((await writer.compareAndSet(0, big)).ok).toBe(true);
+        await waitFor('the big state', () => seen.some((s) => s.version === 1));
+        expect(seen.find((s) => s.version === 1)).toEqual(big);
+      } finally {
+        await writer.close();
+        await reader.close();
+      }
+    });
+
+    it('keys share a schema without seeing each other', async () => {
+      const a = createPostgresStore({ connectionString: POSTGRES_URL, schema, key: 'app-a' });
+      const b = createPostgresStore({ connectionString: POSTGRES_URL, schema, key: 'app-b' });
+      try {
+        await a.compareAndSet(0, sampleState(1));
+        expect((await b.read()).version).toBe(0);
+        await b.registry.upsert({ id: 'b-1', startedAt: new Date().toISOString(), lastSeen: Date.now(), ackedVersion: 0, inFlight: 0 });
+        expect(await a.registry.list()).toEqual([]);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
+    it('an unreachable server is STORE_UNAVAILABLE, not a crash', async () => {
+      const store = createPostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test', schema });
+      const err = await store.read().catch((e: unknown) => e);
+      expect(isQuiesceError(err) && err.code === 'STORE_UNAVAILABLE').toBe(true);
+      await store.close();
+    });
+
+    it('bad options and bad input name the field', async () => {
+      expect(() => createPostgresStore({ connectionString: POSTGRES_URL, schema: 'no spaces; drop' })).toThrow(/schema/);
+      expect(() => createPostgresStore({} as never)).toThrow(/connectionString/);
+      const store = createPostgresStore({ connectionString: POSTGRES_URL, schema, key: 'input' });
+      try {
+        const err = await store.compareAndSet(0, { mode: 'read-only', version: -1 } as never).catch((e: unknown) => e);
+        expect(isQuiesceError(err) && err.code === 'INVALID_INPUT').toBe(true);
+        expect(String(err)).toMatch(/state payload/);
+        expect((await store.read()).version).toBe(0);
+        const reg = await store.registry.upsert({ id: '' } as never).catch((e: unknown) => e);
+        expect(isQuiesceError(reg) && reg.field === 'id').toBe(true);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+});
