@@ -1,2 +1,3 @@
 export * from './services.js';
+export * from './fakeStatuspage.js';
 export * from './storeContract.js';

@@ -46,9 +46,13 @@ export const runtimeShape = {
     })
     .optional(),
   sleep: z
-    .custom<NotifierRuntimeOptions['sleep']>((v) => typeof v === 'function', { message: 'must be a function' })
+    .custom<NotifierRuntimeOptions['sleep']>((v) => typeof v === 'function', {
+      message: 'must be a function',
+    })
     .optional(),
-  random: z.custom<() => number>((v) => typeof v === 'function', { message: 'must be a function' }).optional(),
+  random: z
+    .custom<() => number>((v) => typeof v === 'function', { message: 'must be a function' })
+    .optional(),
   retry: retrySchema.optional(),
 };
 
@@ -185,7 +189,8 @@ export class Delivery {
         const response = await this.fetchImpl(request.url, init);
         const body = await response.text();
         if (response.ok) {
-          if (attempt > 1) log.info(`${this.name}: ${label} succeeded`, { notifier: this.name, attempts: attempt });
+          if (attempt > 1)
+            log.info(`${this.name}: ${label} succeeded`, { notifier: this.name, attempts: attempt });
           return { status: response.status, body, attempts: attempt };
         }
         lastStatus = response.status;
@@ -215,7 +220,8 @@ export class Delivery {
       const delay = Math.max(retryAfterMs ?? 0, Math.round(this.random() * ceiling));
       const elapsed = this.now() - started;
       if (attempt >= this.retry.attempts || elapsed + delay > this.retry.budgetMs) {
-        const why = attempt >= this.retry.attempts ? `${attempt} attempts` : `the ${this.retry.budgetMs} ms budget`;
+        const why =
+          attempt >= this.retry.attempts ? `${attempt} attempts` : `the ${this.retry.budgetMs} ms budget`;
         throw new NotifierError(
           this.name,
           `${label} failed after ${attempt} attempt${attempt === 1 ? '' : 's'} in ${elapsed} ms (gave up: ${why}); last: ${lastProblem}`,

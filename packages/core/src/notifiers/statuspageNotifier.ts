@@ -37,6 +37,7 @@ export interface StatuspageNotifierOptions extends NotifierRuntimeOptions {
    * `metadata.quiesce.window_id`) before creating one, so a lost record never duplicates it. @default true
    */
   adoptExisting?: boolean;
+  /** @default { attempts: 8, baseDelayMs: 1000, maxDelayMs: 30000, budgetMs: 180000, timeoutMs: 10000 } */
   retry?: RetryOptions;
 }
 
@@ -101,7 +102,8 @@ export function statuspageNotifier(options: StatuspageNotifierOptions): Notifier
     clock: o.clock,
     sleep: o.sleep,
     random: o.random,
-    retry: o.retry,
+    // A key shared by several clients can be rate limited for up to the 60 s measuring window.
+    retry: { attempts: 8, budgetMs: 180_000, ...o.retry },
     minIntervalMs: o.minIntervalMs ?? 1000,
   });
   const serializer = new KeyedSerializer();
@@ -115,7 +117,10 @@ export function statuspageNotifier(options: StatuspageNotifierOptions): Notifier
     body: unknown,
     ctx: NotifierContext,
   ): Promise<unknown> => {
-    const headers: Record<string, string> = { Authorization: `OAuth ${o.apiKey}`, Accept: 'application/json' };
+    const headers: Record<string, string> = {
+      Authorization: `OAuth ${o.apiKey}`,
+      Accept: 'application/json',
+    };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const request = {
       method,
@@ -128,18 +133,25 @@ export function statuspageNotifier(options: StatuspageNotifierOptions): Notifier
     try {
       return JSON.parse(result.body);
     } catch (error) {
-      throw new NotifierError(name, `${request.label} answered ${result.status} with a body that is not JSON`, {
-        attempts: result.attempts,
-        status: result.status,
-        retryable: false,
-        cause: error,
-      });
+      throw new NotifierError(
+        name,
+        `${request.label} answered ${result.status} with a body that is not JSON`,
+        {
+          attempts: result.attempts,
+          status: result.status,
+          retryable: false,
+          cause: error,
+        },
+      );
     }
   };
 
   const toData = (incident: Incident, fallback?: StatuspageNoticeData): StatuspageNoticeData => {
     if (typeof incident?.id !== 'string') {
-      throw new NotifierError(name, 'Statuspage answered without an incident id', { attempts: 1, retryable: false });
+      throw new NotifierError(name, 'Statuspage answered without an incident id', {
+        attempts: 1,
+        retryable: false,
+      });
     }
     return {
       incidentId: incident.id,
@@ -213,7 +225,10 @@ export function statuspageNotifier(options: StatuspageNotifierOptions): Notifier
     return toData(answer as Incident, current);
   };
 
-  const handle = async (event: NotifierEvent, ctx: NotifierContext): Promise<StatuspageNoticeData | undefined> => {
+  const handle = async (
+    event: NotifierEvent,
+    ctx: NotifierContext,
+  ): Promise<StatuspageNoticeData | undefined> => {
     const w = event.window;
     let current = known.get(w.id) ?? recordData(ctx.record?.data);
     const ensure = async () => {
@@ -261,7 +276,12 @@ export function statuspageNotifier(options: StatuspageNotifierOptions): Notifier
         if (current!.status === 'completed') return current;
         return update(
           current!,
-          { status: 'completed', body: body(event), components: componentMap('operational'), component_ids: componentIds },
+          {
+            status: 'completed',
+            body: body(event),
+            components: componentMap('operational'),
+            component_ids: componentIds,
+          },
           ctx,
         );
       }
@@ -284,7 +304,11 @@ export function statuspageNotifier(options: StatuspageNotifierOptions): Notifier
 }
 
 function recordData(data: Record<string, unknown> | undefined): StatuspageNoticeData | undefined {
-  if (!data || typeof data.incidentId !== 'string' || !(typeof data.status === 'string' && data.status in RANK)) {
+  if (
+    !data ||
+    typeof data.incidentId !== 'string' ||
+    !(typeof data.status === 'string' && data.status in RANK)
+  ) {
     return undefined;
   }
   return {
@@ -294,4 +318,3 @@ function recordData(data: Record<string, unknown> | undefined): StatuspageNotice
     shortlink: typeof data.shortlink === 'string' ? data.shortlink : null,
   };
 }
-
