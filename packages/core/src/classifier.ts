@@ -27,7 +27,9 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
 /** HTTP methods that do not write by definition (RFC 9110 safe methods). */
 export function isSafeMethod(method: string | undefined): boolean {
-  return method !== undefined && SAFE_METHODS.has(method.toUpperCase());
+  if (method === undefined) return false;
+  // Upper-case methods (nearly all) are checked without allocating a new string.
+  return SAFE_METHODS.has(method) || SAFE_METHODS.has(method.toUpperCase());
 }
 
 /** Compile a path pattern (`/admin/**`, `/orders/:id`) to a RegExp. */

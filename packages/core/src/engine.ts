@@ -52,19 +52,23 @@ export const PROBLEM_TYPE = 'https://quiesce.dev/problems/read-only-mode';
 const PROBLEM_TITLE = 'Service is in read-only mode';
 
 /** Proceed decisions are preallocated: the proceed path allocates nothing. */
-const PROCEED = new Map<string, ProceedDecision>();
-function proceed(reason: ProceedReason, classification: 'read' | 'write', policy: Policy, wouldBe?: ProceedDecision['wouldBe']): ProceedDecision {
-  const key = `${reason}:${classification}:${policy}:${wouldBe ?? ''}`;
-  let d = PROCEED.get(key);
-  if (!d) {
-    d = Object.freeze({ outcome: 'proceed', classification, policy, reason, ...(wouldBe ? { wouldBe } : {}) }) as ProceedDecision;
-    PROCEED.set(key, d);
+type ProceedTable = Record<ProceedReason, Record<'read' | 'write', Record<Policy, ProceedDecision>>>;
+const REASONS: ProceedReason[] = ['no-window', 'read', 'allow', 'bypass', 'dry-run'];
+const POLICIES: Policy[] = ['block', 'queue', 'drop', 'allow'];
+function table(wouldBe?: ProceedDecision['wouldBe']): ProceedTable {
+  const t = {} as ProceedTable;
+  for (const reason of REASONS) {
+    t[reason] = { read: {} as Record<Policy, ProceedDecision>, write: {} as Record<Policy, ProceedDecision> };
+    for (const c of ['read', 'write'] as const) {
+      for (const p of POLICIES) {
+        t[reason][c][p] = Object.freeze({ outcome: 'proceed', classification: c, policy: p, reason, ...(wouldBe ? { wouldBe } : {}) }) as ProceedDecision;
+      }
+    }
   }
-  return d;
+  return t;
 }
-for (const reason of ['no-window', 'read', 'allow', 'bypass'] as const) {
-  for (const c of ['read', 'write'] as const) for (const p of ['block', 'queue', 'drop', 'allow'] as const) proceed(reason, c, p);
-}
+const PROCEED = table();
+const DRY_RUN = { refuse: table('refuse'), enqueue: table('enqueue'), discard: table('discard') };
 
 interface RefusalTemplate {
   windowId: string;
@@ -255,18 +259,18 @@ class Engine implements QuiesceEngine {
 
   decide(op: Operation): Decision {
     const c = this.#classify(op);
-    if (!this.#readOnly) return proceed('no-window', c.classification, c.policy);
-    if (c.classification === 'read') return proceed('read', 'read', c.policy);
-    if (c.policy === 'allow') return proceed('allow', 'write', 'allow');
+    if (!this.#readOnly) return PROCEED['no-window'][c.classification][c.policy];
+    if (c.classification === 'read') return PROCEED.read.read[c.policy];
+    if (c.policy === 'allow') return PROCEED.allow.write.allow;
     const tpl = this.#tpl!;
-    if (tpl.scope !== null && !tpl.scope.has(op.surface)) return proceed('no-window', 'write', c.policy);
+    if (tpl.scope !== null && !tpl.scope.has(op.surface)) return PROCEED['no-window'].write[c.policy];
     const now = this.#clock.now();
     if (this.#bypass !== null) {
       const why = this.#bypass(op, now);
       if (why !== null) {
         this.#metrics.count('bypassed', op.surface);
         this.#log.info('quiesce: write bypassed the window', { operation: op.name, surface: op.surface, bypass: why });
-        const d = proceed('bypass', 'write', c.policy);
+        const d = PROCEED.bypass.write[c.policy];
         this.#emit('decision', d, op);
         return d;
       }
@@ -286,7 +290,7 @@ class Engine implements QuiesceEngine {
     if (this.options.dryRun) {
       this.#metrics.count('dryRun', op.surface);
       this.#log.info('quiesce: dry-run: write would be stopped', { operation: op.name, surface: op.surface, wouldBe: d.outcome });
-      const p = proceed('dry-run', 'write', c.policy, d.outcome as ProceedDecision['wouldBe']);
+      const p = DRY_RUN[d.outcome as 'refuse' | 'enqueue' | 'discard']['dry-run'].write[c.policy];
       this.#emit('decision', p, op);
       return p;
     }
