@@ -1,0 +1,109 @@
+import type { Annotation, Classification, Policy } from '@quiesce/core';
+
+/** Reflect-metadata key holding a handler's (or controller's) {@link RoutePolicy}. */
+export const POLICY_METADATA = 'quiesce:policy';
+
+/** How a queued write gets its idempotency key. */
+export type IdempotencyKeySource =
+  /** The client must send `Idempotency-Key`; without it the write is refused with `400`. */
+  | 'header'
+  /** Always derived from the content (name, principal, payload). */
+  | 'content'
+  /** Your own function of the platform request; `undefined` falls back to the content. */
+  | ((request: any) => string | undefined);
+
+export interface QueueDuringReadOnlyOptions {
+  /**
+   * Name of the write intent, and of the handler `engine.handle(name, …)` that replays it.
+   * @default the operation name, e.g. `POST /orders`
+   */
+  name?: string;
+  /**
+   * Where the idempotency key comes from.
+   * @default the `Idempotency-Key` header when present, otherwise derived from the content
+   */
+  idempotencyKey?: IdempotencyKeySource;
+}
+
+/** What the decorators recorded for one handler or controller. */
+export interface RoutePolicy {
+  classification?: Classification;
+  policy?: Policy;
+  queue?: QueueDuringReadOnlyOptions;
+}
+
+function merge(target: object, patch: RoutePolicy): void {
+  const previous: RoutePolicy | undefined = Reflect.getOwnMetadata(POLICY_METADATA, target);
+  Reflect.defineMetadata(POLICY_METADATA, { ...previous, ...patch }, target);
+}
+
+/** A decorator that works on a controller (default for every handler) or on one handler. */
+function policyDecorator(patch: RoutePolicy): ClassDecorator & MethodDecorator {
+  return ((target: object, _key?: string | symbol, descriptor?: PropertyDescriptor) => {
+    merge(descriptor ? (descriptor.value as object) : target, patch);
+    return descriptor;
+  }) as ClassDecorator & MethodDecorator;
+}
+
+/** The handler runs during a window anyway: sign-in, health, the admin surface. */
+export function AllowDuringReadOnly(): ClassDecorator & MethodDecorator {
+  return policyDecorator({ policy: 'allow' });
+}
+
+/**
+ * During a window the write is kept as a durable write intent and answered `202 Accepted` with
+ * the intent id, its idempotency key and a status URL; the handler does not run. Replay it after
+ * the window with `engine.handle(name, (payload) => …)`; the payload is `{ body, params, query }`.
+ */
+export function QueueDuringReadOnly(
+  options: QueueDuringReadOnlyOptions = {},
+): ClassDecorator & MethodDecorator {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('QueueDuringReadOnly(options): options must be an object');
+  }
+  if (options.name !== undefined && (typeof options.name !== 'string' || options.name.trim() === '')) {
+    throw new TypeError('QueueDuringReadOnly(options): options.name must be a non-empty string');
+  }
+  const key = options.idempotencyKey;
+  if (key !== undefined && key !== 'header' && key !== 'content' && typeof key !== 'function') {
+    throw new TypeError(
+      `QueueDuringReadOnly(options): options.idempotencyKey must be 'header', 'content' or a function, got ${String(key)}`,
+    );
+  }
+  return policyDecorator({ policy: 'queue', queue: { ...options } });
+}
+
+/** Non-critical write: during a window it is acknowledged (`202`), discarded and counted. */
+export function DropDuringReadOnly(): ClassDecorator & MethodDecorator {
+  return policyDecorator({ policy: 'drop' });
+}
+
+/** The handler writes although its method looks safe (a `GET` that records something). */
+export function Writes(): ClassDecorator & MethodDecorator {
+  return policyDecorator({ classification: 'write' });
+}
+
+/** The handler's policy, the handler's own decorators winning over its controller's. */
+export function routePolicy(handler: Function, controller: Function | undefined): RoutePolicy | undefined {
+  const own: RoutePolicy | undefined = Reflect.getMetadata(POLICY_METADATA, handler);
+  const inherited: RoutePolicy | undefined = controller
+    ? Reflect.getMetadata(POLICY_METADATA, controller)
+    : undefined;
+  if (!own) return inherited;
+  if (!inherited) return own;
+  return { ...inherited, ...own };
+}
+
+/**
+ * The core annotation for a handler, or undefined when nothing was decided. `allow` alone on a safe
+ * method stays a read; any other policy says the handler writes.
+ */
+export function annotationOf(policy: RoutePolicy | undefined, safeMethod: boolean): Annotation | undefined {
+  if (!policy || (policy.classification === undefined && policy.policy === undefined)) return undefined;
+  const classification =
+    policy.classification ??
+    (safeMethod && (policy.policy === undefined || policy.policy === 'allow') ? 'read' : 'write');
+  return classification === 'read'
+    ? { classification }
+    : { classification, policy: policy.policy ?? 'block' };
+}

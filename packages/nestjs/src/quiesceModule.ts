@@ -1,0 +1,192 @@
+import {
+  type DynamicModule,
+  Global,
+  Inject,
+  Injectable,
+  Module,
+  type ModuleMetadata,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+  Optional,
+  type Provider,
+} from '@nestjs/common';
+import {
+  APP_FILTER,
+  APP_GUARD,
+  ApplicationConfig,
+  DiscoveryModule,
+  DiscoveryService,
+  MetadataScanner,
+} from '@nestjs/core';
+import { createQuiesce, type QuiesceEngine, type QuiesceOptions } from '@quiesce/core';
+import { QuiesceResponseFilter } from './quiesceResponseFilter.js';
+import { ReadOnlyGuard } from './readOnlyGuard.js';
+import { scanApplication } from './routeInventory.js';
+import { QUIESCE, QUIESCE_MODULE_OPTIONS, type ResolvedModuleOptions } from './tokens.js';
+
+export interface QuiesceNestOptions {
+  /**
+   * Who is acting, from the platform request (Express `req` or Fastify request): used by the
+   * bypass principal predicate and recorded on queued write intents.
+   */
+  principal?: (request: any) => string | undefined;
+  /** Report every controller handler and GraphQL mutation with its policy to `engine.inventory()`. @default true */
+  inventory?: boolean;
+  /** Register {@link ReadOnlyGuard} for every route and resolver (as `APP_GUARD`). @default false */
+  globalGuard?: boolean;
+}
+
+/**
+ * Either bring an engine (`engine`, which you start and close), or give core's options and the
+ * module creates the engine, starts it at init and closes it on application shutdown.
+ */
+export type QuiesceModuleOptions = QuiesceNestOptions &
+  ({ engine: QuiesceEngine } | (QuiesceOptions & { engine?: never }));
+
+export interface QuiesceModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  useFactory: (...args: any[]) => QuiesceModuleOptions | Promise<QuiesceModuleOptions>;
+  inject?: any[];
+  /** Register {@link ReadOnlyGuard} for every route and resolver (as `APP_GUARD`). @default false */
+  globalGuard?: boolean;
+}
+
+function validateOptions(options: QuiesceModuleOptions): void {
+  resolveOptions(options, false);
+}
+
+function resolveOptions(options: QuiesceModuleOptions, create = true): ResolvedModuleOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('QuiesceModule: options must be an object');
+  }
+  const {
+    principal,
+    inventory,
+    globalGuard: _globalGuard,
+    engine,
+    ...core
+  } = options as QuiesceNestOptions & {
+    engine?: QuiesceEngine;
+  } & QuiesceOptions;
+  if (principal !== undefined && typeof principal !== 'function') {
+    throw new TypeError('QuiesceModule: options.principal must be a function of the request');
+  }
+  if (inventory !== undefined && typeof inventory !== 'boolean') {
+    throw new TypeError('QuiesceModule: options.inventory must be a boolean');
+  }
+  if (engine !== undefined) {
+    if (
+      engine === null ||
+      typeof engine !== 'object' ||
+      typeof (engine as QuiesceEngine).decide !== 'function'
+    ) {
+      throw new TypeError('QuiesceModule: options.engine must be an engine from createQuiesce()');
+    }
+    const extra = Object.keys(core);
+    if (extra.length > 0) {
+      throw new TypeError(
+        `QuiesceModule: options.${extra[0]} is an engine option; give it to createQuiesce(), or drop options.engine`,
+      );
+    }
+  }
+  return {
+    engine: engine ?? (create ? createQuiesce(core) : (undefined as never)),
+    ownsEngine: engine === undefined,
+    principal,
+    inventory: inventory ?? true,
+    bypassHeader: (core as QuiesceOptions).bypass?.header,
+    bypassCookie: (core as QuiesceOptions).bypass?.cookie,
+    rules: (core as QuiesceOptions).rules ?? [],
+    graphqlPolicies: new Map(),
+  };
+}
+
+/** Starts the engine before the app serves, reports the inventory, closes an engine it created. */
+@Injectable()
+class QuiesceLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
+  constructor(
+    @Inject(QUIESCE_MODULE_OPTIONS) private readonly options: ResolvedModuleOptions,
+    @Inject(DiscoveryService) private readonly discovery: DiscoveryService,
+    @Inject(MetadataScanner) private readonly scanner: MetadataScanner,
+    @Optional() @Inject(ApplicationConfig) private readonly config?: ApplicationConfig,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.options.engine.start();
+  }
+
+  onApplicationBootstrap(): void {
+    const o = this.options;
+    o.graphqlPolicies = scanApplication(
+      o.engine,
+      this.discovery,
+      this.scanner,
+      this.config?.getGlobalPrefix() ?? '',
+      o.inventory,
+      o.rules,
+    );
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.options.ownsEngine) await this.options.engine.close();
+  }
+}
+
+function providers(options: Provider, globalGuard: boolean | undefined): Provider[] {
+  const list: Provider[] = [
+    options,
+    {
+      provide: QUIESCE,
+      useFactory: (o: ResolvedModuleOptions) => o.engine,
+      inject: [QUIESCE_MODULE_OPTIONS],
+    },
+    QuiesceLifecycle,
+    { provide: APP_FILTER, useClass: QuiesceResponseFilter },
+  ];
+  if (globalGuard) list.push({ provide: APP_GUARD, useClass: ReadOnlyGuard });
+  return list;
+}
+
+/**
+ * Provides the engine under the {@link QUIESCE} token to the whole application (global), and
+ * what {@link ReadOnlyGuard} needs.
+ */
+// biome-ignore lint/complexity/noStaticOnlyClass: a Nest dynamic module is a class with static factories.
+@Global()
+@Module({})
+export class QuiesceModule {
+  static forRoot(options: QuiesceModuleOptions): DynamicModule {
+    // Validate now (a bad option fails where it is written); create the engine at bootstrap.
+    validateOptions(options);
+    return {
+      module: QuiesceModule,
+      global: true,
+      imports: [DiscoveryModule],
+      providers: providers(
+        { provide: QUIESCE_MODULE_OPTIONS, useFactory: () => resolveOptions(options) },
+        options.globalGuard,
+      ),
+      exports: [QUIESCE, QUIESCE_MODULE_OPTIONS],
+    };
+  }
+
+  static forRootAsync(options: QuiesceModuleAsyncOptions): DynamicModule {
+    if (!options || typeof options.useFactory !== 'function') {
+      throw new TypeError('QuiesceModule.forRootAsync: options.useFactory must be a function');
+    }
+    return {
+      module: QuiesceModule,
+      global: true,
+      imports: [DiscoveryModule, ...(options.imports ?? [])],
+      providers: providers(
+        {
+          provide: QUIESCE_MODULE_OPTIONS,
+          useFactory: async (...args: unknown[]) => resolveOptions(await options.useFactory(...args)),
+          inject: options.inject ?? [],
+        },
+        options.globalGuard,
+      ),
+      exports: [QUIESCE, QUIESCE_MODULE_OPTIONS],
+    };
+  }
+}

@@ -1,0 +1,171 @@
+import {
+  type CanActivate,
+  type ExecutionContext,
+  Inject,
+  Injectable,
+  Optional,
+  UseGuards,
+} from '@nestjs/common';
+import { ApplicationConfig } from '@nestjs/core';
+import type { Decision, Operation, QuiesceEngine } from '@quiesce/core';
+import { isQuiesceError, QuiesceError } from '@quiesce/core';
+import {
+  operationFromHttp,
+  type RenderedResponse,
+  renderDecision,
+  renderError,
+  renderQueued,
+} from '@quiesce/core/http';
+import { graphqlDecision } from './graphqlOperation.js';
+import {
+  type PlatformRequest,
+  type PlatformResponse,
+  rawResponse,
+  requestPath,
+  setHeaders,
+} from './platform.js';
+import { QuiesceResponse } from './quiesceResponse.js';
+import { RouteCache, type RouteInfo } from './routeInfo.js';
+import { QUIESCE, QUIESCE_MODULE_OPTIONS, type ResolvedModuleOptions } from './tokens.js';
+
+/** Set the headers through the platform and hand the response to the exception filters. */
+function respond(res: PlatformResponse, rendered: RenderedResponse, body?: object): QuiesceResponse {
+  setHeaders(res, rendered.headers);
+  return new QuiesceResponse(rendered, body ?? JSON.parse(rendered.body));
+}
+
+/** Keeps an in-flight write counted until its response is sent or the connection closes. */
+function trackUntilSent(engine: QuiesceEngine, op: Operation, res: ReturnType<typeof rawResponse>): void {
+  const handle = engine.track(op);
+  const done = () => handle.done();
+  res.once('finish', done);
+  res.once('close', done);
+}
+
+@Injectable()
+class ReadOnlyGuardImpl implements CanActivate {
+  readonly #routes = new RouteCache();
+
+  constructor(
+    @Inject(QUIESCE) private readonly engine: QuiesceEngine,
+    @Inject(QUIESCE_MODULE_OPTIONS) private readonly options: ResolvedModuleOptions,
+    @Optional() @Inject(ApplicationConfig) private readonly config?: ApplicationConfig,
+  ) {}
+
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
+    const type = context.getType<string>();
+    if (type === 'http') return this.#http(context);
+    if (type === 'graphql') return graphqlDecision(this.engine, this.options, context);
+    // Microservice messages and websocket events are not HTTP-ish; leave them alone.
+    return true;
+  }
+
+  #http(context: ExecutionContext): boolean | Promise<boolean> {
+    const http = context.switchToHttp();
+    const req = http.getRequest<PlatformRequest>();
+    const res = http.getResponse<PlatformResponse>();
+    const route = this.#routes.get(
+      context.getHandler(),
+      context.getClass(),
+      req.method,
+      this.config?.getGlobalPrefix() ?? '',
+    );
+    const op = operationFromHttp(
+      {
+        method: req.method,
+        path: requestPath(req),
+        headers: req.headers,
+        ip: req.ip,
+        principal: this.options.principal?.(req),
+      },
+      {
+        name: route.name,
+        annotation: route.annotation,
+        bypassHeader: this.options.bypassHeader,
+        bypassCookie: this.options.bypassCookie,
+      },
+    );
+    const decision = this.engine.decide(op);
+    switch (decision.outcome) {
+      case 'proceed': {
+        const raw = rawResponse(res);
+        if (decision.classification === 'write') {
+          trackUntilSent(this.engine, op, raw);
+        } else {
+          const started = performance.now();
+          raw.once('finish', () =>
+            this.engine.reportRead({
+              surface: 'http',
+              durationMs: performance.now() - started,
+              error: raw.statusCode >= 500,
+            }),
+          );
+        }
+        return true;
+      }
+      case 'refuse':
+        throw respond(res, renderDecision(decision, { accept: req.headers.accept }), decision.problem);
+      case 'discard':
+        throw respond(res, renderDecision(decision, { accept: req.headers.accept }));
+      case 'enqueue':
+        return this.#enqueue(req, res, op, route, decision);
+    }
+  }
+
+  async #enqueue(
+    req: PlatformRequest,
+    res: PlatformResponse,
+    op: Operation,
+    route: RouteInfo,
+    decision: Decision,
+  ): Promise<boolean> {
+    const options = route.policy?.queue ?? {};
+    const source = options.idempotencyKey;
+    try {
+      if (source === 'header' && op.idempotencyKey === undefined) {
+        throw new QuiesceError(
+          'IDEMPOTENCY_KEY_REQUIRED',
+          `${route.name} is queued during the window and needs an Idempotency-Key header`,
+          { field: 'Idempotency-Key' },
+        );
+      }
+      if (source === 'content') op.idempotencyKey = undefined;
+      if (typeof source === 'function') op.idempotencyKey = source(req) || undefined;
+      const payload = { body: req.body ?? null, params: req.params ?? {}, query: req.query ?? {} };
+      const result = await this.engine.enqueue(op, payload, { name: options.name ?? route.name });
+      throw respond(res, renderQueued(result, decision));
+    } catch (error) {
+      if (error instanceof QuiesceResponse) throw error;
+      if (isQuiesceError(error)) throw respond(res, renderError(error));
+      throw error;
+    }
+  }
+}
+
+/** The guard as an instance: what `APP_GUARD` and `@UseGuards(ReadOnlyGuard)` create. */
+export interface ReadOnlyGuard extends CanActivate {
+  canActivate(context: ExecutionContext): boolean | Promise<boolean>;
+}
+
+export interface ReadOnlyGuardType {
+  new (engine: QuiesceEngine, options: ResolvedModuleOptions, config?: ApplicationConfig): ReadOnlyGuard;
+  /** `@ReadOnlyGuard()` on a controller or handler: the same as `@UseGuards(ReadOnlyGuard)`. */
+  (): ClassDecorator & MethodDecorator;
+}
+
+/**
+ * Refuses, queues or drops writes during a window, on HTTP routes and GraphQL mutations.
+ *
+ * - globally: `{ provide: APP_GUARD, useClass: ReadOnlyGuard }` (or `QuiesceModule.forRoot({ globalGuard: true })`)
+ * - per controller or handler: `@ReadOnlyGuard()` or `@UseGuards(ReadOnlyGuard)`
+ *
+ * One name for the class and the decorator: calling it returns the decorator, `new` builds the guard.
+ */
+export const ReadOnlyGuard: ReadOnlyGuardType = new Proxy(ReadOnlyGuardImpl, {
+  apply: () => UseGuards(ReadOnlyGuard),
+}) as unknown as ReadOnlyGuardType;
+
+// Nest reads the injection metadata from the class it is given: the proxy, a different object.
+for (const key of Reflect.getOwnMetadataKeys(ReadOnlyGuardImpl)) {
+  Reflect.defineMetadata(key, Reflect.getOwnMetadata(key, ReadOnlyGuardImpl), ReadOnlyGuard);
+}
