@@ -1,0 +1,327 @@
+import {
+  type CompareAndSetResult,
+  INITIAL_STATE,
+  type InstanceRecord,
+  type InstanceRegistry,
+  parseState,
+  QuiesceError,
+  type QuiesceState,
+  type StateStore,
+} from '@quiesce/core';
+import { Redis } from 'ioredis';
+import { checkRecord } from './instanceRecord.js';
+
+/** Where the store connects: an app's ioredis client, or a URL (then the store owns its clients). */
+export type RedisConnectionOptions =
+  | {
+      /** An existing ioredis client; never quit by the store (a duplicate is made for pub/sub). */
+      client: Redis;
+      url?: never;
+    }
+  | {
+      /** A `redis://` URL; the store then owns its clients and quits them on `close()`. */
+      url: string;
+      client?: never;
+    };
+
+export interface RedisReconnectOptions {
+  /** First delay before reconnecting. @default 50 */
+  initialDelayMs?: number;
+  /** Cap of the exponential backoff. @default 5000 */
+  maxDelayMs?: number;
+}
+
+export type RedisStoreOptions = RedisConnectionOptions & {
+  /** Prefix of the keys and channels (`<prefix>state`, `<prefix>instances`). @default 'quiesce:' */
+  prefix?: string;
+  /** Backoff of the clients the store owns (and of the pub/sub connection). */
+  reconnect?: RedisReconnectOptions;
+  /** A command that gets no answer within this time fails (clients the store owns). @default 2000 */
+  commandTimeoutMs?: number;
+  /** Registry records silent for longer are deleted by `registry.list()`. @default 3600000 (1 h) */
+  pruneInstancesAfterMs?: number;
+};
+
+export interface RedisStore extends StateStore {
+  readonly kind: 'redis';
+  readonly registry: InstanceRegistry & { subscribe(listener: () => void): () => void };
+  /** Key holding the state (a hash with `version` and `payload`). */
+  readonly stateKey: string;
+  /** True while the pub/sub connection is subscribed. */
+  readonly listening: boolean;
+}
+
+// Compare-and-set and announce in one atomic step: no other command runs in between.
+const CAS = `
+local cur = redis.call('HGET', KEYS[1], 'version')
+local v = 0
+if cur then v = tonumber(cur) end
+if v ~= tonumber(ARGV[1]) then
+  return {0, redis.call('HGET', KEYS[1], 'payload'), cur}
+end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'payload', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[3])
+return {1}
+`;
+
+// A heartbeat that changes neither the acknowledged version nor the in-flight count is not news.
+const UPSERT = `
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local changed = true
+if old then
+  local ok, rec = pcall(cjson.decode, old)
+  if ok and type(rec) == 'table' and (tostring(rec.ackedVersion) .. ':' .. tostring(rec.inFlight)) == ARGV[3] then
+    changed = false
+  end
+end
+if changed then redis.call('PUBLISH', ARGV[4], ARGV[1]) end
+return changed and 1 or 0
+`;
+
+function backoff(attempt: number, initialMs: number, maxMs: number): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+function storeError(err: unknown, what: string): Error {
+  if (err instanceof QuiesceError) return err;
+  const e = err as Error;
+  // A ReplyError is Redis answering (a script or type error); anything else is the connection.
+  if (e?.name === 'ReplyError') return e;
+  return new QuiesceError('STORE_UNAVAILABLE', `redis store: ${what}: ${e?.message ?? String(err)}`, { cause: err });
+}
+
+/**
+ * The state in a Redis hash, compare-and-set by version in a Lua script that also PUBLISHes the new
+ * state, received on a dedicated subscriber connection that re-subscribes and catches up by itself
+ * after it is dropped (`CLIENT KILL`, a restart). The engine's periodic `read()` is the safety net.
+ */
+export function createRedisStore(options: RedisStoreOptions): RedisStore {
+  if (options === null || typeof options !== 'object') {
+    throw new QuiesceError('INVALID_INPUT', 'redis store: options are required', { field: 'options' });
+  }
+  if (options.client && options.url) {
+    throw new QuiesceError('INVALID_INPUT', 'redis store: give either client or url, not both', { field: 'url' });
+  }
+  if (!options.client && (typeof options.url !== 'string' || options.url.length === 0)) {
+    throw new QuiesceError('INVALID_INPUT', 'redis store: client or url is required', { field: 'url' });
+  }
+  if (options.client && typeof options.client.duplicate !== 'function') {
+    throw new QuiesceError('INVALID_INPUT', 'redis store: client must be an ioredis client', { field: 'client' });
+  }
+  const prefix = options.prefix ?? 'quiesce:';
+  if (typeof prefix !== 'string') {
+    throw new QuiesceError('INVALID_INPUT', 'redis store: prefix must be a string', { field: 'prefix' });
+  }
+  const initialMs = options.reconnect?.initialDelayMs ?? 50;
+  const maxMs = options.reconnect?.maxDelayMs ?? 5000;
+  const pruneAfterMs = options.pruneInstancesAfterMs ?? 3_600_000;
+  const retryStrategy = (times: number) => backoff(times - 1, initialMs, maxMs);
+  const owned = !options.client;
+  // Named after the prefix, so CLIENT LIST tells which app a connection serves.
+  const connectionName = (role: string) => `quiesce-${role}:${prefix.replace(/[^A-Za-z0-9:_.-]/g, '_')}`;
+  const client =
+    options.client ??
+    new Redis(options.url!, {
+      retryStrategy,
+      maxRetriesPerRequest: 1,
+      commandTimeout: options.commandTimeoutMs ?? 2000,
+      connectionName: connectionName('store'),
+    });
+  // Without a listener an 'error' event would crash the process; the failures surface through commands.
+  if (owned) client.on('error', () => {});
+
+  const stateKey = `${prefix}state`;
+  const instancesKey = `${prefix}instances`;
+  const stateChannel = `${prefix}state`;
+  const instancesChannel = `${prefix}instances`;
+  let closed = false;
+
+  const run = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    if (closed) throw new QuiesceError('STORE_UNAVAILABLE', `redis store: ${what} after close()`);
+    try {
+      return await fn();
+    } catch (err) {
+      throw storeError(err, what);
+    }
+  };
+
+  function decode(raw: string | null, version: string | null): QuiesceState {
+    let json: unknown;
+    try {
+      json = JSON.parse(raw ?? '');
+    } catch (cause) {
+      throw new QuiesceError('INVALID_INPUT', `state payload: not JSON (key ${stateKey})`, { field: 'payload', cause });
+    }
+    const state = parseState(json);
+    if (version !== null && Number(version) !== state.version) {
+      throw new QuiesceError(
+        'INVALID_INPUT',
+        `state payload: version: ${state.version} does not match the stored version ${version} (key ${stateKey})`,
+        { field: 'version' },
+      );
+    }
+    return state;
+  }
+
+  async function read(): Promise<QuiesceState> {
+    const [version, payload] = await run('read', () => client.hmget(stateKey, 'version', 'payload'));
+    if (version == null && payload == null) return structuredClone(INITIAL_STATE);
+    return decode(payload ?? null, version ?? null);
+  }
+
+  const stateListeners = new Set<{ fn: (state: QuiesceState) => void; onError?: (error: Error) => void }>();
+  const registryListeners = new Set<() => void>();
+  const reportError = (error: Error) => {
+    for (const l of stateListeners) l.onError?.(error);
+  };
+  const deliver = (state: QuiesceState) => {
+    for (const l of stateListeners) l.fn(structuredClone(state));
+  };
+
+  let subscriber: Redis | null = null;
+  let subscribed = false;
+  function startListening() {
+    if (subscriber || closed) return;
+    const sub = (subscriber = client.duplicate({
+      retryStrategy,
+      // Re-subscribed by hand on 'ready', so the catch-up read happens only once it is in place.
+      autoResubscribe: false,
+      maxRetriesPerRequest: null,
+      connectionName: connectionName('subscriber'),
+    }));
+    let readyOnce = false;
+    sub.on('error', (err: Error) => {
+      if (subscriber === sub) reportError(storeError(err, 'pub/sub connection'));
+    });
+    sub.on('close', () => {
+      if (subscriber !== sub || !subscribed) return;
+      subscribed = false;
+      reportError(new QuiesceError('STORE_UNAVAILABLE', 'redis store: pub/sub connection lost; reconnecting'));
+    });
+    sub.on('ready', () => {
+      sub.subscribe(stateChannel, instancesChannel).then(
+        () => {
+          if (subscriber !== sub) return;
+          subscribed = true;
+          // Whatever changed while the connection was down was not announced to us.
+          if (readyOnce) {
+            read().then(deliver, reportError);
+            for (const l of registryListeners) l();
+          }
+          readyOnce = true;
+        },
+        (err: Error) => reportError(storeError(err, 'subscribe')),
+      );
+    });
+    sub.on('message', (channel: string, message: string) => {
+      if (channel === instancesChannel) {
+        for (const l of registryListeners) l();
+        return;
+      }
+      if (channel !== stateChannel) return;
+      try {
+        deliver(decode(message, null));
+      } catch (err) {
+        reportError(err as Error);
+      }
+    });
+  }
+  function maybeStopListening() {
+    if (stateListeners.size || registryListeners.size || !subscriber) return;
+    const sub = subscriber;
+    subscriber = null;
+    subscribed = false;
+    sub.disconnect();
+  }
+
+  let lastPrune = 0;
+  const registry: RedisStore['registry'] = {
+    async upsert(record) {
+      const r = checkRecord(record, 'registry.upsert');
+      await run('registry.upsert', () =>
+        client.eval(UPSERT, 1, instancesKey, r.id, JSON.stringify(r), `${r.ackedVersion}:${r.inFlight}`, instancesChannel),
+      );
+    },
+    async list() {
+      const all = await run('registry.list', () => client.hgetall(instancesKey));
+      const records: InstanceRecord[] = [];
+      const stale: string[] = [];
+      const now = Date.now();
+      for (const [id, raw] of Object.entries(all)) {
+        try {
+          const rec = checkRecord(JSON.parse(raw), `registry record ${id}`);
+          if (pruneAfterMs > 0 && now - rec.lastSeen > pruneAfterMs) stale.push(id);
+          else records.push(rec);
+        } catch (err) {
+          // One unreadable record must not hide the others; say which one it was.
+          reportError(
+            err instanceof QuiesceError ? err : new QuiesceError('INVALID_INPUT', `registry record ${id}: not JSON`, { cause: err }),
+          );
+        }
+      }
+      if (stale.length && now - lastPrune > 60_000) {
+        lastPrune = now;
+        await run('registry.list', () => client.hdel(instancesKey, ...stale));
+      }
+      return records.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    },
+    async remove(instanceId) {
+      await run('registry.remove', async () => {
+        if (await client.hdel(instancesKey, instanceId)) await client.publish(instancesChannel, instanceId);
+      });
+    },
+    subscribe(fn) {
+      registryListeners.add(fn);
+      startListening();
+      return () => {
+        registryListeners.delete(fn);
+        maybeStopListening();
+      };
+    },
+  };
+
+  return {
+    kind: 'redis',
+    writable: true,
+    stateKey,
+    registry,
+    get listening() {
+      return subscribed;
+    },
+    read,
+    async compareAndSet(expectedVersion, next): Promise<CompareAndSetResult> {
+      if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
+        throw new QuiesceError('INVALID_INPUT', 'compareAndSet: expectedVersion must be a non-negative integer', {
+          field: 'expectedVersion',
+        });
+      }
+      const state = parseState(next);
+      const payload = JSON.stringify(state);
+      const r = (await run('compareAndSet', () =>
+        client.eval(CAS, 1, stateKey, String(expectedVersion), String(state.version), payload, stateChannel),
+      )) as [number, string | null, string | null];
+      if (r[0] === 1) return { ok: true, state };
+      if (r[1] == null && r[2] == null) return { ok: false, current: structuredClone(INITIAL_STATE) };
+      return { ok: false, current: decode(r[1], r[2]) };
+    },
+    subscribe(fn, onError) {
+      const entry = { fn, onError };
+      stateListeners.add(entry);
+      startListening();
+      return () => {
+        stateListeners.delete(entry);
+        maybeStopListening();
+      };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      stateListeners.clear();
+      registryListeners.clear();
+      maybeStopListening();
+      if (owned) await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
