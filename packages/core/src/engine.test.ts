@@ -423,3 +423,16 @@ describe('errors', () => {
     expect(new QuiesceError('PAYLOAD_TOO_LARGE', 'x').status).toBe(413);
   });
 });
+
+describe('engine: beforeThaw', () => {
+  it('runs on the ending instance while writes are still refused', async () => {
+    const engine = createQuiesce({ soakMs: 0 });
+    const seen: string[] = [];
+    engine.beforeThaw((w) => void seen.push(`${w.phase}:${engine.decide(post).outcome}`));
+    await engine.begin({ reason: 'r', message: 'm' });
+    await engine.waitForPhase('frozen', { timeoutMs: 1000 });
+    await engine.end();
+    expect(seen).toEqual(['frozen:refuse']);
+    await engine.close();
+  });
+});

@@ -109,6 +109,7 @@ class Engine implements QuiesceEngine {
   readonly #listeners = new Map<string, Set<(...args: any[]) => void>>();
   readonly #phaseHooks = new Map<Phase, Set<(w: MaintenanceWindow) => unknown>>();
   readonly #writableListeners = new Set<() => void>();
+  readonly #beforeThaw = new Set<(w: MaintenanceWindow) => unknown>();
   readonly #participant: boolean;
   readonly #o: Required<Pick<QuiesceOptions, 'drainDeadlineMs' | 'soakMs' | 'heartbeatMs' | 'instanceTimeoutMs' | 'stalenessMs' | 'storeFallback'>>;
   readonly #statusUrl: (id: string) => string;
@@ -423,6 +424,16 @@ class Engine implements QuiesceEngine {
   async end(input: EndInput = {}): Promise<MaintenanceWindow> {
     const v = parseOrThrow(endInputSchema, input, 'end');
     await this.start();
+    const current = this.#state.window;
+    if (current && isReadOnlyPhase(current.phase)) {
+      for (const hook of [...this.#beforeThaw]) {
+        try {
+          await hook(current);
+        } catch (err) {
+          this.#log.error('quiesce: beforeThaw hook failed', { error: errorMessage(err) });
+        }
+      }
+    }
     const now = this.#clock.now();
     let cancelled = false;
     const state = await this.#transition('end', v.actor, v.reason, (s) => {
@@ -644,6 +655,11 @@ class Engine implements QuiesceEngine {
     if (!set) this.#phaseHooks.set(phase, (set = new Set()));
     set.add(hook);
     return () => set.delete(hook);
+  }
+
+  beforeThaw(hook: (window: MaintenanceWindow) => unknown): () => void {
+    this.#beforeThaw.add(hook);
+    return () => this.#beforeThaw.delete(hook);
   }
 
   /** One timer per window: its scheduled start, or its automatic end. */

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { QuiesceState } from './window.js';
 
 export type CompareAndSetResult = { ok: true; state: QuiesceState } | { ok: false; current: QuiesceState };
@@ -47,3 +48,16 @@ export interface InstanceRegistry {
   /** Optional push of registry changes so a controller does not have to poll. */
   subscribe?(listener: () => void): () => void;
 }
+
+/** Validates instance rows read back from a registry backend. */
+export const instanceRecordSchema = z.object({
+  id: z.string().min(1),
+  host: z.string().optional(),
+  pid: z.number().int().optional(),
+  startedAt: z.string(),
+  lastSeen: z.number(),
+  ackedVersion: z.number().int(),
+  inFlight: z.number().int().nonnegative(),
+  oldestOperation: z.string().optional(),
+  oldestSince: z.number().optional(),
+}) satisfies z.ZodType<InstanceRecord>;

@@ -203,5 +203,11 @@ export interface QuiesceEngine {
    */
   onPhase(phase: Phase, hook: (window: MaintenanceWindow) => unknown | Promise<unknown>): () => void;
 
+  /**
+   * Hooks awaited on the instance that ends a window, after validation and just before writes come
+   * back on (e.g. the storage write audit's closing snapshot). A throw is logged, never blocks the end.
+   */
+  beforeThaw(hook: (window: MaintenanceWindow) => unknown | Promise<unknown>): () => void;
+
   on<E extends keyof EngineEvents>(event: E, listener: (...args: EngineEvents[E]) => void): () => void;
 }
