@@ -8,7 +8,11 @@ const ROUNDS = 15;
 const noWindow = createQuiesce();
 const inWindow = createQuiesce();
 await noWindow.start();
-await inWindow.begin({ reason: 'bench', message: 'Benchmarking', endsAt: new Date(Date.now() + 3_600_000).toISOString() });
+await inWindow.begin({
+  reason: 'bench',
+  message: 'Benchmarking',
+  endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+});
 
 const post = { surface: 'http', name: 'POST /orders', method: 'POST', path: '/orders' };
 const get = { surface: 'http', name: 'GET /orders', method: 'GET', path: '/orders' };
@@ -44,7 +48,9 @@ const median = (xs) => {
   return s[Math.floor(s.length / 2)];
 };
 const base = median(samples['empty function (baseline)']);
-console.log(`@quiesce/core decide() — ${ROUNDS} rounds x ${N.toLocaleString()} calls, Node ${process.version}`);
+console.log(
+  `@quiesce/core decide() — ${ROUNDS} rounds x ${N.toLocaleString()} calls, Node ${process.version}`,
+);
 console.table(
   Object.entries(samples).map(([name, xs]) => ({
     case: name,
@@ -55,7 +61,9 @@ console.table(
 );
 const proceed = median(samples['proceed, no window (POST)']);
 const refuse = median(samples['refuse during a window (POST)']);
-console.log(`aims: proceed < 100 ns (${proceed.toFixed(1)} ns: ${proceed < 100 ? 'met' : 'NOT met'}), refusal < 1000 ns (${refuse.toFixed(1)} ns: ${refuse < 1000 ? 'met' : 'NOT met'})`);
+console.log(
+  `aims: proceed < 100 ns (${proceed.toFixed(1)} ns: ${proceed < 100 ? 'met' : 'NOT met'}), refusal < 1000 ns (${refuse.toFixed(1)} ns: ${refuse < 1000 ? 'met' : 'NOT met'})`,
+);
 if (sink === 42) console.log('');
 await noWindow.close();
 await inWindow.close();

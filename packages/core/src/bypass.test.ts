@@ -1,12 +1,21 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cidrContains, createBypassCheck, createBypassToken, parseCidr, verifyBypassToken } from './bypass.js';
+import {
+  cidrContains,
+  createBypassCheck,
+  createBypassToken,
+  parseCidr,
+  verifyBypassToken,
+} from './bypass.js';
 
 describe('bypass tokens', () => {
   const now = Date.UTC(2026, 0, 1);
   const token = createBypassToken('s3cret', { sub: 'alice', expiresInMs: 60_000 }, now);
   it('valid', () => {
-    expect(verifyBypassToken('s3cret', token, now + 1000)).toEqual({ ok: true, claims: { sub: 'alice', exp: now + 60_000 } });
+    expect(verifyBypassToken('s3cret', token, now + 1000)).toEqual({
+      ok: true,
+      claims: { sub: 'alice', exp: now + 60_000 },
+    });
   });
   it('expired', () => {
     expect(verifyBypassToken('s3cret', token, now + 60_000)).toEqual({ ok: false, reason: 'expired' });
@@ -14,7 +23,10 @@ describe('bypass tokens', () => {
   it('tampered claims or signature', () => {
     const [body, sig] = token.split('.') as [string, string];
     const forged = Buffer.from(JSON.stringify({ sub: 'alice', exp: now + 9e9 })).toString('base64url');
-    expect(verifyBypassToken('s3cret', `${forged}.${sig}`, now)).toEqual({ ok: false, reason: 'bad-signature' });
+    expect(verifyBypassToken('s3cret', `${forged}.${sig}`, now)).toEqual({
+      ok: false,
+      reason: 'bad-signature',
+    });
     const flipped = `${body}.${sig.slice(0, -2)}${sig.endsWith('A') ? 'B' : 'A'}${sig.slice(-1)}`;
     expect(verifyBypassToken('s3cret', flipped, now).ok).toBe(false);
   });
@@ -22,7 +34,8 @@ describe('bypass tokens', () => {
     expect(verifyBypassToken('other', token, now)).toEqual({ ok: false, reason: 'bad-signature' });
   });
   it('malformed', () => {
-    for (const t of ['', 'abc', '.x', 'x.']) expect(verifyBypassToken('s3cret', t, now)).toEqual({ ok: false, reason: 'malformed' });
+    for (const t of ['', 'abc', '.x', 'x.'])
+      expect(verifyBypassToken('s3cret', t, now)).toEqual({ ok: false, reason: 'malformed' });
   });
   it('property: any change to a token invalidates it', () => {
     fc.assert(
@@ -31,7 +44,10 @@ describe('bypass tokens', () => {
         const t = token.slice(0, i) + ch + token.slice(i + 1);
         // base64url has spare bits in its last char: a change there may decode to the same bytes.
         const r = verifyBypassToken('s3cret', t, now);
-        return !r.ok || Buffer.from(t.split('.')[1]!, 'base64url').equals(Buffer.from(token.split('.')[1]!, 'base64url'));
+        return (
+          !r.ok ||
+          Buffer.from(t.split('.')[1]!, 'base64url').equals(Buffer.from(token.split('.')[1]!, 'base64url'))
+        );
       }),
     );
   });
@@ -65,11 +81,17 @@ describe('CIDR matching', () => {
   });
   it('property: a v4 address is in its own /n network for every n', () => {
     fc.assert(
-      fc.property(fc.ipV4(), fc.integer({ min: 0, max: 32 }), (ip, n) => cidrContains(parseCidr(`${ip}/${n}`), ip)),
+      fc.property(fc.ipV4(), fc.integer({ min: 0, max: 32 }), (ip, n) =>
+        cidrContains(parseCidr(`${ip}/${n}`), ip),
+      ),
     );
   });
   it('property: a v6 address is in its own /n network for every n', () => {
-    fc.assert(fc.property(fc.ipV6(), fc.integer({ min: 0, max: 128 }), (ip, n) => cidrContains(parseCidr(`${ip}/${n}`), ip)));
+    fc.assert(
+      fc.property(fc.ipV6(), fc.integer({ min: 0, max: 128 }), (ip, n) =>
+        cidrContains(parseCidr(`${ip}/${n}`), ip),
+      ),
+    );
   });
 });
 

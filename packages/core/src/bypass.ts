@@ -25,14 +25,20 @@ export interface BypassTokenClaims {
 const b64u = (buf: Buffer | string) => Buffer.from(buf).toString('base64url');
 
 /** Issue an operator token: `base64url(claims).base64url(hmac-sha256(secret, claims))`. */
-export function createBypassToken(secret: string, claims: { sub: string; expiresInMs: number }, now = Date.now()): string {
+export function createBypassToken(
+  secret: string,
+  claims: { sub: string; expiresInMs: number },
+  now = Date.now(),
+): string {
   if (!secret) throw new TypeError('createBypassToken: secret is required');
   if (!(claims.expiresInMs > 0)) throw new TypeError('createBypassToken: expiresInMs must be positive');
   const body = b64u(JSON.stringify({ sub: claims.sub, exp: now + claims.expiresInMs }));
   return `${body}.${b64u(createHmac('sha256', secret).update(body).digest())}`;
 }
 
-export type BypassTokenResult = { ok: true; claims: BypassTokenClaims } | { ok: false; reason: 'malformed' | 'bad-signature' | 'expired' };
+export type BypassTokenResult =
+  | { ok: true; claims: BypassTokenClaims }
+  | { ok: false; reason: 'malformed' | 'bad-signature' | 'expired' };
 
 export function verifyBypassToken(secret: string, token: string, now = Date.now()): BypassTokenResult {
   const dot = token.indexOf('.');
@@ -40,14 +46,16 @@ export function verifyBypassToken(secret: string, token: string, now = Date.now(
   const body = token.slice(0, dot);
   const given = Buffer.from(token.slice(dot + 1), 'base64url');
   const expected = createHmac('sha256', secret).update(body).digest();
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad-signature' };
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    return { ok: false, reason: 'bad-signature' };
   let claims: BypassTokenClaims;
   try {
     claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
   } catch {
     return { ok: false, reason: 'malformed' };
   }
-  if (typeof claims?.exp !== 'number' || typeof claims.sub !== 'string') return { ok: false, reason: 'malformed' };
+  if (typeof claims?.exp !== 'number' || typeof claims.sub !== 'string')
+    return { ok: false, reason: 'malformed' };
   if (claims.exp <= now) return { ok: false, reason: 'expired' };
   return { ok: true, claims };
 }
@@ -60,7 +68,10 @@ function toBigInt(address: string): bigint | null {
   const kind = isIP(a);
   if (kind === 4) {
     const parts = a.split('.').map(Number);
-    return (0xffffn << 32n) | BigInt((parts[0]! << 24) >>> 0) + BigInt(parts[1]! << 16) + BigInt(parts[2]! << 8) + BigInt(parts[3]!);
+    return (
+      (0xffffn << 32n) |
+      (BigInt((parts[0]! << 24) >>> 0) + BigInt(parts[1]! << 16) + BigInt(parts[2]! << 8) + BigInt(parts[3]!))
+    );
   }
   if (kind !== 6) return null;
   // An embedded dotted IPv4 tail (::ffff:1.2.3.4) becomes two hextets.
@@ -107,10 +118,8 @@ export function cidrContains(cidr: Cidr, address: string): boolean {
   return n !== null && (n & cidr.mask) === cidr.base;
 }
 
-export interface BypassCheck {
-  /** Why the operation bypasses, or null. */
-  (operation: Operation, now: number): string | null;
-}
+/** Why the operation bypasses, or null. */
+export type BypassCheck = (operation: Operation, now: number) => string | null;
 
 export function createBypassCheck(options: BypassOptions = {}): BypassCheck | null {
   const cidrs = (options.allow ?? []).map(parseCidr);
@@ -124,7 +133,8 @@ export function createBypassCheck(options: BypassOptions = {}): BypassCheck | nu
     if (op.ip && cidrs.length > 0) {
       for (const c of cidrs) if (cidrContains(c, op.ip)) return `cidr:${c.source}`;
     }
-    if (principal && op.principal !== undefined && principal(op.principal, op)) return `principal:${op.principal}`;
+    if (principal && op.principal !== undefined && principal(op.principal, op))
+      return `principal:${op.principal}`;
     return null;
   };
 }

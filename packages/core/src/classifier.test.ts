@@ -3,25 +3,37 @@ import { describe, expect, it } from 'vitest';
 import { compilePathPattern, createClassifier } from './classifier.js';
 import type { Operation, Surface } from './operation.js';
 
-const http = (method: string, path = '/x'): Operation => ({ surface: 'http', name: `${method} ${path}`, method, path });
+const http = (method: string, path = '/x'): Operation => ({
+  surface: 'http',
+  name: `${method} ${path}`,
+  method,
+  path,
+});
 
 describe('classifier defaults by surface', () => {
   const classify = createClassifier();
   it('HTTP safe methods read, others write with the block policy', () => {
-    for (const m of ['GET', 'HEAD', 'OPTIONS', 'TRACE', 'get']) expect(classify(http(m)).classification).toBe('read');
+    for (const m of ['GET', 'HEAD', 'OPTIONS', 'TRACE', 'get'])
+      expect(classify(http(m)).classification).toBe('read');
     for (const m of ['POST', 'PUT', 'PATCH', 'DELETE', 'PROPFIND']) {
       expect(classify(http(m))).toMatchObject({ classification: 'write', policy: 'block', explicit: false });
     }
   });
   it('GraphQL: mutations write, queries and subscriptions read', () => {
-    expect(classify({ surface: 'graphql', name: 'm', operationType: 'mutation' }).classification).toBe('write');
+    expect(classify({ surface: 'graphql', name: 'm', operationType: 'mutation' }).classification).toBe(
+      'write',
+    );
     expect(classify({ surface: 'graphql', name: 'q', operationType: 'query' }).classification).toBe('read');
-    expect(classify({ surface: 'graphql', name: 's', operationType: 'subscription' }).classification).toBe('read');
+    expect(classify({ surface: 'graphql', name: 's', operationType: 'subscription' }).classification).toBe(
+      'read',
+    );
   });
   it('jobs, cron, tools and custom write unless declared read-only', () => {
     for (const surface of ['job', 'cron', 'tool', 'custom'] as Surface[]) {
       expect(classify({ surface, name: 'n' }).classification).toBe('write');
-      expect(classify({ surface, name: 'n', annotation: { classification: 'read' } }).classification).toBe('read');
+      expect(classify({ surface, name: 'n', annotation: { classification: 'read' } }).classification).toBe(
+        'read',
+      );
     }
   });
 });
@@ -38,13 +50,24 @@ describe('rules and annotations', () => {
     expect(classify(http('POST', '/auth/sign-in'))).toMatchObject({ policy: 'allow', explicit: true });
     expect(classify(http('POST', '/orders?x=1'))).toMatchObject({ policy: 'queue', explicit: true });
     expect(classify(http('POST', '/analytics/click'))).toMatchObject({ policy: 'drop' });
-    expect(classify(http('POST', '/analytics/click/more'))).toMatchObject({ policy: 'block', explicit: false });
-    expect(classify(http('GET', '/cron/run'))).toMatchObject({ classification: 'write', policy: 'block', explicit: true });
+    expect(classify(http('POST', '/analytics/click/more'))).toMatchObject({
+      policy: 'block',
+      explicit: false,
+    });
+    expect(classify(http('GET', '/cron/run'))).toMatchObject({
+      classification: 'write',
+      policy: 'block',
+      explicit: true,
+    });
     expect(classify({ surface: 'job', name: 'j', queue: 'report.daily' }).classification).toBe('read');
   });
   it('an annotation beats every rule', () => {
-    expect(classify({ ...http('POST', '/orders'), annotation: { policy: 'drop' } })).toMatchObject({ policy: 'drop' });
-    expect(classify({ ...http('POST', '/orders'), annotation: { classification: 'read' } }).classification).toBe('read');
+    expect(classify({ ...http('POST', '/orders'), annotation: { policy: 'drop' } })).toMatchObject({
+      policy: 'drop',
+    });
+    expect(
+      classify({ ...http('POST', '/orders'), annotation: { classification: 'read' } }).classification,
+    ).toBe('read');
   });
   it('rejects a rule that decides nothing, naming it', () => {
     expect(() => createClassifier([{ surface: 'http' }])).toThrow(/rules\[0\]/);
@@ -75,7 +98,9 @@ describe('classification properties', () => {
     const classify = createClassifier();
     fc.assert(
       fc.property(methods, fc.webPath(), fc.webPath(), (method, a, b) => {
-        return classify(http(method, a || '/')).classification === classify(http(method, b || '/')).classification;
+        return (
+          classify(http(method, a || '/')).classification === classify(http(method, b || '/')).classification
+        );
       }),
     );
   });

@@ -105,10 +105,14 @@ export function createClassifier(rules: readonly ClassificationRule[] = []): Cla
       methods: rule.method
         ? new Set((Array.isArray(rule.method) ? rule.method : [rule.method]).map((m) => m.toUpperCase()))
         : null,
-      path: rule.path === undefined ? null : typeof rule.path === 'string' ? compilePathPattern(rule.path) : rule.path,
+      path:
+        rule.path === undefined
+          ? null
+          : typeof rule.path === 'string'
+            ? compilePathPattern(rule.path)
+            : rule.path,
       queue: rule.queue ?? null,
-      result:
-        classification === 'read' ? ANNOTATED_READ : ANNOTATED_WRITE[rule.policy ?? 'block'],
+      result: classification === 'read' ? ANNOTATED_READ : ANNOTATED_WRITE[rule.policy ?? 'block'],
     };
   });
 
@@ -122,7 +126,8 @@ export function createClassifier(rules: readonly ClassificationRule[] = []): Cla
       const r = compiled[i]!;
       if (r.surfaces !== null && !r.surfaces.has(op.surface)) continue;
       if (r.name !== null && !matches(op.name, r.name)) continue;
-      if (r.methods !== null && (op.method === undefined || !r.methods.has(op.method.toUpperCase()))) continue;
+      if (r.methods !== null && (op.method === undefined || !r.methods.has(op.method.toUpperCase())))
+        continue;
       if (r.path !== null && (op.path === undefined || !r.path.test(stripQuery(op.path)))) continue;
       if (r.queue !== null && !matches(op.queue, r.queue)) continue;
       return r.result;

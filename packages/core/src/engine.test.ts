@@ -15,23 +15,47 @@ const inMinutes = (m: number, from = Date.now()) => new Date(from + m * 60_000).
 describe('engine: the basic window', () => {
   it('refuses writes with 503 + Retry-After + READ_ONLY_MODE, lets reads through, and lifts at end', async () => {
     const engine = createQuiesce({ soakMs: 0 });
-    expect(engine.decide(post)).toMatchObject({ outcome: 'proceed', reason: 'no-window', classification: 'write' });
-    const w = await engine.begin({ reason: 'migration', message: 'Upgrading the database', endsAt: inMinutes(10) });
+    expect(engine.decide(post)).toMatchObject({
+      outcome: 'proceed',
+      reason: 'no-window',
+      classification: 'write',
+    });
+    const w = await engine.begin({
+      reason: 'migration',
+      message: 'Upgrading the database',
+      endsAt: inMinutes(10),
+    });
     const d = engine.decide(post);
     expect(d.outcome).toBe('refuse');
     if (d.outcome !== 'refuse') throw new Error('unreachable');
     expect(d.status).toBe(503);
     expect(d.retryAfter).toBeGreaterThanOrEqual(598);
     expect(d.retryAfter).toBeLessThanOrEqual(606);
-    expect(d.problem).toMatchObject({ code: 'READ_ONLY_MODE', status: 503, detail: 'Upgrading the database', windowId: w.id, endsAt: w.endsAt });
+    expect(d.problem).toMatchObject({
+      code: 'READ_ONLY_MODE',
+      status: 503,
+      detail: 'Upgrading the database',
+      windowId: w.id,
+      endsAt: w.endsAt,
+    });
     expect(engine.decide(get)).toMatchObject({ outcome: 'proceed', reason: 'read' });
     await engine.waitForPhase('frozen', { timeoutMs: 1000 });
     await engine.end({ actor: 'alice' });
     expect(engine.decide(post).outcome).toBe('proceed');
     await engine.waitForPhase('closed', { timeoutMs: 1000 });
     const audit = await engine.audit();
-    expect(audit.map((a) => `${a.action}:${a.to.phase}`)).toEqual(['begin:freezing', 'phase:frozen', 'end:thawing', 'phase:backfilling', 'phase:closed']);
-    expect(audit[2]).toMatchObject({ actor: 'alice', from: { mode: 'read-only' }, to: { mode: 'read-write' } });
+    expect(audit.map((a) => `${a.action}:${a.to.phase}`)).toEqual([
+      'begin:freezing',
+      'phase:frozen',
+      'end:thawing',
+      'phase:backfilling',
+      'phase:closed',
+    ]);
+    expect(audit[2]).toMatchObject({
+      actor: 'alice',
+      from: { mode: 'read-only' },
+      to: { mode: 'read-write' },
+    });
     await engine.close();
   });
 
@@ -62,12 +86,23 @@ describe('engine: the basic window', () => {
 
   it('bad input names the field; a second begin conflicts', async () => {
     const engine = createQuiesce();
-    await expect(engine.begin({ reason: '', message: 'm' })).rejects.toMatchObject({ code: 'INVALID_INPUT', field: 'reason' });
-    await expect(engine.begin({ reason: 'r', message: 'm', endsAt: 'tomorrow' })).rejects.toThrow(/endsAt: must be an ISO 8601/);
-    await expect(engine.begin({ reason: 'r', message: 'm', endsAt: inMinutes(-1) })).rejects.toMatchObject({ field: 'endsAt' });
-    await expect(engine.begin({ reason: 'r', message: 'm', colour: 'red' } as never)).rejects.toThrow(/unknown field "colour"/);
+    await expect(engine.begin({ reason: '', message: 'm' })).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      field: 'reason',
+    });
+    await expect(engine.begin({ reason: 'r', message: 'm', endsAt: 'tomorrow' })).rejects.toThrow(
+      /endsAt: must be an ISO 8601/,
+    );
+    await expect(engine.begin({ reason: 'r', message: 'm', endsAt: inMinutes(-1) })).rejects.toMatchObject({
+      field: 'endsAt',
+    });
+    await expect(engine.begin({ reason: 'r', message: 'm', colour: 'red' } as never)).rejects.toThrow(
+      /unknown field "colour"/,
+    );
     await engine.begin({ reason: 'r', message: 'm' });
-    await expect(engine.begin({ reason: 'r', message: 'm' })).rejects.toMatchObject({ code: 'WINDOW_CONFLICT' });
+    await expect(engine.begin({ reason: 'r', message: 'm' })).rejects.toMatchObject({
+      code: 'WINDOW_CONFLICT',
+    });
     await expect(engine.extend({})).rejects.toThrow(/give endsAt, byMs or message/);
     expect(() => createQuiesce({ refusalStatus: 500 as 503 })).toThrow(/refusalStatus/);
     await engine.close();
@@ -103,7 +138,10 @@ describe('engine: bypass and dry-run', () => {
     });
     await engine.begin({ reason: 'r', message: 'm' });
     const token = createBypassToken('k', { sub: 'alice', expiresInMs: 60_000 });
-    expect(engine.decide({ ...post, bypassToken: token })).toMatchObject({ outcome: 'proceed', reason: 'bypass' });
+    expect(engine.decide({ ...post, bypassToken: token })).toMatchObject({
+      outcome: 'proceed',
+      reason: 'bypass',
+    });
     expect(engine.decide({ ...post, ip: '10.1.2.3' })).toMatchObject({ reason: 'bypass' });
     expect(engine.decide({ ...post, principal: 'ops-bot' })).toMatchObject({ reason: 'bypass' });
     expect(engine.decide({ ...post, bypassToken: `${token}x` }).outcome).toBe('refuse');
@@ -145,7 +183,14 @@ describe('engine: drain and acknowledgements', () => {
     engine.on('drain-timeout', (s) => timeouts.push(s));
     await engine.begin({ reason: 'r', message: 'm' });
     const w = await engine.waitForPhase('frozen', { timeoutMs: 2000 });
-    expect(w.stragglers).toEqual([expect.objectContaining({ instanceId: engine.instanceId, inFlight: 1, oldestOperation: 'job reindex', reason: 'in-flight' })]);
+    expect(w.stragglers).toEqual([
+      expect.objectContaining({
+        instanceId: engine.instanceId,
+        inFlight: 1,
+        oldestOperation: 'job reindex',
+        reason: 'in-flight',
+      }),
+    ]);
     expect(timeouts).toHaveLength(1);
     h.done();
     await engine.close();
@@ -172,7 +217,13 @@ describe('engine: drain and acknowledgements', () => {
 
   it('an instance that stops heartbeating is dropped and named', async () => {
     const store = createMemoryStore();
-    await store.registry!.upsert({ id: 'ghost', startedAt: new Date().toISOString(), lastSeen: Date.now() - 60_000, ackedVersion: 0, inFlight: 2 });
+    await store.registry!.upsert({
+      id: 'ghost',
+      startedAt: new Date().toISOString(),
+      lastSeen: Date.now() - 60_000,
+      ackedVersion: 0,
+      inFlight: 2,
+    });
     const a = createQuiesce({ store, instanceId: 'a', instanceTimeoutMs: 1000 });
     await a.begin({ reason: 'r', message: 'm' });
     const w = await a.waitForPhase('frozen', { timeoutMs: 1000 });
@@ -204,7 +255,13 @@ describe('engine: schedules and the checklist on a fake clock', () => {
     const clock2 = createManualClock(Date.UTC(2026, 5, 1, 12));
     const auto = createQuiesce({ clock: clock2, soakMs: 0, heartbeatMs: 5_000 });
     await auto.start();
-    await auto.schedule({ reason: 'u', message: 'm', startsAt: new Date(clock2.now() + 1000).toISOString(), endsAt: new Date(clock2.now() + 61_000).toISOString(), autoEnd: true });
+    await auto.schedule({
+      reason: 'u',
+      message: 'm',
+      startsAt: new Date(clock2.now() + 1000).toISOString(),
+      endsAt: new Date(clock2.now() + 61_000).toISOString(),
+      autoEnd: true,
+    });
     await clock2.advance(1000);
     expect(auto.readOnly).toBe(true);
     await clock2.advance(60_000);
@@ -217,14 +274,32 @@ describe('engine: schedules and the checklist on a fake clock', () => {
   it('end runs writes-on → soak → closure notice → backfill → closed, in that order', async () => {
     const clock = createManualClock();
     const log: string[] = [];
-    const notifier: Notifier = { name: 'log', async notify(e: NotifierEvent) { log.push(`notice:${e.kind}`); } };
-    const engine = createQuiesce({ clock, soakMs: 30_000, heartbeatMs: 10_000, notifiers: [notifier], rules: [{ path: '/orders', policy: 'queue' }] });
+    const notifier: Notifier = {
+      name: 'log',
+      async notify(e: NotifierEvent) {
+        log.push(`notice:${e.kind}`);
+      },
+    };
+    const engine = createQuiesce({
+      clock,
+      soakMs: 30_000,
+      heartbeatMs: 10_000,
+      notifiers: [notifier],
+      rules: [{ path: '/orders', policy: 'queue' }],
+    });
     engine.on('phase', (p) => log.push(`phase:${p}`));
-    engine.handle('orders.create', (payload, ctx) => void log.push(`replay:${payload.sku}:${ctx.idempotencyKey}`));
+    engine.handle(
+      'orders.create',
+      (payload, ctx) => void log.push(`replay:${payload.sku}:${ctx.idempotencyKey}`),
+    );
     await engine.begin({ reason: 'r', message: 'm' });
     await clock.advance(10);
     expect(engine.decide(post).outcome).toBe('enqueue');
-    const { intent } = await engine.enqueue({ ...post, idempotencyKey: 'k-1' }, { sku: 'A' }, { name: 'orders.create' });
+    const { intent } = await engine.enqueue(
+      { ...post, idempotencyKey: 'k-1' },
+      { sku: 'A' },
+      { name: 'orders.create' },
+    );
     await engine.end();
     expect(engine.decide(post).outcome).toBe('proceed');
     await clock.advance(29_000);
@@ -265,7 +340,8 @@ describe('engine: schedules and the checklist on a fake clock', () => {
       applied.push(p);
     });
     await engine.begin({ reason: 'r', message: 'm' });
-    for (let i = 0; i < 5; i++) await engine.enqueue({ surface: 'custom', name: 'n', idempotencyKey: String(i) }, i);
+    for (let i = 0; i < 5; i++)
+      await engine.enqueue({ surface: 'custom', name: 'n', idempotencyKey: String(i) }, i);
     await engine.end();
     await firstStarted;
     await engine.begin({ reason: 'again', message: 'm2' });
@@ -279,14 +355,26 @@ describe('engine: schedules and the checklist on a fake clock', () => {
   });
 
   it('a failing notifier is recorded and never stops the freeze', async () => {
-    const failing: Notifier = { name: 'statuspage', async notify() { throw new Error('HTTP 500 after 3 attempts'); } };
+    const failing: Notifier = {
+      name: 'statuspage',
+      async notify() {
+        throw new Error('HTTP 500 after 3 attempts');
+      },
+    };
     const engine = createQuiesce({ notifiers: [failing] });
     const failures: unknown[] = [];
     engine.on('notifier-failed', (f) => failures.push(f));
     await engine.begin({ reason: 'r', message: 'm' });
     expect(engine.decide(post).outcome).toBe('refuse');
-    await vi.waitFor(() => expect(engine.window?.notices.statuspage).toMatchObject({ status: 'failed', lastError: 'HTTP 500 after 3 attempts' }));
-    expect(failures).toEqual([{ notifier: 'statuspage', event: 'started', error: 'HTTP 500 after 3 attempts' }]);
+    await vi.waitFor(() =>
+      expect(engine.window?.notices.statuspage).toMatchObject({
+        status: 'failed',
+        lastError: 'HTTP 500 after 3 attempts',
+      }),
+    );
+    expect(failures).toEqual([
+      { notifier: 'statuspage', event: 'started', error: 'HTTP 500 after 3 attempts' },
+    ]);
     await engine.close();
   });
 });
@@ -298,7 +386,12 @@ describe('engine: guards', () => {
     const look = engine.guardTool('lookupUser', async (id: string) => `user ${id}`, { readOnly: true });
     expect(await del('1')).toBe('deleted 1');
     await engine.begin({ reason: 'r', message: 'Back at noon', endsAt: inMinutes(5) });
-    expect(await del('1')).toMatchObject({ ok: false, refused: true, code: 'READ_ONLY_MODE', message: 'Back at noon' });
+    expect(await del('1')).toMatchObject({
+      ok: false,
+      refused: true,
+      code: 'READ_ONLY_MODE',
+      message: 'Back at noon',
+    });
     expect(await look('2')).toBe('user 2');
     expect(engine.inventory().map((e) => [e.name, e.classification, e.explicit])).toEqual([
       ['tool deleteUser', 'write', false],
@@ -353,7 +446,8 @@ describe('engine: store failure', () => {
       writable: true,
       registry: inner.registry,
       read: () => (s.down ? Promise.reject(new Error('connection refused')) : inner.read()),
-      compareAndSet: (v: number, n: Parameters<StateStore['compareAndSet']>[1]) => (s.down ? Promise.reject(new Error('connection refused')) : inner.compareAndSet(v, n)),
+      compareAndSet: (v: number, n: Parameters<StateStore['compareAndSet']>[1]) =>
+        s.down ? Promise.reject(new Error('connection refused')) : inner.compareAndSet(v, n),
       subscribe: inner.subscribe.bind(inner),
       close: inner.close.bind(inner),
     };
@@ -364,32 +458,53 @@ describe('engine: store failure', () => {
     ['read-only', 'refuse'],
     ['read-write', 'proceed'],
     ['keep', 'proceed'],
-  ] as const)('past the staleness bound, fallback %s; recovers when the store returns', async (fallback, outcome) => {
-    const clock = createManualClock();
-    const store = flakyStore();
-    const events: string[] = [];
-    const engine = createQuiesce({ store, clock, heartbeatMs: 1000, stalenessMs: 5000, storeFallback: fallback });
-    engine.on('store-fallback', (f) => events.push(`fallback:${f.fallback}`));
-    engine.on('store-recovered', () => events.push('recovered'));
-    await engine.start();
-    store.down = true;
-    await clock.advance(4000);
-    expect(engine.decide(post).outcome).toBe('proceed');
-    await clock.advance(3000);
-    expect(engine.decide(post).outcome).toBe(outcome);
-    expect((await engine.status()).store).toMatchObject({ healthy: false, fallback, lastError: 'connection refused' });
-    await expect(engine.begin({ reason: 'r', message: 'm' })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
-    store.down = false;
-    await clock.advance(1000);
-    expect(engine.decide(post).outcome).toBe('proceed');
-    expect(events).toEqual([`fallback:${fallback}`, 'recovered']);
-    await engine.close();
-  });
+  ] as const)(
+    'past the staleness bound, fallback %s; recovers when the store returns',
+    async (fallback, outcome) => {
+      const clock = createManualClock();
+      const store = flakyStore();
+      const events: string[] = [];
+      const engine = createQuiesce({
+        store,
+        clock,
+        heartbeatMs: 1000,
+        stalenessMs: 5000,
+        storeFallback: fallback,
+      });
+      engine.on('store-fallback', (f) => events.push(`fallback:${f.fallback}`));
+      engine.on('store-recovered', () => events.push('recovered'));
+      await engine.start();
+      store.down = true;
+      await clock.advance(4000);
+      expect(engine.decide(post).outcome).toBe('proceed');
+      await clock.advance(3000);
+      expect(engine.decide(post).outcome).toBe(outcome);
+      expect((await engine.status()).store).toMatchObject({
+        healthy: false,
+        fallback,
+        lastError: 'connection refused',
+      });
+      await expect(engine.begin({ reason: 'r', message: 'm' })).rejects.toMatchObject({
+        code: 'STORE_UNAVAILABLE',
+      });
+      store.down = false;
+      await clock.advance(1000);
+      expect(engine.decide(post).outcome).toBe('proceed');
+      expect(events).toEqual([`fallback:${fallback}`, 'recovered']);
+      await engine.close();
+    },
+  );
 
   it('keeps the last known state when the store goes away mid-window', async () => {
     const clock = createManualClock();
     const store = flakyStore();
-    const engine = createQuiesce({ store, clock, heartbeatMs: 1000, stalenessMs: 5000, storeFallback: 'read-write' });
+    const engine = createQuiesce({
+      store,
+      clock,
+      heartbeatMs: 1000,
+      stalenessMs: 5000,
+      storeFallback: 'read-write',
+    });
     await engine.begin({ reason: 'r', message: 'm' });
     store.down = true;
     await clock.advance(3000);
@@ -403,7 +518,8 @@ describe('engine: read health', () => {
     const engine = createQuiesce({ readHealth: { minSamples: 32 } });
     const escalations: string[][] = [];
     engine.on('escalate', (r) => escalations.push(r.reasons));
-    for (let i = 0; i < 200; i++) engine.reportRead({ surface: 'http', durationMs: 5 + (i % 3), error: false });
+    for (let i = 0; i < 200; i++)
+      engine.reportRead({ surface: 'http', durationMs: 5 + (i % 3), error: false });
     await engine.begin({ reason: 'r', message: 'm' });
     for (let i = 0; i < 31; i++) engine.reportRead({ surface: 'http', durationMs: 6, error: false });
     expect(escalations).toEqual([]);

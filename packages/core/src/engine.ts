@@ -1,18 +1,35 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { createMemoryAuditLog, type AuditEntry } from './audit.js';
+import { type AuditEntry, createMemoryAuditLog } from './audit.js';
 import { type BypassCheck, createBypassCheck } from './bypass.js';
 import { type Classifier, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
 import { QuiesceError } from './errors.js';
-import { deriveIdempotencyKey, type IntentHandler, type IntentQueue, type IntentStats, type ReplayProgress, type ReplayReport } from './intentQueue.js';
 import { InFlightTracker } from './inflight.js';
+import {
+  deriveIdempotencyKey,
+  type IntentHandler,
+  type IntentQueue,
+  type IntentStats,
+  type ReplayProgress,
+  type ReplayReport,
+} from './intentQueue.js';
 import { Inventory, type InventoryEntry } from './inventory.js';
 import { createMemoryIntentQueue } from './memoryIntentQueue.js';
 import { createMemoryStore } from './memoryStore.js';
-import { QuiesceMetrics, type CounterName } from './metrics.js';
+import { type CounterName, QuiesceMetrics } from './metrics.js';
 import { type Logger, type Notifier, type NotifierEventKind, silentLogger } from './notifier.js';
-import type { Decision, EnqueueDecision, DiscardDecision, Operation, Policy, ProceedDecision, ProceedReason, RefuseDecision, Surface } from './operation.js';
+import type {
+  Decision,
+  DiscardDecision,
+  EnqueueDecision,
+  Operation,
+  Policy,
+  ProceedDecision,
+  ProceedReason,
+  RefuseDecision,
+  Surface,
+} from './operation.js';
 import { ReadHealthWatcher } from './readHealth.js';
 import { computeRetryAfter, type ResolvedRetryAfter, resolveRetryAfterOptions } from './retryAfter.js';
 import type { InstanceRecord, StateStore } from './store.js';
@@ -33,8 +50,8 @@ import {
   type BeginInput,
   beginInputSchema,
   type EndInput,
-  endInputSchema,
   type ExtendInput,
+  endInputSchema,
   extendInputSchema,
   INITIAL_STATE,
   isReadOnlyPhase,
@@ -44,8 +61,8 @@ import {
   parseOrThrow,
   type QuiesceState,
   type ScheduleInput,
-  scheduleInputSchema,
   type Straggler,
+  scheduleInputSchema,
 } from './window.js';
 
 export const PROBLEM_TYPE = 'https://quiesce.dev/problems/read-only-mode';
@@ -61,7 +78,13 @@ function table(wouldBe?: ProceedDecision['wouldBe']): ProceedTable {
     t[reason] = { read: {} as Record<Policy, ProceedDecision>, write: {} as Record<Policy, ProceedDecision> };
     for (const c of ['read', 'write'] as const) {
       for (const p of POLICIES) {
-        t[reason][c][p] = Object.freeze({ outcome: 'proceed', classification: c, policy: p, reason, ...(wouldBe ? { wouldBe } : {}) }) as ProceedDecision;
+        t[reason][c][p] = Object.freeze({
+          outcome: 'proceed',
+          classification: c,
+          policy: p,
+          reason,
+          ...(wouldBe ? { wouldBe } : {}),
+        }) as ProceedDecision;
       }
     }
   }
@@ -111,7 +134,12 @@ class Engine implements QuiesceEngine {
   readonly #writableListeners = new Set<() => void>();
   readonly #beforeThaw = new Set<(w: MaintenanceWindow) => unknown>();
   readonly #participant: boolean;
-  readonly #o: Required<Pick<QuiesceOptions, 'drainDeadlineMs' | 'soakMs' | 'heartbeatMs' | 'instanceTimeoutMs' | 'stalenessMs' | 'storeFallback'>>;
+  readonly #o: Required<
+    Pick<
+      QuiesceOptions,
+      'drainDeadlineMs' | 'soakMs' | 'heartbeatMs' | 'instanceTimeoutMs' | 'stalenessMs' | 'storeFallback'
+    >
+  >;
   readonly #statusUrl: (id: string) => string;
   readonly #generateId: () => string;
   readonly #startedAt: string;
@@ -152,13 +180,27 @@ class Engine implements QuiesceEngine {
     this.#notifiers = options.notifiers ?? [];
     const names = new Set<string>();
     for (const n of this.#notifiers) {
-      if (names.has(n.name)) throw new QuiesceError('INVALID_INPUT', `notifiers: two notifiers are named "${n.name}"`, { field: 'notifiers' });
+      if (names.has(n.name))
+        throw new QuiesceError('INVALID_INPUT', `notifiers: two notifiers are named "${n.name}"`, {
+          field: 'notifiers',
+        });
       names.add(n.name);
     }
-    if (options.refusalStatus !== undefined && options.refusalStatus !== 503 && options.refusalStatus !== 423) {
-      throw new QuiesceError('INVALID_INPUT', `refusalStatus must be 503 or 423, got ${options.refusalStatus}`, { field: 'refusalStatus' });
+    if (
+      options.refusalStatus !== undefined &&
+      options.refusalStatus !== 503 &&
+      options.refusalStatus !== 423
+    ) {
+      throw new QuiesceError(
+        'INVALID_INPUT',
+        `refusalStatus must be 503 or 423, got ${options.refusalStatus}`,
+        { field: 'refusalStatus' },
+      );
     }
-    this.options = Object.freeze({ refusalStatus: options.refusalStatus ?? 503, dryRun: options.dryRun ?? false });
+    this.options = Object.freeze({
+      refusalStatus: options.refusalStatus ?? 503,
+      dryRun: options.dryRun ?? false,
+    });
     this.#participant = options.participant ?? true;
     this.#replayOptions = options.replay ?? {};
     this.#o = {
@@ -175,7 +217,11 @@ class Engine implements QuiesceEngine {
       }
     }
     if (!['keep', 'read-only', 'read-write'].includes(this.#o.storeFallback)) {
-      throw new QuiesceError('INVALID_INPUT', `storeFallback must be keep, read-only or read-write, got ${this.#o.storeFallback}`, { field: 'storeFallback' });
+      throw new QuiesceError(
+        'INVALID_INPUT',
+        `storeFallback must be keep, read-only or read-write, got ${this.#o.storeFallback}`,
+        { field: 'storeFallback' },
+      );
     }
     this.#statusUrl = options.intentStatusUrl ?? ((id) => `/quiesce/intents/${encodeURIComponent(id)}`);
     this.#generateId = options.generateId ?? (() => `win_${randomUUID().replaceAll('-', '').slice(0, 20)}`);
@@ -224,7 +270,9 @@ class Engine implements QuiesceEngine {
         await this.#enqueueApply(s);
       } catch (err) {
         this.#storeError = errorMessage(err);
-        this.#log.error('quiesce: could not read the state store at start; keeping the last known state', { error: this.#storeError });
+        this.#log.error('quiesce: could not read the state store at start; keeping the last known state', {
+          error: this.#storeError,
+        });
       }
       this.#unsubscribe = this.#store.subscribe(
         (s) => {
@@ -249,7 +297,8 @@ class Engine implements QuiesceEngine {
     this.#clock.clearTimeout(this.#windowTimer);
     this.#replayAbort?.abort();
     this.#unsubscribe?.();
-    if (this.#participant && this.#store.registry) await this.#store.registry.remove(this.instanceId).catch(() => {});
+    if (this.#participant && this.#store.registry)
+      await this.#store.registry.remove(this.instanceId).catch(() => {});
     await Promise.allSettled([...this.#notifyChains.values()]);
     if (this.#ownsQueue) await this.#queue.close();
     if (this.#ownsStore) await this.#store.close();
@@ -270,7 +319,11 @@ class Engine implements QuiesceEngine {
       const why = this.#bypass(op, now);
       if (why !== null) {
         this.#metrics.count('bypassed', op.surface);
-        this.#log.info('quiesce: write bypassed the window', { operation: op.name, surface: op.surface, bypass: why });
+        this.#log.info('quiesce: write bypassed the window', {
+          operation: op.name,
+          surface: op.surface,
+          bypass: why,
+        });
         const d = PROCEED.bypass.write[c.policy];
         this.#emit('decision', d, op);
         return d;
@@ -279,10 +332,23 @@ class Engine implements QuiesceEngine {
     let d: Decision;
     let counter: CounterName;
     if (c.policy === 'queue') {
-      d = { outcome: 'enqueue', classification: 'write', policy: 'queue', windowId: tpl.windowId, endsAt: tpl.endsAt, retryAfter: this.#retryAfter(now) } satisfies EnqueueDecision;
+      d = {
+        outcome: 'enqueue',
+        classification: 'write',
+        policy: 'queue',
+        windowId: tpl.windowId,
+        endsAt: tpl.endsAt,
+        retryAfter: this.#retryAfter(now),
+      } satisfies EnqueueDecision;
       counter = 'queued';
     } else if (c.policy === 'drop') {
-      d = { outcome: 'discard', classification: 'write', policy: 'drop', windowId: tpl.windowId, endsAt: tpl.endsAt } satisfies DiscardDecision;
+      d = {
+        outcome: 'discard',
+        classification: 'write',
+        policy: 'drop',
+        windowId: tpl.windowId,
+        endsAt: tpl.endsAt,
+      } satisfies DiscardDecision;
       counter = 'dropped';
     } else {
       d = this.#refusal(now);
@@ -290,13 +356,21 @@ class Engine implements QuiesceEngine {
     }
     if (this.options.dryRun) {
       this.#metrics.count('dryRun', op.surface);
-      this.#log.info('quiesce: dry-run: write would be stopped', { operation: op.name, surface: op.surface, wouldBe: d.outcome });
+      this.#log.info('quiesce: dry-run: write would be stopped', {
+        operation: op.name,
+        surface: op.surface,
+        wouldBe: d.outcome,
+      });
       const p = DRY_RUN[d.outcome as 'refuse' | 'enqueue' | 'discard']['dry-run'].write[c.policy];
       this.#emit('decision', p, op);
       return p;
     }
     this.#metrics.count(counter, op.surface);
-    this.#log.debug('quiesce: write stopped', { operation: op.name, surface: op.surface, outcome: d.outcome });
+    this.#log.debug('quiesce: write stopped', {
+      operation: op.name,
+      surface: op.surface,
+      outcome: d.outcome,
+    });
     this.#emit('decision', d, op);
     return d;
   }
@@ -378,10 +452,16 @@ class Engine implements QuiesceEngine {
     const now = this.#clock.now();
     const startsAt = Date.parse(v.startsAt);
     if (startsAt <= now) {
-      throw new QuiesceError('INVALID_INPUT', 'schedule: startsAt: must be in the future (use begin to start now)', { field: 'startsAt' });
+      throw new QuiesceError(
+        'INVALID_INPUT',
+        'schedule: startsAt: must be in the future (use begin to start now)',
+        { field: 'startsAt' },
+      );
     }
     if (v.endsAt && Date.parse(v.endsAt) <= startsAt) {
-      throw new QuiesceError('INVALID_INPUT', 'schedule: endsAt: must be after startsAt', { field: 'endsAt' });
+      throw new QuiesceError('INVALID_INPUT', 'schedule: endsAt: must be after startsAt', {
+        field: 'endsAt',
+      });
     }
     const state = await this.#transition('schedule', v.actor, v.reason, (s) => {
       this.#assertNoOpenWindow(s);
@@ -408,14 +488,26 @@ class Engine implements QuiesceEngine {
       }
       let endsAt = w.endsAt;
       if (v.endsAt !== undefined) endsAt = v.endsAt;
-      else if (v.byMs !== undefined) endsAt = iso(Math.max(now, w.endsAt ? Date.parse(w.endsAt) : now) + v.byMs);
+      else if (v.byMs !== undefined)
+        endsAt = iso(Math.max(now, w.endsAt ? Date.parse(w.endsAt) : now) + v.byMs);
       if (endsAt !== null && endsAt !== w.endsAt) {
-        if (Date.parse(endsAt) <= now) throw new QuiesceError('INVALID_INPUT', 'extend: endsAt: must be in the future', { field: 'endsAt' });
+        if (Date.parse(endsAt) <= now)
+          throw new QuiesceError('INVALID_INPUT', 'extend: endsAt: must be in the future', {
+            field: 'endsAt',
+          });
         if (Date.parse(endsAt) <= Date.parse(w.startsAt)) {
-          throw new QuiesceError('INVALID_INPUT', 'extend: endsAt: must be after the window starts', { field: 'endsAt' });
+          throw new QuiesceError('INVALID_INPUT', 'extend: endsAt: must be after the window starts', {
+            field: 'endsAt',
+          });
         }
       }
-      return { ...s, version: s.version + 1, updatedAt: iso(now), updatedBy: v.actor, window: { ...w, endsAt, message: v.message ?? w.message } };
+      return {
+        ...s,
+        version: s.version + 1,
+        updatedAt: iso(now),
+        updatedBy: v.actor,
+        window: { ...w, endsAt, message: v.message ?? w.message },
+      };
     });
     this.#notify('extended', state.window!);
     return state.window!;
@@ -465,14 +557,28 @@ class Engine implements QuiesceEngine {
   #assertNoOpenWindow(s: QuiesceState): void {
     const w = s.window;
     if (w && (w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
-      throw new QuiesceError('WINDOW_CONFLICT', `window ${w.id} is already ${w.phase}; extend or end it first`, {
-        details: { windowId: w.id, phase: w.phase },
-      });
+      throw new QuiesceError(
+        'WINDOW_CONFLICT',
+        `window ${w.id} is already ${w.phase}; extend or end it first`,
+        {
+          details: { windowId: w.id, phase: w.phase },
+        },
+      );
     }
   }
 
   #newWindow(
-    v: { reason: string; message: string; startsAt: string; endsAt?: string; contact?: string; rollbackPlan?: string; scope?: string[]; actor?: string; autoEnd?: boolean },
+    v: {
+      reason: string;
+      message: string;
+      startsAt: string;
+      endsAt?: string;
+      contact?: string;
+      rollbackPlan?: string;
+      scope?: string[];
+      actor?: string;
+      autoEnd?: boolean;
+    },
     phase: Phase,
     freezeVersion: number | null,
   ): MaintenanceWindow {
@@ -510,13 +616,18 @@ class Engine implements QuiesceEngine {
     audit = true,
   ): Promise<QuiesceState> {
     if (!this.#store.writable) {
-      throw new QuiesceError('STORE_READ_ONLY', `the ${this.#store.kind} store cannot be written; change it at its source`);
+      throw new QuiesceError(
+        'STORE_READ_ONLY',
+        `the ${this.#store.kind} store cannot be written; change it at its source`,
+      );
     }
     let current: QuiesceState;
     try {
       current = await this.#store.read();
     } catch (err) {
-      throw new QuiesceError('STORE_UNAVAILABLE', `state store unavailable: ${errorMessage(err)}`, { cause: err });
+      throw new QuiesceError('STORE_UNAVAILABLE', `state store unavailable: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
     for (let attempt = 0; attempt < 20; attempt++) {
       const next = mutate(current);
@@ -525,7 +636,9 @@ class Engine implements QuiesceEngine {
         r = await this.#store.compareAndSet(current.version, next);
       } catch (err) {
         if (err instanceof QuiesceError) throw err;
-        throw new QuiesceError('STORE_UNAVAILABLE', `state store unavailable: ${errorMessage(err)}`, { cause: err });
+        throw new QuiesceError('STORE_UNAVAILABLE', `state store unavailable: ${errorMessage(err)}`, {
+          cause: err,
+        });
       }
       if (r.ok) {
         this.#lastSync = this.#clock.now();
@@ -541,7 +654,9 @@ class Engine implements QuiesceEngine {
             to: { mode: r.state.mode, phase: r.state.window?.phase ?? null },
             version: r.state.version,
           };
-          await this.#auditLog.append(entry).catch((err) => this.#log.error('quiesce: audit append failed', { error: errorMessage(err) }));
+          await this.#auditLog
+            .append(entry)
+            .catch((err) => this.#log.error('quiesce: audit append failed', { error: errorMessage(err) }));
           this.#emit('audit', entry);
         }
         await this.#enqueueApply(r.state);
@@ -582,7 +697,9 @@ class Engine implements QuiesceEngine {
 
   #enqueueApply(s: QuiesceState): Promise<void> {
     const run = this.#applyChain.then(() => this.#apply(s));
-    this.#applyChain = run.catch((err) => this.#log.error('quiesce: applying state failed', { error: errorMessage(err) }));
+    this.#applyChain = run.catch((err) =>
+      this.#log.error('quiesce: applying state failed', { error: errorMessage(err) }),
+    );
     return this.#applyChain;
   }
 
@@ -650,9 +767,10 @@ class Engine implements QuiesceEngine {
   }
 
   onPhase(phase: Phase, hook: (window: MaintenanceWindow) => unknown): () => void {
-    if (!PHASE_INDEX.has(phase)) throw new QuiesceError('INVALID_INPUT', `onPhase: unknown phase "${phase}"`, { field: 'phase' });
-    let set = this.#phaseHooks.get(phase);
-    if (!set) this.#phaseHooks.set(phase, (set = new Set()));
+    if (!PHASE_INDEX.has(phase))
+      throw new QuiesceError('INVALID_INPUT', `onPhase: unknown phase "${phase}"`, { field: 'phase' });
+    const set = this.#phaseHooks.get(phase) ?? new Set();
+    this.#phaseHooks.set(phase, set);
     set.add(hook);
     return () => set.delete(hook);
   }
@@ -677,7 +795,8 @@ class Engine implements QuiesceEngine {
       at = Date.parse(w.endsAt);
       fire = () =>
         void this.end({ actor: 'schedule', reason: 'window reached its end time' }).catch((err) => {
-          if (!(err instanceof QuiesceError && err.code === 'NO_ACTIVE_WINDOW')) this.#log.error('quiesce: automatic end failed', { error: errorMessage(err) });
+          if (!(err instanceof QuiesceError && err.code === 'NO_ACTIVE_WINDOW'))
+            this.#log.error('quiesce: automatic end failed', { error: errorMessage(err) });
         });
     }
     if (key === this.#windowTimerKey) return;
@@ -691,15 +810,23 @@ class Engine implements QuiesceEngine {
     try {
       const now = this.#clock.now();
       const state = await this.#transition('begin', 'schedule', 'scheduled start', (s) => {
-        if (s.window?.id !== windowId || s.window.phase !== 'scheduled') throw new QuiesceError('NOT_FOUND', 'already started');
+        if (s.window?.id !== windowId || s.window.phase !== 'scheduled')
+          throw new QuiesceError('NOT_FOUND', 'already started');
         const version = s.version + 1;
-        return { mode: 'read-only', version, updatedAt: iso(now), updatedBy: 'schedule', window: { ...s.window, startsAt: iso(now), phase: 'freezing', freezeVersion: version } };
+        return {
+          mode: 'read-only',
+          version,
+          updatedAt: iso(now),
+          updatedBy: 'schedule',
+          window: { ...s.window, startsAt: iso(now), phase: 'freezing', freezeVersion: version },
+        };
       });
       this.#notify('started', state.window!);
       void this.#confirmFreeze(windowId);
     } catch (err) {
       // Another instance won the race, or the window was cancelled.
-      if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND')) this.#log.error('quiesce: scheduled start failed', { error: errorMessage(err) });
+      if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND'))
+        this.#log.error('quiesce: scheduled start failed', { error: errorMessage(err) });
     }
   }
 
@@ -712,14 +839,25 @@ class Engine implements QuiesceEngine {
     if (this.#participant) {
       const oldest = this.#inflight.oldest();
       if (this.#inflight.count > 0) {
-        blocking.push({ instanceId: this.instanceId, inFlight: this.#inflight.count, ackedVersion: this.#ackedVersion, reason: 'in-flight', ...(oldest ? { oldestOperation: oldest.name } : {}) });
+        blocking.push({
+          instanceId: this.instanceId,
+          inFlight: this.#inflight.count,
+          ackedVersion: this.#ackedVersion,
+          reason: 'in-flight',
+          ...(oldest ? { oldestOperation: oldest.name } : {}),
+        });
       }
     }
     const registry = this.#store.registry;
     if (registry) {
       for (const r of await registry.list()) {
         if (r.id === this.instanceId) continue;
-        const base = { instanceId: r.id, inFlight: r.inFlight, ackedVersion: r.ackedVersion, ...(r.oldestOperation ? { oldestOperation: r.oldestOperation } : {}) };
+        const base = {
+          instanceId: r.id,
+          inFlight: r.inFlight,
+          ackedVersion: r.ackedVersion,
+          ...(r.oldestOperation ? { oldestOperation: r.oldestOperation } : {}),
+        };
         if (now - r.lastSeen > this.#o.instanceTimeoutMs) lost.push({ ...base, reason: 'lost' });
         else if (r.ackedVersion < freezeVersion) blocking.push({ ...base, reason: 'not-acknowledged' });
         else if (r.inFlight > 0) blocking.push({ ...base, reason: 'in-flight' });
@@ -738,10 +876,15 @@ class Engine implements QuiesceEngine {
         if (this.#closed || w?.id !== windowId || w.phase !== 'freezing') return;
         const { blocking, lost } = await this.#stragglers(w.freezeVersion ?? this.#state.version);
         for (const l of lost) {
-          this.#log.warn('quiesce: instance stopped heartbeating; dropped from acknowledgements', { instanceId: l.instanceId });
+          this.#log.warn('quiesce: instance stopped heartbeating; dropped from acknowledgements', {
+            instanceId: l.instanceId,
+          });
           await this.#store.registry?.remove(l.instanceId).catch(() => {});
         }
-        this.#lostInstances[windowId] = [...(this.#lostInstances[windowId] ?? []).filter((s) => s.reason === 'lost'), ...lost];
+        this.#lostInstances[windowId] = [
+          ...(this.#lostInstances[windowId] ?? []).filter((s) => s.reason === 'lost'),
+          ...lost,
+        ];
         const timedOut = this.#clock.now() >= deadline;
         if (blocking.length === 0 || timedOut) {
           const named = [...this.#lostInstances[windowId]!, ...(timedOut ? blocking : [])];
@@ -750,10 +893,21 @@ class Engine implements QuiesceEngine {
             this.#emit('drain-timeout', blocking);
           }
           const now = this.#clock.now();
-          await this.#transition('phase', 'controller', timedOut && blocking.length ? 'drain deadline passed' : 'all instances confirmed', (s) => {
-            if (s.window?.id !== windowId || s.window.phase !== 'freezing') throw new QuiesceError('NOT_FOUND', 'moved on');
-            return { ...s, version: s.version + 1, updatedAt: iso(now), window: { ...s.window, phase: 'frozen', frozenAt: iso(now), stragglers: named } };
-          }).catch((err) => {
+          await this.#transition(
+            'phase',
+            'controller',
+            timedOut && blocking.length ? 'drain deadline passed' : 'all instances confirmed',
+            (s) => {
+              if (s.window?.id !== windowId || s.window.phase !== 'freezing')
+                throw new QuiesceError('NOT_FOUND', 'moved on');
+              return {
+                ...s,
+                version: s.version + 1,
+                updatedAt: iso(now),
+                window: { ...s.window, phase: 'frozen', frozenAt: iso(now), stragglers: named },
+              };
+            },
+          ).catch((err) => {
             if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND')) throw err;
           });
           return;
@@ -775,7 +929,8 @@ class Engine implements QuiesceEngine {
 
   /** Writes are back on (thawing) → soak → closure notice → backfill → closed. */
   async #runChecklist(windowId: string): Promise<void> {
-    const still = (phase: Phase) => !this.#closed && this.#state.window?.id === windowId && this.#state.window.phase === phase;
+    const still = (phase: Phase) =>
+      !this.#closed && this.#state.window?.id === windowId && this.#state.window.phase === phase;
     try {
       await this.#sleep(this.#o.soakMs);
       if (!still('thawing')) return;
@@ -783,16 +938,33 @@ class Engine implements QuiesceEngine {
       await this.#updateWindow(windowId, (w) => ({ ...w, report: { ...w.report, readHealth: health } }));
       this.#notify('ended', this.#state.window!);
       await this.#transition('phase', 'controller', 'soak complete', (s) => {
-        if (s.window?.id !== windowId || s.window.phase !== 'thawing') throw new QuiesceError('NOT_FOUND', 'moved on');
-        return { ...s, version: s.version + 1, updatedAt: iso(this.#clock.now()), window: { ...s.window, phase: 'backfilling' } };
+        if (s.window?.id !== windowId || s.window.phase !== 'thawing')
+          throw new QuiesceError('NOT_FOUND', 'moved on');
+        return {
+          ...s,
+          version: s.version + 1,
+          updatedAt: iso(this.#clock.now()),
+          window: { ...s.window, phase: 'backfilling' },
+        };
       });
       const report = await this.backfill();
       if (report.paused || !still('backfilling')) return;
       const stats = await this.#queue.stats().catch(() => null);
       const closed = await this.#transition('phase', 'controller', 'backfill complete', (s) => {
-        if (s.window?.id !== windowId || s.window.phase !== 'backfilling') throw new QuiesceError('NOT_FOUND', 'moved on');
+        if (s.window?.id !== windowId || s.window.phase !== 'backfilling')
+          throw new QuiesceError('NOT_FOUND', 'moved on');
         const now = iso(this.#clock.now());
-        return { ...s, version: s.version + 1, updatedAt: now, window: { ...s.window, phase: 'closed', closedAt: now, report: { ...s.window.report, backfill: { ...report, remaining: stats?.depth ?? null } } } };
+        return {
+          ...s,
+          version: s.version + 1,
+          updatedAt: now,
+          window: {
+            ...s.window,
+            phase: 'closed',
+            closedAt: now,
+            report: { ...s.window.report, backfill: { ...report, remaining: stats?.depth ?? null } },
+          },
+        };
       });
       this.#notify('closed', closed.window!);
     } catch (err) {
@@ -802,7 +974,8 @@ class Engine implements QuiesceEngine {
   }
 
   async backfill(): Promise<ReplayReport> {
-    if (this.#readOnly) throw new QuiesceError('WINDOW_CONFLICT', 'backfill: writes are still refused; end the window first');
+    if (this.#readOnly)
+      throw new QuiesceError('WINDOW_CONFLICT', 'backfill: writes are still refused; end the window first');
     const ctrl = new AbortController();
     this.#replayAbort?.abort();
     this.#replayAbort = ctrl;
@@ -833,7 +1006,10 @@ class Engine implements QuiesceEngine {
         const record = current.notices[n.name];
         const ctrl = new AbortController();
         try {
-          const data = await n.notify({ kind, window: current, phase: current.phase, at: iso(this.#clock.now()) }, { record, signal: ctrl.signal, log: this.#log });
+          const data = await n.notify(
+            { kind, window: current, phase: current.phase, at: iso(this.#clock.now()) },
+            { record, signal: ctrl.signal, log: this.#log },
+          );
           await this.#updateWindow(window.id, (w) => {
             const before = w.notices[n.name];
             return {
@@ -861,13 +1037,23 @@ class Engine implements QuiesceEngine {
               ...w,
               notices: {
                 ...w.notices,
-                [n.name]: { ...before, status: 'failed', attempts: (before?.attempts ?? 0) + 1, lastEvent: kind, lastError: error, updatedAt: iso(this.#clock.now()) },
+                [n.name]: {
+                  ...before,
+                  status: 'failed',
+                  attempts: (before?.attempts ?? 0) + 1,
+                  lastEvent: kind,
+                  lastError: error,
+                  updatedAt: iso(this.#clock.now()),
+                },
               },
             };
           });
         }
       });
-      this.#notifyChains.set(n.name, run.catch(() => {}));
+      this.#notifyChains.set(
+        n.name,
+        run.catch(() => {}),
+      );
     }
   }
 
@@ -893,7 +1079,8 @@ class Engine implements QuiesceEngine {
         await this.#enqueueApply(s);
       } catch (err) {
         this.#storeError = errorMessage(err);
-        if (this.#fallback === null && this.#clock.now() - this.#lastSync > this.#o.stalenessMs) this.#applyFallback();
+        if (this.#fallback === null && this.#clock.now() - this.#lastSync > this.#o.stalenessMs)
+          this.#applyFallback();
       }
       this.#queueStats = await this.#queue.stats().catch(() => this.#queueStats);
     }
@@ -920,7 +1107,10 @@ class Engine implements QuiesceEngine {
     this.#fallback = fallback;
     this.#metrics.fallback(fallback);
     const since = iso(this.#lastSync);
-    this.#log.error(`quiesce: state store unreachable for over ${this.#o.stalenessMs} ms; applying fallback "${fallback}"`, { error: this.#storeError, since });
+    this.#log.error(
+      `quiesce: state store unreachable for over ${this.#o.stalenessMs} ms; applying fallback "${fallback}"`,
+      { error: this.#storeError, since },
+    );
     this.#recompute();
     this.#emit('store-fallback', { fallback, since, error: this.#storeError });
     void this.#auditLog.append(this.#selfAudit('fallback', `store unreachable; fallback ${fallback}`));
@@ -937,14 +1127,26 @@ class Engine implements QuiesceEngine {
   #selfAudit(action: AuditEntry['action'], reason: string): AuditEntry {
     const s = this.#state;
     const phase = s.window?.phase ?? null;
-    return { at: iso(this.#clock.now()), actor: this.instanceId, action, reason, windowId: s.window?.id ?? null, from: { mode: s.mode, phase }, to: { mode: this.#readOnly ? 'read-only' : 'read-write', phase }, version: s.version };
+    return {
+      at: iso(this.#clock.now()),
+      actor: this.instanceId,
+      action,
+      reason,
+      windowId: s.window?.id ?? null,
+      from: { mode: s.mode, phase },
+      to: { mode: this.#readOnly ? 'read-only' : 'read-write', phase },
+      version: s.version,
+    };
   }
 
   // ---------------------------------------------------------------- waiting
 
   waitForPhase(phase: Phase, options: { timeoutMs?: number } = {}): Promise<MaintenanceWindow> {
     const target = PHASE_INDEX.get(phase);
-    if (target === undefined) return Promise.reject(new QuiesceError('INVALID_INPUT', `waitForPhase: unknown phase "${phase}"`, { field: 'phase' }));
+    if (target === undefined)
+      return Promise.reject(
+        new QuiesceError('INVALID_INPUT', `waitForPhase: unknown phase "${phase}"`, { field: 'phase' }),
+      );
     const reached = () => {
       const w = this.#state.window;
       return w && PHASE_INDEX.get(w.phase)! >= target ? w : null;
@@ -955,7 +1157,12 @@ class Engine implements QuiesceEngine {
       const timeoutMs = options.timeoutMs ?? 60_000;
       const timer = setTimeout(() => {
         off();
-        reject(new QuiesceError('INTERNAL', `waitForPhase: window did not reach "${phase}" within ${timeoutMs} ms (now ${this.phase ?? 'no window'})`));
+        reject(
+          new QuiesceError(
+            'INTERNAL',
+            `waitForPhase: window did not reach "${phase}" within ${timeoutMs} ms (now ${this.phase ?? 'no window'})`,
+          ),
+        );
       }, timeoutMs);
       const off = this.on('phase', () => {
         const w = reached();
@@ -990,7 +1197,10 @@ class Engine implements QuiesceEngine {
 
   handle(name: string, handler: IntentHandler): void {
     if (!name) throw new QuiesceError('INVALID_INPUT', 'handle: name is required', { field: 'name' });
-    if (typeof handler !== 'function') throw new QuiesceError('INVALID_INPUT', `handle(${name}): handler must be a function`, { field: 'handler' });
+    if (typeof handler !== 'function')
+      throw new QuiesceError('INVALID_INPUT', `handle(${name}): handler must be a function`, {
+        field: 'handler',
+      });
     this.#handlers.set(name, handler);
   }
 
@@ -1004,9 +1214,20 @@ class Engine implements QuiesceEngine {
     return this.#inventory.list();
   }
 
-  guardTool<A extends unknown[], R>(name: string, fn: (...args: A) => R | Promise<R>, options: GuardToolOptions = {}) {
+  guardTool<A extends unknown[], R>(
+    name: string,
+    fn: (...args: A) => R | Promise<R>,
+    options: GuardToolOptions = {},
+  ) {
     const op = this.#guardedOperation('tool', name, options.readOnly, options.policy);
-    this.register({ surface: 'tool', name: op.name, classification: options.readOnly ? 'read' : 'write', policy: options.readOnly ? 'allow' : (options.policy ?? 'block'), explicit: options.readOnly !== undefined || options.policy !== undefined, source: 'tool' });
+    this.register({
+      surface: 'tool',
+      name: op.name,
+      classification: options.readOnly ? 'read' : 'write',
+      policy: options.readOnly ? 'allow' : (options.policy ?? 'block'),
+      explicit: options.readOnly !== undefined || options.policy !== undefined,
+      source: 'tool',
+    });
     return async (...args: A): Promise<R | ToolRefusal> => {
       const d = this.decide(op);
       if (d.outcome !== 'proceed') {
@@ -1033,10 +1254,22 @@ class Engine implements QuiesceEngine {
   guardJob<A extends unknown[]>(name: string, fn: (...args: A) => unknown, options: GuardJobOptions = {}) {
     const missed = options.missed ?? 'skip';
     if (!['skip', 'coalesce', 'replay'].includes(missed)) {
-      throw new QuiesceError('INVALID_INPUT', `guardJob(${name}): missed must be skip, coalesce or replay, got "${missed}"`, { field: 'missed' });
+      throw new QuiesceError(
+        'INVALID_INPUT',
+        `guardJob(${name}): missed must be skip, coalesce or replay, got "${missed}"`,
+        { field: 'missed' },
+      );
     }
     const op = this.#guardedOperation('cron', name, options.readOnly, undefined);
-    this.register({ surface: 'cron', name: op.name, classification: options.readOnly ? 'read' : 'write', policy: options.readOnly ? 'allow' : 'block', explicit: options.readOnly !== undefined || options.missed !== undefined, source: options.source ?? 'cron', details: { missed } });
+    this.register({
+      surface: 'cron',
+      name: op.name,
+      classification: options.readOnly ? 'read' : 'write',
+      policy: options.readOnly ? 'allow' : 'block',
+      explicit: options.readOnly !== undefined || options.missed !== undefined,
+      source: options.source ?? 'cron',
+      details: { missed },
+    });
     const pending: A[] = [];
     const run = async (args: A) => {
       const h = this.track(op);
@@ -1050,9 +1283,15 @@ class Engine implements QuiesceEngine {
       const ticks = pending.splice(0);
       if (ticks.length === 0 || missed === 'skip') return;
       const toRun = missed === 'coalesce' ? [ticks[ticks.length - 1]!] : ticks;
-      this.#log.info(`quiesce: running ${toRun.length} missed tick(s) of ${name}`, { missed: ticks.length, policy: missed });
+      this.#log.info(`quiesce: running ${toRun.length} missed tick(s) of ${name}`, {
+        missed: ticks.length,
+        policy: missed,
+      });
       void (async () => {
-        for (const args of toRun) await run(args).catch((err) => this.#log.error(`quiesce: missed tick of ${name} failed`, { error: errorMessage(err) }));
+        for (const args of toRun)
+          await run(args).catch((err) =>
+            this.#log.error(`quiesce: missed tick of ${name} failed`, { error: errorMessage(err) }),
+          );
       })();
     });
     return async (...args: A): Promise<void> => {
@@ -1066,12 +1305,21 @@ class Engine implements QuiesceEngine {
     };
   }
 
-  #guardedOperation(surface: Surface, name: string, readOnly: boolean | undefined, policy: Policy | undefined): Operation {
+  #guardedOperation(
+    surface: Surface,
+    name: string,
+    readOnly: boolean | undefined,
+    policy: Policy | undefined,
+  ): Operation {
     if (!name) throw new QuiesceError('INVALID_INPUT', `guard: name is required`, { field: 'name' });
     return {
       surface,
       name: `${surface} ${name}`,
-      ...(readOnly ? { annotation: { classification: 'read' as const } } : policy ? { annotation: { classification: 'write' as const, policy } } : {}),
+      ...(readOnly
+        ? { annotation: { classification: 'read' as const } }
+        : policy
+          ? { annotation: { classification: 'write' as const, policy } }
+          : {}),
     };
   }
 
@@ -1085,7 +1333,11 @@ class Engine implements QuiesceEngine {
     if (registry) {
       try {
         for (const r of await registry.list()) {
-          instances.push({ ...r, live: now - r.lastSeen <= this.#o.instanceTimeoutMs, self: r.id === this.instanceId });
+          instances.push({
+            ...r,
+            live: now - r.lastSeen <= this.#o.instanceTimeoutMs,
+            self: r.id === this.instanceId,
+          });
         }
       } catch (err) {
         this.#storeError = errorMessage(err);
@@ -1093,7 +1345,18 @@ class Engine implements QuiesceEngine {
     }
     if (this.#participant && !instances.some((i) => i.self)) {
       const oldest = this.#inflight.oldest();
-      instances.push({ id: this.instanceId, host: hostname(), pid: process.pid, startedAt: this.#startedAt, lastSeen: now, ackedVersion: this.#ackedVersion, inFlight: this.#inflight.count, ...(oldest ? { oldestOperation: oldest.name, oldestSince: oldest.since } : {}), live: true, self: true });
+      instances.push({
+        id: this.instanceId,
+        host: hostname(),
+        pid: process.pid,
+        startedAt: this.#startedAt,
+        lastSeen: now,
+        ackedVersion: this.#ackedVersion,
+        inFlight: this.#inflight.count,
+        ...(oldest ? { oldestOperation: oldest.name, oldestSince: oldest.since } : {}),
+        live: true,
+        self: true,
+      });
     }
     const oldest = this.#inflight.oldest();
     this.#queueStats = await this.#queue.stats().catch(() => this.#queueStats);
@@ -1103,8 +1366,17 @@ class Engine implements QuiesceEngine {
       phase: this.phase,
       readOnly: this.#readOnly,
       dryRun: this.options.dryRun,
-      store: { kind: this.#store.kind, healthy: this.#storeError === null, lastSyncAt: iso(this.#lastSync), fallback: this.#fallback, lastError: this.#storeError },
-      inFlight: { count: this.#inflight.count, oldest: oldest ? { name: oldest.name, since: iso(oldest.since) } : null },
+      store: {
+        kind: this.#store.kind,
+        healthy: this.#storeError === null,
+        lastSyncAt: iso(this.#lastSync),
+        fallback: this.#fallback,
+        lastError: this.#storeError,
+      },
+      inFlight: {
+        count: this.#inflight.count,
+        oldest: oldest ? { name: oldest.name, since: iso(oldest.since) } : null,
+      },
       instances,
       counters: structuredClone(this.#metrics.counts),
       queue: this.#queueStats,
@@ -1118,8 +1390,8 @@ class Engine implements QuiesceEngine {
   }
 
   on<E extends keyof EngineEvents>(event: E, listener: (...args: EngineEvents[E]) => void): () => void {
-    let set = this.#listeners.get(event);
-    if (!set) this.#listeners.set(event, (set = new Set()));
+    const set = this.#listeners.get(event) ?? new Set();
+    this.#listeners.set(event, set);
     set.add(listener as (...args: any[]) => void);
     return () => set.delete(listener as (...args: any[]) => void);
   }

@@ -1,7 +1,7 @@
+import { z } from 'zod';
 import { QuiesceError } from './errors.js';
 import type { StateStore } from './store.js';
 import { INITIAL_STATE, parseOrThrow, type QuiesceState } from './window.js';
-import { z } from 'zod';
 
 const envSchema = z.object({
   QUIESCE_READ_ONLY: z

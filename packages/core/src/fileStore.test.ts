@@ -13,7 +13,12 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const next = (version: number): QuiesceState => ({ ...INITIAL_STATE, version, mode: 'read-write', updatedAt: new Date().toISOString() });
+const next = (version: number): QuiesceState => ({
+  ...INITIAL_STATE,
+  version,
+  mode: 'read-write',
+  updatedAt: new Date().toISOString(),
+});
 
 describe('file store', () => {
   it('starts empty, writes atomically with compare-and-set', async () => {
@@ -43,7 +48,10 @@ describe('file store', () => {
     const store = createFileStore({ path, pollMs: 50 });
     await store.compareAndSet(0, next(1));
     const errors: Error[] = [];
-    store.subscribe(() => {}, (e) => errors.push(e));
+    store.subscribe(
+      () => {},
+      (e) => errors.push(e),
+    );
     await writeFile(path, '{"mode": "read-only", "version": "seven"}');
     const s = await store.read();
     expect(s.version).toBe(1);

@@ -1,4 +1,4 @@
-import { type FSWatcher, watch, watchFile, unwatchFile } from 'node:fs';
+import { type FSWatcher, unwatchFile, watch, watchFile } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { QuiesceError } from './errors.js';
@@ -97,7 +97,10 @@ export function createFileStore(options: FileStoreOptions | string): FileStore {
         const s = await stat(lockPath).catch(() => null);
         if (s && Date.now() - s.mtimeMs > staleLockMs) await rm(lockPath, { force: true });
         if (Date.now() > deadline) {
-          throw new QuiesceError('STORE_UNAVAILABLE', `file store ${path}: could not take the lock ${lockPath}`);
+          throw new QuiesceError(
+            'STORE_UNAVAILABLE',
+            `file store ${path}: could not take the lock ${lockPath}`,
+          );
         }
         await sleep(5 + Math.random() * 20);
       }

@@ -5,8 +5,15 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { isQuiesceError, statusForCode, titleForCode } from './errors.js';
 import type { WriteIntent } from './intentQueue.js';
-import type { Annotation, Decision, DiscardDecision, EnqueueDecision, Operation, Problem, RefuseDecision } from './operation.js';
-
+import type {
+  Annotation,
+  Decision,
+  DiscardDecision,
+  EnqueueDecision,
+  Operation,
+  Problem,
+  RefuseDecision,
+} from './operation.js';
 
 export type HeaderBag = IncomingHttpHeaders | Record<string, string | string[] | undefined>;
 
@@ -59,14 +66,19 @@ export function idempotencyKeyFrom(headers: HeaderBag): string | undefined {
   return v ? v.replace(/^"(.*)"$/, '$1') : undefined;
 }
 
-export function operationFromHttp(facts: HttpRequestFacts, options: OperationFromHttpOptions = {}): Operation {
+export function operationFromHttp(
+  facts: HttpRequestFacts,
+  options: OperationFromHttpOptions = {},
+): Operation {
   const method = facts.method.toUpperCase();
   const q = facts.path.indexOf('?');
   const path = q === -1 ? facts.path : facts.path.slice(0, q);
   const op: Operation = { surface: 'http', name: options.name ?? `${method} ${path}`, method, path };
   const key = options.idempotencyKey ?? idempotencyKeyFrom(facts.headers);
   if (key) op.idempotencyKey = key;
-  const token = header(facts.headers, options.bypassHeader ?? 'x-quiesce-bypass') ?? cookie(facts.headers, options.bypassCookie ?? 'quiesce_bypass');
+  const token =
+    header(facts.headers, options.bypassHeader ?? 'x-quiesce-bypass') ??
+    cookie(facts.headers, options.bypassCookie ?? 'quiesce_bypass');
   if (token) op.bypassToken = token;
   if (facts.ip) op.ip = facts.ip;
   if (facts.principal !== undefined) op.principal = facts.principal;
@@ -86,17 +98,27 @@ export function wantsHtml(accept: string | undefined): boolean {
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function refusalHtml(p: Problem): string {
-  const until = p.endsAt ? `<p>Expected back by <time datetime="${escapeHtml(p.endsAt)}">${escapeHtml(p.endsAt)}</time>.</p>` : '';
+  const until = p.endsAt
+    ? `<p>Expected back by <time datetime="${escapeHtml(p.endsAt)}">${escapeHtml(p.endsAt)}</time>.</p>`
+    : '';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(p.title)}</title></head><body style="font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a"><main role="main"><h1>${escapeHtml(p.title)}</h1><p>${escapeHtml(p.detail)}</p>${until}<p><small>Code ${escapeHtml(p.code)} · window ${escapeHtml(String(p.windowId ?? ''))}</small></p></main></body></html>`;
 }
 
 /** Render a refusal (503/423 + Retry-After + problem) or a discard (202). */
-export function renderDecision(decision: RefuseDecision | DiscardDecision, options: { accept?: string } = {}): RenderedResponse {
+export function renderDecision(
+  decision: RefuseDecision | DiscardDecision,
+  options: { accept?: string } = {},
+): RenderedResponse {
   if (decision.outcome === 'discard') {
     return {
       status: 202,
       headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
-      body: JSON.stringify({ status: 'dropped', code: 'WRITE_DROPPED', windowId: decision.windowId, endsAt: decision.endsAt }),
+      body: JSON.stringify({
+        status: 'dropped',
+        code: 'WRITE_DROPPED',
+        windowId: decision.windowId,
+        endsAt: decision.endsAt,
+      }),
     };
   }
   const html = wantsHtml(options.accept);
@@ -122,7 +144,11 @@ export function renderQueued(result: QueuedResult, decision?: EnqueueDecision | 
   const d = decision && decision.outcome === 'enqueue' ? decision : undefined;
   return {
     status: 202,
-    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', location: result.statusUrl },
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+      location: result.statusUrl,
+    },
     body: JSON.stringify({
       status: 'queued',
       code: 'WRITE_QUEUED',
@@ -149,12 +175,22 @@ export function renderError(error: unknown): RenderedResponse {
       ...(error.field ? { field: error.field } : {}),
       ...error.details,
     };
-    return { status, headers: { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' }, body: JSON.stringify(problem) };
+    return {
+      status,
+      headers: { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' },
+      body: JSON.stringify(problem),
+    };
   }
   return {
     status: 500,
     headers: { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' },
-    body: JSON.stringify({ type: 'about:blank', title: 'Internal error', status: 500, detail: 'Internal error', code: 'INTERNAL' }),
+    body: JSON.stringify({
+      type: 'about:blank',
+      title: 'Internal error',
+      status: 500,
+      detail: 'Internal error',
+      code: 'INTERNAL',
+    }),
   };
 }
 

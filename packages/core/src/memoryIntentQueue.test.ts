@@ -11,7 +11,9 @@ describe('memory intent queue', () => {
     const b = await q.enqueue({ name: 'orders.create', idempotencyKey: 'k1', payload: { b: [1, 2], a: 1 } });
     expect(a.created).toBe(true);
     expect(b).toMatchObject({ created: false, intent: { id: a.intent.id } });
-    const err = await q.enqueue({ name: 'orders.create', idempotencyKey: 'k1', payload: { a: 2 } }).catch((e) => e);
+    const err = await q
+      .enqueue({ name: 'orders.create', idempotencyKey: 'k1', payload: { a: 2 } })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(QuiesceError);
     expect(err.code).toBe('IDEMPOTENCY_CONFLICT');
     expect((await q.stats()).depth).toBe(1);
@@ -29,13 +31,19 @@ describe('memory intent queue', () => {
     const report = await q.replay({
       handlers: new Map<string, (p: unknown) => void>([
         ['ok', (p) => void applied.push(p)],
-        ['flaky', (p) => {
-          if (++flaky < 3) throw new Error('try again');
-          applied.push(p);
-        }],
-        ['broken', () => {
-          throw new Error('always');
-        }],
+        [
+          'flaky',
+          (p) => {
+            if (++flaky < 3) throw new Error('try again');
+            applied.push(p);
+          },
+        ],
+        [
+          'broken',
+          () => {
+            throw new Error('always');
+          },
+        ],
       ]),
       maxAttempts: 3,
       backoffMs: 1,
@@ -54,10 +62,15 @@ describe('memory intent queue', () => {
     const ctrl = new AbortController();
     const seen: number[] = [];
     const r1 = await q.replay({
-      handlers: new Map([['n', (p: number) => {
-        seen.push(p);
-        if (seen.length === 3) ctrl.abort();
-      }]]),
+      handlers: new Map([
+        [
+          'n',
+          (p: number) => {
+            seen.push(p);
+            if (seen.length === 3) ctrl.abort();
+          },
+        ],
+      ]),
       concurrency: 1,
       signal: ctrl.signal,
     });
@@ -72,28 +85,36 @@ describe('memory intent queue', () => {
     fc.assert(
       fc.property(fc.dictionary(fc.string(), fc.jsonValue()), (obj) => {
         const reversed = Object.fromEntries(Object.entries(obj).reverse());
-        return canonicalJson(obj) === canonicalJson(reversed) && deriveIdempotencyKey('n', obj) === deriveIdempotencyKey('n', reversed);
+        return (
+          canonicalJson(obj) === canonicalJson(reversed) &&
+          deriveIdempotencyKey('n', obj) === deriveIdempotencyKey('n', reversed)
+        );
       }),
     );
   });
 
   it('property: idempotency holds for any sequence of enqueues', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.constantFrom(1, 2)), { maxLength: 30 }), async (ops) => {
-        const q = createMemoryIntentQueue();
-        const first = new Map<string, number>();
-        for (const [key, payload] of ops) {
-          const r = await q.enqueue({ name: 'n', idempotencyKey: key, payload }).catch((e: QuiesceError) => e);
-          const known = first.get(key);
-          if (known === undefined) {
-            first.set(key, payload);
-            if (r instanceof Error || !r.created) return false;
-          } else if (known === payload) {
-            if (r instanceof Error || r.created) return false;
-          } else if (!(r instanceof QuiesceError && r.code === 'IDEMPOTENCY_CONFLICT')) return false;
-        }
-        return (await q.stats()).depth === first.size;
-      }),
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.constantFrom(1, 2)), { maxLength: 30 }),
+        async (ops) => {
+          const q = createMemoryIntentQueue();
+          const first = new Map<string, number>();
+          for (const [key, payload] of ops) {
+            const r = await q
+              .enqueue({ name: 'n', idempotencyKey: key, payload })
+              .catch((e: QuiesceError) => e);
+            const known = first.get(key);
+            if (known === undefined) {
+              first.set(key, payload);
+              if (r instanceof Error || !r.created) return false;
+            } else if (known === payload) {
+              if (r instanceof Error || r.created) return false;
+            } else if (!(r instanceof QuiesceError && r.code === 'IDEMPOTENCY_CONFLICT')) return false;
+          }
+          return (await q.stats()).depth === first.size;
+        },
+      ),
     );
   });
 });

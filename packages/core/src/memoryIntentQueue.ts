@@ -12,7 +12,14 @@ import {
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 /**
@@ -86,7 +93,12 @@ export function createMemoryIntentQueue(): IntentQueue {
         }
       }
       report.done++;
-      options.onProgress?.({ done: report.done, total: report.total, applied: report.applied, failed: report.failed });
+      options.onProgress?.({
+        done: report.done,
+        total: report.total,
+        applied: report.applied,
+        failed: report.failed,
+      });
     });
     report.paused = options.signal?.aborted === true && report.done < report.total;
     return report;

@@ -46,7 +46,10 @@ export class QuiesceMetrics {
       unit: 'ms',
     });
     this.#notifierFailures = c('quiesce.notifier.failures', 'Notifier calls that failed after retries');
-    this.#fallbacks = c('quiesce.store.fallbacks', 'Times the store was stale past the bound and the fallback applied');
+    this.#fallbacks = c(
+      'quiesce.store.fallbacks',
+      'Times the store was stale past the bound and the fallback applied',
+    );
     this.#replays = c('quiesce.intents.replayed', 'Intents replayed after a window, by outcome');
     meter
       .createObservableGauge('quiesce.phase', { description: 'Current phase (1 for the active one)' })
@@ -55,7 +58,9 @@ export class QuiesceMetrics {
         for (const phase of PHASES) r.observe(phase === p ? 1 : 0, { phase });
       });
     meter
-      .createObservableGauge('quiesce.read_only', { description: '1 while writes are refused on this instance' })
+      .createObservableGauge('quiesce.read_only', {
+        description: '1 while writes are refused on this instance',
+      })
       .addCallback((r) => r.observe(source.readOnly() ? 1 : 0));
     meter
       .createObservableGauge('quiesce.inflight.writes', { description: 'Writes in flight on this instance' })
@@ -67,13 +72,18 @@ export class QuiesceMetrics {
         if (d !== null) r.observe(d);
       });
     meter
-      .createObservableGauge('quiesce.queue.oldest_age', { description: 'Age of the oldest waiting intent', unit: 'ms' })
+      .createObservableGauge('quiesce.queue.oldest_age', {
+        description: 'Age of the oldest waiting intent',
+        unit: 'ms',
+      })
       .addCallback((r) => {
         const a = source.queueOldestAgeMs();
         if (a !== null) r.observe(a);
       });
     meter
-      .createObservableGauge('quiesce.store.stale', { description: '1 while the store is unreachable past the bound' })
+      .createObservableGauge('quiesce.store.stale', {
+        description: '1 while the store is unreachable past the bound',
+      })
       .addCallback((r) => r.observe(source.stale() ? 1 : 0));
   }
 

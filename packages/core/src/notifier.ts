@@ -26,6 +26,7 @@ export interface NotifierContext {
  */
 export interface Notifier {
   readonly name: string;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a notifier with nothing to keep simply returns.
   notify(event: NotifierEvent, context: NotifierContext): Promise<Record<string, unknown> | undefined | void>;
 }
 
@@ -43,7 +44,9 @@ export function createConsoleLogger(level: 'debug' | 'info' | 'warn' | 'error' =
   const order = { debug: 0, info: 1, warn: 2, error: 3 } as const;
   const at = (l: keyof typeof order) => (message: string, fields?: Record<string, unknown>) => {
     if (order[l] < order[level]) return;
-    process.stderr.write(`${JSON.stringify({ level: l, time: new Date().toISOString(), msg: message, ...fields })}\n`);
+    process.stderr.write(
+      `${JSON.stringify({ level: l, time: new Date().toISOString(), msg: message, ...fields })}\n`,
+    );
   };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

@@ -32,7 +32,11 @@ describe('Retry-After arithmetic', () => {
         fc.integer({ min: 60, max: 7200 }),
         fc.integer({ min: 0, max: 30 }),
         (delta, random, floor, cap, jitter) => {
-          const opts = resolveRetryAfterOptions({ floorSeconds: floor, capSeconds: cap, jitterSeconds: jitter });
+          const opts = resolveRetryAfterOptions({
+            floorSeconds: floor,
+            capSeconds: cap,
+            jitterSeconds: jitter,
+          });
           const v = computeRetryAfter(delta === null ? null : now + delta, now, opts, random);
           if (!Number.isInteger(v) || v < floor || v > cap) return false;
           if (delta !== null && delta > 0) return v >= Math.min(cap, Math.ceil(delta / 1000));
@@ -43,11 +47,15 @@ describe('Retry-After arithmetic', () => {
   });
   it('property: jitter spreads clients by at most jitterSeconds', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 10_000, max: 3_000_000 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), (delta, r) => {
-        const a = computeRetryAfter(now + delta, now, o, 0);
-        const b = computeRetryAfter(now + delta, now, o, r);
-        return b - a >= 0 && b - a <= o.jitterSeconds;
-      }),
+      fc.property(
+        fc.integer({ min: 10_000, max: 3_000_000 }),
+        fc.double({ min: 0, max: 0.999999, noNaN: true }),
+        (delta, r) => {
+          const a = computeRetryAfter(now + delta, now, o, 0);
+          const b = computeRetryAfter(now + delta, now, o, r);
+          return b - a >= 0 && b - a <= o.jitterSeconds;
+        },
+      ),
     );
   });
 });

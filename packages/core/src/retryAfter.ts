@@ -24,10 +24,13 @@ export function resolveRetryAfterOptions(options: RetryAfterOptions = {}): Resol
     jitterSeconds: options.jitterSeconds ?? 5,
   };
   for (const [k, v] of Object.entries(r)) {
-    if (!Number.isFinite(v) || v < 0) throw new TypeError(`retryAfter.${k} must be a non-negative number, got ${v}`);
+    if (!Number.isFinite(v) || v < 0)
+      throw new TypeError(`retryAfter.${k} must be a non-negative number, got ${v}`);
   }
   if (r.floorSeconds > r.capSeconds) {
-    throw new TypeError(`retryAfter.floorSeconds (${r.floorSeconds}) must not exceed capSeconds (${r.capSeconds})`);
+    throw new TypeError(
+      `retryAfter.floorSeconds (${r.floorSeconds}) must not exceed capSeconds (${r.capSeconds})`,
+    );
   }
   return r;
 }

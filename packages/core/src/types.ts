@@ -2,7 +2,14 @@ import type { AuditEntry, AuditLog } from './audit.js';
 import type { BypassOptions } from './bypass.js';
 import type { ClassificationRule } from './classifier.js';
 import type { Clock } from './clock.js';
-import type { IntentQueue, IntentHandler, IntentStats, ReplayProgress, ReplayReport, WriteIntent } from './intentQueue.js';
+import type {
+  IntentHandler,
+  IntentQueue,
+  IntentStats,
+  ReplayProgress,
+  ReplayReport,
+  WriteIntent,
+} from './intentQueue.js';
 import type { InventoryEntry } from './inventory.js';
 import type { Logger, Notifier } from './notifier.js';
 import type { Decision, Operation, Policy, Surface } from './operation.js';
@@ -108,7 +115,13 @@ export interface EngineStatus {
   phase: Phase | null;
   readOnly: boolean;
   dryRun: boolean;
-  store: { kind: string; healthy: boolean; lastSyncAt: string | null; fallback: StoreFallback | null; lastError: string | null };
+  store: {
+    kind: string;
+    healthy: boolean;
+    lastSyncAt: string | null;
+    fallback: StoreFallback | null;
+    lastError: string | null;
+  };
   inFlight: { count: number; oldest: { name: string; since: string } | null };
   instances: InstanceStatus[];
   counters: Record<'refused' | 'queued' | 'dropped' | 'bypassed' | 'dryRun', Record<string, number>>;
@@ -171,7 +184,11 @@ export interface QuiesceEngine {
   reportRead(outcome: ReadOutcome): void;
 
   /** Keep a write as a durable intent (after a decision `enqueue`). */
-  enqueue(operation: Operation, payload: unknown, options?: { name?: string }): Promise<{ intent: WriteIntent; created: boolean; statusUrl: string }>;
+  enqueue(
+    operation: Operation,
+    payload: unknown,
+    options?: { name?: string },
+  ): Promise<{ intent: WriteIntent; created: boolean; statusUrl: string }>;
   getIntent(id: string): Promise<WriteIntent | null>;
   /** Register the handler that replays intents of this name after the window. */
   handle(name: string, handler: IntentHandler): void;

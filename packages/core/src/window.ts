@@ -122,7 +122,8 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, wha
   const issue = result.error.issues[0];
   const field = issue?.path.length ? issue.path.join('.') : undefined;
   let message = issue?.message ?? 'invalid';
-  if (issue?.code === 'unrecognized_keys') message = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue?.code === 'unrecognized_keys')
+    message = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   throw new QuiesceError('INVALID_INPUT', `${what}: ${field ? `${field}: ` : ''}${message}`, {
     field: field ?? (issue?.code === 'unrecognized_keys' ? issue.keys[0] : undefined),
     cause: result.error,
