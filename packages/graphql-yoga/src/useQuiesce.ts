@@ -338,7 +338,8 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
           const d = engine.decide(op);
           const coordinate = entry.field?.coordinate ?? `${isMutation ? plan.mutationTypeName : 'Query'}.${name}`;
           if (d.outcome === 'refuse') {
-            (refused ??= []).push(coordinate);
+            refused ??= [];
+            if (!refused.includes(coordinate)) refused.push(coordinate);
             refusal ??= d;
             retryAfter = Math.max(retryAfter, d.retryAfter);
           } else if (d.outcome === 'enqueue' || d.outcome === 'discard') {

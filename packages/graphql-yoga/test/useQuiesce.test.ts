@@ -1,0 +1,384 @@
+import { createBypassToken } from '@quiesce/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { codeFirstSchema, type Harness, harness, sdlSchema } from './fixtures.js';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.engine.close();
+  h = undefined;
+});
+
+const CREATE = /* GraphQL */ `
+  mutation Create($input: OrderInput!) {
+    createOrder(input: $input) {
+      id
+      item
+    }
+  }
+`;
+
+function expectRefusal(res: { status: number; headers: Headers; body: any }, fields: string[]) {
+  expect(res.status).toBe(503);
+  const retryAfter = Number(res.headers.get('retry-after'));
+  expect(Number.isInteger(retryAfter) && retryAfter >= 5).toBe(true);
+  expect(res.headers.get('cache-control')).toBe('no-store');
+  expect(res.body.data).toBeUndefined();
+  expect(res.body.errors).toHaveLength(1);
+  const [error] = res.body.errors;
+  expect(error.message).toBe('Orders are read-only during the database migration.');
+  expect(error.extensions).toEqual({
+    code: 'READ_ONLY_MODE',
+    windowId: expect.stringMatching(/^win_/),
+    endsAt: expect.any(String),
+    retryAfter,
+    fields,
+  });
+}
+
+describe.each([
+  ['SDL-first', sdlSchema],
+  ['code-first', codeFirstSchema],
+])('%s schema', (_, schema) => {
+  it('runs queries and mutations outside a window', async () => {
+    h = await harness({ schema });
+    const q = await h.gql('{ hello }');
+    expect(q).toMatchObject({ status: 200, body: { data: { hello: 'world' } } });
+    const m = await h.gql(CREATE, { input: { requestId: 'r1', item: 'tea' } });
+    expect(m).toMatchObject({ status: 200, body: { data: { createOrder: { id: '1', item: 'tea' } } } });
+    expect(h.rec.calls).toEqual(['createOrder']);
+  });
+
+  it('refuses a blocked mutation whole during a window, before any resolver runs', async () => {
+    h = await harness({ schema });
+    await h.begin();
+    const res = await h.gql('mutation { signIn(user: "ann") deleteOrder(id: 1) trackView(page: "/") }');
+    expectRefusal(res, ['Mutation.deleteOrder']);
+    expect(h.rec.calls).toEqual([]);
+    expect((await h.engine.status()).counters.refused.graphql).toBe(1);
+  });
+
+  it('keeps queries and @allowDuringReadOnly mutations running during a window', async () => {
+    h = await harness({ schema });
+    await h.begin();
+    expect(await h.gql('{ hello orders { id } }')).toMatchObject({
+      status: 200,
+      body: { data: { hello: 'world', orders: [] } },
+    });
+    const res = await h.gql('mutation { signIn(user: "ann") }');
+    expect(res).toMatchObject({ status: 200, body: { data: { signIn: 'token-for-ann' } } });
+    expect(res.body.errors).toBeUndefined();
+    expect(h.rec.calls).toEqual(['signIn']);
+  });
+
+  it('queues a @queueDuringReadOnly mutation as a write intent keyed by its argument', async () => {
+    h = await harness({ schema });
+    await h.begin();
+    const res = await h.gql(CREATE, { input: { requestId: 'req-42', item: 'tea' } });
+    expect(res.status).toBe(202);
+    expect(res.body.data).toEqual({ createOrder: null });
+    expect(res.body.errors).toHaveLength(1);
+    const [error] = res.body.errors;
+    expect(error.path).toEqual(['createOrder']);
+    expect(error.message).toMatch(/^Mutation\.createOrder was queued as write intent /);
+    expect(error.extensions).toEqual({
+      code: 'WRITE_QUEUED',
+      intentId: expect.any(String),
+      idempotencyKey: 'req-42',
+      statusUrl: `/quiesce/intents/${encodeURIComponent(error.extensions.intentId)}`,
+      created: true,
+      windowId: expect.stringMatching(/^win_/),
+      endsAt: expect.any(String),
+      retryAfter: expect.any(Number),
+    });
+    expect(h.rec.calls).toEqual([]);
+    const intent = await h.engine.getIntent(error.extensions.intentId);
+    expect(intent).toMatchObject({
+      name: 'Mutation.createOrder',
+      idempotencyKey: 'req-42',
+      payload: { input: { requestId: 'req-42', item: 'tea' } },
+      surface: 'graphql',
+      status: 'queued',
+    });
+
+    // Same key, same payload: the same intent. Same key, other payload: 422.
+    const again = await h.gql(CREATE, { input: { requestId: 'req-42', item: 'tea' } });
+    expect(again.body.errors[0].extensions).toMatchObject({ intentId: error.extensions.intentId, created: false });
+    const conflict = await h.gql(CREATE, { input: { requestId: 'req-42', item: 'coffee' } });
+    expect(conflict.status).toBe(422);
+    expect(conflict.body.errors[0]).toMatchObject({
+      path: ['createOrder'],
+      extensions: { code: 'IDEMPOTENCY_CONFLICT' },
+    });
+    expect(h.rec.calls).toEqual([]);
+  });
+
+  it('drops a @dropDuringReadOnly mutation and counts it', async () => {
+    h = await harness({ schema });
+    await h.begin();
+    const res = await h.gql('mutation { trackView(page: "/home") }');
+    expect(res.status).toBe(200);
+    expect(res.body.data).toEqual({ trackView: null });
+    expect(res.body.errors[0]).toMatchObject({
+      path: ['trackView'],
+      extensions: { code: 'WRITE_DROPPED', windowId: expect.stringMatching(/^win_/) },
+    });
+    expect(h.rec.calls).toEqual([]);
+    expect((await h.engine.status()).counters.dropped.graphql).toBe(1);
+  });
+
+  it('treats a @writes query field as a mutation', async () => {
+    h = await harness({ schema });
+    expect(await h.gql('{ touchLastSeen }')).toMatchObject({ status: 200, body: { data: { touchLastSeen: true } } });
+    await h.begin();
+    expectRefusal(await h.gql('{ hello touchLastSeen }'), ['Query.touchLastSeen']);
+    expect(h.rec.calls).toEqual(['touchLastSeen']);
+  });
+
+  it('reports every mutation field and @writes query to the inventory, unannotated ones as block', async () => {
+    h = await harness({ schema });
+    const inventory = h.engine.inventory().filter((e) => e.source === 'graphql-yoga');
+    const byName = Object.fromEntries(inventory.map((e) => [e.name, e]));
+    expect(byName['mutation createOrder']).toMatchObject({
+      surface: 'graphql',
+      classification: 'write',
+      policy: 'queue',
+      explicit: true,
+      details: { coordinate: 'Mutation.createOrder', key: 'input.requestId', intentName: 'Mutation.createOrder' },
+    });
+    expect(byName['mutation signIn']).toMatchObject({ policy: 'allow', explicit: true });
+    expect(byName['mutation trackView']).toMatchObject({ policy: 'drop', explicit: true });
+    expect(byName['mutation deleteOrder']).toMatchObject({ policy: 'block', explicit: false });
+    expect(byName['query touchLastSeen']).toMatchObject({ classification: 'write', policy: 'block', explicit: false });
+    expect(byName['query hello']).toBeUndefined();
+  });
+});
+
+describe('operations', () => {
+  it('decides an operation by its strictest field and names the fields that caused it', async () => {
+    h = await harness();
+    await h.begin();
+    const res = await h.gql(
+      'mutation { a: signIn(user: "x") b: deleteOrder(id: 1) c: trackView(page: "/") d: deleteOrder(id: 2) slowWrite }',
+    );
+    expectRefusal(res, ['Mutation.deleteOrder', 'Mutation.slowWrite']);
+    // Without the blocked field: the queue field is queued, the drop field dropped, the allow field runs.
+    const mixed = await h.gql(
+      'mutation ($input: OrderInput!) { signIn(user: "x") createOrder(input: $input) { id } trackView(page: "/") }',
+      { input: { requestId: 'm1', item: 'tea' } },
+    );
+    expect(mixed.status).toBe(202);
+    expect(mixed.body.data).toEqual({ signIn: 'token-for-x', createOrder: null, trackView: null });
+    expect(mixed.body.errors.map((e: any) => [e.path[0], e.extensions.code])).toEqual([
+      ['createOrder', 'WRITE_QUEUED'],
+      ['trackView', 'WRITE_DROPPED'],
+    ]);
+    expect(h.rec.calls).toEqual(['signIn']);
+  });
+
+  it('selects the operation by operationName in a multi-operation document', async () => {
+    h = await harness();
+    await h.begin();
+    const document = 'query Read { hello } mutation Write { deleteOrder(id: 1) }';
+    const read = await h.post({ query: document, operationName: 'Read' });
+    expect(read.status).toBe(200);
+    expect(await read.json()).toEqual({ data: { hello: 'world' } });
+    const write = await h.post({ query: document, operationName: 'Write' });
+    expectRefusal({ status: write.status, headers: write.headers, body: await write.json() }, ['Mutation.deleteOrder']);
+  });
+
+  it('follows fragments, aliases and @skip/@include', async () => {
+    h = await harness();
+    await h.begin();
+    const viaFragment = await h.gql(
+      'mutation { ...W } fragment W on Mutation { ... on Mutation { gone: deleteOrder(id: 1) } }',
+    );
+    expectRefusal(viaFragment, ['Mutation.deleteOrder']);
+    const skipped = await h.gql('mutation ($no: Boolean!) { signIn(user: "x") deleteOrder(id: 1) @include(if: $no) }', {
+      no: false,
+    });
+    expect(skipped).toMatchObject({ status: 200, body: { data: { signIn: 'token-for-x' } } });
+    const two = await h.gql('mutation { first: placeOrder(item: "a") { id } second: placeOrder(item: "b") { id } }', undefined, {
+      'idempotency-key': 'K1',
+    });
+    expect(two.status).toBe(202);
+    // One header key, two queued fields: each gets the key scoped by its response key.
+    expect(two.body.errors.map((e: any) => e.extensions.idempotencyKey)).toEqual(['K1:first', 'K1:second']);
+  });
+
+  it('keys a queued field from the Idempotency-Key header, or derives one from its arguments', async () => {
+    h = await harness();
+    await h.begin();
+    const withHeader = await h.gql('mutation { placeOrder(item: "tea") { id } }', undefined, { 'Idempotency-Key': 'client-7' });
+    expect(withHeader.body.errors[0].extensions).toMatchObject({ code: 'WRITE_QUEUED', idempotencyKey: 'client-7' });
+    const derived = await h.gql('mutation { placeOrder(item: "tea") { id } }');
+    expect(derived.body.errors[0].extensions.idempotencyKey).toMatch(/^derived:[0-9a-f]{32}$/);
+    const derivedAgain = await h.gql('mutation { placeOrder(item: "tea") { id } }');
+    expect(derivedAgain.body.errors[0].extensions).toMatchObject({
+      intentId: derived.body.errors[0].extensions.intentId,
+      created: false,
+    });
+  });
+
+  it('answers IDEMPOTENCY_KEY_REQUIRED (400) when a key is required and none is given', async () => {
+    h = await harness({ plugin: { requireIdempotencyKey: true } });
+    await h.begin();
+    const res = await h.gql('mutation { placeOrder(item: "tea") { id } }');
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0]).toMatchObject({
+      path: ['placeOrder'],
+      extensions: { code: 'IDEMPOTENCY_KEY_REQUIRED', field: 'idempotency-key' },
+    });
+    expect(res.body.errors[0].message).toMatch(/idempotency-key header/);
+  });
+
+  it('serves GET queries during a window; GET mutations stay refused by Yoga itself (405)', async () => {
+    h = await harness();
+    await h.begin();
+    const q = await h.yoga.fetch(`http://yoga.test/graphql?query=${encodeURIComponent('{ hello }')}`, {
+      headers: { accept: 'application/graphql-response+json' },
+    });
+    expect(q.status).toBe(200);
+    expect(await q.json()).toEqual({ data: { hello: 'world' } });
+    const m = await h.yoga.fetch(`http://yoga.test/graphql?query=${encodeURIComponent('mutation { deleteOrder(id: 1) }')}`, {
+      headers: { accept: 'application/graphql-response+json' },
+    });
+    expect(m.status).toBe(405);
+    expect(h.rec.calls).toEqual([]);
+  });
+
+  it('answers 423 when the engine is configured so, and keeps the app CORS headers on a refusal', async () => {
+    h = await harness({ engine: { refusalStatus: 423 }, yoga: { cors: { origin: 'https://app.example' } } });
+    await h.begin();
+    const res = await h.post({ query: 'mutation { deleteOrder(id: 1) }' }, { origin: 'https://app.example' });
+    expect(res.status).toBe(423);
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect((await res.json()).errors[0].extensions.code).toBe('READ_ONLY_MODE');
+  });
+
+  it('lets a bypass token through and, in dry-run, refuses nothing', async () => {
+    h = await harness({ engine: { bypass: { secret: 's3cret' } } });
+    await h.begin();
+    const token = createBypassToken('s3cret', { sub: 'ops@example.com', expiresInMs: 60_000 });
+    const res = await h.gql('mutation { deleteOrder(id: 1) }', undefined, { 'x-quiesce-bypass': token });
+    expect(res).toMatchObject({ status: 200, body: { data: { deleteOrder: true } } });
+    const cookie = await h.gql('mutation { deleteOrder(id: 2) }', undefined, { cookie: `a=b; quiesce_bypass=${token}` });
+    expect(cookie.status).toBe(200);
+    expectRefusal(await h.gql('mutation { deleteOrder(id: 3) }', undefined, { 'x-quiesce-bypass': 'forged.token' }), [
+      'Mutation.deleteOrder',
+    ]);
+    await h.engine.close();
+
+    h = await harness({ engine: { dryRun: true } });
+    await h.begin();
+    expect(await h.gql('mutation { deleteOrder(id: 1) }')).toMatchObject({ status: 200, body: { data: { deleteOrder: true } } });
+    expect((await h.engine.status()).counters.dryRun.graphql).toBe(1);
+  });
+
+  it('lets the principal option bypass for operators and records it on intents', async () => {
+    h = await harness({
+      engine: { bypass: { principal: (p) => p === 'operator' } },
+      plugin: { principal: (ctx) => ctx.request.headers.get('x-user') ?? undefined },
+    });
+    await h.begin();
+    expect((await h.gql('mutation { deleteOrder(id: 1) }', undefined, { 'x-user': 'operator' })).status).toBe(200);
+    expect((await h.gql('mutation { deleteOrder(id: 1) }', undefined, { 'x-user': 'ann' })).status).toBe(503);
+    const q = await h.gql('mutation { placeOrder(item: "x") { id } }', undefined, { 'x-user': 'ann' });
+    expect((await h.engine.getIntent(q.body.errors[0].extensions.intentId))?.principal).toBe('ann');
+  });
+
+  it('runs mutations again once the window ends', async () => {
+    h = await harness();
+    await h.begin();
+    expect((await h.gql('mutation { deleteOrder(id: 1) }')).status).toBe(503);
+    await h.engine.end();
+    expect(await h.gql('mutation { deleteOrder(id: 1) }')).toMatchObject({ status: 200, body: { data: { deleteOrder: true } } });
+  });
+});
+
+describe('in-flight writes', () => {
+  it('holds the window in freezing until a running mutation finishes', async () => {
+    h = await harness();
+    const running = h.gql('mutation { slowWrite }');
+    await h.rec.slowWriteStarted;
+    expect((await h.engine.status()).inFlight.count).toBe(1);
+    await h.begin();
+    let frozen = false;
+    const reached = h.engine.waitForPhase('frozen', { timeoutMs: 5000 }).then(() => {
+      frozen = true;
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(h.engine.phase).toBe('freezing');
+    expect(frozen).toBe(false);
+    h.rec.releaseSlowWrite();
+    expect(await running).toMatchObject({ status: 200, body: { data: { slowWrite: true } } });
+    await reached;
+    expect(h.engine.phase).toBe('frozen');
+    expect((await h.engine.status()).inFlight.count).toBe(0);
+  });
+
+  it('releases the in-flight count when execution fails', async () => {
+    h = await harness();
+    // A resolver that throws synchronously and a variable that fails coercion both end the execution.
+    const res = await h.gql('mutation ($id: ID!) { deleteOrder(id: $id) }', { id: { not: 'an id' } });
+    expect(res.body.errors).toBeDefined();
+    expect((await h.engine.status()).inFlight.count).toBe(0);
+  });
+});
+
+describe('batching', () => {
+  it('refuses the refused entries of a batch; the batch is 503 only when refused whole', async () => {
+    h = await harness({ yoga: { batching: true } });
+    await h.begin();
+    const mixed = await h.post([{ query: '{ hello }' }, { query: 'mutation { deleteOrder(id: 1) }' }]);
+    expect(mixed.status).toBe(200);
+    expect(mixed.headers.get('retry-after')).toMatch(/^\d+$/);
+    const [read, write] = (await mixed.json()) as any[];
+    expect(read).toEqual({ data: { hello: 'world' } });
+    expect(write.errors[0].extensions).toMatchObject({ code: 'READ_ONLY_MODE', fields: ['Mutation.deleteOrder'] });
+    expect(write.errors[0].extensions.http).toBeUndefined();
+
+    const whole = await h.post([{ query: 'mutation { deleteOrder(id: 1) }' }, { query: 'mutation { deleteOrder(id: 2) }' }]);
+    expect(whole.status).toBe(503);
+    expect(whole.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(whole.headers.get('cache-control')).toBe('no-store');
+    expect(((await whole.json()) as any[]).map((r) => r.errors[0].extensions.code)).toEqual([
+      'READ_ONLY_MODE',
+      'READ_ONLY_MODE',
+    ]);
+    expect(h.rec.calls).toEqual([]);
+  });
+});
+
+describe('subscriptions', () => {
+  it('keep streaming while a window begins', async () => {
+    h = await harness();
+    const res = await h.yoga.fetch('http://yoga.test/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ query: 'subscription { ticks(count: 4) }' }),
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    const ticks: number[] = [];
+    let buffer = '';
+    let begun = false;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      for (const m of buffer.matchAll(/data: (\{.*\})\n/g)) {
+        const tick = JSON.parse(m[1]!).data.ticks;
+        if (!ticks.includes(tick)) ticks.push(tick);
+      }
+      if (ticks.length >= 1 && !begun) {
+        begun = true;
+        await h.begin();
+        expect(h.engine.readOnly).toBe(true);
+      }
+      if (buffer.includes('event: complete')) break;
+    }
+    expect(ticks).toEqual([1, 2, 3, 4]);
+  });
+});
