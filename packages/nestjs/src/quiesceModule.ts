@@ -151,9 +151,9 @@ function providers(options: Provider, globalGuard: boolean | undefined): Provide
  * Provides the engine under the {@link QUIESCE} token to the whole application (global), and
  * what {@link ReadOnlyGuard} needs.
  */
-// biome-ignore lint/complexity/noStaticOnlyClass: a Nest dynamic module is a class with static factories.
 @Global()
 @Module({})
+// biome-ignore lint/complexity/noStaticOnlyClass: a Nest dynamic module is a class with static factories.
 export class QuiesceModule {
   static forRoot(options: QuiesceModuleOptions): DynamicModule {
     // Validate now (a bad option fails where it is written); create the engine at bootstrap.
