@@ -51,11 +51,7 @@ export interface QuiesceModuleAsyncOptions extends Pick<ModuleMetadata, 'imports
   globalGuard?: boolean;
 }
 
-function validateOptions(options: QuiesceModuleOptions): void {
-  resolveOptions(options, false);
-}
-
-function resolveOptions(options: QuiesceModuleOptions, create = true): ResolvedModuleOptions {
+function resolveOptions(options: QuiesceModuleOptions): ResolvedModuleOptions {
   if (options === null || typeof options !== 'object') {
     throw new TypeError('QuiesceModule: options must be an object');
   }
@@ -90,7 +86,7 @@ function resolveOptions(options: QuiesceModuleOptions, create = true): ResolvedM
     }
   }
   return {
-    engine: engine ?? (create ? createQuiesce(core) : (undefined as never)),
+    engine: engine ?? createQuiesce(core),
     ownsEngine: engine === undefined,
     principal,
     inventory: inventory ?? true,
@@ -156,8 +152,8 @@ function providers(options: Provider, globalGuard: boolean | undefined): Provide
 // biome-ignore lint/complexity/noStaticOnlyClass: a Nest dynamic module is a class with static factories.
 export class QuiesceModule {
   static forRoot(options: QuiesceModuleOptions): DynamicModule {
-    // Validate now (a bad option fails where it is written); create the engine at bootstrap.
-    validateOptions(options);
+    // Resolved here, so a bad option fails where it is written (creating an engine starts nothing).
+    const resolved = resolveOptions(options);
     return {
       module: QuiesceModule,
       global: true,

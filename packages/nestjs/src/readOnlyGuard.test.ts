@@ -1,12 +1,7 @@
 import { Body, Controller, Get, Inject, Module, Param, Post } from '@nestjs/common';
 import { createBypassToken, createQuiesce, type QuiesceEngine } from '@quiesce/core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  AllowDuringReadOnly,
-  DropDuringReadOnly,
-  QueueDuringReadOnly,
-  Writes,
-} from './policyDecorators.js';
+import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly, Writes } from './policyDecorators.js';
 import { QuiesceModule } from './quiesceModule.js';
 import { ReadOnlyGuard } from './readOnlyGuard.js';
 import { PLATFORMS, type RunningApp, startNestApp } from './testApp.js';
@@ -199,7 +194,12 @@ describe.each(PLATFORMS)('ReadOnlyGuard on Nest %s', (platform) => {
       const first = await post(`${running.url}/orders/7/items`, { sku: 'A' }, { 'idempotency-key': 'k-1' });
       expect(first.status).toBe(202);
       const a = await first.json();
-      expect(a).toMatchObject({ status: 'queued', intentId: expect.any(String), idempotencyKey: 'k-1', created: true });
+      expect(a).toMatchObject({
+        status: 'queued',
+        intentId: expect.any(String),
+        idempotencyKey: 'k-1',
+        created: true,
+      });
       expect(first.headers.get('location')).toBe(a.statusUrl);
 
       const again = await post(`${running.url}/orders/7/items`, { sku: 'A' }, { 'idempotency-key': 'k-1' });
@@ -233,7 +233,10 @@ describe.each(PLATFORMS)('ReadOnlyGuard on Nest %s', (platform) => {
     it("idempotencyKey: 'header' demands the client's key (400 naming it) and names the intent", async () => {
       const missing = await post(`${running.url}/orders/9/pay`, { amount: 5 });
       expect(missing.status).toBe(400);
-      expect(await missing.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_REQUIRED', field: 'Idempotency-Key' });
+      expect(await missing.json()).toMatchObject({
+        code: 'IDEMPOTENCY_KEY_REQUIRED',
+        field: 'Idempotency-Key',
+      });
       const ok = await post(`${running.url}/orders/9/pay`, { amount: 5 }, { 'idempotency-key': 'pay-9' });
       expect(ok.status).toBe(202);
       const intent = await engine.getIntent((await ok.json()).intentId);

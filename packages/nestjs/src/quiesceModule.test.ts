@@ -1,0 +1,220 @@
+import { Controller, Get, Inject, Injectable, Module, Post } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { createQuiesce, type QuiesceEngine } from '@quiesce/core';
+import { describe, expect, it, vi } from 'vitest';
+import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly, Writes } from './policyDecorators.js';
+import { QuiesceModule } from './quiesceModule.js';
+import { ReadOnlyGuard } from './readOnlyGuard.js';
+import { startNestApp } from './testApp.js';
+import { QUIESCE } from './tokens.js';
+
+@Controller('things')
+class ThingsController {
+  @Get()
+  list() {
+    return [];
+  }
+  @Post()
+  create() {
+    return { created: true };
+  }
+  @Writes()
+  @Get('touch')
+  touch() {
+    return { touched: true };
+  }
+  @QueueDuringReadOnly({ name: 'things.import' })
+  @Post('import')
+  importAll() {
+    return {};
+  }
+  @DropDuringReadOnly()
+  @Post('views')
+  view() {
+    return {};
+  }
+  @AllowDuringReadOnly()
+  @Post('login')
+  login() {
+    return {};
+  }
+}
+
+describe('QuiesceModule', () => {
+  it('forRoot with core options creates the engine, injects it by QUIESCE, registers a global guard and closes it on shutdown', async () => {
+    let injected: QuiesceEngine | undefined;
+    @Injectable()
+    class Probe {
+      constructor(@Inject(QUIESCE) engine: QuiesceEngine) {
+        injected = engine;
+      }
+    }
+    @Module({
+      imports: [QuiesceModule.forRoot({ globalGuard: true, soakMs: 0, refusalStatus: 423 })],
+      controllers: [ThingsController],
+      providers: [Probe],
+    })
+    class AppModule {}
+    const running = await startNestApp(AppModule, 'express');
+    const close = vi.spyOn(injected!, 'close');
+    try {
+      expect(injected).toBeDefined();
+      const engine = injected!;
+      await engine.begin({ reason: 'r', message: 'Global guard' });
+      const res = await fetch(`${running.url}/things`, { method: 'POST' });
+      expect(res.status).toBe(423);
+      expect(await res.json()).toMatchObject({ code: 'READ_ONLY_MODE', status: 423, detail: 'Global guard' });
+      expect((await fetch(`${running.url}/things`)).status).toBe(200);
+      await engine.end();
+    } finally {
+      await running.close();
+    }
+    // The module created the engine, so it closed it.
+    expect(close).toHaveBeenCalledOnce();
+  });
+
+  it('forRootAsync builds the options from injected providers; an engine it was given stays open', async () => {
+    const engine = createQuiesce({ soakMs: 0 });
+    const CONFIG = Symbol('config');
+    @Module({ providers: [{ provide: CONFIG, useValue: { engine } }], exports: [CONFIG] })
+    class ConfigModule {}
+    @Module({
+      imports: [
+        QuiesceModule.forRootAsync({
+          imports: [ConfigModule],
+          inject: [CONFIG],
+          useFactory: async (config: { engine: QuiesceEngine }) => ({ engine: config.engine }),
+          globalGuard: true,
+        }),
+      ],
+      controllers: [ThingsController],
+    })
+    class AppModule {}
+    const running = await startNestApp(AppModule, 'fastify');
+    const close = vi.spyOn(engine, 'close');
+    try {
+      await engine.begin({ reason: 'r', message: 'Async' });
+      expect((await fetch(`${running.url}/things`, { method: 'POST' })).status).toBe(503);
+    } finally {
+      await running.close();
+    }
+    expect(close).not.toHaveBeenCalled();
+    await engine.end();
+    await engine.close();
+  });
+
+  it('APP_GUARD with useClass: ReadOnlyGuard guards every route', async () => {
+    const engine = createQuiesce({ soakMs: 0 });
+    @Module({
+      imports: [QuiesceModule.forRoot({ engine })],
+      controllers: [ThingsController],
+      providers: [{ provide: APP_GUARD, useClass: ReadOnlyGuard }],
+    })
+    class AppModule {}
+    const running = await startNestApp(AppModule, 'express');
+    try {
+      await engine.begin({ reason: 'r', message: 'm' });
+      expect((await fetch(`${running.url}/things`, { method: 'POST' })).status).toBe(503);
+      expect((await fetch(`${running.url}/things/touch`)).status).toBe(503);
+      expect((await fetch(`${running.url}/things/login`, { method: 'POST' })).status).toBe(201);
+      await engine.end();
+    } finally {
+      await running.close();
+      await engine.close();
+    }
+  });
+
+  it('dry-run: nothing is refused, the would-be refusals are counted', async () => {
+    const engine = createQuiesce({ soakMs: 0, dryRun: true });
+    @Module({
+      imports: [QuiesceModule.forRoot({ engine, globalGuard: true })],
+      controllers: [ThingsController],
+    })
+    class AppModule {}
+    const running = await startNestApp(AppModule, 'fastify');
+    try {
+      await engine.begin({ reason: 'r', message: 'm' });
+      expect((await fetch(`${running.url}/things`, { method: 'POST' })).status).toBe(201);
+      expect((await engine.status()).counters.dryRun).toMatchObject({ http: 1 });
+      await engine.end();
+    } finally {
+      await running.close();
+      await engine.close();
+    }
+  });
+
+  it('reports read outcomes to the read-health watcher', async () => {
+    const engine = createQuiesce();
+    @Module({
+      imports: [QuiesceModule.forRoot({ engine, globalGuard: true })],
+      controllers: [ThingsController],
+    })
+    class AppModule {}
+    const running = await startNestApp(AppModule, 'express');
+    try {
+      for (let i = 0; i < 3; i++) await (await fetch(`${running.url}/things`)).text();
+      expect((await engine.status()).readHealth.baseline.count).toBe(3);
+    } finally {
+      await running.close();
+      await engine.close();
+    }
+  });
+
+  it('reports handlers and their policies to engine.inventory(), with the global prefix', async () => {
+    const engine = createQuiesce({ rules: [{ path: '/api/things', method: 'POST', policy: 'drop' }] });
+    @Module({ imports: [QuiesceModule.forRoot({ engine })], controllers: [ThingsController] })
+    class AppModule {}
+    const running = await startNestApp(AppModule, 'express', (app) => {
+      app.setGlobalPrefix('api');
+    });
+    try {
+      const entries = engine.inventory().filter((e) => e.source === 'nestjs');
+      const byName = Object.fromEntries(entries.map((e) => [e.name, e]));
+      expect(Object.keys(byName).sort()).toEqual([
+        'GET /api/things/touch',
+        'POST /api/things',
+        'POST /api/things/import',
+        'POST /api/things/login',
+        'POST /api/things/views',
+      ]);
+      expect(byName['POST /api/things']).toMatchObject({
+        surface: 'http',
+        method: 'POST',
+        classification: 'write',
+        policy: 'block',
+        explicit: false,
+      });
+      expect(byName['GET /api/things/touch']).toMatchObject({
+        classification: 'write',
+        policy: 'block',
+        explicit: true,
+      });
+      expect(byName['POST /api/things/import']).toMatchObject({
+        policy: 'queue',
+        explicit: true,
+        details: { controller: 'ThingsController', handler: 'importAll' },
+      });
+      expect(byName['POST /api/things/views']).toMatchObject({ policy: 'drop', explicit: true });
+      expect(byName['POST /api/things/login']).toMatchObject({ policy: 'allow', explicit: true });
+      // And the prefixed name is the one the guard decides with.
+      expect((await fetch(`${running.url}/api/things`, { method: 'POST' })).status).toBe(201);
+    } finally {
+      await running.close();
+      await engine.close();
+    }
+  });
+
+  it('bad options fail with an error naming the field', () => {
+    expect(() => QuiesceModule.forRoot({ engine: {} as QuiesceEngine })).toThrow(/options\.engine/);
+    expect(() => QuiesceModule.forRoot({ principal: 'user' as never })).toThrow(/options\.principal/);
+    expect(() => QuiesceModule.forRoot({ engine: createQuiesce(), soakMs: 5 } as never)).toThrow(
+      /options\.soakMs is an engine option/,
+    );
+    expect(() => QuiesceModule.forRoot({ refusalStatus: 500 as never })).toThrow(/refusalStatus/);
+    expect(() => QuiesceModule.forRootAsync({} as never)).toThrow(/useFactory/);
+    expect(() => QueueDuringReadOnly({ idempotencyKey: 'cookie' as never })).toThrow(
+      /options\.idempotencyKey/,
+    );
+    expect(() => QueueDuringReadOnly({ name: '' })).toThrow(/options\.name/);
+  });
+});
