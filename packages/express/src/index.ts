@@ -1,0 +1,16 @@
+export type { PublicState } from './publicState.js';
+export { type QuiesceMiddlewareOptions, quiesce } from './quiesce.js';
+export { type QuiesceRouter, type QuiesceRouterOptions, quiesceRouter } from './quiesceRouter.js';
+export { registerRoutes } from './registerRoutes.js';
+export {
+  allow,
+  drop,
+  type HttpIntentPayload,
+  type IdempotencyKeySource,
+  type PolicyHandler,
+  type QueueOptions,
+  queue,
+  type RoutePolicy,
+  type RoutePolicyKind,
+  writes,
+} from './routePolicy.js';
