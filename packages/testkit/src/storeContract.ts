@@ -1,10 +1,14 @@
 import {
+  createQuiesce,
+  type EngineStatus,
   INITIAL_STATE,
   type InstanceRecord,
   isQuiesceError,
   type MaintenanceWindow,
+  type QuiesceEngine,
   type QuiesceState,
   type StateStore,
+  silentLogger,
 } from '@quiesce/core';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -273,4 +277,227 @@ export function runStoreContractSuite(
       });
     });
   });
+}
+
+// ------------------------------------------------------------------ many instances, one truth
+
+/** What a child instance reports on each applied state, fallback or recovery. */
+export interface InstanceReport {
+  id: string;
+  event: string;
+  /** performance.timeOrigin + performance.now() in the child (comparable across local processes). */
+  at: number;
+  started: boolean;
+  version: number;
+  phase: string | null;
+  windowId: string | null;
+  /** Whether the instance refuses a plain write (`POST /orders`) right now. */
+  refusing: boolean;
+  fallback: string | null;
+}
+
+/** One engine running in a child process on the backend. */
+export interface InstanceHandle {
+  readonly id: string;
+  call<T = unknown>(cmd: 'begin' | 'end' | 'decide' | 'status' | 'track' | 'finish' | 'close', args?: unknown): Promise<T>;
+  waitForReport(pred: (r: InstanceReport) => boolean, timeoutMs?: number, what?: string): Promise<InstanceReport>;
+  latest(): InstanceReport | null;
+  /** SIGKILL: the instance stops heartbeating without deregistering. */
+  kill(): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** Engine timings the scenarios run with (short, so the suite stays fast). */
+export interface ScenarioTimings {
+  heartbeatMs: number;
+  instanceTimeoutMs: number;
+  stalenessMs: number;
+  drainDeadlineMs: number;
+  soakMs: number;
+}
+
+export interface TcpProxy {
+  port: number;
+  upstreamPorts(): number[];
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+export interface InstanceScenarioBackend {
+  /** Fork an engine on this backend; `proxyPort` routes its connections through a proxy the test can cut. */
+  spawn(
+    id: string,
+    engine: Partial<ScenarioTimings> & { storeFallback?: 'keep' | 'read-only' | 'read-write' },
+    proxyPort?: number,
+  ): Promise<InstanceHandle>;
+  /** A store handle for the test process's own controller engine (like the CLI's). */
+  openStore(): StateStore | Promise<StateStore>;
+  /** A loopback proxy in front of the backend's server. */
+  proxy(): Promise<TcpProxy>;
+  /**
+   * Terminate the server-side connections whose client port is in `ports` (`pg_terminate_backend`,
+   * `CLIENT KILL ADDR`); returns how many were terminated.
+   */
+  terminate(ports: number[]): Promise<number>;
+  dispose?(): Promise<void>;
+}
+
+export const SCENARIO_TIMINGS: ScenarioTimings = {
+  heartbeatMs: 100,
+  instanceTimeoutMs: 1000,
+  stalenessMs: 600,
+  drainDeadlineMs: 10_000,
+  soakMs: 0,
+};
+
+/**
+ * Several engines in separate processes on one backend: a window begun anywhere is refused
+ * everywhere; `frozen` waits for every live instance's acknowledgement and in-flight writes; a
+ * killed instance is dropped and named; a cut-off instance keeps its state, applies the fallback
+ * past the staleness bound and recovers by itself.
+ */
+export function runInstanceScenarios(
+  name: string,
+  createBackend: () => InstanceScenarioBackend | Promise<InstanceScenarioBackend>,
+): void {
+  const t = SCENARIO_TIMINGS;
+  describe(`many instances: ${name}`, () => {
+    let backend: InstanceScenarioBackend;
+    let handles: InstanceHandle[] = [];
+    let controller: QuiesceEngine | null = null;
+    const closers: Array<() => Promise<unknown>> = [];
+
+    async function setup(count: number, controllerOptions: Partial<ScenarioTimings> = {}) {
+      backend = await createBackend();
+      handles = await Promise.all(Array.from({ length: count }, (_, i) => backend.spawn(`i${i + 1}`, t)));
+      controller = createQuiesce({
+        ...t,
+        ...controllerOptions,
+        store: await backend.openStore(),
+        participant: false,
+        instanceId: 'controller',
+        logger: silentLogger,
+      });
+      await controller.start();
+      await waitUntil('every instance registered', 5000, async () => (await controller!.status()).instances.length >= count);
+      return { handles, controller };
+    }
+
+    afterEach(async () => {
+      await Promise.all(handles.map((h) => h.close()));
+      for (const c of closers.splice(0)) await c();
+      await controller?.close();
+      controller = null;
+      handles = [];
+      await backend?.dispose?.();
+    });
+
+    const refusingAt = (h: InstanceHandle, version: number, timeoutMs = 5000) =>
+      h.waitForReport((r) => r.refusing && r.version >= version, timeoutMs, `refusing at version ≥ ${version}`);
+
+    it('a window begun in one instance is refused by all; frozen once all acknowledged; status lists them', { timeout: 30_000 }, async () => {
+      const [a, b, c] = (await setup(3)).handles;
+      const window = await a!.call<MaintenanceWindow>('begin', { reason: 'migration', message: 'Back soon', actor: 'ops' });
+      expect(window.phase).toBe('freezing');
+      const freezeVersion = window.freezeVersion!;
+      await Promise.all([a, b, c].map((h) => refusingAt(h!, freezeVersion)));
+      for (const h of [a, b, c]) expect(await h!.call('decide')).toBe('refuse');
+      const frozen = await controller!.waitForPhase('frozen', { timeoutMs: 5000 });
+      expect(frozen.id).toBe(window.id);
+      expect(frozen.stragglers).toEqual([]);
+      const status = await controller!.status();
+      const byId = new Map(status.instances.map((i) => [i.id, i]));
+      for (const h of [a, b, c]) {
+        const i = byId.get(h!.id);
+        expect(i, `status lists ${h!.id}`).toBeDefined();
+        expect(i!.ackedVersion).toBeGreaterThanOrEqual(freezeVersion);
+        expect(i!.inFlight).toBe(0);
+        expect(i!.live).toBe(true);
+        expect(Date.now() - i!.lastSeen).toBeLessThan(t.instanceTimeoutMs);
+      }
+      await b!.call('end', { actor: 'ops' });
+      await Promise.all([a, b, c].map((h) => h!.waitForReport((r) => !r.refusing && r.phase === 'thawing', 5000, 'writes back on')));
+    });
+
+    it('a slow in-flight write holds freezing until it finishes', { timeout: 30_000 }, async () => {
+      const [a, b] = (await setup(2)).handles;
+      expect(await b!.call('track', { name: 'POST /slow-import' })).toBe(1);
+      const window = await controller!.begin({ reason: 'reindex', message: 'Back soon' });
+      await Promise.all([a, b].map((h) => refusingAt(h!, window.freezeVersion!)));
+      // Several heartbeats and confirmation rounds later, still freezing, and the holder is visible.
+      await new Promise((r) => setTimeout(r, t.heartbeatMs * 6));
+      expect(controller!.phase).toBe('freezing');
+      const holder = (await controller!.status()).instances.find((i) => i.id === b!.id);
+      expect(holder).toMatchObject({ inFlight: 1, oldestOperation: 'POST /slow-import' });
+      await b!.call('finish', { name: 'POST /slow-import' });
+      const frozen = await controller!.waitForPhase('frozen', { timeoutMs: 5000 });
+      expect(frozen.stragglers).toEqual([]);
+    });
+
+    it('past the drain deadline the stragglers are named with their count and oldest operation', { timeout: 30_000 }, async () => {
+      const [, b] = (await setup(2, { drainDeadlineMs: 800 })).handles;
+      await b!.call('track', { name: 'POST /never-ends' });
+      await controller!.begin({ reason: 'reindex', message: 'Back soon' });
+      const frozen = await controller!.waitForPhase('frozen', { timeoutMs: 5000 });
+      expect(frozen.stragglers).toEqual([
+        expect.objectContaining({ instanceId: b!.id, inFlight: 1, oldestOperation: 'POST /never-ends', reason: 'in-flight' }),
+      ]);
+      await b!.call('finish', { name: 'POST /never-ends' });
+    });
+
+    it('a killed instance is dropped after the timeout and named', { timeout: 30_000 }, async () => {
+      const [a, b, c] = (await setup(3)).handles;
+      await c!.kill();
+      const started = Date.now();
+      const window = await a!.call<MaintenanceWindow>('begin', { reason: 'migration', message: 'Back soon' });
+      await Promise.all([a, b].map((h) => refusingAt(h!, window.freezeVersion!)));
+      const frozen = await controller!.waitForPhase('frozen', { timeoutMs: t.instanceTimeoutMs + 5000 });
+      expect(frozen.stragglers).toEqual([expect.objectContaining({ instanceId: c!.id, reason: 'lost' })]);
+      // Not dropped before it had been silent for the timeout.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(t.instanceTimeoutMs - 2 * t.heartbeatMs - 50);
+      await waitUntil('the lost instance gone from status', 3000, async () =>
+        (await controller!.status()).instances.every((i) => i.id !== c!.id),
+      );
+    });
+
+    it('store outage: keeps the last state, applies the fallback past the staleness bound, recovers by itself', { timeout: 30_000 }, async () => {
+      backend = await createBackend();
+      const proxy = await backend.proxy();
+      closers.push(() => proxy.close());
+      const steady = await backend.spawn('steady', t);
+      const cutOff = await backend.spawn('cut-off', { ...t, storeFallback: 'read-only' }, proxy.port);
+      handles = [steady, cutOff];
+      controller = createQuiesce({ ...t, store: await backend.openStore(), participant: false, instanceId: 'controller', logger: silentLogger });
+      await controller.start();
+
+      proxy.cut();
+      const terminated = await backend.terminate(proxy.upstreamPorts());
+      expect(terminated).toBeGreaterThanOrEqual(1);
+      // Within the staleness bound the last known state (read-write) holds.
+      expect(await cutOff.call('decide')).toBe('proceed');
+      const fellBack = await cutOff.waitForReport((r) => r.fallback === 'read-only', t.stalenessMs + 5000, 'the fallback');
+      expect(fellBack.refusing).toBe(true);
+      const status = await cutOff.call<EngineStatus>('status');
+      expect(status.store).toMatchObject({ healthy: false, fallback: 'read-only' });
+      expect(status.store.lastError).toBeTruthy();
+      expect(await steady.call('decide')).toBe('proceed');
+
+      proxy.restore();
+      const recovered = await cutOff.waitForReport((r) => r.event === 'store-recovered', 10_000, 'recovery');
+      expect(recovered.refusing).toBe(false);
+      // And it hears the next window again.
+      const window = await controller.begin({ reason: 'after outage', message: 'Back soon' });
+      await Promise.all([steady, cutOff].map((h) => refusingAt(h, window.freezeVersion!)));
+      await controller.waitForPhase('frozen', { timeoutMs: 5000 });
+    });
+  });
+}
+
+async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
