@@ -158,10 +158,7 @@ export class QuiesceModule {
       module: QuiesceModule,
       global: true,
       imports: [DiscoveryModule],
-      providers: providers(
-        { provide: QUIESCE_MODULE_OPTIONS, useFactory: () => resolveOptions(options) },
-        options.globalGuard,
-      ),
+      providers: providers({ provide: QUIESCE_MODULE_OPTIONS, useValue: resolved }, options.globalGuard),
       exports: [QUIESCE, QUIESCE_MODULE_OPTIONS],
     };
   }

@@ -8,6 +8,13 @@ import { PLATFORMS, type RunningApp, startNestApp } from './testApp.js';
 import { QUIESCE } from './tokens.js';
 
 const SECRET = 'operator-secret';
+
+interface Queued {
+  intentId: string;
+  idempotencyKey: string;
+  statusUrl: string;
+  created: boolean;
+}
 const ORIGIN = 'https://app.example';
 
 function post(url: string, body: unknown, headers: Record<string, string> = {}) {
@@ -193,7 +200,7 @@ describe.each(PLATFORMS)('ReadOnlyGuard on Nest %s', (platform) => {
     it('@QueueDuringReadOnly() keeps an intent: 202, same key + same body → same intent, other body → 422', async () => {
       const first = await post(`${running.url}/orders/7/items`, { sku: 'A' }, { 'idempotency-key': 'k-1' });
       expect(first.status).toBe(202);
-      const a = await first.json();
+      const a = (await first.json()) as Queued;
       expect(a).toMatchObject({
         status: 'queued',
         intentId: expect.any(String),
@@ -222,11 +229,11 @@ describe.each(PLATFORMS)('ReadOnlyGuard on Nest %s', (platform) => {
     });
 
     it('a queued write without a key gets one derived from its content', async () => {
-      const one = await (await post(`${running.url}/orders/8/items`, { sku: 'C' })).json();
-      const two = await (await post(`${running.url}/orders/8/items`, { sku: 'C' })).json();
+      const one = (await (await post(`${running.url}/orders/8/items`, { sku: 'C' })).json()) as Queued;
+      const two = (await (await post(`${running.url}/orders/8/items`, { sku: 'C' })).json()) as Queued;
       expect(one.idempotencyKey).toMatch(/^derived:/);
       expect(two.intentId).toBe(one.intentId);
-      const three = await (await post(`${running.url}/orders/8/items`, { sku: 'D' })).json();
+      const three = (await (await post(`${running.url}/orders/8/items`, { sku: 'D' })).json()) as Queued;
       expect(three.intentId).not.toBe(one.intentId);
     });
 
@@ -239,7 +246,7 @@ describe.each(PLATFORMS)('ReadOnlyGuard on Nest %s', (platform) => {
       });
       const ok = await post(`${running.url}/orders/9/pay`, { amount: 5 }, { 'idempotency-key': 'pay-9' });
       expect(ok.status).toBe(202);
-      const intent = await engine.getIntent((await ok.json()).intentId);
+      const intent = await engine.getIntent(((await ok.json()) as Queued).intentId);
       expect(intent?.name).toBe('orders.pay');
       expect(ran).toEqual([]);
     });
