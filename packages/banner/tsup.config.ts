@@ -1,10 +1,22 @@
 import { defineConfig } from 'tsup';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'node22',
-});
+export default defineConfig([
+  {
+    // The package entry points for bundlers and SSR (the element class loads in Node too).
+    entry: ['src/index.ts', 'src/auto.ts'],
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    target: 'es2022',
+  },
+  {
+    // The browser bundle: one <script> tag defines <quiesce-banner>.
+    entry: { 'quiesce-banner': 'src/auto.ts' },
+    format: ['iife'],
+    platform: 'browser',
+    minify: true,
+    sourcemap: true,
+    target: 'es2022',
+    outExtension: () => ({ js: '.global.js' }),
+  },
+]);
