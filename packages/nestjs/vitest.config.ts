@@ -1,6 +1,15 @@
+import { createRequire } from 'node:module';
 import { defineProject } from 'vitest/config';
 
+const require = createRequire(import.meta.url);
+
 export default defineProject({
+  resolve: {
+    // Node resolves `graphql` (no exports map) to its CommonJS entry for everyone: Nest, Yoga and
+    // this package. Vite would pick the `module` entry for our sources, and two copies of graphql
+    // mean two GraphQLError classes. Resolve it as Node does.
+    alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
+  },
   test: {
     name: 'nestjs',
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],

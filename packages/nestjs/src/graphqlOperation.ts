@@ -21,19 +21,23 @@ interface ResolveInfo {
   fragments: Record<string, { selectionSet: { selections: readonly SelectionNode[] } }>;
 }
 
-/**
- * An error graphql-js turns into the result's `errors[]`: it copies `extensions` from the original
- * error, and GraphQL servers (Yoga, Apollo) take `extensions.http` for the response status and
- * headers and leave it out of the body.
- */
-export class QuiesceGraphQLError extends Error {
-  override readonly name = 'QuiesceGraphQLError';
-  readonly extensions: Record<string, unknown>;
+type GraphQLErrorClass = typeof import('graphql').GraphQLError;
+let GraphQLError: GraphQLErrorClass | undefined;
 
-  constructor(message: string, extensions: Record<string, unknown>) {
-    super(message);
-    this.extensions = extensions;
-  }
+/**
+ * The app's own `graphql` (an optional peer), loaded the first time a GraphQL context reaches the
+ * guard: servers only let a real `GraphQLError` through unmasked (Yoga checks `instanceof`).
+ */
+async function loadGraphql(): Promise<void> {
+  GraphQLError ??= (await import('graphql')).GraphQLError;
+}
+
+/**
+ * graphql-js copies the thrown error's `extensions` into the result; GraphQL servers (Yoga,
+ * Apollo) take `extensions.http` for the response status and headers and leave it out of the body.
+ */
+function graphqlError(message: string, extensions: Record<string, unknown>): Error {
+  return new GraphQLError!(message, { extensions });
 }
 
 /**
@@ -118,9 +122,9 @@ function operationFor(
   return op;
 }
 
-function refusalError(decision: Decision & { outcome: 'refuse' }): QuiesceGraphQLError {
+function refusalError(decision: Decision & { outcome: 'refuse' }): Error {
   const p = decision.problem;
-  return new QuiesceGraphQLError(p.detail, {
+  return graphqlError(p.detail, {
     code: 'READ_ONLY_MODE',
     windowId: decision.windowId,
     endsAt: decision.endsAt,
@@ -140,6 +144,7 @@ export function graphqlDecision(
   options: ResolvedModuleOptions,
   context: ExecutionContext,
 ): boolean | Promise<boolean> {
+  if (GraphQLError === undefined) return loadGraphql().then(() => graphqlDecision(engine, options, context));
   const info = context.getArgByIndex<ResolveInfo | undefined>(3);
   // Field resolvers below the root are covered by their root field's decision.
   if (!info?.operation || info.path.prev !== undefined) return true;
@@ -184,7 +189,7 @@ export function graphqlDecision(
       }
       return true;
     case 'discard':
-      throw new QuiesceGraphQLError('Not applied: this write is dropped during the maintenance window.', {
+      throw graphqlError('Not applied: this write is dropped during the maintenance window.', {
         code: 'WRITE_DROPPED',
         windowId: decision.windowId,
         endsAt: decision.endsAt,
@@ -203,13 +208,10 @@ async function enqueue(
   const args = context.getArgByIndex<Record<string, unknown>>(1) ?? {};
   const source = policy?.queue?.idempotencyKey;
   if (source === 'header' && op.idempotencyKey === undefined) {
-    throw new QuiesceGraphQLError(
-      `${op.name} is queued during the window and needs an Idempotency-Key header`,
-      {
-        code: 'IDEMPOTENCY_KEY_REQUIRED',
-        field: 'Idempotency-Key',
-      },
-    );
+    throw graphqlError(`${op.name} is queued during the window and needs an Idempotency-Key header`, {
+      code: 'IDEMPOTENCY_KEY_REQUIRED',
+      field: 'Idempotency-Key',
+    });
   }
   if (source === 'content') op.idempotencyKey = undefined;
   if (typeof source === 'function')
@@ -220,20 +222,17 @@ async function enqueue(
       { args },
       { name: policy?.queue?.name ?? op.name },
     );
-    throw new QuiesceGraphQLError(
-      'Accepted: this write is queued and applied after the maintenance window.',
-      {
-        code: 'WRITE_QUEUED',
-        intentId: intent.id,
-        idempotencyKey: intent.idempotencyKey,
-        statusUrl,
-        created,
-      },
-    );
+    throw graphqlError('Accepted: this write is queued and applied after the maintenance window.', {
+      code: 'WRITE_QUEUED',
+      intentId: intent.id,
+      idempotencyKey: intent.idempotencyKey,
+      statusUrl,
+      created,
+    });
   } catch (error) {
-    if (error instanceof QuiesceGraphQLError) throw error;
+    if (GraphQLError && error instanceof GraphQLError) throw error;
     const e = error as { code?: string; message?: string };
-    if (e && typeof e.code === 'string') throw new QuiesceGraphQLError(e.message ?? e.code, { code: e.code });
+    if (e && typeof e.code === 'string') throw graphqlError(e.message ?? e.code, { code: e.code });
     throw error;
   }
 }

@@ -1,4 +1,3 @@
-export { QuiesceGraphQLError } from './graphqlOperation.js';
 export {
   AllowDuringReadOnly,
   DropDuringReadOnly,
