@@ -23,7 +23,7 @@ export class YogaTestDriver extends AbstractGraphQLDriver<GqlModuleOptions> {
         method: ['GET', 'POST', 'OPTIONS'],
         handler: async (req: any, reply: any) => {
           const response = await yoga.handleNodeRequestAndResponse(req, reply, { req, reply });
-          response.headers.forEach((value: string, key: string) => reply.header(key, value));
+          for (const [key, value] of response.headers) reply.header(key, value);
           reply.status(response.status);
           reply.send(Buffer.from(await response.arrayBuffer()));
           return reply;
