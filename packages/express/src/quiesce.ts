@@ -156,7 +156,12 @@ class Guard implements GuardOnRequest {
     const r = req as Req;
     r[kGuard] = this;
     const app = r.app;
-    if (this.o.inventory && app && typeof app === 'object' && !this.#registered.has(app)) {
+    if (
+      this.o.inventory &&
+      app &&
+      (typeof app === 'function' || typeof app === 'object') &&
+      !this.#registered.has(app)
+    ) {
       this.#registered.add(app);
       // Off the request: the routes are all declared by the time the first request arrives.
       setImmediate(() => {

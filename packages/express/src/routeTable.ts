@@ -1,3 +1,4 @@
+import { METHODS } from 'node:http';
 import { policyOf, type RoutePolicy } from './routePolicy.js';
 
 /*
@@ -163,7 +164,10 @@ function list(stack: LayerLike[], prefix: string, out: ListedRoute[], depth: num
     const paths = Array.isArray(raw) ? raw : [raw];
     if (layer.route) {
       const route = layer.route;
-      const methods = Object.keys(route.methods ?? {}).filter((m) => route.methods![m]);
+      const registered = route.methods ?? {};
+      // Express's app.all() registers every method one by one: list it as one `*` entry.
+      const all = registered._all || METHODS.every((m) => registered[m.toLowerCase()]);
+      const methods = all ? ['_all'] : Object.keys(registered).filter((m) => registered[m]);
       for (const p of paths) {
         const full = join(prefix, patternText(p));
         for (const m of methods) {
