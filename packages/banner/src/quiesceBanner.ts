@@ -37,6 +37,7 @@ export class QuiesceBannerElement extends Base {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
+  #streamBroken = false;
   #skew = 0;
   #connected = false;
   #observer: MutationObserver | null = null;
@@ -89,14 +90,24 @@ export class QuiesceBannerElement extends Base {
     clearTimeout(this.#timer);
     const ok = await this.#poll();
     if (!this.#connected) return;
-    if (!ok || typeof EventSource === 'undefined') return this.#retry(ok);
+    if (!ok || this.#streamBroken || typeof EventSource === 'undefined') return this.#retry(ok);
     const source = new EventSource(`${this.src}/events`);
     this.#source = source;
+    // The server sends the state on connect: silence means a proxy is buffering the stream, so
+    // drop it and poll instead.
+    const watchdog = setTimeout(() => {
+      source.close();
+      if (this.#source === source) this.#source = null;
+      this.#streamBroken = true;
+      this.#retry(true);
+    }, 10_000);
     source.addEventListener('state', (e) => {
+      clearTimeout(watchdog);
       this.#failures = 0;
       this.#accept((e as MessageEvent).data);
     });
     source.onerror = () => {
+      clearTimeout(watchdog);
       // Take reconnection over from the browser: our own backoff, and a fresh /state first so a
       // change made while the stream was down shows at once.
       source.close();

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createMemoryStore, createQuiesce, type QuiesceEngine } from '@quiesce/core';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +14,11 @@ function ensureBundle() {
   const src = new URL('src/', root);
   const newest = Math.max(...readdirSync(src).map((f) => statSync(new URL(f, src)).mtimeMs));
   if (existsSync(bundle) && statSync(bundle).mtimeMs >= newest) return;
-  execFileSync('pnpm', ['run', 'build'], { cwd: root, stdio: 'pipe' });
+  // tsup directly (not `pnpm run build`): no package-manager round trip in a test.
+  const tsup = createRequire(import.meta.url)
+    .resolve('tsup/package.json')
+    .replace(/package\.json$/, 'dist/cli-default.js');
+  execFileSync(process.execPath, [tsup], { cwd: root, stdio: 'pipe' });
 }
 
 const PAGE = `<!doctype html><html lang="de"><head><meta charset="utf-8"><title>shop</title></head><body>
