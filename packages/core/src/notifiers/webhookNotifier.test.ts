@@ -3,8 +3,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cachePurgeNotifier } from './cachePurgeNotifier.js';
-import { verifyWebhookSignature, webhookNotifier } from './webhookNotifier.js';
 import { context, event, testWindow, virtualTime } from './testSupport.js';
+import { verifyWebhookSignature, webhookNotifier } from './webhookNotifier.js';
 
 interface Received {
   method: string;
@@ -26,7 +26,12 @@ beforeEach(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      received.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString() });
+      received.push({
+        method: req.method!,
+        url: req.url!,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      });
       const status = req.url?.startsWith('/broken') ? 500 : (script.shift() ?? 200);
       res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'nope');
     });
@@ -54,7 +59,12 @@ function independentlyValid(r: Received): boolean {
 describe('webhookNotifier', () => {
   it('posts the event as JSON with ISO UTC times, signed over timestamp + body', async () => {
     const time = virtualTime();
-    const hook = webhookNotifier({ url: `${base}/hooks/quiesce`, secret: SECRET, clock: time.clock, sleep: time.sleep });
+    const hook = webhookNotifier({
+      url: `${base}/hooks/quiesce`,
+      secret: SECRET,
+      clock: time.clock,
+      sleep: time.sleep,
+    });
     const w = testWindow({ openedBy: 'alice' });
     const data = await hook.notify(event('started', w, 'freezing', '2026-01-01T10:00:00.250Z'), context());
     expect(received).toHaveLength(1);
@@ -86,12 +96,20 @@ describe('webhookNotifier', () => {
     const ts = r!.headers['x-quiesce-timestamp'] as string;
     const sig = r!.headers['x-quiesce-signature'] as string;
     const now = time.now();
-    expect(verifyWebhookSignature({ secret: SECRET, body: r!.body, timestamp: ts, signature: sig, now })).toBe(true);
-    expect(verifyWebhookSignature({ secret: SECRET, body: `${r!.body} `, timestamp: ts, signature: sig, now })).toBe(
-      false,
-    );
     expect(
-      verifyWebhookSignature({ secret: SECRET, body: r!.body, timestamp: ts, signature: sig, now: now + 600_000 }),
+      verifyWebhookSignature({ secret: SECRET, body: r!.body, timestamp: ts, signature: sig, now }),
+    ).toBe(true);
+    expect(
+      verifyWebhookSignature({ secret: SECRET, body: `${r!.body} `, timestamp: ts, signature: sig, now }),
+    ).toBe(false);
+    expect(
+      verifyWebhookSignature({
+        secret: SECRET,
+        body: r!.body,
+        timestamp: ts,
+        signature: sig,
+        now: now + 600_000,
+      }),
     ).toBe(false);
   });
 
@@ -106,7 +124,10 @@ describe('webhookNotifier', () => {
       random: () => 1,
       retry: { baseDelayMs: 2000 },
     });
-    const data = await hook.notify(event('ended', testWindow({ endedAt: '2026-01-01T11:00:00Z' }), 'thawing'), context());
+    const data = await hook.notify(
+      event('ended', testWindow({ endedAt: '2026-01-01T11:00:00Z' }), 'thawing'),
+      context(),
+    );
     expect(received).toHaveLength(3);
     expect(new Set(received.map((r) => r.headers['x-quiesce-delivery'])).size).toBe(1);
     expect(received.every(independentlyValid)).toBe(true);
@@ -120,7 +141,9 @@ describe('webhookNotifier', () => {
     script = [404];
     const hook = webhookNotifier({ url: `${base}/services/T000/B000/secretpath`, format: 'slack' });
     const attempt = hook.notify(event('scheduled', testWindow(), 'scheduled'), context());
-    await expect(attempt).rejects.toThrow(/webhook: POST http:\/\/127\.0\.0\.1:\d+\/… was refused \(HTTP 404: nope\)/);
+    await expect(attempt).rejects.toThrow(
+      /webhook: POST http:\/\/127\.0\.0\.1:\d+\/… was refused \(HTTP 404: nope\)/,
+    );
     await expect(attempt).rejects.not.toThrow(/secretpath/);
     expect(received).toHaveLength(1);
   });
@@ -150,8 +173,12 @@ describe('webhookNotifier', () => {
     const hook = webhookNotifier({ url: `${base}/x`, events: ['started', 'ended'] });
     await hook.notify(event('scheduled', testWindow(), 'scheduled'), context());
     expect(received).toHaveLength(0);
-    expect(() => webhookNotifier({ url: 'ftp://example.com/x' })).toThrow(/url: must be an absolute http\(s\) URL/);
-    expect(() => webhookNotifier({ url: `${base}/x`, secret: 'short' })).toThrow(/secret: must be at least 16/);
+    expect(() => webhookNotifier({ url: 'ftp://example.com/x' })).toThrow(
+      /url: must be an absolute http\(s\) URL/,
+    );
+    expect(() => webhookNotifier({ url: `${base}/x`, secret: 'short' })).toThrow(
+      /secret: must be at least 16/,
+    );
     expect(() => webhookNotifier({ url: `${base}/x`, format: 'teams' } as never)).toThrow(/format/);
   });
 });
@@ -161,7 +188,11 @@ describe('cachePurgeNotifier', () => {
     const purge = cachePurgeNotifier({
       requests: [
         { url: `${base}/purge/banner`, method: 'PURGE' },
-        { url: `${base}/zones/z1/purge_cache`, headers: { Authorization: 'Bearer t' }, body: '{"purge_everything":true}' },
+        {
+          url: `${base}/zones/z1/purge_cache`,
+          headers: { Authorization: 'Bearer t' },
+          body: '{"purge_everything":true}',
+        },
       ],
     });
     const w = testWindow();
