@@ -11,8 +11,10 @@ export {
 export type { ReconnectOptions } from './notificationListener.js';
 export { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from './postgresStore.js';
 export {
+  buildWriteAuditReport,
   createWriteAudit,
   diffSnapshots,
+  type SnapshotPhase,
   type TableCounters,
   type WriteAudit,
   type WriteAuditOptions,

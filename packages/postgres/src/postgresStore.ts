@@ -2,6 +2,7 @@ import {
   type CompareAndSetResult,
   INITIAL_STATE,
   type InstanceRecord,
+  instanceRecordSchema,
   type InstanceRegistry,
   parseState,
   QuiesceError,
@@ -255,23 +256,11 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   };
 }
 
-/** Validate an instance record (registry rows are untrusted input too). */
+/** Validate an instance record (registry rows are untrusted input too), naming the field that failed. */
 export function checkRecord(value: unknown, what: string): InstanceRecord {
-  const fail = (field: string, message: string): never => {
-    throw new QuiesceError('INVALID_INPUT', `${what}: ${field}: ${message}`, { field });
-  };
-  if (value === null || typeof value !== 'object') return fail('record', 'must be an object');
-  const r = value as Record<string, unknown>;
-  if (typeof r.id !== 'string' || r.id.length === 0) fail('id', 'must be a non-empty string');
-  if (typeof r.startedAt !== 'string') fail('startedAt', 'must be a string');
-  for (const field of ['lastSeen', 'ackedVersion', 'inFlight'] as const) {
-    if (typeof r[field] !== 'number' || !Number.isFinite(r[field])) fail(field, 'must be a number');
-  }
-  if (r.host !== undefined && typeof r.host !== 'string') fail('host', 'must be a string');
-  if (r.pid !== undefined && typeof r.pid !== 'number') fail('pid', 'must be a number');
-  if (r.oldestOperation !== undefined && typeof r.oldestOperation !== 'string') {
-    fail('oldestOperation', 'must be a string');
-  }
-  if (r.oldestSince !== undefined && typeof r.oldestSince !== 'number') fail('oldestSince', 'must be a number');
-  return { ...(r as unknown as InstanceRecord) };
+  const result = instanceRecordSchema.safeParse(value);
+  if (result.success) return result.data as InstanceRecord;
+  const issue = result.error.issues[0];
+  const field = issue?.path.length ? issue.path.join('.') : 'record';
+  throw new QuiesceError('INVALID_INPUT', `${what}: ${field}: ${issue?.message ?? 'invalid'}`, { field, cause: result.error });
 }

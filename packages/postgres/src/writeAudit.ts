@@ -12,14 +12,17 @@ export type WriteAuditOptions = PostgresConnectionOptions & {
    */
   excludeSchemas?: string[];
   /**
-   * Wait before each snapshot so other sessions publish their statistics. A session publishes its
-   * counters when it goes idle, at most once a second; one that commits in quick succession can
-   * hold them for up to 10 s (PostgreSQL 15+; 500 ms through the stats collector before 15).
-   * @default 0
+   * How late another session's statistics may arrive. A session publishes its counters when it goes
+   * idle, at most once a second; one that commits in quick succession holds them for up to 10 s
+   * (PostgreSQL 15+, `PGSTAT_IDLE_INTERVAL`; about 0.5 s through the stats collector before 15).
+   * Each edge of the window gets a second snapshot this long after the first, and the report is
+   * written once the thaw's second snapshot is in. @default 10000
    */
   settleMs?: number;
   /** Create quiesce's schema and snapshot table when missing. @default true */
   setup?: boolean;
+  /** Where a report that could not be added to the closing record is told. @default console.error */
+  onError?: (error: Error) => void;
 };
 
 /** Insert/update/delete counters of one table. */
@@ -34,27 +37,39 @@ export interface TableCounters {
 export interface WriteAuditSnapshot {
   takenAt: string;
   database: string;
-  /** How the server's statistics were brought up to date before reading them. */
+  /** PG15+: this session's pending counters were flushed (`pg_stat_force_next_flush()`). */
   flush: 'forced' | 'collector';
   tables: TableCounters[];
 }
 
+export type SnapshotPhase = 'frozen' | 'frozen-settled' | 'thawing' | 'thawing-settled';
+
 export interface WriteAuditReport {
-  /** True when no audited table was written between the two snapshots. */
+  /** No audited table was written between the settled freeze and the thaw, and no counter was reset. */
   clean: boolean;
   database: string;
+  /** The settled freeze snapshot … */
   from: string;
+  /** … to the thaw snapshot (taken before writes came back on when the ending instance has the audit). */
   to: string;
+  settleMs: number;
   excludedSchemas: string[];
-  /** Every table written during the window, with how many rows it inserted, updated, deleted. */
+  /** Tables written during the window, with how many rows were inserted, updated, deleted. */
   written: TableCounters[];
-  tablesAudited: number;
-  /** Counters that went backwards (statistics reset during the window): the report cannot vouch for them. */
-  reset: string[];
   /**
-   * ms from the window's end (writes back on) to the closing snapshot, when known: writes made in
-   * this gap are counted too.
+   * Changed within `settleMs` after `frozen`: late statistics of writes that finished before the
+   * freeze, or writes in the window's first seconds. Listed, never hidden; the report cannot tell.
    */
+  aroundFreeze: TableCounters[];
+  /**
+   * Changed within `settleMs` after the thaw: writes back on, or late statistics of writes made just
+   * before the end. Listed, never hidden.
+   */
+  aroundThaw: TableCounters[];
+  tablesAudited: number;
+  /** Tables whose counters went backwards (statistics reset): the report cannot vouch for them. */
+  reset: string[];
+  /** ms from the end of the window (writes back on) to the thaw snapshot; 0 when taken before. */
   gapMs?: number;
 }
 
@@ -65,49 +80,69 @@ export interface WriteAudit {
    * Snapshot and keep it under a window id and phase, shared by every instance through the database.
    * The first snapshot of a phase is the one kept; `first` says whether it was this call's.
    */
-  record(windowId: string, phase: 'frozen' | 'thawing'): Promise<{ snapshot: WriteAuditSnapshot; first: boolean }>;
-  /** Report from the kept `frozen` snapshot to the `thawing` one (taken now if missing). */
+  record(windowId: string, phase: SnapshotPhase): Promise<{ snapshot: WriteAuditSnapshot; first: boolean }>;
+  /** The report from the kept snapshots (the thaw is snapshotted now if it has not been). */
   report(windowId: string): Promise<WriteAuditReport>;
   /**
-   * Hook the audit to an engine: snapshot at `frozen`, snapshot and report at `thawing`, the report
-   * added to the window's closing record as `writeAudit`. Returns the detach function.
+   * Hook the audit to an engine: snapshots at `frozen` and, settled, `settleMs` later; the thaw
+   * snapshot just before writes come back on (`beforeThaw`) and, settled, `settleMs` later; then the
+   * report goes into the window's closing record as `writeAudit`. Attach it on every instance or
+   * only some: each snapshot and the report are taken once per window, coordinated through the
+   * database. Returns the detach function.
    */
-  attach(engine: Pick<QuiesceEngine, 'onPhase' | 'addToReport'>): () => void;
+  attach(engine: Pick<QuiesceEngine, 'onPhase' | 'beforeThaw' | 'addToReport' | 'window'>): () => void;
   close(): Promise<void>;
 }
 
-/** Compare two snapshots: every audited table whose counters moved. */
+/** Tables whose counters moved from `before` to `after`, and those that went backwards. */
 export function diffSnapshots(
   before: WriteAuditSnapshot,
   after: WriteAuditSnapshot,
-  excludedSchemas: string[] = [],
-): WriteAuditReport {
+): { changed: TableCounters[]; reset: string[] } {
   const start = new Map(before.tables.map((t) => [`${t.schema}.${t.table}`, t]));
-  const written: TableCounters[] = [];
+  const changed: TableCounters[] = [];
   const reset: string[] = [];
   for (const t of after.tables) {
     const name = `${t.schema}.${t.table}`;
     const b = start.get(name) ?? { inserted: 0, updated: 0, deleted: 0 };
     const d = { inserted: t.inserted - b.inserted, updated: t.updated - b.updated, deleted: t.deleted - b.deleted };
-    if (d.inserted < 0 || d.updated < 0 || d.deleted < 0) {
-      reset.push(name);
-      continue;
-    }
-    if (d.inserted || d.updated || d.deleted) written.push({ schema: t.schema, table: t.table, ...d });
+    if (d.inserted < 0 || d.updated < 0 || d.deleted < 0) reset.push(name);
+    else if (d.inserted || d.updated || d.deleted) changed.push({ schema: t.schema, table: t.table, ...d });
   }
-  return {
-    clean: written.length === 0 && reset.length === 0,
-    database: after.database,
-    from: before.takenAt,
-    to: after.takenAt,
-    excludedSchemas,
-    written,
-    tablesAudited: after.tables.length,
-    reset,
-  };
+  return { changed, reset };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Build the report from a window's snapshots (a missing settled snapshot falls back to its edge's first). */
+export function buildWriteAuditReport(
+  snapshots: { frozen: WriteAuditSnapshot } & Partial<Record<Exclude<SnapshotPhase, 'frozen'>, WriteAuditSnapshot>> & {
+      thawing: WriteAuditSnapshot;
+    },
+  options: { excludedSchemas?: string[]; settleMs?: number; endedAt?: string | null } = {},
+): WriteAuditReport {
+  const frozenSettled = snapshots['frozen-settled'] ?? snapshots.frozen;
+  const thawingSettled = snapshots['thawing-settled'] ?? snapshots.thawing;
+  const during = diffSnapshots(frozenSettled, snapshots.thawing);
+  const freeze = diffSnapshots(snapshots.frozen, frozenSettled);
+  const thaw = diffSnapshots(snapshots.thawing, thawingSettled);
+  const reset = [...new Set([...during.reset, ...freeze.reset])];
+  const report: WriteAuditReport = {
+    clean: during.changed.length === 0 && reset.length === 0,
+    database: snapshots.thawing.database,
+    from: frozenSettled.takenAt,
+    to: snapshots.thawing.takenAt,
+    settleMs: options.settleMs ?? 0,
+    excludedSchemas: options.excludedSchemas ?? [],
+    written: during.changed,
+    aroundFreeze: freeze.changed,
+    aroundThaw: thaw.changed,
+    tablesAudited: snapshots.thawing.tables.length,
+    reset,
+  };
+  if (options.endedAt) {
+    report.gapMs = Math.max(0, Date.parse(snapshots.thawing.takenAt) - Date.parse(options.endedAt));
+  }
+  return report;
+}
 
 /**
  * Storage write audit: proof, from PostgreSQL's own per-table statistics, that nothing was written
@@ -125,10 +160,11 @@ export function createWriteAudit(options: WriteAuditOptions): WriteAudit {
   }
   extra.forEach((name, i) => checkSchemaName(name, `excludeSchemas.${i}`));
   const excluded = [...new Set([schema, ...extra])];
-  const settleMs = options.settleMs ?? 0;
-  if (!Number.isFinite(settleMs) || settleMs < 0) {
+  const settleMs = options.settleMs ?? 10_000;
+  if (typeof settleMs !== 'number' || !Number.isFinite(settleMs) || settleMs < 0) {
     throw new QuiesceError('INVALID_INPUT', 'write audit: settleMs must be a non-negative number', { field: 'settleMs' });
   }
+  const onError = options.onError ?? ((error: Error) => console.error(`quiesce write audit: ${error.message}`));
   const { pool } = connection;
   const s = quoteIdent(schema);
   let ready: Promise<void> | null = null;
@@ -136,14 +172,15 @@ export function createWriteAudit(options: WriteAuditOptions): WriteAudit {
     if (options.setup === false) return Promise.resolve();
     ready ??= ensureSchema(pool, schema).catch((err) => {
       ready = null;
-      throw err;
+      throw storeError(err, 'write audit: preparing schema');
     });
     return ready;
   };
   let canForce: boolean | null = null;
+  const timers = new Set<NodeJS.Timeout>();
+  let closed = false;
 
   async function snapshot(): Promise<WriteAuditSnapshot> {
-    if (settleMs > 0) await sleep(settleMs);
     const client = await pool.connect().catch((err) => {
       throw storeError(err, 'write audit: snapshot');
     });
@@ -152,18 +189,16 @@ export function createWriteAudit(options: WriteAuditOptions): WriteAudit {
         const v = await client.query(`SELECT current_setting('server_version_num')::int AS v`);
         canForce = v.rows[0].v >= 150000;
       }
-      // PG15+: flush this session's pending counters; the others publish theirs when idle.
+      // PG15+ flushes only this session's pending counters; the others publish theirs when idle,
+      // which is what settleMs waits for.
       if (canForce) await client.query('SELECT pg_stat_force_next_flush()');
-      // Drop any statistics snapshot cached by this session so the read is fresh.
       await client.query('SELECT pg_stat_clear_snapshot()');
       const r = await client.query(
-        `SELECT current_database() AS database, schemaname, relname,
-                n_tup_ins::bigint AS ins, n_tup_upd::bigint AS upd, n_tup_del::bigint AS del
+        `SELECT schemaname, relname, n_tup_ins::bigint AS ins, n_tup_upd::bigint AS upd, n_tup_del::bigint AS del
          FROM pg_stat_user_tables WHERE NOT (schemaname = ANY($1::text[])) ORDER BY schemaname, relname`,
         [excluded],
       );
-      let database = r.rows[0]?.database as string | undefined;
-      database ??= (await client.query('SELECT current_database() AS d')).rows[0].d as string;
+      const database = (await client.query('SELECT current_database() AS d')).rows[0].d as string;
       return {
         takenAt: new Date().toISOString(),
         database,
@@ -181,66 +216,90 @@ export function createWriteAudit(options: WriteAuditOptions): WriteAudit {
     }
   }
 
-  async function record(windowId: string, phase: 'frozen' | 'thawing') {
+  async function record(windowId: string, phase: SnapshotPhase | 'reported') {
     await prepare();
     const snap = await snapshot();
-    // Every instance runs the phase hooks; the first snapshot of a phase is the one that counts.
     const inserted = await pool.query(
       `INSERT INTO ${s}.write_audit (window_id, phase, taken_at, counters) VALUES ($1, $2, $3, $4)
        ON CONFLICT (window_id, phase) DO NOTHING RETURNING 1`,
       [windowId, phase, snap.takenAt, JSON.stringify(snap)],
     );
     if (inserted.rowCount === 1) return { snapshot: snap, first: true };
-    return { snapshot: (await load(windowId, phase)) ?? snap, first: false };
+    return { snapshot: (await loadAll(windowId))[phase] ?? snap, first: false };
   }
 
-  async function load(windowId: string, phase: string): Promise<WriteAuditSnapshot | null> {
-    const r = await pool.query(`SELECT counters FROM ${s}.write_audit WHERE window_id = $1 AND phase = $2`, [
-      windowId,
-      phase,
-    ]);
-    return (r.rows[0]?.counters as WriteAuditSnapshot | undefined) ?? null;
+  async function loadAll(windowId: string): Promise<Partial<Record<SnapshotPhase | 'reported', WriteAuditSnapshot>>> {
+    const r = await pool.query(`SELECT phase, counters FROM ${s}.write_audit WHERE window_id = $1`, [windowId]);
+    return Object.fromEntries(r.rows.map((row) => [row.phase, row.counters]));
   }
 
-  async function report(windowId: string): Promise<WriteAuditReport> {
+  async function report(windowId: string, endedAt?: string | null): Promise<WriteAuditReport> {
     await prepare();
-    const before = await load(windowId, 'frozen');
-    if (!before) {
-      throw new QuiesceError('NOT_FOUND', `write audit: no frozen snapshot for window ${windowId}`, {
-        field: 'windowId',
-      });
+    const all = await loadAll(windowId);
+    if (!all.frozen) {
+      throw new QuiesceError('NOT_FOUND', `write audit: no frozen snapshot for window ${windowId}`, { field: 'windowId' });
     }
-    const after = (await load(windowId, 'thawing')) ?? (await record(windowId, 'thawing')).snapshot;
-    return diffSnapshots(before, after, excluded);
+    const thawing = all.thawing ?? (await record(windowId, 'thawing')).snapshot;
+    return buildWriteAuditReport({ ...all, frozen: all.frozen, thawing }, { excludedSchemas: excluded, settleMs, endedAt });
+  }
+
+  /** Run `fn` after settleMs, detached: a phase hook must not hold the engine that long. */
+  function later(fn: () => Promise<unknown>) {
+    const run = () => fn().catch((err: unknown) => onError(err instanceof Error ? err : new Error(String(err))));
+    if (settleMs === 0) return void run();
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      if (!closed) void run();
+    }, settleMs);
+    timer.unref();
+    timers.add(timer);
   }
 
   return {
     snapshot,
-    record,
-    report,
+    record: (windowId, phase) => record(windowId, phase),
+    report: (windowId) => report(windowId),
     attach(engine) {
       const offFrozen = engine.onPhase('frozen', async (window: MaintenanceWindow) => {
         await record(window.id, 'frozen');
+        later(() => record(window.id, 'frozen-settled'));
+      });
+      // The thaw snapshot, taken on the instance that ends the window just before writes return.
+      const offBeforeThaw = engine.beforeThaw(async (window: MaintenanceWindow) => {
+        await record(window.id, 'thawing');
       });
       const offThawing = engine.onPhase('thawing', async (window: MaintenanceWindow) => {
-        // Snapshot first: writes are already back on (see gapMs).
-        const closing = await record(window.id, 'thawing');
-        if (!closing.first) return;
-        const before = await load(window.id, 'frozen');
-        if (!before) {
-          await engine.addToReport('writeAudit', { clean: null, reason: 'the window never reached frozen' });
-          return;
-        }
-        const result = diffSnapshots(before, closing.snapshot, excluded);
-        if (window.endedAt) result.gapMs = Date.parse(closing.snapshot.takenAt) - Date.parse(window.endedAt);
-        await engine.addToReport('writeAudit', result);
+        // Ended by an instance without the audit: snapshot now (writes are back on: see gapMs).
+        await record(window.id, 'thawing');
+        later(async () => {
+          await record(window.id, 'thawing-settled');
+          // Every instance with the audit gets here; one of them writes the report.
+          const claim = await pool.query(
+            `INSERT INTO ${s}.write_audit (window_id, phase, taken_at, counters) VALUES ($1, 'reported', now(), '{}')
+             ON CONFLICT (window_id, phase) DO NOTHING RETURNING 1`,
+            [window.id],
+          );
+          if (claim.rowCount !== 1) return;
+          const all = await loadAll(window.id);
+          const value = all.frozen
+            ? await report(window.id, window.endedAt)
+            : { clean: null, reason: 'the window never reached frozen' };
+          if (engine.window?.id !== window.id) {
+            throw new QuiesceError('NO_ACTIVE_WINDOW', `write audit: window ${window.id} was replaced before its report was ready`);
+          }
+          await engine.addToReport('writeAudit', value);
+        });
       });
       return () => {
         offFrozen();
+        offBeforeThaw();
         offThawing();
       };
     },
     async close() {
+      closed = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
       if (connection.owned) await pool.end().catch(() => {});
     },
   };
