@@ -27,7 +27,7 @@ export interface StoreContractBackend {
    */
   corrupt?(raw: string): Promise<void>;
   /** Drop the backend's data (schema, keys, files). */
-  dispose?(): Promise<void>;
+  dispose?(): Promise<unknown>;
 }
 
 export interface StoreContractOptions {
@@ -340,7 +340,7 @@ export interface InstanceScenarioBackend {
    * `CLIENT KILL ADDR`); returns how many were terminated.
    */
   terminate(ports: number[]): Promise<number>;
-  dispose?(): Promise<void>;
+  dispose?(): Promise<unknown>;
 }
 
 export const SCENARIO_TIMINGS: ScenarioTimings = {
