@@ -10,7 +10,7 @@ const STYLE = `
 [part=headline]{font-weight:700}
 `;
 
-const BACKOFF = [500, 1000, 2000, 4000, 8000, 15000];
+const BACKOFF = [500, 1000, 2000, 4000, 8000, 15_000];
 const WRITE_SELECTOR = '[data-quiesce-write]';
 const MARK = 'data-quiesce-disabled';
 
@@ -23,7 +23,7 @@ const Base = (typeof HTMLElement === 'undefined' ? class {} : HTMLElement) as ty
  *
  * Attributes: `src` (default `/quiesce`), `disable-writes` (disable `[data-quiesce-write]`
  * elements while writes are refused), `linger` (seconds "maintenance complete" stays, default 60),
- * `poll` (seconds between polls when SSE is unavailable, default 15), `locale`, `time-zone`.
+ * `poll` (longest wait between looks at `/state` while the stream is down, default 15 s), `locale`, `time-zone`.
  * Fires `quiesce-state` (detail: the state) on each change.
  */
 export class QuiesceBannerElement extends Base {
@@ -116,16 +116,18 @@ export class QuiesceBannerElement extends Base {
     };
   }
 
-  /** Next attempt after a failure (backoff with jitter), or a plain poll when SSE is unavailable. */
+  /**
+   * Next look at the server: a plain poll when the stream is unavailable, else backoff with jitter
+   * after a failure. Either way `poll` bounds the wait, so a blocked stream still means polling.
+   */
   #retry(reachable: boolean): void {
     if (!this.#connected) return;
-    let delay: number;
-    if (reachable) {
-      delay = Number(this.getAttribute('poll') ?? 15) * 1000;
-    } else {
+    const pollMs = Math.max(1, Number(this.getAttribute('poll') ?? 15) || 15) * 1000;
+    let delay = pollMs;
+    if (!reachable) {
       const base = BACKOFF[Math.min(this.#failures, BACKOFF.length - 1)]!;
       this.#failures++;
-      delay = base * (0.8 + Math.random() * 0.4);
+      delay = Math.min(pollMs, base * (0.8 + Math.random() * 0.4));
     }
     this.#timer = setTimeout(() => void this.#connect(), delay);
   }

@@ -222,6 +222,31 @@ describe.skipIf(!available)('<quiesce-banner> in headless Chromium', () => {
     for (const ratio of Object.values(ratios)) expect(ratio).toBeGreaterThanOrEqual(4.5);
   });
 
+  it('falls back to polling /state when the event stream is blocked', async () => {
+    const polling = await page.context().newPage();
+    let blocked = 0;
+    await polling.route('**/quiesce/events', (route) => {
+      blocked++;
+      return route.abort();
+    });
+    await polling.goto(server.url);
+    await polling.evaluate(() => document.querySelector('quiesce-banner')!.setAttribute('poll', '1'));
+    await polling.waitForTimeout(300);
+    await engine.begin({ reason: 'Proxy', message: 'Behind a buffering proxy.' });
+    await polling.waitForFunction(
+      () =>
+        document.querySelector('quiesce-banner')!.shadowRoot!.querySelector<HTMLElement>('[part=banner]')!
+          .dataset.kind === 'active',
+      undefined,
+      { timeout: 2500, polling: 50 },
+    );
+    expect(blocked).toBeGreaterThan(0);
+    await engine.end();
+    await engine.waitForPhase('closed', { timeoutMs: 3000 });
+    await polling.close();
+    await waitForKind(null, 3000);
+  });
+
   it('reconnects after the server restarts and shows what changed meanwhile', async () => {
     const port = server.port;
     await server.close();
