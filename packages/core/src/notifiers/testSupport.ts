@@ -1,3 +1,5 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Logger, NotifierContext, NotifierEvent, NotifierEventKind } from '../notifier.js';
 import { type MaintenanceWindow, type Phase, windowSchema } from '../window.js';
 
@@ -60,5 +62,50 @@ export function context(
     record: data ? { status: 'ok', attempts: 1, updatedAt: new Date().toISOString(), data } : undefined,
     signal: new AbortController().signal,
     log,
+  };
+}
+
+export interface Received {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+export interface Receiver {
+  base: string;
+  received: Received[];
+  /** Statuses to answer, in order (then 200); paths under `/broken` always answer 500. */
+  script: number[];
+  close(): Promise<void>;
+}
+
+/** A real HTTP receiver on loopback that records every request. */
+export async function startReceiver(): Promise<Receiver> {
+  const received: Received[] = [];
+  const script: number[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      received.push({
+        method: req.method!,
+        url: req.url!,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      });
+      const status = req.url?.startsWith('/broken') ? 500 : (script.shift() ?? 200);
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'nope');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    script,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
   };
 }

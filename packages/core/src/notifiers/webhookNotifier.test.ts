@@ -1,48 +1,25 @@
 import { createHmac } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cachePurgeNotifier } from './cachePurgeNotifier.js';
-import { context, event, testWindow, virtualTime } from './testSupport.js';
+import {
+  context,
+  event,
+  type Received,
+  type Receiver,
+  startReceiver,
+  testWindow,
+  virtualTime,
+} from './testSupport.js';
 import { verifyWebhookSignature, webhookNotifier } from './webhookNotifier.js';
 
-interface Received {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** A real HTTP receiver on loopback that answers from a script of statuses (then 200). */
-let server: Server;
+let receiver: Receiver;
 let base: string;
 let received: Received[];
-let script: number[];
 
 beforeEach(async () => {
-  received = [];
-  script = [];
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      received.push({
-        method: req.method!,
-        url: req.url!,
-        headers: req.headers,
-        body: Buffer.concat(chunks).toString(),
-      });
-      const status = req.url?.startsWith('/broken') ? 500 : (script.shift() ?? 200);
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'nope');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  receiver = await startReceiver();
+  ({ base, received } = receiver);
 });
-afterEach(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-});
+afterEach(() => receiver.close());
 
 const SECRET = 'whsec_0123456789abcdef';
 
@@ -114,7 +91,7 @@ describe('webhookNotifier', () => {
   });
 
   it('retries 5xx with backoff, keeps the delivery id and signs each attempt afresh', async () => {
-    script = [500, 503];
+    receiver.script.push(500, 503);
     const time = virtualTime();
     const hook = webhookNotifier({
       url: `${base}/hooks`,
@@ -138,7 +115,7 @@ describe('webhookNotifier', () => {
   });
 
   it('does not retry a 4xx refusal, and never leaks a Slack hook URL into the error', async () => {
-    script = [404];
+    receiver.script.push(404);
     const hook = webhookNotifier({ url: `${base}/services/T000/B000/secretpath`, format: 'slack' });
     const attempt = hook.notify(event('scheduled', testWindow(), 'scheduled'), context());
     await expect(attempt).rejects.toThrow(
@@ -180,56 +157,5 @@ describe('webhookNotifier', () => {
       /secret: must be at least 16/,
     );
     expect(() => webhookNotifier({ url: `${base}/x`, format: 'teams' } as never)).toThrow(/format/);
-  });
-});
-
-describe('cachePurgeNotifier', () => {
-  it('fires every purge call at start and end, not at the announcement', async () => {
-    const purge = cachePurgeNotifier({
-      requests: [
-        { url: `${base}/purge/banner`, method: 'PURGE' },
-        {
-          url: `${base}/zones/z1/purge_cache`,
-          headers: { Authorization: 'Bearer t' },
-          body: '{"purge_everything":true}',
-        },
-      ],
-    });
-    const w = testWindow();
-    await purge.notify(event('scheduled', w, 'scheduled'), context());
-    expect(received).toHaveLength(0);
-    const data = await purge.notify(event('started', w, 'freezing', '2026-01-01T10:00:00.000Z'), context());
-    expect(received.map((r) => `${r.method} ${r.url}`).sort()).toEqual([
-      'POST /zones/z1/purge_cache',
-      'PURGE /purge/banner',
-    ]);
-    const cf = received.find((r) => r.method === 'POST')!;
-    expect(cf.headers.authorization).toBe('Bearer t');
-    expect(cf.body).toBe('{"purge_everything":true}');
-    expect(data).toEqual({ lastEvent: 'started', purgedAt: '2026-01-01T10:00:00.000Z', calls: 2 });
-    await purge.notify(event('ended', w, 'thawing'), context());
-    expect(received).toHaveLength(4);
-  });
-
-  it('retries a failing purge, still runs the others, and names the one that gave up', async () => {
-    const time = virtualTime();
-    const purge = cachePurgeNotifier({
-      requests: [{ url: `${base}/broken?token=s3cret` }, { url: `${base}/fine` }],
-      retry: { attempts: 3 },
-      clock: time.clock,
-      sleep: time.sleep,
-    });
-    const attempt = purge.notify(event('started', testWindow(), 'freezing'), context());
-    await expect(attempt).rejects.toThrow(
-      /cache-purge: 1 of 2 purge calls failed: cache-purge: POST http:\/\/127\.0\.0\.1:\d+\/broken failed after 3 attempts/,
-    );
-    await expect(attempt).rejects.not.toThrow(/s3cret/);
-    expect(received.filter((r) => r.url.startsWith('/broken'))).toHaveLength(3);
-    expect(received.filter((r) => r.url === '/fine')).toHaveLength(1);
-  });
-
-  it('rejects an empty list with the field named', () => {
-    expect(() => cachePurgeNotifier({ requests: [] })).toThrow(/requests: needs at least one purge request/);
-    expect(() => cachePurgeNotifier({ requests: [{ url: '/relative' }] })).toThrow(/requests\.0\.url/);
   });
 });
