@@ -31,7 +31,8 @@ import { findRoute, type RouteMatch } from './routeTable.js';
 export interface QuiesceMiddlewareOptions {
   /**
    * The acting principal of a request (a user or service id): kept with queued intents and passed
-   * to the engine's principal bypass. Runs only during a window.
+   * to the engine's principal bypass. Called only when a decision needs it (during a window, and on
+   * routes with a helper).
    */
   principal?: (req: IncomingMessage) => string | undefined;
   /** Header carrying an operator bypass token; match the engine's `bypass.header`. @default 'x-quiesce-bypass' */

@@ -502,6 +502,27 @@ describe('admin routes', () => {
     expect(() => quiesceRouter(engine, { admin: false })).not.toThrow();
   });
 
+  it('works in front of the middleware too', async () => {
+    await app.close();
+    router.close();
+    await engine.close();
+    engine = createQuiesce();
+    const a = express();
+    router = quiesceRouter(engine, { adminToken: ADMIN_TOKEN });
+    a.use('/quiesce', router);
+    a.use(quiesce(engine));
+    app = await listen(a);
+    const body = { reason: 'r', message: 'm', durationMinutes: 5 };
+    expect(
+      (await contractRequest(app.url, 'POST', '/quiesce/admin/windows', { headers: auth, body })).status,
+    ).toBe(201);
+    await engine.waitForPhase('frozen');
+    const ended = await contractRequest(app.url, 'POST', '/quiesce/admin/windows/current/end', {
+      headers: auth,
+    });
+    expect(ended.status).toBe(200);
+  });
+
   it('admin: false leaves the admin routes out', async () => {
     await app.close();
     router.close();

@@ -1,0 +1,95 @@
+// pnpm bench: requests per second of a bare Express 5 app against the same app behind quiesce,
+// measured side by side in one run (interleaved rounds, medians, ratios). Figures only, no verdict
+// is asserted. BENCH_ROUNDS, BENCH_SECONDS and BENCH_CONNECTIONS override the defaults.
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+
+const child = fork(fileURLToPath(new URL('./server.mjs', import.meta.url)), {
+  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+});
+const [{ ports }] = await once(child, 'message');
+
+const body = JSON.stringify({ sku: 'A-1', qty: 1 });
+const request = (name) =>
+  name.startsWith('GET')
+    ? { path: '/hello', method: 'GET' }
+    : { path: '/orders', method: 'POST', body, headers: { 'content-type': 'application/json' } };
+// autocannon takes the path in the URL.
+
+async function load(name, duration) {
+  const { path, ...rest } = request(name);
+  const r = await autocannon({
+    url: `http://127.0.0.1:${ports[name]}${path}`,
+    connections,
+    duration,
+    ...rest,
+  });
+  return {
+    rps: r.requests.average,
+    p99: r.latency.p99,
+    statuses: { '2xx': r['2xx'], non2xx: r.non2xx },
+    errors: r.errors,
+  };
+}
+
+const names = Object.keys(ports);
+const samples = Object.fromEntries(names.map((n) => [n, []]));
+const status = {};
+process.stderr.write(`warming up (${names.length} scenarios)…\n`);
+for (const n of names) await load(n, 1);
+for (let round = 1; round <= rounds; round++) {
+  // Interleaved, so drift (thermal, other load) hits every scenario alike.
+  for (const n of round % 2 ? names : [...names].reverse()) {
+    const r = await load(n, seconds);
+    samples[n].push(r);
+    status[n] = r.statuses;
+  }
+  process.stderr.write(`round ${round}/${rounds} done\n`);
+}
+child.kill();
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const med = Object.fromEntries(
+  names.map((n) => [
+    n,
+    { rps: median(samples[n].map((s) => s.rps)), p99: median(samples[n].map((s) => s.p99)) },
+  ]),
+);
+
+const pad = (s, w) => String(s).padEnd(w);
+const lpad = (s, w) => String(s).padStart(w);
+console.log(
+  `\n@quiesce/express bench — Node ${process.version}, ${connections} connections, ${rounds} rounds × ${seconds}s, medians\n`,
+);
+console.log(
+  `${pad('scenario', 30)}${lpad('req/s', 10)}${lpad('p99 ms', 9)}${lpad('rounds (req/s)', 44)}   responses (last round)`,
+);
+for (const n of names) {
+  const rs = samples[n].map((s) => Math.round(s.rps)).join(' ');
+  const st = status[n];
+  console.log(
+    `${pad(n, 30)}${lpad(Math.round(med[n].rps), 10)}${lpad(med[n].p99, 9)}${lpad(rs, 44)}   2xx ${st['2xx']}, non-2xx ${st.non2xx}`,
+  );
+}
+const ratio = (a, b) => med[a].rps / med[b].rps;
+const rows = [
+  ['GET + quiesce / GET bare', ratio('GET + quiesce (no window)', 'GET bare'), 0.97],
+  ['POST + quiesce / POST bare', ratio('POST + quiesce (no window)', 'POST bare'), 0.97],
+  ['POST refused / POST bare', ratio('POST refused (window)', 'POST bare'), 1.0],
+];
+console.log('\nratio (of medians)                     value    aim');
+for (const [label, v, aim] of rows) {
+  console.log(
+    `${pad(label, 36)}${lpad(`${(v * 100).toFixed(1)}%`, 9)}   ≥ ${(aim * 100).toFixed(0)}% ${v >= aim ? '(met)' : '(not met)'}`,
+  );
+}
