@@ -146,6 +146,23 @@ describe('webhookNotifier', () => {
     expect(msg.blocks.at(-1).type).toBe('context');
   });
 
+  it('adds the closing record (backfill report) to the closed event', async () => {
+    const hook = webhookNotifier({ url: `${base}/x` });
+    const w = testWindow({ endedAt: '2026-01-01T11:00:00Z', closedAt: '2026-01-01T11:01:00Z' });
+    await hook.notify(
+      event('closed', { ...w, report: { backfill: { replayed: 12, failed: 0 } } }, 'closed'),
+      context(),
+    );
+    await hook.notify(
+      event('started', { ...w, report: { backfill: { replayed: 1 } } }, 'freezing'),
+      context(),
+    );
+    const [closed, started] = received.map((r) => JSON.parse(r.body));
+    expect(closed.report).toEqual({ backfill: { replayed: 12, failed: 0 } });
+    expect(closed.text).toContain('Closed at 2026-01-01 11:01 UTC');
+    expect(started).not.toHaveProperty('report');
+  });
+
   it('sends only the chosen events and validates its options', async () => {
     const hook = webhookNotifier({ url: `${base}/x`, events: ['started', 'ended'] });
     await hook.notify(event('scheduled', testWindow(), 'scheduled'), context());

@@ -79,6 +79,8 @@ export interface WebhookPayload {
     scope: string[] | null;
     openedBy: string | null;
   };
+  /** Only on `closed`: the window's closing record (backfill report, write audit). */
+  report?: Record<string, unknown>;
 }
 
 /** Signature of a body at a timestamp: `sha256=<hex>` of HMAC-SHA256 over `${timestamp}.${body}`. */
@@ -189,6 +191,7 @@ function jsonPayload(event: NotifierEvent, deliveryId: string, rollbackPlan: boo
       scope: w.scope ?? null,
       openedBy: w.openedBy ?? null,
     },
+    ...(event.kind === 'closed' ? { report: w.report } : {}),
   };
 }
 
