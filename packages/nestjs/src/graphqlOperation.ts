@@ -183,9 +183,7 @@ export function graphqlDecision(
     case 'proceed':
       if (decision.classification === 'write' && res?.once) {
         const handle = engine.track(op);
-        const done = () => handle.done();
-        res.once('finish', done);
-        res.once('close', done);
+        res.once('close', () => handle.done());
       }
       return true;
     case 'discard':

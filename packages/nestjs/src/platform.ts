@@ -20,7 +20,9 @@ export interface PlatformRequest {
 
 /** Node's `ServerResponse` as far as in-flight tracking needs it. */
 interface RawResponse extends NodeResponseLike {
-  once(event: 'finish' | 'close', listener: () => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
+  /** False at `close` when the connection went away before the response was sent. */
+  writableFinished: boolean;
 }
 
 /** Fastify's reply: the raw response sits under `raw`, headers go through `header()`. */

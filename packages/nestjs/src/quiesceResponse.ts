@@ -14,4 +14,18 @@ export class QuiesceResponse extends HttpException {
     super(body as Record<string, unknown>, rendered.status);
     this.rendered = rendered;
   }
+
+  /**
+   * A response, not a failure: no stack trace is captured (that would be most of a refusal's
+   * cost, and refusals come by the thousand during a window).
+   */
+  static create(rendered: RenderedResponse, body: object): QuiesceResponse {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return new QuiesceResponse(rendered, body);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+  }
 }

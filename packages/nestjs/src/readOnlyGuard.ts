@@ -31,15 +31,16 @@ import { QUIESCE, QUIESCE_MODULE_OPTIONS, type ResolvedModuleOptions } from './t
 /** Set the headers through the platform and hand the response to the exception filters. */
 function respond(res: PlatformResponse, rendered: RenderedResponse, body?: object): QuiesceResponse {
   setHeaders(res, rendered.headers);
-  return new QuiesceResponse(rendered, body ?? JSON.parse(rendered.body));
+  return QuiesceResponse.create(rendered, body ?? JSON.parse(rendered.body));
 }
 
-/** Keeps an in-flight write counted until its response is sent or the connection closes. */
-function trackUntilSent(engine: QuiesceEngine, op: Operation, res: ReturnType<typeof rawResponse>): void {
+/**
+ * Keeps an in-flight write counted until its response is over: a response emits `close` once,
+ * after it finished or when the connection went away first.
+ */
+function trackUntilClosed(engine: QuiesceEngine, op: Operation, res: ReturnType<typeof rawResponse>): void {
   const handle = engine.track(op);
-  const done = () => handle.done();
-  res.once('finish', done);
-  res.once('close', done);
+  res.once('close', () => handle.done());
 }
 
 @Injectable()
@@ -90,14 +91,14 @@ class ReadOnlyGuardImpl implements CanActivate {
       case 'proceed': {
         const raw = rawResponse(res);
         if (decision.classification === 'write') {
-          trackUntilSent(this.engine, op, raw);
+          trackUntilClosed(this.engine, op, raw);
         } else {
           const started = performance.now();
-          raw.once('finish', () =>
+          raw.once('close', () =>
             this.engine.reportRead({
               surface: 'http',
               durationMs: performance.now() - started,
-              error: raw.statusCode >= 500,
+              error: raw.statusCode >= 500 || !raw.writableFinished,
             }),
           );
         }

@@ -1,0 +1,88 @@
+// `pnpm bench`: Nest 12 on Express with vs without ReadOnlyGuard, measured side by side in one run
+// with autocannon on loopback. Servers run in a child process so the load generator does not share
+// their event loop. Rounds alternate between scenarios; the table shows the median of the rounds.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+
+const server = spawn(process.execPath, [fileURLToPath(new URL('./server.mjs', import.meta.url))], {
+  stdio: ['pipe', 'pipe', 'inherit'],
+});
+const [line] = await once(server.stdout, 'data');
+const ports = JSON.parse(String(line));
+const url = (name, path) => `http://127.0.0.1:${ports[name]}${path}`;
+
+const post = { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sku":"A"}' };
+const scenarios = [
+  { id: 'get-bare', label: 'GET /hello, no guard', url: url('bare', '/hello'), status: 200 },
+  { id: 'get-noop', label: 'GET /hello, no-op guard', url: url('noop', '/hello'), status: 200 },
+  { id: 'get-guarded', label: 'GET /hello, guard, no window', url: url('guarded', '/hello'), status: 200 },
+  { id: 'post-bare', label: 'POST /orders, no guard', url: url('bare', '/orders'), status: 201, ...post },
+  { id: 'post-noop', label: 'POST /orders, no-op guard', url: url('noop', '/orders'), status: 201, ...post },
+  {
+    id: 'post-guarded',
+    label: 'POST /orders, guard, no window',
+    url: url('guarded', '/orders'),
+    status: 201,
+    ...post,
+  },
+  {
+    id: 'post-refused',
+    label: 'POST /orders, guard, window (503)',
+    url: url('frozen', '/orders'),
+    status: 503,
+    ...post,
+  },
+];
+
+async function measure(s, duration) {
+  const r = await autocannon({ ...s, connections: CONNECTIONS, duration });
+  const wrong = Object.entries(r.statusCodeStats).filter(([code]) => Number(code) !== s.status);
+  if (wrong.length > 0 || r.errors > 0) {
+    throw new Error(
+      `${s.label}: expected only ${s.status}, got ${JSON.stringify(r.statusCodeStats)}, ${r.errors} errors`,
+    );
+  }
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+console.log(
+  `Nest ${(await import('@nestjs/core/package.json', { with: { type: 'json' } })).default.version} on Express, node ${process.version}, ${CONNECTIONS} connections, ${ROUNDS} rounds x ${SECONDS}s per scenario`,
+);
+for (const s of scenarios) await measure(s, 1); // warm-up
+const results = Object.fromEntries(scenarios.map((s) => [s.id, []]));
+for (let round = 0; round < ROUNDS; round++) {
+  for (const s of scenarios) results[s.id].push(await measure(s, SECONDS));
+}
+
+const med = (id, key) => median(results[id].map((r) => r[key]));
+const rows = scenarios.map((s) => ({
+  scenario: s.label,
+  'req/s (median)': Math.round(med(s.id, 'rps')),
+  'req/s per round': results[s.id].map((r) => Math.round(r.rps)).join(' '),
+  'p50 ms': med(s.id, 'p50'),
+  'p99 ms': med(s.id, 'p99'),
+}));
+console.table(rows);
+const ratio = (a, b) => `${((med(a, 'rps') / med(b, 'rps')) * 100).toFixed(1)}%`;
+console.table([
+  { comparison: 'GET with guard / without (aim >= 97%)', ratio: ratio('get-guarded', 'get-bare') },
+  { comparison: 'GET with guard / no-op guard (quiesce alone)', ratio: ratio('get-guarded', 'get-noop') },
+  { comparison: 'POST with guard / without, no window', ratio: ratio('post-guarded', 'post-bare') },
+  { comparison: 'POST with guard / no-op guard (quiesce alone)', ratio: ratio('post-guarded', 'post-noop') },
+  { comparison: 'refused POST / bare POST handler (aim >= 100%)', ratio: ratio('post-refused', 'post-bare') },
+  { comparison: 'refused POST / POST behind a no-op guard', ratio: ratio('post-refused', 'post-noop') },
+]);
+server.stdin.end();
+server.kill();
