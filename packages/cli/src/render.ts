@@ -1,0 +1,235 @@
+import type { AuditEntry, EngineStatus, InventoryEntry, MaintenanceWindow, Straggler } from '@quiesce/core';
+import type { IntentView } from './controller.js';
+import { formatDuration } from './duration.js';
+
+const PHASE_ORDER = ['scheduled', 'freezing', 'frozen', 'thawing', 'backfilling', 'closed'];
+
+/** True when the window reached `phase` or a later one. */
+export function reached(phase: string | null | undefined, target: string): boolean {
+  return phase != null && PHASE_ORDER.indexOf(phase) >= PHASE_ORDER.indexOf(target);
+}
+
+function when(iso: string | null | undefined, now: number): string {
+  if (!iso) return 'unknown';
+  const d = Date.parse(iso) - now;
+  return `${iso} (${d >= 0 ? `in ${formatDuration(d)}` : `${formatDuration(-d)} ago`})`;
+}
+
+export function describeStraggler(s: Straggler): string {
+  const why =
+    s.reason === 'lost'
+      ? 'stopped heartbeating'
+      : s.reason === 'not-acknowledged'
+        ? `had not acknowledged (at v${s.ackedVersion})`
+        : `${s.inFlight} write${s.inFlight === 1 ? '' : 's'} still in flight`;
+  return `${s.instanceId}: ${why}${s.oldestOperation ? `, oldest ${s.oldestOperation}` : ''}`;
+}
+
+/** Acknowledgement and drain figures of a freezing window. */
+export function freezeFigures(s: EngineStatus) {
+  const w = s.state.window;
+  const freezeVersion = w?.freezeVersion ?? s.state.version;
+  const live = s.instances.filter((i) => i.live);
+  const acked = live.filter((i) => i.ackedVersion >= freezeVersion);
+  const inFlight = live.reduce((n, i) => n + i.inFlight, 0);
+  const pending = live.filter((i) => i.ackedVersion < freezeVersion || i.inFlight > 0);
+  return { live: live.length, acked: acked.length, inFlight, pending };
+}
+
+/** One line of progress for `begin` / `end` while waiting. */
+export function progressLine(s: EngineStatus, startedAt: number, now = Date.now()): string {
+  const w = s.state.window;
+  const elapsed = formatDuration(now - startedAt);
+  if (!w) return `no window · ${elapsed}`;
+  if (w.phase === 'freezing') {
+    const f = freezeFigures(s);
+    const waitingOn = f.pending
+      .slice(0, 3)
+      .map((i) =>
+        i.ackedVersion < (w.freezeVersion ?? 0)
+          ? `${i.id} (not acknowledged)`
+          : `${i.id} (${i.inFlight} in flight${i.oldestOperation ? `: ${i.oldestOperation}` : ''})`,
+      );
+    return (
+      `freezing: ${f.acked}/${f.live} instances acknowledged · ${f.inFlight} write${f.inFlight === 1 ? '' : 's'} in flight` +
+      (waitingOn.length ? ` · waiting on ${waitingOn.join(', ')}` : '') +
+      ` · ${elapsed}`
+    );
+  }
+  if (w.phase === 'thawing') {
+    const since = w.endedAt ? formatDuration(now - Date.parse(w.endedAt)) : elapsed;
+    return `thawing: writes are back on; soaking for ${since} (watching reads before the closure notice and backfill)`;
+  }
+  if (w.phase === 'backfilling') {
+    const b = s.backfill;
+    return b
+      ? `backfilling: ${b.done}/${b.total} intents replayed (${b.applied} applied, ${b.failed} failed) · ${elapsed}`
+      : `backfilling: replaying queued intents · ${elapsed}`;
+  }
+  return `${w.phase} · ${elapsed}`;
+}
+
+export function frozenSummary(w: MaintenanceWindow, s: EngineStatus): string[] {
+  const f = freezeFigures(s);
+  const lines = [
+    `frozen at ${w.frozenAt ?? 'unknown'}: ${f.live} live instance${f.live === 1 ? '' : 's'} confirmed; no instance will start a write`,
+  ];
+  if (w.stragglers.length > 0) {
+    lines.push(
+      `stragglers (${w.stragglers.length}), named when the drain deadline passed or an instance went silent:`,
+    );
+    for (const st of w.stragglers) lines.push(`  - ${describeStraggler(st)}`);
+  }
+  return lines;
+}
+
+export function closedSummary(w: MaintenanceWindow): string[] {
+  const b = w.report.backfill as
+    | { total?: number; applied?: number; failed?: number; remaining?: number | null }
+    | undefined;
+  const lines = [`closed at ${w.closedAt ?? 'unknown'}`];
+  if (b) {
+    lines.push(
+      `backfill: ${b.applied ?? 0}/${b.total ?? 0} intents applied, ${b.failed ?? 0} failed` +
+        (b.remaining ? `, ${b.remaining} still queued` : ''),
+    );
+  }
+  return lines;
+}
+
+export function windowLines(w: MaintenanceWindow, now = Date.now()): string[] {
+  const lines = [
+    `window     ${w.id} · ${w.phase}`,
+    `  reason   ${w.reason}`,
+    `  message  ${w.message}`,
+    `  starts   ${when(w.startsAt, now)}`,
+    `  ends     ${w.endsAt ? when(w.endsAt, now) : 'not set (open-ended)'}${w.autoEnd ? ' · ends by itself' : ''}`,
+  ];
+  if (w.contact) lines.push(`  contact  ${w.contact}`);
+  if (w.rollbackPlan) lines.push(`  rollback ${w.rollbackPlan}`);
+  if (w.openedBy) lines.push(`  opened   by ${w.openedBy}`);
+  if (w.stragglers.length) lines.push(`  straggl. ${w.stragglers.map(describeStraggler).join('; ')}`);
+  return lines;
+}
+
+const sum = (r: Record<string, number> | undefined) => Object.values(r ?? {}).reduce((a, b) => a + b, 0);
+
+export function statusLines(
+  s: EngineStatus,
+  target: string,
+  kind: 'http' | 'store',
+  now = Date.now(),
+): string[] {
+  const w = s.state.window;
+  const lines = [
+    `quiesce · ${target}`,
+    `mode       ${s.state.mode}${s.dryRun ? ' (dry run)' : ''} · state version ${s.state.version}${s.state.updatedBy ? ` by ${s.state.updatedBy}` : ''}`,
+  ];
+  if (w) lines.push(...windowLines(w, now));
+  else lines.push('window     none');
+  const live = s.instances.filter((i) => i.live);
+  lines.push(
+    `instances  ${live.length} live${s.instances.length > live.length ? `, ${s.instances.length - live.length} silent` : ''}`,
+  );
+  for (const i of s.instances) {
+    lines.push(
+      `  ${i.live ? '●' : '○'} ${i.id}  acked v${i.ackedVersion} · ${i.inFlight} in flight${i.oldestOperation ? ` (${i.oldestOperation})` : ''}`,
+    );
+  }
+  if (kind === 'http') {
+    lines.push(
+      `writes     refused ${sum(s.counters.refused)} · queued ${sum(s.counters.queued)} · dropped ${sum(s.counters.dropped)} · bypassed ${sum(s.counters.bypassed)}  (answering instance)`,
+    );
+    if (s.queue) {
+      lines.push(
+        `queue      depth ${s.queue.depth}${s.queue.oldestAgeMs != null ? `, oldest ${formatDuration(s.queue.oldestAgeMs)}` : ''} · applied ${s.queue.applied} · failed ${s.queue.failed} · replaying ${s.queue.replaying}`,
+      );
+    }
+    if (s.backfill)
+      lines.push(
+        `backfill   ${s.backfill.done}/${s.backfill.total} (${s.backfill.applied} applied, ${s.backfill.failed} failed)`,
+      );
+    if (s.readHealth && !s.readHealth.healthy)
+      lines.push(`reads      DEGRADED: ${s.readHealth.reasons.join('; ')}`);
+  }
+  lines.push(
+    `store      ${s.store.kind} · ${s.store.healthy ? 'healthy' : `UNHEALTHY: ${s.store.lastError}`}${s.store.fallback ? ` · fallback ${s.store.fallback}` : ''}`,
+  );
+  return lines;
+}
+
+/** A key of what a person watching cares about (heartbeat timestamps excluded). */
+export function statusKey(s: EngineStatus): string {
+  return JSON.stringify([
+    s.state.version,
+    s.phase,
+    s.readOnly,
+    s.instances.map((i) => [i.id, i.live, i.ackedVersion, i.inFlight]),
+    s.counters,
+    s.queue && { ...s.queue, oldestAgeMs: null },
+    s.backfill,
+    s.store.healthy,
+    s.store.fallback,
+  ]);
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) =>
+    r
+      .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+export function inventoryLines(entries: InventoryEntry[], unclassified: InventoryEntry[]): string[] {
+  if (entries.length === 0) return ['no write surfaces registered yet'];
+  const rows = [['SURFACE', 'NAME', 'CLASS', 'POLICY', 'DECIDED', 'SOURCE']];
+  for (const e of entries) {
+    rows.push([
+      e.surface,
+      e.name,
+      e.classification,
+      e.policy,
+      e.explicit ? 'yes' : e.classification === 'write' ? 'NO' : '-',
+      e.source,
+    ]);
+  }
+  const lines = table(rows);
+  lines.push('');
+  lines.push(
+    unclassified.length === 0
+      ? `${entries.length} surfaces; every write has a decided policy`
+      : `${entries.length} surfaces; ${unclassified.length} write${unclassified.length === 1 ? '' : 's'} with no decided policy (default block): ${unclassified.map((e) => e.name).join(', ')}`,
+  );
+  return lines;
+}
+
+export function auditLines(entries: AuditEntry[]): string[] {
+  if (entries.length === 0) return ['no audit entries'];
+  const rows = [['AT', 'ACTOR', 'ACTION', 'FROM → TO', 'VERSION', 'WINDOW', 'REASON']];
+  for (const e of entries) {
+    rows.push([
+      e.at,
+      e.actor,
+      e.action,
+      `${e.from.phase ?? e.from.mode} → ${e.to.phase ?? e.to.mode}`,
+      `v${e.version}`,
+      e.windowId ?? '-',
+      e.reason ?? '',
+    ]);
+  }
+  return table(rows);
+}
+
+export function intentLines(i: IntentView): string[] {
+  return [
+    `intent     ${i.id} · ${i.status}`,
+    `  name     ${i.name}`,
+    `  key      ${i.idempotencyKey}`,
+    `  window   ${i.windowId ?? '-'}`,
+    `  created  ${i.createdAt}`,
+    `  attempts ${i.attempts}${i.appliedAt ? ` · applied ${i.appliedAt}` : ''}`,
+  ];
+}
