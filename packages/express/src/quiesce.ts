@@ -140,6 +140,11 @@ function onReadFinish(this: Res): void {
   });
 }
 
+/** A long-lived response (an event stream) is not a read whose latency means anything. */
+export function excludeFromReadHealth(res: ServerResponse): void {
+  (res as Res)[kReadStart] = undefined;
+}
+
 function pathname(url: string): string {
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
@@ -191,21 +196,26 @@ class Guard implements GuardOnRequest {
     const method = (req.method ?? 'GET').toUpperCase();
     // Express's req.ip honours 'trust proxy'; a plain node request has only the socket address.
     const ip = req.ip ?? req.socket?.remoteAddress;
-    return operationFromHttp(
-      {
-        method,
-        path,
-        headers: req.headers,
-        ...(ip ? { ip } : {}),
-        ...(this.o.principal ? { principal: this.o.principal(req) } : {}),
-      },
-      {
-        bypassHeader: this.o.bypassHeader,
-        bypassCookie: this.o.bypassCookie,
-        ...(policy ? { annotation: policy.annotation } : {}),
-        ...(route ? { name: `${method} ${route.pattern}` } : {}),
-      },
-    );
+    const facts = {
+      method,
+      path,
+      headers: req.headers,
+      ...(ip ? { ip } : {}),
+      ...(this.o.principal ? { principal: this.o.principal(req) } : {}),
+    };
+    const opts = {
+      bypassHeader: this.o.bypassHeader,
+      bypassCookie: this.o.bypassCookie,
+      ...(policy ? { annotation: policy.annotation } : {}),
+      ...(route ? { name: `${method} ${route.pattern}` } : {}),
+    };
+    try {
+      return operationFromHttp(facts, opts);
+    } catch (err) {
+      // A malformed percent-encoded bypass cookie is no token at all, not a server error.
+      if (!(err instanceof URIError)) throw err;
+      return operationFromHttp({ ...facts, headers: { ...req.headers, cookie: undefined } }, opts);
+    }
   }
 
   #decideDuringWindow(req: Req, res: Res, next: Next): void {

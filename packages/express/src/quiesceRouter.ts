@@ -6,6 +6,7 @@ import express from 'express';
 import { z } from 'zod';
 import { readRaw } from './intentPayload.js';
 import { etagMatches, PublicStateView } from './publicState.js';
+import { excludeFromReadHealth } from './quiesce.js';
 import { registerRoutes } from './registerRoutes.js';
 import { allowUnguarded, type Handler } from './routePolicy.js';
 
@@ -276,6 +277,7 @@ export function quiesceRouter(engine: QuiesceEngine, options: QuiesceRouterOptio
   );
 
   router.get('/events', (req: Req, res: ServerResponse) => {
+    excludeFromReadHealth(res);
     res.statusCode = 200;
     res.setHeader('content-type', 'text/event-stream; charset=utf-8');
     res.setHeader('cache-control', 'no-cache, no-transform');

@@ -193,6 +193,17 @@ describe('bypass by principal and by address', () => {
     ).toBe(503);
   });
 
+  it('a malformed bypass cookie is no token: the write is refused, not a 500', async () => {
+    const url = await serve((app) => app.post('/w', ok), { bypass: { secret: 'bypass-secret-for-tests' } });
+    await freeze();
+    const r = await contractRequest(url, 'POST', '/w', {
+      headers: { cookie: 'quiesce_bypass=%E0%A4%A' },
+      body: {},
+    });
+    expect(r.status).toBe(503);
+    expect(r.json()).toMatchObject({ code: 'READ_ONLY_MODE' });
+  });
+
   it('lets an allowlisted address through', async () => {
     const url = await serve((app) => app.post('/w', ok), { bypass: { allow: ['127.0.0.0/8'] } });
     await freeze();

@@ -243,6 +243,8 @@ describe('GET /events', () => {
     await a.ended;
     router.close();
     await b.ended;
+    // A stream is not a slow read: the read-health watcher never hears of it.
+    expect((await engine.status()).readHealth.baseline.count).toBe(0);
     const count = b.events.length;
     // A change after the streams closed reaches nobody and throws nothing.
     await engine.begin({ reason: 'after close', message: 'x', endsAt: inTenMinutes() });
