@@ -37,6 +37,7 @@ export class QuiesceBannerElement extends Base {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
+  #generation = 0;
   #streamBroken = false;
   #skew = 0;
   #connected = false;
@@ -80,6 +81,8 @@ export class QuiesceBannerElement extends Base {
   }
 
   #teardown(): void {
+    // Answers of a connection attempt begun before this point are ignored.
+    this.#generation++;
     this.#source?.close();
     this.#source = null;
     clearTimeout(this.#timer);
@@ -88,8 +91,9 @@ export class QuiesceBannerElement extends Base {
 
   async #connect(): Promise<void> {
     clearTimeout(this.#timer);
-    const ok = await this.#poll();
-    if (!this.#connected) return;
+    const generation = this.#generation;
+    const ok = await this.#poll(generation);
+    if (!this.#connected || generation !== this.#generation) return;
     if (!ok || this.#streamBroken || typeof EventSource === 'undefined') return this.#retry(ok);
     const source = new EventSource(`${this.src}/events`);
     this.#source = source;
@@ -132,14 +136,15 @@ export class QuiesceBannerElement extends Base {
     this.#timer = setTimeout(() => void this.#connect(), delay);
   }
 
-  async #poll(): Promise<boolean> {
+  async #poll(generation: number): Promise<boolean> {
     try {
       const res = await fetch(`${this.src}/state`, {
         cache: 'no-store',
         headers: { accept: 'application/json' },
       });
       if (!res.ok) return false;
-      this.#accept(await res.text());
+      const body = await res.text();
+      if (generation === this.#generation) this.#accept(body);
       return true;
     } catch {
       return false;
