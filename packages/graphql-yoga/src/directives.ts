@@ -1,5 +1,5 @@
-import { QuiesceError } from '@quiesce/core';
 import type { Policy } from '@quiesce/core';
+import { QuiesceError } from '@quiesce/core';
 import type { GraphQLField, GraphQLInputType, GraphQLSchema } from 'graphql';
 
 /**
@@ -114,8 +114,10 @@ function checkKeyPath(field: GraphQLField<unknown, unknown>, path: string): stri
   }
   let type: GraphQLInputType = unwrapNonNull(arg.type);
   for (let i = 1; i < segments.length; i++) {
-    if (isList(type)) return `key "${path}": "${segments.slice(0, i).join('.')}" is a list; the key must be one value`;
-    if (!isInputObject(type)) return `key "${path}": "${segments.slice(0, i).join('.')}" is ${String(type)}, not an input object`;
+    if (isList(type))
+      return `key "${path}": "${segments.slice(0, i).join('.')}" is a list; the key must be one value`;
+    if (!isInputObject(type))
+      return `key "${path}": "${segments.slice(0, i).join('.')}" is ${String(type)}, not an input object`;
     const next = (type as any).getFields()[segments[i]!];
     if (!next) return `key "${path}": input ${String(type)} has no field "${segments[i]}"`;
     type = unwrapNonNull(next.type);
@@ -158,11 +160,15 @@ export function readSchemaWrites(schema: GraphQLSchema): SchemaWrites {
     const isMutation = type === mutationType;
     const isQuery = type === queryType;
     const isSubscription = type === subscriptionType;
-    for (const field of Object.values((type as any).getFields() as Record<string, GraphQLField<unknown, unknown>>)) {
+    for (const field of Object.values(
+      (type as any).getFields() as Record<string, GraphQLField<unknown, unknown>>,
+    )) {
       const coordinate = `${type.name}.${field.name}`;
       const found = directivesOf(field);
       const writes = found.some((d) => d.name === 'writes');
-      const policies = found.filter((d): d is FoundDirective & { name: PolicyDirective } => d.name in POLICY_DIRECTIVES);
+      const policies = found.filter(
+        (d): d is FoundDirective & { name: PolicyDirective } => d.name in POLICY_DIRECTIVES,
+      );
 
       for (const d of found) {
         const allowed = ARGS[d.name] ?? [];
@@ -170,23 +176,40 @@ export function readSchemaWrites(schema: GraphQLSchema): SchemaWrites {
           if (!allowed.includes(a)) fail(coordinate, `@${d.name} has no argument "${a}"`);
         }
       }
-      if (isMutation && writes) fail(coordinate, '@writes means nothing on a mutation field (mutations are writes already)');
+      if (isMutation && writes)
+        fail(coordinate, '@writes means nothing on a mutation field (mutations are writes already)');
       if (!isMutation && !isQuery && found.length > 0) {
-        const where = isSubscription ? 'a subscription field' : 'a field that is not a root Query or Mutation field';
-        fail(coordinate, `@${found[0]!.name} means nothing on ${where}; quiesce decides root mutation fields and query fields marked @writes`);
+        const where = isSubscription
+          ? 'a subscription field'
+          : 'a field that is not a root Query or Mutation field';
+        fail(
+          coordinate,
+          `@${found[0]!.name} means nothing on ${where}; quiesce decides root mutation fields and query fields marked @writes`,
+        );
         continue;
       }
       if (isQuery && policies.length > 0 && !writes) {
-        fail(coordinate, `@${policies[0]!.name} on a query field means nothing without @writes (add @writes if this query writes)`);
+        fail(
+          coordinate,
+          `@${policies[0]!.name} on a query field means nothing without @writes (add @writes if this query writes)`,
+        );
       }
       if (policies.length > 1) {
-        fail(coordinate, `one policy directive per field, found ${policies.map((p) => `@${p.name}`).join(' and ')}`);
+        fail(
+          coordinate,
+          `one policy directive per field, found ${policies.map((p) => `@${p.name}`).join(' and ')}`,
+        );
       }
       const policy = policies[0];
       let keyPath: string[] | undefined;
-      if (policy?.name === 'queueDuringReadOnly' && policy.args.key !== undefined && policy.args.key !== null) {
+      if (
+        policy?.name === 'queueDuringReadOnly' &&
+        policy.args.key !== undefined &&
+        policy.args.key !== null
+      ) {
         const key = policy.args.key;
-        if (typeof key !== 'string') fail(coordinate, `@queueDuringReadOnly(key:) must be a string, got ${JSON.stringify(key)}`);
+        if (typeof key !== 'string')
+          fail(coordinate, `@queueDuringReadOnly(key:) must be a string, got ${JSON.stringify(key)}`);
         else {
           const problem = checkKeyPath(field, key);
           if (problem) fail(coordinate, `@queueDuringReadOnly ${problem}`);

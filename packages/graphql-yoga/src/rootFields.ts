@@ -22,14 +22,21 @@ export function selectOperation(
  * `@skip`/`@include` settled from literals and given variables. Anything else (a variable left to its
  * default) counts as included: deciding on a field that then does not run is safe, missing one is not.
  */
-function included(node: { directives?: readonly any[] | undefined }, variables: Record<string, unknown> | undefined) {
+function included(
+  node: { directives?: readonly any[] | undefined },
+  variables: Record<string, unknown> | undefined,
+) {
   if (!node.directives?.length) return true;
   for (const d of node.directives) {
     const name = d.name.value;
     if (name !== 'skip' && name !== 'include') continue;
     const arg = d.arguments?.find((a: any) => a.name.value === 'if')?.value;
     const value =
-      arg?.kind === 'BooleanValue' ? arg.value : arg?.kind === 'Variable' ? variables?.[arg.name.value] : undefined;
+      arg?.kind === 'BooleanValue'
+        ? arg.value
+        : arg?.kind === 'Variable'
+          ? variables?.[arg.name.value]
+          : undefined;
     if (typeof value !== 'boolean') continue;
     if (name === 'skip' ? value : !value) return false;
   }

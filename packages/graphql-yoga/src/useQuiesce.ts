@@ -79,9 +79,13 @@ function defaultIp(context: QuiesceYogaContext): string | undefined {
 
 function checkOptions(engine: QuiesceEngine, options: QuiesceYogaOptions) {
   if (!engine || typeof engine.decide !== 'function' || typeof engine.track !== 'function') {
-    throw new QuiesceError('INVALID_INPUT', 'useQuiesce(engine): engine must be a QuiesceEngine from createQuiesce()', {
-      field: 'engine',
-    });
+    throw new QuiesceError(
+      'INVALID_INPUT',
+      'useQuiesce(engine): engine must be a QuiesceEngine from createQuiesce()',
+      {
+        field: 'engine',
+      },
+    );
   }
   if (options === null || typeof options !== 'object') {
     throw new QuiesceError('INVALID_INPUT', 'useQuiesce(engine, options): options must be an object', {
@@ -96,9 +100,13 @@ function checkOptions(engine: QuiesceEngine, options: QuiesceYogaOptions) {
   for (const k of ['bypassHeader', 'bypassCookie', 'idempotencyKeyHeader'] as const) {
     const v = options[k];
     if (v !== undefined && (typeof v !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(v))) {
-      throw new QuiesceError('INVALID_INPUT', `useQuiesce: options.${k} must be a header or cookie name, got ${JSON.stringify(v)}`, {
-        field: k,
-      });
+      throw new QuiesceError(
+        'INVALID_INPUT',
+        `useQuiesce: options.${k} must be a header or cookie name, got ${JSON.stringify(v)}`,
+        {
+          field: k,
+        },
+      );
     }
   }
   for (const k of ['requireIdempotencyKey', 'reportReads'] as const) {
@@ -130,9 +138,23 @@ function keyFromArgs(args: Record<string, unknown>, path: readonly string[] | un
   return v === null || v === undefined || v === '' ? undefined : String(v);
 }
 
+/**
+ * A GraphQL error that answers rather than reports a fault (refused, queued, dropped): built without
+ * a stack trace, which would say nothing and is most of the cost of a refusal.
+ */
+function answer(message: string, options: Parameters<typeof createGraphQLError>[1]) {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return createGraphQLError(message, options);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** A `QuiesceError` as a GraphQL error: its code, and its status from core's table. */
 function graphqlErrorFrom(error: QuiesceError, path: readonly (string | number)[] | undefined) {
-  return createGraphQLError(error.message, {
+  return answer(error.message, {
     extensions: {
       code: error.code,
       ...(error.field ? { field: error.field } : {}),
@@ -169,22 +191,31 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
     const path = [info.path.key as string];
     const d = stop.decision;
     if (d.outcome === 'discard') {
-      throw createGraphQLError(
+      throw answer(
         `${stop.coordinate} was discarded: writes are paused for maintenance and this one is not kept.`,
         { path, extensions: { code: 'WRITE_DROPPED', windowId: d.windowId, endsAt: d.endsAt } },
       );
     }
     let key = keyFromArgs(args, stop.keyPath);
     if (key === undefined) {
-      const header = context.request?.headers?.get(keyHeader)?.trim().replace(/^"(.*)"$/, '$1');
+      const header = context.request?.headers
+        ?.get(keyHeader)
+        ?.trim()
+        .replace(/^"(.*)"$/, '$1');
       if (header) key = stop.scope === undefined ? header : `${header}:${stop.scope}`;
     }
     if (key === undefined && requireKey) {
-      const where = stop.keyPath ? `argument ${stop.keyPath.join('.')} or the ${keyHeader} header` : `the ${keyHeader} header`;
+      const where = stop.keyPath
+        ? `argument ${stop.keyPath.join('.')} or the ${keyHeader} header`
+        : `the ${keyHeader} header`;
       throw graphqlErrorFrom(
-        new QuiesceError('IDEMPOTENCY_KEY_REQUIRED', `${stop.coordinate} is queued during maintenance and needs an idempotency key: give ${where}`, {
-          field: stop.keyPath?.join('.') ?? keyHeader,
-        }),
+        new QuiesceError(
+          'IDEMPOTENCY_KEY_REQUIRED',
+          `${stop.coordinate} is queued during maintenance and needs an idempotency key: give ${where}`,
+          {
+            field: stop.keyPath?.join('.') ?? keyHeader,
+          },
+        ),
         path,
       );
     }
@@ -192,15 +223,19 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
     const payload = JSON.parse(JSON.stringify(args)) as unknown;
     let queued: Awaited<ReturnType<QuiesceEngine['enqueue']>>;
     try {
-      queued = await engine.enqueue(key === undefined ? stop.op : { ...stop.op, idempotencyKey: key }, payload, {
-        name: stop.intentName,
-      });
+      queued = await engine.enqueue(
+        key === undefined ? stop.op : { ...stop.op, idempotencyKey: key },
+        payload,
+        {
+          name: stop.intentName,
+        },
+      );
     } catch (error) {
       if (isQuiesceError(error)) throw graphqlErrorFrom(error, path);
       throw error;
     }
     const { intent, statusUrl, created } = queued;
-    throw createGraphQLError(
+    throw answer(
       `${stop.coordinate} was queued as write intent ${intent.id}: writes are paused for maintenance and it will be applied when they resume.`,
       {
         path,
@@ -232,7 +267,12 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
     let plan = plans.get(schema);
     if (plan) return plan;
     const writes = readSchemaWrites(schema);
-    plan = { mutationTypeName: writes.mutationTypeName, mutation: new Map(), query: new Map(), hasWritingQueries: false };
+    plan = {
+      mutationTypeName: writes.mutationTypeName,
+      mutation: new Map(),
+      query: new Map(),
+      hasWritingQueries: false,
+    };
     const register = (field: WriteField, op: Operation, intentName: string) =>
       engine.register({
         surface: 'graphql',
@@ -241,7 +281,11 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
         policy: field.policy ?? 'block',
         explicit: field.policy !== undefined,
         source: 'graphql-yoga',
-        details: { coordinate: field.coordinate, ...(field.keyPath ? { key: field.keyPath.join('.') } : {}), intentName },
+        details: {
+          coordinate: field.coordinate,
+          ...(field.keyPath ? { key: field.keyPath.join('.') } : {}),
+          intentName,
+        },
       });
     for (const [type, kind] of [
       [schema.getMutationType(), 'mutation'],
@@ -252,7 +296,8 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
         const field = kind === 'mutation' ? writes.mutation.get(f.name) : writes.writingQueries.get(f.name);
         const op: Operation = { surface: 'graphql', name: `${kind} ${f.name}`, operationType: kind };
         if (field) {
-          if (kind === 'query' || field.policy) op.annotation = { classification: 'write', ...(field.policy ? { policy: field.policy } : {}) };
+          if (kind === 'query' || field.policy)
+            op.annotation = { classification: 'write', ...(field.policy ? { policy: field.policy } : {}) };
           register(field, op, intentNameOf(field));
         }
         if (kind === 'mutation') plan.mutation.set(f.name, { op, field: field! });
@@ -275,10 +320,17 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
     }
     const ip = context ? ipOf(context) : undefined;
     const principal = context && principalOf ? principalOf(context) : undefined;
-    const http = operationFromHttp(
-      { method: 'POST', path: '/', headers: bag, ...(ip ? { ip } : {}), ...(principal !== undefined ? { principal } : {}) },
-      { bypassHeader, bypassCookie },
-    );
+    const facts = { method: 'POST', path: '/', headers: bag, ip, principal };
+    let http: Operation;
+    try {
+      http = operationFromHttp(facts, { bypassHeader, bypassCookie });
+    } catch {
+      // A cookie that is not valid percent-encoding makes core throw (URIError): treat it as absent.
+      http = operationFromHttp(
+        { ...facts, headers: { [bypassHeader]: bag[bypassHeader] } },
+        { bypassHeader, bypassCookie },
+      );
+    }
     return { bypassToken: http.bypassToken, ip: http.ip, principal: http.principal };
   }
 
@@ -287,7 +339,11 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
     return {
       onExecuteDone({ result }: { result: any }) {
         if (isAsyncIterable(result)) return;
-        engine.reportRead({ surface: 'graphql', durationMs: performance.now() - start, error: !!result?.errors?.length });
+        engine.reportRead({
+          surface: 'graphql',
+          durationMs: performance.now() - start,
+          error: !!result?.errors?.length,
+        });
       },
     };
   }
@@ -336,7 +392,8 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
           if (!entry) continue;
           const op: Operation = { ...entry.op, ...facts };
           const d = engine.decide(op);
-          const coordinate = entry.field?.coordinate ?? `${isMutation ? plan.mutationTypeName : 'Query'}.${name}`;
+          const coordinate =
+            entry.field?.coordinate ?? `${isMutation ? plan.mutationTypeName : 'Query'}.${name}`;
           if (d.outcome === 'refuse') {
             refused ??= [];
             if (!refused.includes(coordinate)) refused.push(coordinate);
@@ -344,7 +401,8 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
             retryAfter = Math.max(retryAfter, d.retryAfter);
           } else if (d.outcome === 'enqueue' || d.outcome === 'discard') {
             if (d.outcome === 'enqueue') queuedCount++;
-            (fieldStops ??= new Map()).set(key, {
+            fieldStops ??= new Map();
+            fieldStops.set(key, {
               decision: d,
               op,
               coordinate,
@@ -364,7 +422,7 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
           // Strictest wins: one refused field refuses the whole operation, so nothing is half-applied.
           setResultAndStopExecution({
             errors: [
-              createGraphQLError(refusal.problem.detail, {
+              answer(refusal.problem.detail, {
                 extensions: {
                   code: 'READ_ONLY_MODE',
                   windowId: refusal.windowId,
@@ -382,7 +440,8 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
           return;
         }
         if (fieldStops) {
-          if (queuedCount > 1) for (const [key, stop] of fieldStops) if (stop.decision.outcome === 'enqueue') stop.scope = key;
+          if (queuedCount > 1)
+            for (const [key, stop] of fieldStops) if (stop.decision.outcome === 'enqueue') stop.scope = key;
           stops.set(context, fieldStops);
         }
         if (firstWrite === undefined) {

@@ -31,7 +31,10 @@ describe('over loopback HTTP with graphql-request', () => {
     const { response } = error as ClientError;
     expect(response.status).toBe(503);
     expect((response.headers as Headers).get('retry-after')).toMatch(/^\d+$/);
-    expect(response.errors?.[0]?.extensions).toMatchObject({ code: 'READ_ONLY_MODE', fields: ['Mutation.deleteOrder'] });
+    expect(response.errors?.[0]?.extensions).toMatchObject({
+      code: 'READ_ONLY_MODE',
+      fields: ['Mutation.deleteOrder'],
+    });
     expect(h.rec.calls).toEqual([]);
   });
 
@@ -47,7 +50,9 @@ describe('over loopback HTTP with graphql-request', () => {
     expect(res.data).toEqual({ createOrder: null });
     const ext = res.errors?.[0]?.extensions as Record<string, unknown>;
     expect(ext).toMatchObject({ code: 'WRITE_QUEUED', idempotencyKey: 'abc' });
-    expect((await h.engine.getIntent(ext.intentId as string))?.payload).toEqual({ input: { requestId: 'abc', item: 'tea' } });
+    expect((await h.engine.getIntent(ext.intentId as string))?.payload).toEqual({
+      input: { requestId: 'abc', item: 'tea' },
+    });
   });
 
   it('takes the client address from the node request for the CIDR bypass', async () => {

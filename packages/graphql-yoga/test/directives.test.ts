@@ -151,8 +151,16 @@ describe('invalid directive use fails at plugin start, naming the field', () => 
 describe('options', () => {
   it.each([
     [{ principal: 'ann' }, 'principal', /options\.principal must be a function/],
-    [{ bypassHeader: 'x bad' }, 'bypassHeader', /options\.bypassHeader must be a header or cookie name, got "x bad"/],
-    [{ requireIdempotencyKey: 'yes' }, 'requireIdempotencyKey', /options\.requireIdempotencyKey must be a boolean/],
+    [
+      { bypassHeader: 'x bad' },
+      'bypassHeader',
+      /options\.bypassHeader must be a header or cookie name, got "x bad"/,
+    ],
+    [
+      { requireIdempotencyKey: 'yes' },
+      'requireIdempotencyKey',
+      /options\.requireIdempotencyKey must be a boolean/,
+    ],
   ])('rejects %j', (options, field, message) => {
     const error = startError(() => useQuiesce(engine, options as any));
     expect(error.field).toBe(field);

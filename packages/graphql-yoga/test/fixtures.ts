@@ -11,7 +11,7 @@ import {
   GraphQLString,
 } from 'graphql';
 import { createYoga, type YogaServerOptions } from 'graphql-yoga';
-import { quiesceDirectives, type QuiesceYogaOptions, useQuiesce } from '../src/index.js';
+import { type QuiesceYogaOptions, quiesceDirectives, useQuiesce } from '../src/index.js';
 
 export const typeDefs = /* GraphQL */ `
   type Order {
@@ -138,11 +138,17 @@ export function codeFirstSchema(rec: Recorder) {
   const r = resolversFor(rec);
   const Order = new GraphQLObjectType({
     name: 'Order',
-    fields: { id: { type: new GraphQLNonNull(GraphQLID) }, item: { type: new GraphQLNonNull(GraphQLString) } },
+    fields: {
+      id: { type: new GraphQLNonNull(GraphQLID) },
+      item: { type: new GraphQLNonNull(GraphQLString) },
+    },
   });
   const OrderInput = new GraphQLInputObjectType({
     name: 'OrderInput',
-    fields: { requestId: { type: new GraphQLNonNull(GraphQLString) }, item: { type: new GraphQLNonNull(GraphQLString) } },
+    fields: {
+      requestId: { type: new GraphQLNonNull(GraphQLString) },
+      item: { type: new GraphQLNonNull(GraphQLString) },
+    },
   });
   return new GraphQLSchema({
     query: new GraphQLObjectType({
@@ -223,7 +229,11 @@ export async function harness(
     Promise.resolve(
       yoga.fetch('http://yoga.test/graphql', {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/graphql-response+json',
+          ...headers,
+        },
         body: JSON.stringify(body),
       }),
     );

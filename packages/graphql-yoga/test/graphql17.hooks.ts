@@ -19,7 +19,10 @@ registerHooks({
     const resolved = next(specifier, context);
     if (resolved.url.startsWith(v16Dir)) {
       // A path vite resolved to graphql 16 (its alias in vitest.config.ts): the same entry of 17.
-      const sub = resolved.url.slice(v16Dir.length).replace(/(^|\/)index\.m?js$/, '').replace(/\.m?js$/, '');
+      const sub = resolved.url
+        .slice(v16Dir.length)
+        .replace(/(^|\/)index\.m?js$/, '')
+        .replace(/\.m?js$/, '');
       return next(sub ? `graphql-17/${sub}` : 'graphql-17', { ...context, parentURL: anchor });
     }
     return resolved;

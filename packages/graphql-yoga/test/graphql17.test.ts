@@ -31,7 +31,10 @@ describe('graphql 17', () => {
   ])('%s schema', (_, schema) => {
     it('refuses, queues, drops and allows like on graphql 16', async () => {
       h = await harness({ schema });
-      expect(await h.gql('mutation { deleteOrder(id: 1) }')).toMatchObject({ status: 200, body: { data: { deleteOrder: true } } });
+      expect(await h.gql('mutation { deleteOrder(id: 1) }')).toMatchObject({
+        status: 200,
+        body: { data: { deleteOrder: true } },
+      });
       await h.begin();
       expect(await h.gql('{ hello }')).toMatchObject({ status: 200, body: { data: { hello: 'world' } } });
 
@@ -63,7 +66,10 @@ describe('graphql 17', () => {
 
       const dropped = await h.gql('mutation { trackView(page: "/") }');
       expect(dropped.body.errors[0].extensions.code).toBe('WRITE_DROPPED');
-      expect(await h.gql('mutation { signIn(user: "b") }')).toMatchObject({ status: 200, body: { data: { signIn: 'token-for-b' } } });
+      expect(await h.gql('mutation { signIn(user: "b") }')).toMatchObject({
+        status: 200,
+        body: { data: { signIn: 'token-for-b' } },
+      });
       expect(h.rec.calls).toEqual(['deleteOrder', 'signIn']);
     });
   });

@@ -102,7 +102,10 @@ describe.each([
 
     // Same key, same payload: the same intent. Same key, other payload: 422.
     const again = await h.gql(CREATE, { input: { requestId: 'req-42', item: 'tea' } });
-    expect(again.body.errors[0].extensions).toMatchObject({ intentId: error.extensions.intentId, created: false });
+    expect(again.body.errors[0].extensions).toMatchObject({
+      intentId: error.extensions.intentId,
+      created: false,
+    });
     const conflict = await h.gql(CREATE, { input: { requestId: 'req-42', item: 'coffee' } });
     expect(conflict.status).toBe(422);
     expect(conflict.body.errors[0]).toMatchObject({
@@ -128,7 +131,10 @@ describe.each([
 
   it('treats a @writes query field as a mutation', async () => {
     h = await harness({ schema });
-    expect(await h.gql('{ touchLastSeen }')).toMatchObject({ status: 200, body: { data: { touchLastSeen: true } } });
+    expect(await h.gql('{ touchLastSeen }')).toMatchObject({
+      status: 200,
+      body: { data: { touchLastSeen: true } },
+    });
     await h.begin();
     expectRefusal(await h.gql('{ hello touchLastSeen }'), ['Query.touchLastSeen']);
     expect(h.rec.calls).toEqual(['touchLastSeen']);
@@ -143,12 +149,20 @@ describe.each([
       classification: 'write',
       policy: 'queue',
       explicit: true,
-      details: { coordinate: 'Mutation.createOrder', key: 'input.requestId', intentName: 'Mutation.createOrder' },
+      details: {
+        coordinate: 'Mutation.createOrder',
+        key: 'input.requestId',
+        intentName: 'Mutation.createOrder',
+      },
     });
     expect(byName['mutation signIn']).toMatchObject({ policy: 'allow', explicit: true });
     expect(byName['mutation trackView']).toMatchObject({ policy: 'drop', explicit: true });
     expect(byName['mutation deleteOrder']).toMatchObject({ policy: 'block', explicit: false });
-    expect(byName['query touchLastSeen']).toMatchObject({ classification: 'write', policy: 'block', explicit: false });
+    expect(byName['query touchLastSeen']).toMatchObject({
+      classification: 'write',
+      policy: 'block',
+      explicit: false,
+    });
     expect(byName['query hello']).toBeUndefined();
   });
 });
@@ -183,7 +197,9 @@ describe('operations', () => {
     expect(read.status).toBe(200);
     expect(await read.json()).toEqual({ data: { hello: 'world' } });
     const write = await h.post({ query: document, operationName: 'Write' });
-    expectRefusal({ status: write.status, headers: write.headers, body: await write.json() }, ['Mutation.deleteOrder']);
+    expectRefusal({ status: write.status, headers: write.headers, body: await write.json() }, [
+      'Mutation.deleteOrder',
+    ]);
   });
 
   it('follows fragments, aliases and @skip/@include', async () => {
@@ -193,13 +209,20 @@ describe('operations', () => {
       'mutation { ...W } fragment W on Mutation { ... on Mutation { gone: deleteOrder(id: 1) } }',
     );
     expectRefusal(viaFragment, ['Mutation.deleteOrder']);
-    const skipped = await h.gql('mutation ($no: Boolean!) { signIn(user: "x") deleteOrder(id: 1) @include(if: $no) }', {
-      no: false,
-    });
+    const skipped = await h.gql(
+      'mutation ($no: Boolean!) { signIn(user: "x") deleteOrder(id: 1) @include(if: $no) }',
+      {
+        no: false,
+      },
+    );
     expect(skipped).toMatchObject({ status: 200, body: { data: { signIn: 'token-for-x' } } });
-    const two = await h.gql('mutation { first: placeOrder(item: "a") { id } second: placeOrder(item: "b") { id } }', undefined, {
-      'idempotency-key': 'K1',
-    });
+    const two = await h.gql(
+      'mutation { first: placeOrder(item: "a") { id } second: placeOrder(item: "b") { id } }',
+      undefined,
+      {
+        'idempotency-key': 'K1',
+      },
+    );
     expect(two.status).toBe(202);
     // One header key, two queued fields: each gets the key scoped by its response key.
     expect(two.body.errors.map((e: any) => e.extensions.idempotencyKey)).toEqual(['K1:first', 'K1:second']);
@@ -208,8 +231,13 @@ describe('operations', () => {
   it('keys a queued field from the Idempotency-Key header, or derives one from its arguments', async () => {
     h = await harness();
     await h.begin();
-    const withHeader = await h.gql('mutation { placeOrder(item: "tea") { id } }', undefined, { 'Idempotency-Key': 'client-7' });
-    expect(withHeader.body.errors[0].extensions).toMatchObject({ code: 'WRITE_QUEUED', idempotencyKey: 'client-7' });
+    const withHeader = await h.gql('mutation { placeOrder(item: "tea") { id } }', undefined, {
+      'Idempotency-Key': 'client-7',
+    });
+    expect(withHeader.body.errors[0].extensions).toMatchObject({
+      code: 'WRITE_QUEUED',
+      idempotencyKey: 'client-7',
+    });
     const derived = await h.gql('mutation { placeOrder(item: "tea") { id } }');
     expect(derived.body.errors[0].extensions.idempotencyKey).toMatch(/^derived:[0-9a-f]{32}$/);
     const derivedAgain = await h.gql('mutation { placeOrder(item: "tea") { id } }');
@@ -239,9 +267,12 @@ describe('operations', () => {
     });
     expect(q.status).toBe(200);
     expect(await q.json()).toEqual({ data: { hello: 'world' } });
-    const m = await h.yoga.fetch(`http://yoga.test/graphql?query=${encodeURIComponent('mutation { deleteOrder(id: 1) }')}`, {
-      headers: { accept: 'application/graphql-response+json' },
-    });
+    const m = await h.yoga.fetch(
+      `http://yoga.test/graphql?query=${encodeURIComponent('mutation { deleteOrder(id: 1) }')}`,
+      {
+        headers: { accept: 'application/graphql-response+json' },
+      },
+    );
     expect(m.status).toBe(405);
     expect(h.rec.calls).toEqual([]);
   });
@@ -262,16 +293,27 @@ describe('operations', () => {
     const token = createBypassToken('s3cret', { sub: 'ops@example.com', expiresInMs: 60_000 });
     const res = await h.gql('mutation { deleteOrder(id: 1) }', undefined, { 'x-quiesce-bypass': token });
     expect(res).toMatchObject({ status: 200, body: { data: { deleteOrder: true } } });
-    const cookie = await h.gql('mutation { deleteOrder(id: 2) }', undefined, { cookie: `a=b; quiesce_bypass=${token}` });
+    const cookie = await h.gql('mutation { deleteOrder(id: 2) }', undefined, {
+      cookie: `a=b; quiesce_bypass=${token}`,
+    });
     expect(cookie.status).toBe(200);
-    expectRefusal(await h.gql('mutation { deleteOrder(id: 3) }', undefined, { 'x-quiesce-bypass': 'forged.token' }), [
-      'Mutation.deleteOrder',
-    ]);
+    expectRefusal(
+      await h.gql('mutation { deleteOrder(id: 3) }', undefined, { 'x-quiesce-bypass': 'forged.token' }),
+      ['Mutation.deleteOrder'],
+    );
+    // A cookie that is not valid percent-encoding is ignored, not a 500.
+    expectRefusal(
+      await h.gql('mutation { deleteOrder(id: 4) }', undefined, { cookie: 'quiesce_bypass=%E0%A4%A' }),
+      ['Mutation.deleteOrder'],
+    );
     await h.engine.close();
 
     h = await harness({ engine: { dryRun: true } });
     await h.begin();
-    expect(await h.gql('mutation { deleteOrder(id: 1) }')).toMatchObject({ status: 200, body: { data: { deleteOrder: true } } });
+    expect(await h.gql('mutation { deleteOrder(id: 1) }')).toMatchObject({
+      status: 200,
+      body: { data: { deleteOrder: true } },
+    });
     expect((await h.engine.status()).counters.dryRun.graphql).toBe(1);
   });
 
@@ -281,7 +323,9 @@ describe('operations', () => {
       plugin: { principal: (ctx) => ctx.request.headers.get('x-user') ?? undefined },
     });
     await h.begin();
-    expect((await h.gql('mutation { deleteOrder(id: 1) }', undefined, { 'x-user': 'operator' })).status).toBe(200);
+    expect((await h.gql('mutation { deleteOrder(id: 1) }', undefined, { 'x-user': 'operator' })).status).toBe(
+      200,
+    );
     expect((await h.gql('mutation { deleteOrder(id: 1) }', undefined, { 'x-user': 'ann' })).status).toBe(503);
     const q = await h.gql('mutation { placeOrder(item: "x") { id } }', undefined, { 'x-user': 'ann' });
     expect((await h.engine.getIntent(q.body.errors[0].extensions.intentId))?.principal).toBe('ann');
@@ -292,7 +336,10 @@ describe('operations', () => {
     await h.begin();
     expect((await h.gql('mutation { deleteOrder(id: 1) }')).status).toBe(503);
     await h.engine.end();
-    expect(await h.gql('mutation { deleteOrder(id: 1) }')).toMatchObject({ status: 200, body: { data: { deleteOrder: true } } });
+    expect(await h.gql('mutation { deleteOrder(id: 1) }')).toMatchObject({
+      status: 200,
+      body: { data: { deleteOrder: true } },
+    });
   });
 });
 
@@ -335,10 +382,16 @@ describe('batching', () => {
     expect(mixed.headers.get('retry-after')).toMatch(/^\d+$/);
     const [read, write] = (await mixed.json()) as any[];
     expect(read).toEqual({ data: { hello: 'world' } });
-    expect(write.errors[0].extensions).toMatchObject({ code: 'READ_ONLY_MODE', fields: ['Mutation.deleteOrder'] });
+    expect(write.errors[0].extensions).toMatchObject({
+      code: 'READ_ONLY_MODE',
+      fields: ['Mutation.deleteOrder'],
+    });
     expect(write.errors[0].extensions.http).toBeUndefined();
 
-    const whole = await h.post([{ query: 'mutation { deleteOrder(id: 1) }' }, { query: 'mutation { deleteOrder(id: 2) }' }]);
+    const whole = await h.post([
+      { query: 'mutation { deleteOrder(id: 1) }' },
+      { query: 'mutation { deleteOrder(id: 2) }' },
+    ]);
     expect(whole.status).toBe(503);
     expect(whole.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(whole.headers.get('cache-control')).toBe('no-store');
