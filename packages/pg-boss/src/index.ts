@@ -1,4 +1,10 @@
 export {
+  type FreezeJobsOptions,
+  freezeJobs,
+  type JobFreezer,
+  type QueueFreezeOptions,
+} from './jobFreezer.js';
+export {
   createPgBossIntentQueue,
   type PgBossConnection,
   type PgBossIntentQueue,

@@ -14,7 +14,12 @@ import {
   type WriteIntent,
 } from '@quiesce/core';
 import { type ConstructorOptions, type Db, type Job, PgBoss } from 'pg-boss';
-import { type PGliteWithTransactions, pgliteDatabase, type TransactionalDb, type TransactionHandle } from './pgliteDatabase.js';
+import {
+  type PGliteWithTransactions,
+  pgliteDatabase,
+  type TransactionalDb,
+  type TransactionHandle,
+} from './pgliteDatabase.js';
 import { assertIdentifier, assertPositiveInt, INTENT_STATUSES, intentTable, pendingIntents } from './sql.js';
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -180,7 +185,9 @@ async function inTransaction<T>(db: TransactionalDb, fn: (tx: Db) => Promise<T>)
  * Replay claims jobs with pg-boss `fetch` (SKIP LOCKED, so several replayers share the work), runs
  * the handler registered for the intent's name, and settles intent and job together.
  */
-export async function createPgBossIntentQueue(options: PgBossIntentQueueOptions = {}): Promise<PgBossIntentQueue> {
+export async function createPgBossIntentQueue(
+  options: PgBossIntentQueueOptions = {},
+): Promise<PgBossIntentQueue> {
   const schema = assertIdentifier(options.schema ?? 'pgboss', 'schema');
   const queue = options.queue ?? 'quiesce.intents';
   if (typeof queue !== 'string' || !/^[\w.\-/]+$/.test(queue)) {
@@ -194,9 +201,13 @@ export async function createPgBossIntentQueue(options: PgBossIntentQueueOptions 
     (k) => (options as Record<string, unknown>)[k] !== undefined,
   );
   if (connections.length > 1) {
-    throw new QuiesceError('INVALID_INPUT', `give one of boss, connectionString, pglite, dataDir (got ${connections.join(', ')})`, {
-      field: connections[1],
-    });
+    throw new QuiesceError(
+      'INVALID_INPUT',
+      `give one of boss, connectionString, pglite, dataDir (got ${connections.join(', ')})`,
+      {
+        field: connections[1],
+      },
+    );
   }
 
   let boss: PgBoss;
@@ -251,7 +262,9 @@ export async function createPgBossIntentQueue(options: PgBossIntentQueueOptions 
     lease_until timestamptz,
     UNIQUE (queue, name, idempotency_key)
   )`);
-  await db.executeSql(`CREATE INDEX IF NOT EXISTS quiesce_intent_status_idx ON ${T} (queue, status, created_at)`);
+  await db.executeSql(
+    `CREATE INDEX IF NOT EXISTS quiesce_intent_status_idx ON ${T} (queue, status, created_at)`,
+  );
   // Retries are the replay's own (backoff in ms, attempts from ReplayOptions), so pg-boss retries
   // nothing; a queued intent must never age out of pg-boss (retention ~20 years); expiry is only a
   // backstop behind the replay's lease.
@@ -266,7 +279,8 @@ export async function createPgBossIntentQueue(options: PgBossIntentQueueOptions 
   let replaying: Promise<ReplayReport> | null = null;
 
   const selectOne = async (executor: Db, jobId: string): Promise<Row | null> =>
-    ((await executor.executeSql(`SELECT ${COLUMNS} FROM ${T} WHERE id = $1 AND ${mine}`, [jobId])).rows[0] as Row) ?? null;
+    ((await executor.executeSql(`SELECT ${COLUMNS} FROM ${T} WHERE id = $1 AND ${mine}`, [jobId]))
+      .rows[0] as Row) ?? null;
 
   const pendingCount = async (): Promise<{ pending: number; replaying: number }> => {
     const { rows } = await db.executeSql(
@@ -299,7 +313,9 @@ export async function createPgBossIntentQueue(options: PgBossIntentQueueOptions 
 
   /** Queued intents whose job is not fetchable (deleted or settled from outside) get one again. */
   const reconcileOrphans = async () => {
-    const { rows } = await db.executeSql(`SELECT id FROM ${T} WHERE ${mine} AND status = 'queued' ORDER BY created_at LIMIT 100`);
+    const { rows } = await db.executeSql(
+      `SELECT id FROM ${T} WHERE ${mine} AND status = 'queued' ORDER BY created_at LIMIT 100`,
+    );
     for (const { id } of rows as { id: string }[]) {
       await inTransaction(db, async (tx) => {
         const [job] = await boss.findJobs(queue, { id, db: tx });
@@ -322,7 +338,9 @@ export async function createPgBossIntentQueue(options: PgBossIntentQueueOptions 
 
   function validateReplay(o: ReplayOptions) {
     if (!o || !(o.handlers instanceof Map)) {
-      throw new QuiesceError('INVALID_INPUT', 'replay: handlers must be a Map of intent name → handler', { field: 'handlers' });
+      throw new QuiesceError('INVALID_INPUT', 'replay: handlers must be a Map of intent name → handler', {
+        field: 'handlers',
+      });
     }
     const concurrency = assertPositiveInt(o.concurrency ?? 4, 'concurrency');
     const maxAttempts = assertPositiveInt(o.maxAttempts ?? 5, 'maxAttempts');
@@ -339,7 +357,12 @@ export async function createPgBossIntentQueue(options: PgBossIntentQueueOptions 
     const signal = AbortSignal.any([closing.signal, ...(o.signal ? [o.signal] : [])]);
     const report: ReplayReport = { done: 0, total: 0, applied: 0, failed: 0, paused: false };
     const progress = () => {
-      const p: ReplayProgress = { done: report.done, total: report.total, applied: report.applied, failed: report.failed };
+      const p: ReplayProgress = {
+        done: report.done,
+        total: report.total,
+        applied: report.applied,
+        failed: report.failed,
+      };
       try {
         o.onProgress?.(p);
       } catch {
@@ -442,7 +465,11 @@ export async function createPgBossIntentQueue(options: PgBossIntentQueueOptions 
           if (signal.aborted) return release(job, lastError);
           if (attempts >= maxAttempts) return finish(job, 'failed', lastError);
           await db
-            .executeSql(`UPDATE ${T} SET last_error = $3 WHERE id = $1 AND lease_owner = $2`, [job.id, owner, lastError])
+            .executeSql(`UPDATE ${T} SET last_error = $3 WHERE id = $1 AND lease_owner = $2`, [
+              job.id,
+              owner,
+              lastError,
+            ])
             .catch(() => {});
           await sleep(backoffDelay(backoffMs, attempts), signal);
         }
@@ -466,7 +493,8 @@ export async function createPgBossIntentQueue(options: PgBossIntentQueueOptions 
           running.add(p);
         }
         if (running.size > 0) {
-          if (running.size >= concurrency || claimed.length < free) await Promise.race([...running, abortPromise]);
+          if (running.size >= concurrency || claimed.length < free)
+            await Promise.race([...running, abortPromise]);
           continue;
         }
         const counts = await pendingCount();
@@ -497,7 +525,9 @@ export async function createPgBossIntentQueue(options: PgBossIntentQueueOptions 
         throw new QuiesceError('INVALID_INPUT', 'intent: name is required', { field: 'name' });
       }
       if (typeof input.idempotencyKey !== 'string' || input.idempotencyKey === '') {
-        throw new QuiesceError('IDEMPOTENCY_KEY_REQUIRED', 'intent: idempotencyKey is required', { field: 'idempotencyKey' });
+        throw new QuiesceError('IDEMPOTENCY_KEY_REQUIRED', 'intent: idempotencyKey is required', {
+          field: 'idempotencyKey',
+        });
       }
       if (input.idempotencyKey.length > 512) {
         throw new QuiesceError('INVALID_INPUT', 'intent: idempotencyKey is longer than 512 characters', {
@@ -508,15 +538,23 @@ export async function createPgBossIntentQueue(options: PgBossIntentQueueOptions 
       try {
         json = JSON.stringify(input.payload) ?? 'null';
       } catch (err) {
-        throw new QuiesceError('INVALID_INPUT', `intent: payload is not JSON-serialisable (${errorMessage(err)})`, {
-          field: 'payload',
-          cause: err,
-        });
+        throw new QuiesceError(
+          'INVALID_INPUT',
+          `intent: payload is not JSON-serialisable (${errorMessage(err)})`,
+          {
+            field: 'payload',
+            cause: err,
+          },
+        );
       }
       if (Buffer.byteLength(json) > maxPayloadBytes) {
-        throw new QuiesceError('PAYLOAD_TOO_LARGE', `intent: payload is larger than ${maxPayloadBytes} bytes`, {
-          field: 'payload',
-        });
+        throw new QuiesceError(
+          'PAYLOAD_TOO_LARGE',
+          `intent: payload is larger than ${maxPayloadBytes} bytes`,
+          {
+            field: 'payload',
+          },
+        );
       }
       const payloadHash = hashPayload(input.payload);
       const id = randomUUID();
@@ -540,10 +578,10 @@ export async function createPgBossIntentQueue(options: PgBossIntentQueueOptions 
           await boss.send(queue, { intent: `int_${id}` }, { id, db: tx });
           return { row: inserted.rows[0] as Row, created: true };
         }
-        const existing = await tx.executeSql(`SELECT ${COLUMNS} FROM ${T} WHERE ${mine} AND name = $1 AND idempotency_key = $2`, [
-          input.name,
-          input.idempotencyKey,
-        ]);
+        const existing = await tx.executeSql(
+          `SELECT ${COLUMNS} FROM ${T} WHERE ${mine} AND name = $1 AND idempotency_key = $2`,
+          [input.name, input.idempotencyKey],
+        );
         return { row: existing.rows[0] as Row, created: false };
       });
       if (!created && row.payload_hash !== payloadHash) {
@@ -566,7 +604,9 @@ export async function createPgBossIntentQueue(options: PgBossIntentQueueOptions 
     async list(listOptions = {}) {
       const status = listOptions.status;
       if (status !== undefined && !INTENT_STATUSES.includes(status)) {
-        throw new QuiesceError('INVALID_INPUT', `list: status must be one of ${INTENT_STATUSES.join(', ')}`, { field: 'status' });
+        throw new QuiesceError('INVALID_INPUT', `list: status must be one of ${INTENT_STATUSES.join(', ')}`, {
+          field: 'status',
+        });
       }
       const limit = assertPositiveInt(listOptions.limit ?? 100, 'limit');
       const { rows } = await db.executeSql(

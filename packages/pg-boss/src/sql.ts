@@ -8,9 +8,13 @@ export const pendingIntents = "status IN ('queued', 'replaying')";
 /** A schema name goes into SQL text, so only plain lower-case identifiers are accepted. */
 export function assertIdentifier(value: unknown, field: string): string {
   if (typeof value !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(value)) {
-    throw new QuiesceError('INVALID_INPUT', `${field}: must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)`, {
-      field,
-    });
+    throw new QuiesceError(
+      'INVALID_INPUT',
+      `${field}: must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)`,
+      {
+        field,
+      },
+    );
   }
   return value;
 }

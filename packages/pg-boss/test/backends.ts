@@ -4,9 +4,19 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { POSTGRES_URL, serviceAvailable, uniqueName } from '@quiesce/testkit';
 import pg from 'pg';
-import { createPgBossIntentQueue, type PgBossIntentQueue, type PgBossIntentQueueOptions } from '../src/index.js';
+import { type ConstructorOptions, PgBoss } from 'pg-boss';
+import { inject } from 'vitest';
+import {
+  createPgBossIntentQueue,
+  type PgBossIntentQueue,
+  type PgBossIntentQueueOptions,
+  pgliteDatabase,
+} from '../src/index.js';
 
-type QueueTuning = Omit<PgBossIntentQueueOptions, 'boss' | 'connectionString' | 'pglite' | 'dataDir' | 'schema'>;
+type QueueTuning = Omit<
+  PgBossIntentQueueOptions,
+  'boss' | 'connectionString' | 'pglite' | 'dataDir' | 'schema'
+>;
 
 /** One database a test file runs against: PostgreSQL (a schema of its own) or PGlite (a directory of its own). */
 export interface Backend {
@@ -14,6 +24,8 @@ export interface Backend {
   readonly schema: string;
   /** Open a queue on this backend (in this process). */
   open(options?: QueueTuning): Promise<PgBossIntentQueue>;
+  /** A started pg-boss on this database and schema (stopped at cleanup). */
+  boss(options?: Partial<ConstructorOptions>): Promise<PgBoss>;
   /** Connection options for a child process opening the same database. */
   connection(): { connectionString: string } | { dataDir: string };
   /** Run SQL outside any queue (PGlite: only while no child holds the directory). */
@@ -32,8 +44,15 @@ export async function postgresBackend(): Promise<Backend> {
   const client = new pg.Client({ connectionString: POSTGRES_URL });
   await client.connect();
   const opened: PgBossIntentQueue[] = [];
+  const bosses: PgBoss[] = [];
   return {
     name: 'postgres',
+    async boss(options = {}) {
+      const boss = new PgBoss({ ...quiet, max: 4, ...options, connectionString: POSTGRES_URL, schema });
+      boss.on('error', () => {});
+      bosses.push(await boss.start());
+      return boss;
+    },
     schema,
     async open(options = {}) {
       const q = await createPgBossIntentQueue({
@@ -52,39 +71,42 @@ export async function postgresBackend(): Promise<Backend> {
     async release() {},
     async cleanup() {
       await Promise.allSettled(opened.map((q) => q.close()));
+      await Promise.allSettled(bosses.map((b) => b.stop({ graceful: false })));
       await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       await client.end();
     },
   };
 }
 
-let template: Promise<string> | null = null;
-/** initdb costs seconds; every PGlite directory of a run is a copy of one made once. */
-function pgliteTemplate(): Promise<string> {
-  template ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'quiesce-pglite-template-'));
-    const db = await PGlite.create(dir);
-    await db.close();
-    return dir;
-  })();
-  return template;
-}
-
 export async function pgliteBackend(): Promise<Backend> {
   const dir = await mkdtemp(join(tmpdir(), 'quiesce-pglite-'));
-  await cp(await pgliteTemplate(), dir, { recursive: true });
+  await cp(inject('pgliteTemplate'), dir, { recursive: true });
   const schema = uniqueName('qpgb');
   let db: PGlite | null = null;
   const opened: PgBossIntentQueue[] = [];
+  const bosses: PgBoss[] = [];
   const open = async () => (db ??= await PGlite.create(dir));
   const closeAll = async () => {
     await Promise.allSettled(opened.splice(0).map((q) => q.close()));
+    await Promise.allSettled(bosses.splice(0).map((b) => b.stop({ graceful: false })));
     await db?.close();
     db = null;
   };
   return {
     name: 'pglite',
     schema,
+    async boss(options = {}) {
+      const boss = new PgBoss({
+        ...quiet,
+        ...options,
+        db: pgliteDatabase(await open()),
+        backend: 'pglite',
+        schema,
+      });
+      boss.on('error', () => {});
+      bosses.push(await boss.start());
+      return boss;
+    },
     async open(options = {}) {
       const q = await createPgBossIntentQueue({
         ...options,

@@ -10,9 +10,13 @@ const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 /** Run the child until `until(lines)` holds, then SIGKILL it; resolves with everything it printed. */
 function runAndKill(args: string[], until: (lines: string[]) => boolean): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(process.execPath, ['--import', here('./fixtures/register.mjs'), here('./fixtures/child.ts'), ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child: ChildProcess = spawn(
+      process.execPath,
+      ['--import', here('./fixtures/register.mjs'), here('./fixtures/child.ts'), ...args],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const lines: string[] = [];
     let buffer = '';
     let stderr = '';
@@ -48,8 +52,13 @@ describe.each(backends)('crash safety on %s (SIGKILL)', (_name, make) => {
   afterAll(() => backend?.cleanup(), 30_000);
 
   it('loses no acknowledged intent when the process dies right after enqueue resolves', async () => {
-    const lines = await runAndKill(['enqueue', JSON.stringify(backend.connection()), backend.schema], (l) => l.filter((x) => x.startsWith('ack ')).length >= 25);
-    const acked = lines.filter((l) => l.startsWith('ack ')).map((l) => l.split(' ') as [string, string, string]);
+    const lines = await runAndKill(
+      ['enqueue', JSON.stringify(backend.connection()), backend.schema],
+      (l) => l.filter((x) => x.startsWith('ack ')).length >= 25,
+    );
+    const acked = lines
+      .filter((l) => l.startsWith('ack '))
+      .map((l) => l.split(' ') as [string, string, string]);
     expect(acked.length).toBeGreaterThanOrEqual(25);
 
     const queue = await backend.open({ leaseMs: 1500 });
@@ -57,11 +66,15 @@ describe.each(backends)('crash safety on %s (SIGKILL)', (_name, make) => {
       expect(await queue.get(id)).toMatchObject({ idempotencyKey: key, status: 'queued' });
       // The client retrying its request after the crash gets the same intent back.
       const i = Number(key.slice(1));
-      expect(await queue.enqueue({ name: 'crash.enqueue', idempotencyKey: key, payload: { i } })).toMatchObject({ created: false, intent: { id } });
+      expect(
+        await queue.enqueue({ name: 'crash.enqueue', idempotencyKey: key, payload: { i } }),
+      ).toMatchObject({ created: false, intent: { id } });
     }
     // Every committed intent has its pg-boss job, so replay sees all of them.
     const seen: string[] = [];
-    const report = await queue.replay({ handlers: new Map([['crash.enqueue', (_p, ctx) => void seen.push(ctx.idempotencyKey)]]) });
+    const report = await queue.replay({
+      handlers: new Map([['crash.enqueue', (_p, ctx) => void seen.push(ctx.idempotencyKey)]]),
+    });
     expect(report.failed).toBe(0);
     expect(seen.length).toBe(report.applied);
     expect(new Set(seen).size).toBe(seen.length);
@@ -82,7 +95,9 @@ describe.each(backends)('crash safety on %s (SIGKILL)', (_name, make) => {
     }
     await backend.release();
 
-    const lines = await runAndKill(['replay', JSON.stringify(backend.connection()), s, 'r7'], (l) => l.includes('hang r7'));
+    const lines = await runAndKill(['replay', JSON.stringify(backend.connection()), s, 'r7'], (l) =>
+      l.includes('hang r7'),
+    );
     expect(lines).toContain('effect r7');
 
     const resumed = await backend.open({ leaseMs: 1500 });
@@ -95,8 +110,12 @@ describe.each(backends)('crash safety on %s (SIGKILL)', (_name, make) => {
     const handler: IntentHandler = async (payload: { amount: number }, ctx) => {
       invoked.push(ctx.idempotencyKey);
       const tx = await db.beginTransaction();
-      const fresh = await tx.db.executeSql(`INSERT INTO ${s}.applied_keys (key) VALUES ($1) ON CONFLICT DO NOTHING RETURNING key`, [ctx.idempotencyKey]);
-      if (fresh.rows.length) await tx.db.executeSql(`UPDATE ${s}.account SET balance = balance + $1`, [payload.amount]);
+      const fresh = await tx.db.executeSql(
+        `INSERT INTO ${s}.applied_keys (key) VALUES ($1) ON CONFLICT DO NOTHING RETURNING key`,
+        [ctx.idempotencyKey],
+      );
+      if (fresh.rows.length)
+        await tx.db.executeSql(`UPDATE ${s}.account SET balance = balance + $1`, [payload.amount]);
       await tx.commit();
     };
     const report = await resumed.replay({ handlers: new Map([['crash.replay', handler]]) });
@@ -108,9 +127,9 @@ describe.each(backends)('crash safety on %s (SIGKILL)', (_name, make) => {
     // ...and every intent is applied exactly once in effect.
     const all = await resumed.list({ limit: 100 });
     expect(all.every((i) => i.status === 'applied')).toBe(true);
-    const [{ balance }] = await backend.sql<{ balance: number }>(`SELECT balance FROM ${s}.account WHERE id = 1`);
-    expect(balance).toBe(expected);
-    const [{ n }] = await backend.sql<{ n: number }>(`SELECT count(*)::int AS n FROM ${s}.applied_keys`);
-    expect(n).toBe(20);
+    const [account] = await backend.sql<{ balance: number }>(`SELECT balance FROM ${s}.account WHERE id = 1`);
+    expect(account?.balance).toBe(expected);
+    const [keys] = await backend.sql<{ n: number }>(`SELECT count(*)::int AS n FROM ${s}.applied_keys`);
+    expect(keys?.n).toBe(20);
   }, 60_000);
 });

@@ -34,23 +34,47 @@ describe.each(backends)('pg-boss intent queue on %s', (_name, make) => {
       windowId: 'win_1',
     });
     expect(first.created).toBe(true);
-    expect(first.intent).toMatchObject({ name: 'orders.create', status: 'queued', attempts: 0, principal: 'user:7', surface: 'http', windowId: 'win_1' });
+    expect(first.intent).toMatchObject({
+      name: 'orders.create',
+      status: 'queued',
+      attempts: 0,
+      principal: 'user:7',
+      surface: 'http',
+      windowId: 'win_1',
+    });
     expect(first.intent.id).toMatch(/^int_[0-9a-f-]{36}$/);
 
     // Key order does not matter: the payload is hashed as canonical JSON.
-    const again = await queue.enqueue({ name: 'orders.create', idempotencyKey: 'order-1', payload: { meta: { a: 2, b: 1 }, qty: 2, sku: 'A-1' } });
+    const again = await queue.enqueue({
+      name: 'orders.create',
+      idempotencyKey: 'order-1',
+      payload: { meta: { a: 2, b: 1 }, qty: 2, sku: 'A-1' },
+    });
     expect(again).toMatchObject({ created: false, intent: { id: first.intent.id } });
 
-    const err = await rejection(queue.enqueue({ name: 'orders.create', idempotencyKey: 'order-1', payload: { sku: 'A-1', qty: 3 } }));
+    const err = await rejection(
+      queue.enqueue({ name: 'orders.create', idempotencyKey: 'order-1', payload: { sku: 'A-1', qty: 3 } }),
+    );
     expect(isQuiesceError(err)).toBe(true);
-    expect(err).toMatchObject({ code: 'IDEMPOTENCY_CONFLICT', status: 422, field: 'idempotencyKey', details: { intentId: first.intent.id } });
+    expect(err).toMatchObject({
+      code: 'IDEMPOTENCY_CONFLICT',
+      status: 422,
+      field: 'idempotencyKey',
+      details: { intentId: first.intent.id },
+    });
 
     // Keys are scoped by intent name.
-    const other = await queue.enqueue({ name: 'orders.cancel', idempotencyKey: 'order-1', payload: { id: 1 } });
+    const other = await queue.enqueue({
+      name: 'orders.cancel',
+      idempotencyKey: 'order-1',
+      payload: { id: 1 },
+    });
     expect(other.created).toBe(true);
     expect(other.intent.id).not.toBe(first.intent.id);
 
-    expect(await queue.get(first.intent.id)).toMatchObject({ payload: { sku: 'A-1', qty: 2, meta: { a: 2, b: 1 } } });
+    expect(await queue.get(first.intent.id)).toMatchObject({
+      payload: { sku: 'A-1', qty: 2, meta: { a: 2, b: 1 } },
+    });
     expect(await queue.get('int_00000000-0000-0000-0000-000000000000')).toBeNull();
     expect(await queue.get('not-an-id')).toBeNull();
 
@@ -70,38 +94,63 @@ describe.each(backends)('pg-boss intent queue on %s', (_name, make) => {
 
   it('creates one intent when many requests race with the same key', async () => {
     const results = await Promise.all(
-      Array.from({ length: 12 }, () => queue.enqueue({ name: 'race', idempotencyKey: 'same', payload: { n: 1 } })),
+      Array.from({ length: 12 }, () =>
+        queue.enqueue({ name: 'race', idempotencyKey: 'same', payload: { n: 1 } }),
+      ),
     );
     expect(results.filter((r) => r.created)).toHaveLength(1);
     expect(new Set(results.map((r) => r.intent.id)).size).toBe(1);
-    expect(await queue.boss.findJobs('quiesce.intents', { id: results[0]!.intent.id.slice(4) })).toHaveLength(1);
+    expect(await queue.boss.findJobs('quiesce.intents', { id: results[0]!.intent.id.slice(4) })).toHaveLength(
+      1,
+    );
     await queue.replay({ handlers: handlers({ race: () => {} }) });
   });
 
   it('rejects bad input with an error naming the field', async () => {
-    expect(await rejection(queue.enqueue({ name: '', idempotencyKey: 'k', payload: 1 }))).toMatchObject({ code: 'INVALID_INPUT', field: 'name' });
+    expect(await rejection(queue.enqueue({ name: '', idempotencyKey: 'k', payload: 1 }))).toMatchObject({
+      code: 'INVALID_INPUT',
+      field: 'name',
+    });
     expect(await rejection(queue.enqueue({ name: 'n', idempotencyKey: '', payload: 1 }))).toMatchObject({
       code: 'IDEMPOTENCY_KEY_REQUIRED',
       field: 'idempotencyKey',
     });
     const circular: Record<string, unknown> = {};
     circular.self = circular;
-    expect(await rejection(queue.enqueue({ name: 'n', idempotencyKey: 'k', payload: circular }))).toMatchObject({ code: 'INVALID_INPUT', field: 'payload' });
-    expect(await rejection(queue.enqueue({ name: 'n', idempotencyKey: 'k', payload: 'x'.repeat(1024 * 1024 + 1) }))).toMatchObject({
+    expect(
+      await rejection(queue.enqueue({ name: 'n', idempotencyKey: 'k', payload: circular })),
+    ).toMatchObject({ code: 'INVALID_INPUT', field: 'payload' });
+    expect(
+      await rejection(
+        queue.enqueue({ name: 'n', idempotencyKey: 'k', payload: 'x'.repeat(1024 * 1024 + 1) }),
+      ),
+    ).toMatchObject({
       code: 'PAYLOAD_TOO_LARGE',
       field: 'payload',
     });
-    expect(await rejection(queue.replay({ handlers: {} as never }))).toMatchObject({ code: 'INVALID_INPUT', field: 'handlers' });
-    expect(await rejection(queue.replay({ handlers: new Map(), concurrency: 0 }))).toMatchObject({ field: 'concurrency' });
+    expect(await rejection(queue.replay({ handlers: {} as never }))).toMatchObject({
+      code: 'INVALID_INPUT',
+      field: 'handlers',
+    });
+    expect(await rejection(queue.replay({ handlers: new Map(), concurrency: 0 }))).toMatchObject({
+      field: 'concurrency',
+    });
     expect(await rejection(queue.list({ status: 'done' as never }))).toMatchObject({ field: 'status' });
-    expect(await rejection(createPgBossIntentQueue({ boss: queue.boss, schema: 'Bad-Schema' }))).toMatchObject({ field: 'schema' });
-    expect(await rejection(createPgBossIntentQueue({ boss: queue.boss, leaseMs: 0 }))).toMatchObject({ field: 'leaseMs' });
-    expect(await rejection(createPgBossIntentQueue({ boss: queue.boss, dataDir: '/tmp/x' } as never))).toMatchObject({ field: 'dataDir' });
+    expect(
+      await rejection(createPgBossIntentQueue({ boss: queue.boss, schema: 'Bad-Schema' })),
+    ).toMatchObject({ field: 'schema' });
+    expect(await rejection(createPgBossIntentQueue({ boss: queue.boss, leaseMs: 0 }))).toMatchObject({
+      field: 'leaseMs',
+    });
+    expect(
+      await rejection(createPgBossIntentQueue({ boss: queue.boss, dataDir: '/tmp/x' } as never)),
+    ).toMatchObject({ field: 'dataDir' });
     expect(await queue.stats()).toMatchObject({ depth: 0 });
   });
 
   it('replays through handlers with bounded concurrency, retries with backoff and a dead letter', async () => {
-    for (let i = 0; i < 12; i++) await queue.enqueue({ name: 'ok', idempotencyKey: `ok-${i}`, payload: { i } });
+    for (let i = 0; i < 12; i++)
+      await queue.enqueue({ name: 'ok', idempotencyKey: `ok-${i}`, payload: { i } });
     const flaky = await queue.enqueue({ name: 'flaky', idempotencyKey: 'f', payload: {} });
     const poison = await queue.enqueue({ name: 'poison', idempotencyKey: 'p', payload: {} });
     const orphan = await queue.enqueue({ name: 'nobody.handles.this', idempotencyKey: 'o', payload: {} });
@@ -143,10 +192,22 @@ describe.each(backends)('pg-boss intent queue on %s', (_name, make) => {
     expect(progress.at(-1)).toEqual({ done: 15, total: 15, applied: 13, failed: 2 });
     expect(progress.map((p) => p.done)).toEqual([...progress.map((p) => p.done)].sort((a, b) => a - b));
 
-    expect(await queue.get(flaky.intent.id)).toMatchObject({ status: 'applied', attempts: 3, lastError: null });
+    expect(await queue.get(flaky.intent.id)).toMatchObject({
+      status: 'applied',
+      attempts: 3,
+      lastError: null,
+    });
     expect((await queue.get(flaky.intent.id))!.appliedAt).not.toBeNull();
-    expect(await queue.get(poison.intent.id)).toMatchObject({ status: 'failed', attempts: 3, lastError: 'bad payload', appliedAt: null });
-    expect(await queue.get(orphan.intent.id)).toMatchObject({ status: 'failed', lastError: expect.stringContaining('no replay handler') });
+    expect(await queue.get(poison.intent.id)).toMatchObject({
+      status: 'failed',
+      attempts: 3,
+      lastError: 'bad payload',
+      appliedAt: null,
+    });
+    expect(await queue.get(orphan.intent.id)).toMatchObject({
+      status: 'failed',
+      lastError: expect.stringContaining('no replay handler'),
+    });
     // The dead letter is pg-boss's failed state too; applied intents completed their jobs.
     const [poisonJob] = await queue.boss.findJobs('quiesce.intents', { id: poison.intent.id.slice(4) });
     expect(poisonJob?.state).toBe('failed');
@@ -163,7 +224,8 @@ describe.each(backends)('pg-boss intent queue on %s', (_name, make) => {
   });
 
   it('a new window (abort) pauses the backfill; the next replay finishes it, applying each intent once', async () => {
-    for (let i = 0; i < 10; i++) await queue.enqueue({ name: 'slow', idempotencyKey: `s-${i}`, payload: { i } });
+    for (let i = 0; i < 10; i++)
+      await queue.enqueue({ name: 'slow', idempotencyKey: `s-${i}`, payload: { i } });
     const applied: string[] = [];
     const ctrl = new AbortController();
     const slow: IntentHandler = async (_p, ctx) => {
@@ -186,7 +248,8 @@ describe.each(backends)('pg-boss intent queue on %s', (_name, make) => {
 
   it('two replayers share one queue; each intent is applied once', async () => {
     const other = await backend.open();
-    for (let i = 0; i < 20; i++) await queue.enqueue({ name: 'shared', idempotencyKey: `sh-${i}`, payload: { i } });
+    for (let i = 0; i < 20; i++)
+      await queue.enqueue({ name: 'shared', idempotencyKey: `sh-${i}`, payload: { i } });
     const calls: string[] = [];
     const shared: IntentHandler = async (_p, ctx) => {
       await sleep(5);
