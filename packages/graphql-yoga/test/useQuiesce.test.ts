@@ -247,6 +247,22 @@ describe('operations', () => {
     });
   });
 
+  it('queues a @writes query that carries @queueDuringReadOnly, under its own intent name', async () => {
+    h = await harness({ plugin: { intentName: (f) => `reports.${f.fieldName}` } });
+    await h.begin();
+    const res = await h.gql('{ hello exportReport }');
+    expect(res.status).toBe(202);
+    expect(res.body.data).toEqual({ hello: 'world', exportReport: null });
+    expect(res.body.errors[0]).toMatchObject({
+      path: ['exportReport'],
+      extensions: { code: 'WRITE_QUEUED' },
+    });
+    expect((await h.engine.getIntent(res.body.errors[0].extensions.intentId))?.name).toBe(
+      'reports.exportReport',
+    );
+    expect(h.rec.calls).toEqual([]);
+  });
+
   it('answers IDEMPOTENCY_KEY_REQUIRED (400) when a key is required and none is given', async () => {
     h = await harness({ plugin: { requireIdempotencyKey: true } });
     await h.begin();
