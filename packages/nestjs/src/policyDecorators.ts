@@ -1,4 +1,4 @@
-import type { Annotation, Classification, Policy } from '@quiesce/core';
+import { type Annotation, type Classification, type Policy, QuiesceError } from '@quiesce/core';
 
 /** Reflect-metadata key holding a handler's (or controller's) {@link RoutePolicy}. */
 export const POLICY_METADATA = 'quiesce:policy';
@@ -53,22 +53,21 @@ export function AllowDuringReadOnly(): ClassDecorator & MethodDecorator {
 /**
  * During a window the write is kept as a durable write intent and answered `202 Accepted` with
  * the intent id, its idempotency key and a status URL; the handler does not run. Replay it after
- * the window with `engine.handle(name, (payload) => …)`; the payload is `{ body, params, query }`.
+ * the window with `engine.handle(name, (payload) => …)`; the payload is
+ * `{ method, path, params, query, body }` (as in `@quiesce/express`).
  */
 export function QueueDuringReadOnly(
   options: QueueDuringReadOnlyOptions = {},
 ): ClassDecorator & MethodDecorator {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError('QueueDuringReadOnly(options): options must be an object');
-  }
+  const invalid = (field: string, message: string) =>
+    new QuiesceError('INVALID_INPUT', `QueueDuringReadOnly(options): ${field} ${message}`, { field });
+  if (options === null || typeof options !== 'object') throw invalid('options', 'must be an object');
   if (options.name !== undefined && (typeof options.name !== 'string' || options.name.trim() === '')) {
-    throw new TypeError('QueueDuringReadOnly(options): options.name must be a non-empty string');
+    throw invalid('options.name', 'must be a non-empty string');
   }
   const key = options.idempotencyKey;
   if (key !== undefined && key !== 'header' && key !== 'content' && typeof key !== 'function') {
-    throw new TypeError(
-      `QueueDuringReadOnly(options): options.idempotencyKey must be 'header', 'content' or a function, got ${String(key)}`,
-    );
+    throw invalid('options.idempotencyKey', `must be 'header', 'content' or a function, got ${String(key)}`);
   }
   return policyDecorator({ policy: 'queue', queue: { ...options } });
 }

@@ -17,9 +17,11 @@ import {
   ApplicationConfig,
   DiscoveryModule,
   DiscoveryService,
+  HttpAdapterHost,
   MetadataScanner,
 } from '@nestjs/core';
-import { createQuiesce, type QuiesceEngine, type QuiesceOptions } from '@quiesce/core';
+import { createQuiesce, type QuiesceEngine, QuiesceError, type QuiesceOptions } from '@quiesce/core';
+import { installEarlyDecision } from './earlyDecision.js';
 import { QuiesceResponseFilter } from './quiesceResponseFilter.js';
 import { ReadOnlyGuard } from './readOnlyGuard.js';
 import { scanApplication } from './routeInventory.js';
@@ -35,6 +37,13 @@ export interface QuiesceNestOptions {
   inventory?: boolean;
   /** Register {@link ReadOnlyGuard} for every route and resolver (as `APP_GUARD`). @default false */
   globalGuard?: boolean;
+  /**
+   * Decide unsafe requests to guarded routes during a window before the platform reads their body
+   * (Express: right before Nest's body parsers; Fastify: a `preParsing` hook), so a refused upload
+   * is never read. Works for apps from `NestFactory.create()`; elsewhere the guard decides, after
+   * the body was read. @default true
+   */
+  decideBeforeBody?: boolean;
 }
 
 /**
@@ -51,24 +60,20 @@ export interface QuiesceModuleAsyncOptions extends Pick<ModuleMetadata, 'imports
   globalGuard?: boolean;
 }
 
+const invalid = (field: string, message: string) =>
+  new QuiesceError('INVALID_INPUT', `QuiesceModule: options.${field} ${message}`, { field });
+
 function resolveOptions(options: QuiesceModuleOptions): ResolvedModuleOptions {
   if (options === null || typeof options !== 'object') {
-    throw new TypeError('QuiesceModule: options must be an object');
+    throw new QuiesceError('INVALID_INPUT', 'QuiesceModule: options must be an object', { field: 'options' });
   }
-  const {
-    principal,
-    inventory,
-    globalGuard: _globalGuard,
-    engine,
-    ...core
-  } = options as QuiesceNestOptions & {
-    engine?: QuiesceEngine;
-  } & QuiesceOptions;
+  const { principal, inventory, globalGuard, decideBeforeBody, engine, ...core } =
+    options as QuiesceNestOptions & { engine?: QuiesceEngine } & QuiesceOptions;
   if (principal !== undefined && typeof principal !== 'function') {
-    throw new TypeError('QuiesceModule: options.principal must be a function of the request');
+    throw invalid('principal', 'must be a function of the request');
   }
-  if (inventory !== undefined && typeof inventory !== 'boolean') {
-    throw new TypeError('QuiesceModule: options.inventory must be a boolean');
+  for (const [field, value] of Object.entries({ inventory, globalGuard, decideBeforeBody })) {
+    if (value !== undefined && typeof value !== 'boolean') throw invalid(field, 'must be a boolean');
   }
   if (engine !== undefined) {
     if (
@@ -76,26 +81,29 @@ function resolveOptions(options: QuiesceModuleOptions): ResolvedModuleOptions {
       typeof engine !== 'object' ||
       typeof (engine as QuiesceEngine).decide !== 'function'
     ) {
-      throw new TypeError('QuiesceModule: options.engine must be an engine from createQuiesce()');
+      throw invalid('engine', 'must be an engine from createQuiesce()');
     }
     const extra = Object.keys(core);
     if (extra.length > 0) {
-      throw new TypeError(
-        `QuiesceModule: options.${extra[0]} is an engine option; give it to createQuiesce(), or drop options.engine`,
-      );
+      throw invalid(extra[0]!, 'is an engine option: give it to createQuiesce(), or drop options.engine');
     }
   }
   return {
+    // Core validates its own options here and names the field.
     engine: engine ?? createQuiesce(core),
     ownsEngine: engine === undefined,
     principal,
     inventory: inventory ?? true,
+    decideBeforeBody: decideBeforeBody ?? true,
     bypassHeader: (core as QuiesceOptions).bypass?.header,
     bypassCookie: (core as QuiesceOptions).bypass?.cookie,
     rules: (core as QuiesceOptions).rules ?? [],
     graphqlPolicies: new Map(),
   };
 }
+
+/** Token of the valueless provider that installs the early decision when the module is created. */
+const QUIESCE_EARLY_DECISION = Symbol.for('quiesce:nestjs-early-decision-installer');
 
 /** Starts the engine before the app serves, reports the inventory, closes an engine it created. */
 @Injectable()
@@ -136,6 +144,26 @@ function providers(options: Provider, globalGuard: boolean | undefined): Provide
       useFactory: (o: ResolvedModuleOptions) => o.engine,
       inject: [QUIESCE_MODULE_OPTIONS],
     },
+    {
+      provide: QUIESCE_EARLY_DECISION,
+      useFactory: (
+        o: ResolvedModuleOptions,
+        host: HttpAdapterHost,
+        discovery: DiscoveryService,
+        scanner: MetadataScanner,
+        config: ApplicationConfig | undefined,
+      ) => {
+        installEarlyDecision(host.httpAdapter, o, discovery, scanner, config, globalGuard ?? false);
+        return true;
+      },
+      inject: [
+        QUIESCE_MODULE_OPTIONS,
+        HttpAdapterHost,
+        DiscoveryService,
+        MetadataScanner,
+        { token: ApplicationConfig, optional: true },
+      ],
+    },
     QuiesceLifecycle,
     { provide: APP_FILTER, useClass: QuiesceResponseFilter },
   ];
@@ -165,7 +193,13 @@ export class QuiesceModule {
 
   static forRootAsync(options: QuiesceModuleAsyncOptions): DynamicModule {
     if (!options || typeof options.useFactory !== 'function') {
-      throw new TypeError('QuiesceModule.forRootAsync: options.useFactory must be a function');
+      throw new QuiesceError(
+        'INVALID_INPUT',
+        'QuiesceModule.forRootAsync: options.useFactory must be a function',
+        {
+          field: 'useFactory',
+        },
+      );
     }
     return {
       module: QuiesceModule,

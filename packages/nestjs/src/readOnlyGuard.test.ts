@@ -222,7 +222,7 @@ describe.each(PLATFORMS)('ReadOnlyGuard on Nest %s', (platform) => {
       expect(intent).toMatchObject({
         name: 'POST /orders/:id/items',
         idempotencyKey: 'k-1',
-        payload: { body: { sku: 'A' }, params: { id: '7' } },
+        payload: { method: 'POST', path: '/orders/7/items', body: { sku: 'A' }, params: { id: '7' } },
         windowId,
       });
       expect(ran).toEqual([]);

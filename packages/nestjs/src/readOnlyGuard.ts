@@ -26,7 +26,13 @@ import {
 } from './platform.js';
 import { QuiesceResponse } from './quiesceResponse.js';
 import { RouteCache, type RouteInfo } from './routeInfo.js';
-import { QUIESCE, QUIESCE_MODULE_OPTIONS, type ResolvedModuleOptions } from './tokens.js';
+import {
+  type EarlyDecision,
+  kEarlyDecision,
+  QUIESCE,
+  QUIESCE_MODULE_OPTIONS,
+  type ResolvedModuleOptions,
+} from './tokens.js';
 
 /** Set the headers through the platform and hand the response to the exception filters. */
 function respond(res: PlatformResponse, rendered: RenderedResponse, body?: object): QuiesceResponse {
@@ -71,22 +77,25 @@ class ReadOnlyGuardImpl implements CanActivate {
       req.method,
       this.config?.getGlobalPrefix() ?? '',
     );
-    const op = operationFromHttp(
-      {
-        method: req.method,
-        path: requestPath(req),
-        headers: req.headers,
-        ip: req.ip,
-        principal: this.options.principal?.(req),
-      },
-      {
-        name: route.name,
-        annotation: route.annotation,
-        bypassHeader: this.options.bypassHeader,
-        bypassCookie: this.options.bypassCookie,
-      },
-    );
-    const decision = this.engine.decide(op);
+    const early = (req as unknown as Record<symbol, EarlyDecision | undefined>)[kEarlyDecision];
+    const op =
+      early?.op ??
+      operationFromHttp(
+        {
+          method: req.method,
+          path: requestPath(req),
+          headers: req.headers,
+          ip: req.ip,
+          principal: this.options.principal?.(req),
+        },
+        {
+          name: route.name,
+          annotation: route.annotation,
+          bypassHeader: this.options.bypassHeader,
+          bypassCookie: this.options.bypassCookie,
+        },
+      );
+    const decision = early?.decision ?? this.engine.decide(op);
     switch (decision.outcome) {
       case 'proceed': {
         const raw = rawResponse(res);
@@ -132,7 +141,15 @@ class ReadOnlyGuardImpl implements CanActivate {
       }
       if (source === 'content') op.idempotencyKey = undefined;
       if (typeof source === 'function') op.idempotencyKey = source(req) || undefined;
-      const payload = { body: req.body ?? null, params: req.params ?? {}, query: req.query ?? {} };
+      const url = requestPath(req);
+      const q = url.indexOf('?');
+      const payload = {
+        method: req.method.toUpperCase(),
+        path: q === -1 ? url : url.slice(0, q),
+        params: { ...(req.params as object) },
+        query: { ...(req.query as object) },
+        body: req.body ?? null,
+      };
       const result = await this.engine.enqueue(op, payload, { name: options.name ?? route.name });
       throw respond(res, renderQueued(result, decision));
     } catch (error) {

@@ -3,15 +3,46 @@ import type { QuiesceEngine } from '@quiesce/core';
 import { type ClassificationRule, createClassifier } from '@quiesce/core';
 import type { GraphqlPolicies } from './graphqlOperation.js';
 import { annotationOf, routePolicy } from './policyDecorators.js';
-import { declaredMethod, describeRoute } from './routeInfo.js';
+import { declaredMethod, describeRoute, type RouteInfo } from './routeInfo.js';
 
 /** `@nestjs/graphql`'s metadata keys on resolver methods (read by name: it is an optional peer). */
 const RESOLVER_TYPE_METADATA = 'graphql:resolver_type';
 const RESOLVER_NAME_METADATA = 'graphql:resolver_name';
 const PATH_METADATA = 'path';
 
-function methodsOf(scanner: MetadataScanner, prototype: object): string[] {
-  return scanner.getAllMethodNames(prototype);
+export interface ControllerRoute {
+  controller: Function;
+  key: string;
+  handler: Function;
+  /** `POST`, or `ALL` for `@All()`. */
+  method: string;
+  route: RouteInfo;
+}
+
+/** Every route handler of the application's controllers. */
+export function controllerRoutes(
+  discovery: DiscoveryService,
+  scanner: MetadataScanner,
+  globalPrefix: string,
+): ControllerRoute[] {
+  const out: ControllerRoute[] = [];
+  for (const wrapper of discovery.getControllers()) {
+    const controller = wrapper.metatype as Function | undefined;
+    if (!controller?.prototype) continue;
+    for (const key of scanner.getAllMethodNames(controller.prototype)) {
+      const handler = controller.prototype[key] as Function;
+      if (Reflect.getMetadata(PATH_METADATA, handler) === undefined) continue;
+      const method = declaredMethod(handler) ?? 'ALL';
+      out.push({
+        controller,
+        key,
+        handler,
+        method,
+        route: describeRoute(handler, controller, method, globalPrefix),
+      });
+    }
+  }
+  return out;
 }
 
 /**
@@ -31,41 +62,33 @@ export function scanApplication(
   // Classified as the engine would: annotation, then the app's rules, then the surface default.
   const classify = createClassifier(rules);
 
-  for (const wrapper of discovery.getControllers()) {
-    const controller = wrapper.metatype as Function | undefined;
-    if (!controller?.prototype) continue;
-    for (const key of methodsOf(scanner, controller.prototype)) {
-      const handler = controller.prototype[key] as Function;
-      if (Reflect.getMetadata(PATH_METADATA, handler) === undefined) continue;
-      const method = declaredMethod(handler) ?? 'ALL';
-      const route = describeRoute(handler, controller, method, globalPrefix);
-      const { classification, policy, explicit } = classify({
-        surface: 'http',
-        name: route.name,
-        // `@All()` takes writes too.
-        method: method === 'ALL' ? 'POST' : method,
-        path: route.path,
-        annotation: route.annotation,
-      });
-      if (!report || (classification === 'read' && !explicit)) continue;
-      engine.register({
-        surface: 'http',
-        name: route.name,
-        method,
-        path: route.path,
-        classification,
-        policy,
-        explicit,
-        source: 'nestjs',
-        details: { controller: controller.name, handler: key },
-      });
-    }
+  for (const { controller, key, method, route } of controllerRoutes(discovery, scanner, globalPrefix)) {
+    const { classification, policy, explicit } = classify({
+      surface: 'http',
+      name: route.name,
+      // `@All()` takes writes too.
+      method: method === 'ALL' ? 'POST' : method,
+      path: route.path,
+      annotation: route.annotation,
+    });
+    if (!report || (classification === 'read' && !explicit)) continue;
+    engine.register({
+      surface: 'http',
+      name: route.name,
+      method,
+      path: route.path,
+      classification,
+      policy,
+      explicit,
+      source: 'nestjs',
+      details: { controller: controller.name, handler: key },
+    });
   }
 
   for (const wrapper of discovery.getProviders()) {
     const resolver = wrapper.metatype as Function | undefined;
     if (!resolver?.prototype || wrapper.isNotMetatype) continue;
-    for (const key of methodsOf(scanner, resolver.prototype)) {
+    for (const key of scanner.getAllMethodNames(resolver.prototype)) {
       const handler = resolver.prototype[key] as Function;
       const type: string | undefined = Reflect.getMetadata(RESOLVER_TYPE_METADATA, handler);
       if (type !== 'Mutation' && type !== 'Query' && type !== 'Subscription') continue;

@@ -1,4 +1,4 @@
-import type { ClassificationRule, QuiesceEngine } from '@quiesce/core';
+import type { ClassificationRule, Decision, Operation, QuiesceEngine } from '@quiesce/core';
 import type { GraphqlPolicies } from './graphqlOperation.js';
 
 /**
@@ -17,8 +17,17 @@ export interface ResolvedModuleOptions {
   inventory: boolean;
   bypassHeader: string | undefined;
   bypassCookie: string | undefined;
+  decideBeforeBody: boolean;
   /** The engine's classification rules when the module created it (for the inventory). */
   rules: readonly ClassificationRule[];
   /** Filled at bootstrap: mutation field → policy, so a mutation is refused whole. */
   graphqlPolicies: GraphqlPolicies;
+}
+
+/** Where a decision taken before the body was read waits for the guard, so a request is decided once. */
+export const kEarlyDecision = Symbol.for('quiesce:nestjs-early-decision');
+
+export interface EarlyDecision {
+  op: Operation;
+  decision: Decision;
 }

@@ -1,0 +1,148 @@
+import type { IncomingMessage } from 'node:http';
+import type { AbstractHttpAdapter, ApplicationConfig, DiscoveryService, MetadataScanner } from '@nestjs/core';
+import { compilePathPattern, isSafeMethod } from '@quiesce/core';
+import { operationFromHttp, renderDecision, sendNodeResponse } from '@quiesce/core/http';
+import type { PlatformRequest } from './platform.js';
+import { ReadOnlyGuard } from './readOnlyGuard.js';
+import type { RouteInfo } from './routeInfo.js';
+import { controllerRoutes } from './routeInventory.js';
+import { type EarlyDecision, kEarlyDecision, type ResolvedModuleOptions } from './tokens.js';
+
+const GUARDS_METADATA = '__guards__';
+
+function hasReadOnlyGuard(target: Function): boolean {
+  const guards: unknown[] | undefined = Reflect.getMetadata(GUARDS_METADATA, target);
+  return guards?.includes(ReadOnlyGuard) ?? false;
+}
+
+/** True when the app registered the guard itself as `APP_GUARD` (Nest names such tokens `APP_GUARD (UUID: …)`). */
+function appGuardRegistered(discovery: DiscoveryService): boolean {
+  return discovery
+    .getProviders()
+    .some(
+      (w) => w.metatype === ReadOnlyGuard && typeof w.token === 'string' && w.token.startsWith('APP_GUARD'),
+    );
+}
+
+interface Table {
+  /** Fastify: `POST /orders/:id` (its route pattern) → route. */
+  byPattern: Map<string, RouteInfo>;
+  /** Express: per method, path matchers in registration order. */
+  byMethod: Map<string, Array<{ pattern: RegExp; route: RouteInfo }>>;
+}
+
+/**
+ * Decides unsafe requests during a window before the platform reads their body, so a refused
+ * upload is never read. Express: a middleware placed right before Nest's body parsers (after the
+ * app's own middleware such as CORS). Fastify: a `preParsing` hook (after `onRequest` hooks such as
+ * CORS, before the content-type parser). Only routes behind ReadOnlyGuard are decided here; what it
+ * does not answer (proceed, queue) goes on to the guard with the decision attached, so each
+ * request is decided once. Outside a window it costs one property read.
+ */
+export function installEarlyDecision(
+  adapter: AbstractHttpAdapter | undefined,
+  options: ResolvedModuleOptions,
+  discovery: DiscoveryService,
+  scanner: MetadataScanner,
+  config: ApplicationConfig | undefined,
+  globalGuard: boolean,
+): void {
+  if (!adapter || !options.decideBeforeBody) return;
+  const type = adapter.getType();
+  if (type !== 'express' && type !== 'fastify') return;
+  const engine = options.engine;
+
+  let table: Table | undefined;
+  // Built on first use: the global prefix is set after the module is created.
+  const routes = (): Table => {
+    if (table) return table;
+    const everywhere = globalGuard || appGuardRegistered(discovery);
+    table = { byPattern: new Map(), byMethod: new Map() };
+    for (const r of controllerRoutes(discovery, scanner, config?.getGlobalPrefix() ?? '')) {
+      if (r.method === 'ALL' || isSafeMethod(r.method)) continue;
+      if (!everywhere && !hasReadOnlyGuard(r.handler) && !hasReadOnlyGuard(r.controller)) continue;
+      table.byPattern.set(`${r.method} ${r.route.path}`, r.route);
+      let list = table.byMethod.get(r.method);
+      if (!list) table.byMethod.set(r.method, (list = []));
+      try {
+        list.push({ pattern: compilePathPattern(r.route.path), route: r.route });
+      } catch {
+        // A pattern core cannot read (path-to-regexp syntax): the guard decides that route.
+      }
+    }
+    return table;
+  };
+
+  const decide = (req: PlatformRequest, route: RouteInfo, path: string): EarlyDecision => {
+    const op = operationFromHttp(
+      { method: req.method, path, headers: req.headers, ip: req.ip, principal: options.principal?.(req) },
+      {
+        name: route.name,
+        annotation: route.annotation,
+        bypassHeader: options.bypassHeader,
+        bypassCookie: options.bypassCookie,
+      },
+    );
+    return { op, decision: engine.decide(op) };
+  };
+
+  if (type === 'express') {
+    const early = (
+      req: IncomingMessage & PlatformRequest,
+      res: Parameters<typeof sendNodeResponse>[0],
+      next: () => void,
+    ) => {
+      if (!engine.readOnly || isSafeMethod(req.method)) return next();
+      const url = req.originalUrl ?? req.url;
+      const q = url.indexOf('?');
+      const path = q === -1 ? url : url.slice(0, q);
+      const candidates = routes().byMethod.get(req.method);
+      const match = candidates?.find((c) => c.pattern.test(path));
+      if (!match) return next();
+      const decided = decide(req, match.route, url);
+      const d = decided.decision;
+      if (d.outcome === 'refuse' || d.outcome === 'discard') {
+        return sendNodeResponse(res, renderDecision(d, { accept: req.headers.accept }));
+      }
+      (req as unknown as Record<symbol, EarlyDecision>)[kEarlyDecision] = decided;
+      next();
+    };
+    // Nest registers its body parsers at init, after the app's own `app.use()` and `enableCors()`:
+    // slot in right before them.
+    const target = adapter as AbstractHttpAdapter & { registerParserMiddleware(...args: unknown[]): unknown };
+    const registerParsers = target.registerParserMiddleware.bind(target);
+    target.registerParserMiddleware = (...args: unknown[]) => {
+      target.use(early);
+      return registerParsers(...args);
+    };
+    return;
+  }
+
+  const fastify = adapter.getInstance() as {
+    addHook(
+      name: 'preParsing',
+      hook: (
+        request: any,
+        reply: any,
+        payload: unknown,
+        done: (err: Error | null, payload?: unknown) => void,
+      ) => void,
+    ): unknown;
+  };
+  fastify.addHook('preParsing', (request, reply, payload, done) => {
+    if (!engine.readOnly || isSafeMethod(request.method)) return done(null, payload);
+    const pattern: string | undefined = request.routeOptions?.url;
+    const route = pattern === undefined ? undefined : routes().byPattern.get(`${request.method} ${pattern}`);
+    if (!route) return done(null, payload);
+    const early = decide(request, route, request.url);
+    const d = early.decision;
+    if (d.outcome === 'refuse' || d.outcome === 'discard') {
+      const rendered = renderDecision(d, { accept: request.headers.accept });
+      reply.code(rendered.status).headers(rendered.headers).send(Buffer.from(rendered.body));
+      return;
+    }
+    // Nest hands the guard this same request object.
+    request[kEarlyDecision] = early;
+    done(null, payload);
+  });
+}
