@@ -63,7 +63,10 @@ export function installEarlyDecision(
       if (!everywhere && !hasReadOnlyGuard(r.handler) && !hasReadOnlyGuard(r.controller)) continue;
       table.byPattern.set(`${r.method} ${r.route.path}`, r.route);
       let list = table.byMethod.get(r.method);
-      if (!list) table.byMethod.set(r.method, (list = []));
+      if (!list) {
+        list = [];
+        table.byMethod.set(r.method, list);
+      }
       try {
         list.push({ pattern: compilePathPattern(r.route.path), route: r.route });
       } catch {

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { Controller, Delete, Get, HttpCode, Module, Patch, Post, Put, Req } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Module, Patch, Post, Put, Req, type Type } from '@nestjs/common';
 import {
   type ContractApp,
   type ContractAppInput,
@@ -42,7 +42,7 @@ function policyDecorator(route: ContractRoute): MethodDecorator | undefined {
 }
 
 /** A Nest controller with the suite's routes, one handler each, decorated as an app would. */
-function contractController(routes: ContractRoute[]): Function {
+function contractController(routes: ContractRoute[]): Type {
   class ContractController {}
   const proto = ContractController.prototype as unknown as Record<string, unknown>;
   routes.forEach((route, i) => {
