@@ -112,7 +112,7 @@ describe.skipIf(!available)('<quiesce-banner> in headless Chromium', () => {
       startsAt,
       endsAt,
     });
-    await waitForKind('scheduled', 1000);
+    await waitForKind('scheduled', 2000);
     const b = await banner();
     expect(b).toMatchObject({ role: 'status', live: 'polite' });
     expect(b.text).toContain('Scheduled maintenance: Datenbank-Upgrade');
@@ -133,7 +133,7 @@ describe.skipIf(!available)('<quiesce-banner> in headless Chromium', () => {
     expect(b.times[0]!.text).toMatch(/1[01]:30/);
     expect(await page.isDisabled('#save')).toBe(false);
     await engine.end();
-    await waitForKind(null, 2000);
+    await waitForKind(null, 5000);
   });
 
   it('appears within a second of begin without a reload, shows the end, locks writes, and goes at end', async () => {
@@ -184,13 +184,13 @@ describe.skipIf(!available)('<quiesce-banner> in headless Chromium', () => {
     await page.waitForFunction(() => (document.getElementById('late') as HTMLButtonElement).disabled);
 
     await engine.end();
-    await waitForKind('ended', 1000);
+    await waitForKind('ended', 3000);
     expect((await banner()).text).toContain('Maintenance complete');
     expect(await page.isDisabled('#save')).toBe(false);
     expect(await page.getAttribute('#edit', 'aria-disabled')).toBe(null);
     // "Just ended" lingers one second (linger="1") after the window closes, then the banner goes.
-    await engine.waitForPhase('closed', { timeoutMs: 3000 });
-    await waitForKind(null, 3000);
+    await engine.waitForPhase('closed', { timeoutMs: 5000 });
+    await waitForKind(null, 5000);
   });
 
   it('meets WCAG AA contrast (4.5:1) in every state', async () => {
@@ -242,9 +242,9 @@ describe.skipIf(!available)('<quiesce-banner> in headless Chromium', () => {
     );
     expect(blocked).toBeGreaterThan(0);
     await engine.end();
-    await engine.waitForPhase('closed', { timeoutMs: 3000 });
+    await engine.waitForPhase('closed', { timeoutMs: 5000 });
     await polling.close();
-    await waitForKind(null, 3000);
+    await waitForKind(null, 5000);
   });
 
   it('reconnects after the server restarts and shows what changed meanwhile', async () => {
@@ -261,6 +261,6 @@ describe.skipIf(!available)('<quiesce-banner> in headless Chromium', () => {
     expect((await banner()).text).toContain('Nur Lesen während des Failovers.');
     // And the stream is live again: the end arrives without a reload.
     await engine.end();
-    await waitForKind('ended', 2000);
+    await waitForKind('ended', 5000);
   }, 20_000);
 });
