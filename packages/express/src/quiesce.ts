@@ -102,7 +102,6 @@ function resolveOptions(options: QuiesceMiddlewareOptions): Resolved {
 
 /** Uploads past this size (or chunked) are not drained after a refusal: the connection closes instead. */
 const DRAIN_LIMIT = 64 * 1024;
-const NO_HEADERS: Record<string, undefined> = Object.freeze({}) as Record<string, undefined>;
 
 const kInFlight = Symbol('quiesce.inFlight');
 const kReadStart = Symbol('quiesce.readStart');
@@ -179,12 +178,12 @@ class Guard implements GuardOnRequest {
       });
     }
     if (!this.engine.readOnly) {
-      // The hot path: classify only, so reads are timed and writes tracked for the drain.
-      const op = operationFromHttp({
-        method: req.method ?? 'GET',
-        path: r.originalUrl ?? req.url ?? '/',
-        headers: NO_HEADERS,
-      });
+      // The hot path: classify only, so reads are timed and writes tracked for the drain. Nothing
+      // here can use a header (no bypass, no key outside a window), so core's full translation,
+      // which every real decision below goes through, is not needed.
+      const method = req.method ?? 'GET';
+      const path = pathname(r.originalUrl ?? req.url ?? '/');
+      const op: Operation = { surface: 'http', name: `${method} ${path}`, method, path };
       this.#proceed(res as Res, op, this.engine.decide(op));
       next();
       return;
