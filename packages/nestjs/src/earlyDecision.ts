@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { AbstractHttpAdapter, ApplicationConfig, DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { compilePathPattern, isSafeMethod } from '@quiesce/core';
-import { operationFromHttp, renderDecision, sendNodeResponse } from '@quiesce/core/http';
+import { renderDecision, sendNodeResponse } from '@quiesce/core/http';
+import { httpOperation, pathname } from './httpOperation.js';
 import type { PlatformRequest } from './platform.js';
 import { ReadOnlyGuard } from './readOnlyGuard.js';
 import type { RouteInfo } from './routeInfo.js';
@@ -76,16 +77,8 @@ export function installEarlyDecision(
     return table;
   };
 
-  const decide = (req: PlatformRequest, route: RouteInfo, path: string): EarlyDecision => {
-    const op = operationFromHttp(
-      { method: req.method, path, headers: req.headers, ip: req.ip, principal: options.principal?.(req) },
-      {
-        name: route.name,
-        annotation: route.annotation,
-        bypassHeader: options.bypassHeader,
-        bypassCookie: options.bypassCookie,
-      },
-    );
+  const decide = (req: PlatformRequest, route: RouteInfo): EarlyDecision => {
+    const op = httpOperation(req, route, options);
     return { op, decision: engine.decide(op) };
   };
 
@@ -96,13 +89,11 @@ export function installEarlyDecision(
       next: () => void,
     ) => {
       if (!engine.readOnly || isSafeMethod(req.method)) return next();
-      const url = req.originalUrl ?? req.url;
-      const q = url.indexOf('?');
-      const path = q === -1 ? url : url.slice(0, q);
+      const path = pathname(req.originalUrl ?? req.url);
       const candidates = routes().byMethod.get(req.method);
       const match = candidates?.find((c) => c.pattern.test(path));
       if (!match) return next();
-      const decided = decide(req, match.route, url);
+      const decided = decide(req, match.route);
       const d = decided.decision;
       if (d.outcome === 'refuse' || d.outcome === 'discard') {
         return sendNodeResponse(res, renderDecision(d, { accept: req.headers.accept }));
@@ -137,7 +128,7 @@ export function installEarlyDecision(
     const pattern: string | undefined = request.routeOptions?.url;
     const route = pattern === undefined ? undefined : routes().byPattern.get(`${request.method} ${pattern}`);
     if (!route) return done(null, payload);
-    const early = decide(request, route, request.url);
+    const early = decide(request, route);
     const d = early.decision;
     if (d.outcome === 'refuse' || d.outcome === 'discard') {
       const rendered = renderDecision(d, { accept: request.headers.accept });

@@ -7,7 +7,7 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ApplicationConfig } from '@nestjs/core';
-import type { Decision, Operation, QuiesceEngine } from '@quiesce/core';
+import type { Decision, InFlightHandle, Operation, QuiesceEngine } from '@quiesce/core';
 import { isQuiesceError, QuiesceError } from '@quiesce/core';
 import {
   operationFromHttp,
@@ -17,6 +17,7 @@ import {
   renderQueued,
 } from '@quiesce/core/http';
 import { graphqlDecision } from './graphqlOperation.js';
+import { httpOperation, pathname } from './httpOperation.js';
 import {
   type PlatformRequest,
   type PlatformResponse,
@@ -40,13 +41,29 @@ function respond(res: PlatformResponse, rendered: RenderedResponse, body?: objec
   return QuiesceResponse.create(rendered, body ?? JSON.parse(rendered.body));
 }
 
-/**
- * Keeps an in-flight write counted until its response is over: a response emits `close` once,
- * after it finished or when the connection went away first.
- */
-function trackUntilClosed(engine: QuiesceEngine, op: Operation, res: ReturnType<typeof rawResponse>): void {
-  const handle = engine.track(op);
-  res.once('close', () => handle.done());
+const kInFlight = Symbol('quiesce.inFlight');
+const kReadStart = Symbol('quiesce.readStart');
+const kEngine = Symbol('quiesce.engine');
+
+type RawResponse = ReturnType<typeof rawResponse> & {
+  [kInFlight]?: InFlightHandle;
+  [kReadStart]?: number;
+  [kEngine]?: QuiesceEngine;
+};
+
+// Shared listeners, no closure per request (`this` is the response). A response emits `close`
+// once, after it finished or when the connection went away first.
+function onWriteClose(this: RawResponse): void {
+  this[kInFlight]?.done();
+  this[kInFlight] = undefined;
+}
+
+function onReadClose(this: RawResponse): void {
+  this[kEngine]!.reportRead({
+    surface: 'http',
+    durationMs: performance.now() - this[kReadStart]!,
+    error: this.statusCode >= 500 || !this.writableFinished,
+  });
 }
 
 @Injectable()
@@ -78,38 +95,34 @@ class ReadOnlyGuardImpl implements CanActivate {
       this.config?.getGlobalPrefix() ?? '',
     );
     const early = (req as unknown as Record<symbol, EarlyDecision | undefined>)[kEarlyDecision];
-    const op =
-      early?.op ??
-      operationFromHttp(
-        {
-          method: req.method,
-          path: requestPath(req),
-          headers: req.headers,
-          ip: req.ip,
-          principal: this.options.principal?.(req),
-        },
-        {
-          name: route.name,
-          annotation: route.annotation,
-          bypassHeader: this.options.bypassHeader,
-          bypassCookie: this.options.bypassCookie,
-        },
-      );
-    const decision = early?.decision ?? this.engine.decide(op);
+    let op: Operation;
+    let decision: Decision;
+    if (early) {
+      op = early.op;
+      decision = early.decision;
+    } else if (!this.engine.readOnly) {
+      // The hot path: outside a window nothing depends on a header (no bypass, no key), so only
+      // classify, to time reads and track writes for the drain.
+      op = { surface: 'http', name: route.name, method: req.method, path: pathname(requestPath(req)) };
+      if (route.annotation) op.annotation = route.annotation;
+      decision = this.engine.decide(op);
+    } else {
+      op = httpOperation(req, route, this.options);
+      decision = this.engine.decide(op);
+    }
     switch (decision.outcome) {
       case 'proceed': {
-        const raw = rawResponse(res);
+        const raw = rawResponse(res) as RawResponse;
         if (decision.classification === 'write') {
-          trackUntilClosed(this.engine, op, raw);
-        } else {
-          const started = performance.now();
-          raw.once('close', () =>
-            this.engine.reportRead({
-              surface: 'http',
-              durationMs: performance.now() - started,
-              error: raw.statusCode >= 500 || !raw.writableFinished,
-            }),
-          );
+          // An allowed write runs during a window anyway: it does not hold the drain.
+          if (decision.policy !== 'allow' && raw[kInFlight] === undefined) {
+            raw[kInFlight] = this.engine.track(op);
+            raw.once('close', onWriteClose);
+          }
+        } else if (raw[kReadStart] === undefined) {
+          raw[kReadStart] = performance.now();
+          raw[kEngine] = this.engine;
+          raw.once('close', onReadClose);
         }
         return true;
       }
@@ -141,11 +154,9 @@ class ReadOnlyGuardImpl implements CanActivate {
       }
       if (source === 'content') op.idempotencyKey = undefined;
       if (typeof source === 'function') op.idempotencyKey = source(req) || undefined;
-      const url = requestPath(req);
-      const q = url.indexOf('?');
       const payload = {
         method: req.method.toUpperCase(),
-        path: q === -1 ? url : url.slice(0, q),
+        path: pathname(requestPath(req)),
         params: { ...(req.params as object) },
         query: { ...(req.query as object) },
         body: req.body ?? null,
