@@ -9,13 +9,7 @@ import {
 import { ApplicationConfig } from '@nestjs/core';
 import type { Decision, InFlightHandle, Operation, QuiesceEngine } from '@quiesce/core';
 import { isQuiesceError, QuiesceError } from '@quiesce/core';
-import {
-  operationFromHttp,
-  type RenderedResponse,
-  renderDecision,
-  renderError,
-  renderQueued,
-} from '@quiesce/core/http';
+import { type RenderedResponse, renderDecision, renderError, renderQueued } from '@quiesce/core/http';
 import { graphqlDecision } from './graphqlOperation.js';
 import { httpOperation, pathname } from './httpOperation.js';
 import {
