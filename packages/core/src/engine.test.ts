@@ -552,3 +552,37 @@ describe('engine: beforeThaw', () => {
     await engine.close();
   });
 });
+
+describe('engine: far-future schedules', () => {
+  it('a window scheduled beyond setTimeout’s 24.8-day limit does not start early', async () => {
+    const clock = createManualClock(Date.UTC(2026, 0, 1));
+    const engine = createQuiesce({ clock, heartbeatMs: 3_600_000 });
+    await engine.start();
+    const startsAt = new Date(clock.now() + 60 * 86_400_000).toISOString();
+    await engine.schedule({ reason: 'r', message: 'm', startsAt });
+    await clock.advance(30 * 86_400_000);
+    expect(engine.phase).toBe('scheduled');
+    await clock.advance(30 * 86_400_000);
+    expect(engine.phase).not.toBe('scheduled');
+    expect(engine.readOnly).toBe(true);
+    await engine.close();
+  });
+
+  it('close() aborts notifiers still retrying', async () => {
+    let aborted = false;
+    const slow: Notifier = {
+      name: 'slow',
+      notify: (_e, { signal }) =>
+        new Promise((_, reject) =>
+          signal.addEventListener('abort', () => {
+            aborted = true;
+            reject(new Error('aborted'));
+          }),
+        ),
+    };
+    const engine = createQuiesce({ notifiers: [slow] });
+    await engine.begin({ reason: 'r', message: 'm' });
+    await engine.close();
+    expect(aborted).toBe(true);
+  });
+});

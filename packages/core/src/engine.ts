@@ -101,6 +101,7 @@ interface RefusalTemplate {
   scope: ReadonlySet<string> | null;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const PHASE_INDEX = new Map<Phase, number>(PHASES.map((p, i) => [p, i]));
 const iso = (ms: number) => new Date(ms).toISOString();
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -164,6 +165,7 @@ class Engine implements QuiesceEngine {
   #queueStats: IntentStats | null = null;
   #confirming = new Set<string>();
   #notifyChains = new Map<string, Promise<void>>();
+  readonly #notifyAbort = new AbortController();
   #lostInstances: Record<string, Straggler[]> = {};
 
   constructor(options: QuiesceOptions) {
@@ -296,6 +298,8 @@ class Engine implements QuiesceEngine {
     this.#clock.clearTimeout(this.#heartbeatTimer);
     this.#clock.clearTimeout(this.#windowTimer);
     this.#replayAbort?.abort();
+    // Notifiers retrying against a dead endpoint must not hold the shutdown for their whole budget.
+    this.#notifyAbort.abort();
     this.#unsubscribe?.();
     if (this.#participant && this.#store.registry)
       await this.#store.registry.remove(this.instanceId).catch(() => {});
@@ -802,7 +806,20 @@ class Engine implements QuiesceEngine {
     if (key === this.#windowTimerKey) return;
     this.#clock.clearTimeout(this.#windowTimer);
     this.#windowTimerKey = key;
-    this.#windowTimer = fire ? this.#clock.setTimeout(fire, Math.max(0, at - this.#clock.now())) : null;
+    if (!fire) {
+      this.#windowTimer = null;
+      return;
+    }
+    const delay = Math.max(0, at - this.#clock.now());
+    if (delay > MAX_TIMER_MS) {
+      // setTimeout fires at once beyond 2^31-1 ms (~24.8 days): wake up early and re-arm.
+      this.#windowTimer = this.#clock.setTimeout(() => {
+        this.#windowTimerKey = '';
+        this.#armWindowTimer();
+      }, MAX_TIMER_MS);
+      return;
+    }
+    this.#windowTimer = this.#clock.setTimeout(fire, delay);
   }
 
   async #startScheduled(windowId: string): Promise<void> {
@@ -1004,11 +1021,10 @@ class Engine implements QuiesceEngine {
       const run = prev.then(async () => {
         const current = this.#state.window?.id === window.id ? this.#state.window : window;
         const record = current.notices[n.name];
-        const ctrl = new AbortController();
         try {
           const data = await n.notify(
             { kind, window: current, phase: current.phase, at: iso(this.#clock.now()) },
-            { record, signal: ctrl.signal, log: this.#log },
+            { record, signal: this.#notifyAbort.signal, log: this.#log },
           );
           await this.#updateWindow(window.id, (w) => {
             const before = w.notices[n.name];
