@@ -153,14 +153,13 @@ function answer(message: string, options: Parameters<typeof createGraphQLError>[
 }
 
 /** A `QuiesceError` as a GraphQL error: its code, and its status from core's table. */
-function graphqlErrorFrom(error: QuiesceError, path: readonly (string | number)[] | undefined) {
+function graphqlErrorFrom(error: QuiesceError) {
   return answer(error.message, {
     extensions: {
       code: error.code,
       ...(error.field ? { field: error.field } : {}),
       http: { status: statusForCode(error.code) },
     },
-    ...(path ? { path } : {}),
   });
 }
 
@@ -187,13 +186,14 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
   /** Per request during a window: how many operations it carried and how many were refused. */
   const batches = new WeakMap<object, BatchMark>();
 
-  async function settle(stop: Stop, args: Record<string, unknown>, context: QuiesceYogaContext, info: any) {
-    const path = [info.path.key as string];
+  // Runs in place of a stopped field's resolver. What it throws, graphql-js locates at the field
+  // (path, locations), so the field is null and the error says why.
+  async function settle(stop: Stop, args: Record<string, unknown>, context: QuiesceYogaContext) {
     const d = stop.decision;
     if (d.outcome === 'discard') {
       throw answer(
         `${stop.coordinate} was discarded: writes are paused for maintenance and this one is not kept.`,
-        { path, extensions: { code: 'WRITE_DROPPED', windowId: d.windowId, endsAt: d.endsAt } },
+        { extensions: { code: 'WRITE_DROPPED', windowId: d.windowId, endsAt: d.endsAt } },
       );
     }
     let key = keyFromArgs(args, stop.keyPath);
@@ -216,7 +216,6 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
             field: stop.keyPath?.join('.') ?? keyHeader,
           },
         ),
-        path,
       );
     }
     // What is replayed is what a durable queue can store: the arguments as JSON.
@@ -231,14 +230,13 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
         },
       );
     } catch (error) {
-      if (isQuiesceError(error)) throw graphqlErrorFrom(error, path);
+      if (isQuiesceError(error)) throw graphqlErrorFrom(error);
       throw error;
     }
     const { intent, statusUrl, created } = queued;
     throw answer(
       `${stop.coordinate} was queued as write intent ${intent.id}: writes are paused for maintenance and it will be applied when they resume.`,
       {
-        path,
         extensions: {
           code: 'WRITE_QUEUED',
           intentId: intent.id,
@@ -258,7 +256,7 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
     const original = field.resolve ?? defaultResolve;
     field.resolve = function quiesceRoot(source, args, context, info) {
       const stop = stops.get(context)?.get(info.path.key as string);
-      if (stop !== undefined) return settle(stop, args, context, info);
+      if (stop !== undefined) return settle(stop, args, context);
       return original.call(this, source, args, context, info);
     };
   }
