@@ -223,6 +223,14 @@ class Guard implements GuardOnRequest {
     const safe = isSafeMethod(method);
     // Find the route before deciding, so a decision is counted once, with the route's policy.
     let route = safe ? null : findRoute(req.app, method, path);
+    const kind = route?.policy?.kind;
+    if (kind === 'queue' || kind === 'drop') {
+      // The helper decides where it stands in the route: the handlers before it (validation, auth)
+      // run first, so an invalid write is answered 400, not acknowledged and lost at replay.
+      req[kApplied] = null;
+      next();
+      return;
+    }
     let op = this.#operation(req, path, route, route?.policy ?? null);
     let d = this.engine.decide(op);
     if (safe && d.outcome !== 'proceed') {

@@ -121,6 +121,66 @@ describe('route helpers in mounted routers', () => {
   });
 });
 
+describe('where a helper stands', () => {
+  it('handlers before queue() run first: an invalid write gets 400, not an intent', async () => {
+    const seen: string[] = [];
+    const valid = (req: express.Request, res: express.Response, next: express.NextFunction) => {
+      seen.push('validate');
+      if (typeof req.body?.text !== 'string') {
+        res.status(400).json({ field: 'text' });
+        return;
+      }
+      next();
+    };
+    const url = await serve(
+      (app) => {
+        app.use(express.json());
+        app.post('/notes', valid, queue({ name: 'notes.create' }), (_req, res) => {
+          seen.push('handler');
+          res.status(201).json({});
+        });
+        app.post('/views', valid, drop(), ok);
+      },
+      {},
+      {},
+    );
+    await freeze();
+    const bad = await contractRequest(url, 'POST', '/notes', { body: { text: 42 } });
+    expect(bad.status).toBe(400);
+    const good = await contractRequest(url, 'POST', '/notes', { body: { text: 'hello' } });
+    expect(good.status).toBe(202);
+    expect((await engine.getIntent(good.json().intentId))?.payload).toMatchObject({
+      method: 'POST',
+      path: '/notes',
+      body: { text: 'hello' },
+    });
+    expect((await contractRequest(url, 'POST', '/views', { body: {} })).status).toBe(400);
+    expect((await contractRequest(url, 'POST', '/views', { body: { text: 'v' } })).status).toBe(202);
+    expect(seen).toEqual(['validate', 'validate', 'validate', 'validate']);
+    // Decided once each: one intent, one drop; nothing counted for the requests the validator answered.
+    const { counters } = await engine.status();
+    expect([counters.queued.http, counters.dropped.http]).toEqual([1, 1]);
+  });
+
+  it('a plain write is still refused before the route runs or its body is read', async () => {
+    const seen: string[] = [];
+    const url = await serve((app) => {
+      app.use(express.json());
+      app.post(
+        '/w',
+        (_req, _res, next) => {
+          seen.push('route middleware');
+          next();
+        },
+        ok,
+      );
+    });
+    await freeze();
+    expect((await contractRequest(url, 'POST', '/w', { body: {} })).status).toBe(503);
+    expect(seen).toEqual([]);
+  });
+});
+
 describe('queued bodies', () => {
   const routes = (app: Express) => {
     app.post('/q', queue({ name: 'q' }), ok);
