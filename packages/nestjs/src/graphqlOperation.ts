@@ -181,7 +181,8 @@ export function graphqlDecision(
     case 'refuse':
       throw refusalError(decision);
     case 'proceed':
-      if (decision.classification === 'write' && res?.once) {
+      // An allowed write runs during a window anyway: it does not hold the drain.
+      if (decision.classification === 'write' && decision.policy !== 'allow' && res?.once) {
         const handle = engine.track(op);
         res.once('close', () => handle.done());
       }
