@@ -359,7 +359,7 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
       else batches.set(request, { total: 1, refused: 0, status: 0, retryAfter: 0 });
     },
 
-    onExecute({ args, setResultAndStopExecution, setExecuteFn, executeFn }) {
+    onExecute({ args, context: executionContext, setResultAndStopExecution, setExecuteFn, executeFn }) {
       const operation = selectOperation(args.document, args.operationName);
       if (operation === undefined || operation.operation === 'subscription') return;
       const plan = planFor(args.schema);
@@ -377,7 +377,8 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
         }
       }
 
-      const context = args.contextValue as QuiesceYogaContext;
+      // The object the resolvers receive (envelop substitutes `{}` when no context was given).
+      const context = executionContext as QuiesceYogaContext;
       if (readOnly) {
         const facts = requestFacts(context);
         let refused: string[] | undefined;

@@ -10,7 +10,7 @@ import {
   GraphQLSchema,
   GraphQLString,
 } from 'graphql';
-import { createYoga, type YogaServerOptions } from 'graphql-yoga';
+import { createYoga, type Plugin, type YogaServerOptions } from 'graphql-yoga';
 import { type QuiesceYogaOptions, quiesceDirectives, useQuiesce } from '../src/index.js';
 
 export const typeDefs = /* GraphQL */ `
@@ -214,6 +214,8 @@ export async function harness(
     engine?: QuiesceOptions;
     plugin?: QuiesceYogaOptions;
     yoga?: Partial<YogaServerOptions<any, any>>;
+    /** Plugins placed before useQuiesce. */
+    before?: Plugin[];
   } = {},
 ): Promise<Harness> {
   const rec = createRecorder();
@@ -221,7 +223,7 @@ export async function harness(
   await engine.start();
   const yoga = createYoga({
     schema: (options.schema ?? sdlSchema)(rec),
-    plugins: [useQuiesce(engine, options.plugin)],
+    plugins: [...(options.before ?? []), useQuiesce(engine, options.plugin)],
     logging: false,
     ...options.yoga,
   });

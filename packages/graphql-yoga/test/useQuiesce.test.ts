@@ -380,12 +380,31 @@ describe('in-flight writes', () => {
     expect((await h.engine.status()).inFlight.count).toBe(0);
   });
 
-  it('releases the in-flight count when execution fails', async () => {
-    h = await harness();
-    // A resolver that throws synchronously and a variable that fails coercion both end the execution.
+  it('releases the in-flight count when execution fails or throws', async () => {
+    let failWith: 'reject' | 'throw' | null = null;
+    h = await harness({
+      before: [
+        {
+          onExecute({ executeFn, setExecuteFn }) {
+            setExecuteFn((args) => {
+              if (failWith === 'reject') return Promise.reject(new Error('executor down'));
+              if (failWith === 'throw') throw new Error('executor down');
+              return executeFn(args);
+            });
+          },
+        },
+      ],
+    });
+    // A variable that fails coercion: execution answers with errors.
     const res = await h.gql('mutation ($id: ID!) { deleteOrder(id: $id) }', { id: { not: 'an id' } });
     expect(res.body.errors).toBeDefined();
     expect((await h.engine.status()).inFlight.count).toBe(0);
+    for (const mode of ['reject', 'throw'] as const) {
+      failWith = mode;
+      const failed = await h.gql('mutation { deleteOrder(id: 1) }');
+      expect(failed.status).toBe(500);
+      expect((await h.engine.status()).inFlight.count).toBe(0);
+    }
   });
 });
 
