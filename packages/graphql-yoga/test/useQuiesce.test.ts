@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { createBypassToken } from '@quiesce/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { codeFirstSchema, type Harness, harness, sdlSchema } from './fixtures.js';
@@ -34,6 +35,11 @@ function expectRefusal(res: { status: number; headers: Headers; body: any }, fie
     fields,
   });
 }
+
+it('runs on graphql 16 in this file (graphql17.test.ts runs the same contract on 17)', () => {
+  const require = createRequire(import.meta.url);
+  expect(createRequire(require.resolve('graphql-yoga'))('graphql').versionInfo.major).toBe(16);
+});
 
 describe.each([
   ['SDL-first', sdlSchema],
