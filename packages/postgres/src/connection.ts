@@ -53,7 +53,16 @@ export function resolveConnection(options: PostgresConnectionOptions, what: stri
   return { pool, owned: true, clientConfig };
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', '57P01', '57P02', '57P03']);
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  '57P01',
+  '57P02',
+  '57P03',
+]);
 
 /** Wrap a driver error: connection trouble becomes `STORE_UNAVAILABLE`, the rest passes through. */
 export function storeError(err: unknown, what: string): Error {

@@ -52,7 +52,9 @@ export function guardPool<P extends pg.Pool>(pool: P, options: GuardPoolOptions)
     const readOnly = engine.readOnly && allowed.getStore() !== true;
     if (readOnly === Boolean(client[READ_ONLY])) return client;
     try {
-      await client.query(readOnly ? 'SET default_transaction_read_only = on' : 'RESET default_transaction_read_only');
+      await client.query(
+        readOnly ? 'SET default_transaction_read_only = on' : 'RESET default_transaction_read_only',
+      );
     } catch (err) {
       client.release(err as Error);
       throw err;
@@ -80,7 +82,9 @@ export function guardPool<P extends pg.Pool>(pool: P, options: GuardPoolOptions)
     get(target, prop, receiver) {
       if (prop === GUARDED) return true;
       if (prop === 'connect') {
-        return (callback?: (err: Error | undefined, client?: pg.PoolClient, done?: (e?: Error) => void) => void) => {
+        return (
+          callback?: (err: Error | undefined, client?: pg.PoolClient, done?: (e?: Error) => void) => void,
+        ) => {
           const p = checkout();
           if (!callback) return p;
           p.then(
@@ -118,8 +122,12 @@ export function isReadOnlyViolation(error: unknown): boolean {
 export function readOnlyRefusal(error: unknown, engine?: Pick<QuiesceEngine, 'window'>): unknown {
   if (!isReadOnlyViolation(error)) return error;
   const window = engine?.window ?? null;
-  return new QuiesceError('READ_ONLY_MODE', window?.message ?? 'Writes are paused: the database is in read-only mode.', {
-    cause: error,
-    details: window ? { windowId: window.id, endsAt: window.endsAt } : { sqlstate: READ_ONLY_SQLSTATE },
-  });
+  return new QuiesceError(
+    'READ_ONLY_MODE',
+    window?.message ?? 'Writes are paused: the database is in read-only mode.',
+    {
+      cause: error,
+      details: window ? { windowId: window.id, endsAt: window.endsAt } : { sqlstate: READ_ONLY_SQLSTATE },
+    },
+  );
 }

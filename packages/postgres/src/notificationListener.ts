@@ -73,7 +73,9 @@ export class NotificationListener {
       client.end().catch(() => {});
       if (!this.running) return;
       this.events.error(
-        new QuiesceError('STORE_UNAVAILABLE', `postgres LISTEN connection lost: ${err.message}`, { cause: err }),
+        new QuiesceError('STORE_UNAVAILABLE', `postgres LISTEN connection lost: ${err.message}`, {
+          cause: err,
+        }),
       );
       this.schedule();
     };

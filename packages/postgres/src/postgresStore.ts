@@ -2,8 +2,8 @@ import {
   type CompareAndSetResult,
   INITIAL_STATE,
   type InstanceRecord,
-  instanceRecordSchema,
   type InstanceRegistry,
+  instanceRecordSchema,
   parseState,
   QuiesceError,
   type QuiesceState,
@@ -52,7 +52,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   const schema = checkSchemaName(options.schema ?? DEFAULT_SCHEMA);
   const key = options.key ?? 'default';
   if (typeof key !== 'string' || key.length === 0) {
-    throw new QuiesceError('INVALID_INPUT', 'postgres store: key must be a non-empty string', { field: 'key' });
+    throw new QuiesceError('INVALID_INPUT', 'postgres store: key must be a non-empty string', {
+      field: 'key',
+    });
   }
   const pruneAfterMs = options.pruneInstancesAfterMs ?? 3_600_000;
   const { pool } = connection;
@@ -175,7 +177,11 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
           'registry.list',
         );
       }
-      const r = await query(`SELECT record FROM ${s}.instances WHERE key = $1 ORDER BY id`, [key], 'registry.list');
+      const r = await query(
+        `SELECT record FROM ${s}.instances WHERE key = $1 ORDER BY id`,
+        [key],
+        'registry.list',
+      );
       const records: InstanceRecord[] = [];
       for (const row of r.rows) {
         try {
@@ -188,7 +194,11 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       return records;
     },
     async remove(instanceId) {
-      await query(`DELETE FROM ${s}.instances WHERE key = $1 AND id = $2`, [key, instanceId], 'registry.remove');
+      await query(
+        `DELETE FROM ${s}.instances WHERE key = $1 AND id = $2`,
+        [key, instanceId],
+        'registry.remove',
+      );
     },
     subscribe(fn) {
       registryListeners.add(fn);
@@ -211,9 +221,13 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     read,
     async compareAndSet(expectedVersion, next): Promise<CompareAndSetResult> {
       if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
-        throw new QuiesceError('INVALID_INPUT', 'compareAndSet: expectedVersion must be a non-negative integer', {
-          field: 'expectedVersion',
-        });
+        throw new QuiesceError(
+          'INVALID_INPUT',
+          'compareAndSet: expectedVersion must be a non-negative integer',
+          {
+            field: 'expectedVersion',
+          },
+        );
       }
       const state = parseState(next);
       const payload = JSON.stringify(state);
@@ -262,5 +276,8 @@ export function checkRecord(value: unknown, what: string): InstanceRecord {
   if (result.success) return result.data as InstanceRecord;
   const issue = result.error.issues[0];
   const field = issue?.path.length ? issue.path.join('.') : 'record';
-  throw new QuiesceError('INVALID_INPUT', `${what}: ${field}: ${issue?.message ?? 'invalid'}`, { field, cause: result.error });
+  throw new QuiesceError('INVALID_INPUT', `${what}: ${field}: ${issue?.message ?? 'invalid'}`, {
+    field,
+    cause: result.error,
+  });
 }

@@ -26,7 +26,9 @@ export function quoteIdent(name: string): string {
 /** The NOTIFY channel of a schema (channels are limited to 63 bytes). */
 export function channelFor(schema: string): string {
   const channel = `quiesce:${schema}`;
-  return channel.length <= 63 ? channel : `quiesce:${createHash('sha256').update(schema).digest('hex').slice(0, 40)}`;
+  return channel.length <= 63
+    ? channel
+    : `quiesce:${createHash('sha256').update(schema).digest('hex').slice(0, 40)}`;
 }
 
 /** NOTIFY payloads are limited to 8000 bytes; a bigger state is announced by version and read. */

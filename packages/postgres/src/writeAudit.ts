@@ -105,7 +105,11 @@ export function diffSnapshots(
   for (const t of after.tables) {
     const name = `${t.schema}.${t.table}`;
     const b = start.get(name) ?? { inserted: 0, updated: 0, deleted: 0 };
-    const d = { inserted: t.inserted - b.inserted, updated: t.updated - b.updated, deleted: t.deleted - b.deleted };
+    const d = {
+      inserted: t.inserted - b.inserted,
+      updated: t.updated - b.updated,
+      deleted: t.deleted - b.deleted,
+    };
     if (d.inserted < 0 || d.updated < 0 || d.deleted < 0) reset.push(name);
     else if (d.inserted || d.updated || d.deleted) changed.push({ schema: t.schema, table: t.table, ...d });
   }
@@ -114,7 +118,9 @@ export function diffSnapshots(
 
 /** Build the report from a window's snapshots (a missing settled snapshot falls back to its edge's first). */
 export function buildWriteAuditReport(
-  snapshots: { frozen: WriteAuditSnapshot } & Partial<Record<Exclude<SnapshotPhase, 'frozen'>, WriteAuditSnapshot>> & {
+  snapshots: { frozen: WriteAuditSnapshot } & Partial<
+    Record<Exclude<SnapshotPhase, 'frozen'>, WriteAuditSnapshot>
+  > & {
       thawing: WriteAuditSnapshot;
     },
   options: { excludedSchemas?: string[]; settleMs?: number; endedAt?: string | null } = {},
@@ -158,13 +164,16 @@ export function createWriteAudit(options: WriteAuditOptions): WriteAudit {
       field: 'excludeSchemas',
     });
   }
-  extra.forEach((name, i) => checkSchemaName(name, `excludeSchemas.${i}`));
+  for (const [i, name] of extra.entries()) checkSchemaName(name, `excludeSchemas.${i}`);
   const excluded = [...new Set([schema, ...extra])];
   const settleMs = options.settleMs ?? 10_000;
   if (typeof settleMs !== 'number' || !Number.isFinite(settleMs) || settleMs < 0) {
-    throw new QuiesceError('INVALID_INPUT', 'write audit: settleMs must be a non-negative number', { field: 'settleMs' });
+    throw new QuiesceError('INVALID_INPUT', 'write audit: settleMs must be a non-negative number', {
+      field: 'settleMs',
+    });
   }
-  const onError = options.onError ?? ((error: Error) => console.error(`quiesce write audit: ${error.message}`));
+  const onError =
+    options.onError ?? ((error: Error) => console.error(`quiesce write audit: ${error.message}`));
   const { pool } = connection;
   const s = quoteIdent(schema);
   let ready: Promise<void> | null = null;
@@ -228,8 +237,12 @@ export function createWriteAudit(options: WriteAuditOptions): WriteAudit {
     return { snapshot: (await loadAll(windowId))[phase] ?? snap, first: false };
   }
 
-  async function loadAll(windowId: string): Promise<Partial<Record<SnapshotPhase | 'reported', WriteAuditSnapshot>>> {
-    const r = await pool.query(`SELECT phase, counters FROM ${s}.write_audit WHERE window_id = $1`, [windowId]);
+  async function loadAll(
+    windowId: string,
+  ): Promise<Partial<Record<SnapshotPhase | 'reported', WriteAuditSnapshot>>> {
+    const r = await pool.query(`SELECT phase, counters FROM ${s}.write_audit WHERE window_id = $1`, [
+      windowId,
+    ]);
     return Object.fromEntries(r.rows.map((row) => [row.phase, row.counters]));
   }
 
@@ -237,15 +250,21 @@ export function createWriteAudit(options: WriteAuditOptions): WriteAudit {
     await prepare();
     const all = await loadAll(windowId);
     if (!all.frozen) {
-      throw new QuiesceError('NOT_FOUND', `write audit: no frozen snapshot for window ${windowId}`, { field: 'windowId' });
+      throw new QuiesceError('NOT_FOUND', `write audit: no frozen snapshot for window ${windowId}`, {
+        field: 'windowId',
+      });
     }
     const thawing = all.thawing ?? (await record(windowId, 'thawing')).snapshot;
-    return buildWriteAuditReport({ ...all, frozen: all.frozen, thawing }, { excludedSchemas: excluded, settleMs, endedAt });
+    return buildWriteAuditReport(
+      { ...all, frozen: all.frozen, thawing },
+      { excludedSchemas: excluded, settleMs, endedAt },
+    );
   }
 
   /** Run `fn` after settleMs, detached: a phase hook must not hold the engine that long. */
   function later(fn: () => Promise<unknown>) {
-    const run = () => fn().catch((err: unknown) => onError(err instanceof Error ? err : new Error(String(err))));
+    const run = () =>
+      fn().catch((err: unknown) => onError(err instanceof Error ? err : new Error(String(err))));
     if (settleMs === 0) return void run();
     const timer = setTimeout(() => {
       timers.delete(timer);
@@ -285,7 +304,10 @@ export function createWriteAudit(options: WriteAuditOptions): WriteAudit {
             ? await report(window.id, window.endedAt)
             : { clean: null, reason: 'the window never reached frozen' };
           if (engine.window?.id !== window.id) {
-            throw new QuiesceError('NO_ACTIVE_WINDOW', `write audit: window ${window.id} was replaced before its report was ready`);
+            throw new QuiesceError(
+              'NO_ACTIVE_WINDOW',
+              `write audit: window ${window.id} was replaced before its report was ready`,
+            );
           }
           await engine.addToReport('writeAudit', value);
         });

@@ -1,8 +1,21 @@
-import { createMemoryStore, createQuiesce, isQuiesceError, type QuiesceEngine, silentLogger, statusForCode } from '@quiesce/core';
+import {
+  createMemoryStore,
+  createQuiesce,
+  isQuiesceError,
+  type QuiesceEngine,
+  silentLogger,
+  statusForCode,
+} from '@quiesce/core';
 import { POSTGRES_URL, serviceAvailable, uniqueName } from '@quiesce/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { guardPool, isGuardedPool, isReadOnlyViolation, readOnlyRefusal, withWritesAllowed } from '../src/index.js';
+import {
+  guardPool,
+  isGuardedPool,
+  isReadOnlyViolation,
+  readOnlyRefusal,
+  withWritesAllowed,
+} from '../src/index.js';
 
 const ok = await serviceAvailable('postgres', '@quiesce/postgres guarded pool');
 
@@ -17,7 +30,12 @@ describe.skipIf(!ok)('guarded pool: database-level enforcement', () => {
     // Two connections, so the guarded and the raw view share (and reuse) the same clients.
     pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
     await pool.query(`CREATE SCHEMA "${schema}"; CREATE TABLE ${t} (id serial PRIMARY KEY, note text)`);
-    engine = createQuiesce({ store: createMemoryStore(), instanceId: 'guard', logger: silentLogger, soakMs: 0 });
+    engine = createQuiesce({
+      store: createMemoryStore(),
+      instanceId: 'guard',
+      logger: silentLogger,
+      soakMs: 0,
+    });
     guarded = guardPool(pool, { engine });
   });
 
@@ -27,7 +45,8 @@ describe.skipIf(!ok)('guarded pool: database-level enforcement', () => {
     await pool?.end();
   });
 
-  const insert = (p: pg.Pool | pg.PoolClient, note: string) => p.query(`INSERT INTO ${t} (note) VALUES ($1)`, [note]);
+  const insert = (p: pg.Pool | pg.PoolClient, note: string) =>
+    p.query(`INSERT INTO ${t} (note) VALUES ($1)`, [note]);
 
   it('a write slipped past classification fails with 25006 during a window and becomes the refusal', async () => {
     expect(isGuardedPool(guarded)).toBe(true);

@@ -19,7 +19,12 @@ describe.skipIf(!ok)('postgres', () => {
     const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
     return {
       spawn: (id, engine, proxyPort) =>
-        spawnInstance({ id, schema, engine, connectionString: withApplicationName(POSTGRES_URL, `quiesce-test:${id}`, proxyPort) }),
+        spawnInstance({
+          id,
+          schema,
+          engine,
+          connectionString: withApplicationName(POSTGRES_URL, `quiesce-test:${id}`, proxyPort),
+        }),
       openStore: () => createPostgresStore({ connectionString: POSTGRES_URL, schema }),
       proxy: () => {
         const u = new URL(POSTGRES_URL);

@@ -1,5 +1,11 @@
 import { isQuiesceError, type QuiesceState } from '@quiesce/core';
-import { POSTGRES_URL, runStoreContractSuite, sampleState, serviceAvailable, uniqueName } from '@quiesce/testkit';
+import {
+  POSTGRES_URL,
+  runStoreContractSuite,
+  sampleState,
+  serviceAvailable,
+  uniqueName,
+} from '@quiesce/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresStore } from '../src/index.js';
@@ -50,7 +56,12 @@ describe.skipIf(!ok)('postgres store', () => {
     it('recovers its LISTEN connection after pg_terminate_backend and catches up on what it missed', async () => {
       const key = 'terminate';
       const writer = createPostgresStore({ connectionString: POSTGRES_URL, schema, key });
-      const reader = createPostgresStore({ connectionString: POSTGRES_URL, schema, key, reconnect: { initialDelayMs: 20 } });
+      const reader = createPostgresStore({
+        connectionString: POSTGRES_URL,
+        schema,
+        key,
+        reconnect: { initialDelayMs: 20 },
+      });
       try {
         const seen: number[] = [];
         const errors: Error[] = [];
@@ -108,7 +119,13 @@ describe.skipIf(!ok)('postgres store', () => {
       try {
         await a.compareAndSet(0, sampleState(1));
         expect((await b.read()).version).toBe(0);
-        await b.registry.upsert({ id: 'b-1', startedAt: new Date().toISOString(), lastSeen: Date.now(), ackedVersion: 0, inFlight: 0 });
+        await b.registry.upsert({
+          id: 'b-1',
+          startedAt: new Date().toISOString(),
+          lastSeen: Date.now(),
+          ackedVersion: 0,
+          inFlight: 0,
+        });
         expect(await a.registry.list()).toEqual([]);
       } finally {
         await a.close();
@@ -124,11 +141,15 @@ describe.skipIf(!ok)('postgres store', () => {
     });
 
     it('bad options and bad input name the field', async () => {
-      expect(() => createPostgresStore({ connectionString: POSTGRES_URL, schema: 'no spaces; drop' })).toThrow(/schema/);
+      expect(() =>
+        createPostgresStore({ connectionString: POSTGRES_URL, schema: 'no spaces; drop' }),
+      ).toThrow(/schema/);
       expect(() => createPostgresStore({} as never)).toThrow(/connectionString/);
       const store = createPostgresStore({ connectionString: POSTGRES_URL, schema, key: 'input' });
       try {
-        const err = await store.compareAndSet(0, { mode: 'read-only', version: -1 } as never).catch((e: unknown) => e);
+        const err = await store
+          .compareAndSet(0, { mode: 'read-only', version: -1 } as never)
+          .catch((e: unknown) => e);
         expect(isQuiesceError(err) && err.code === 'INVALID_INPUT').toBe(true);
         expect(String(err)).toMatch(/state payload/);
         expect((await store.read()).version).toBe(0);

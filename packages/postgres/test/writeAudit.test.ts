@@ -2,7 +2,12 @@ import { createQuiesce, type QuiesceEngine, silentLogger } from '@quiesce/core';
 import { POSTGRES_URL, serviceAvailable, uniqueName } from '@quiesce/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWriteAuditReport, createPostgresStore, createWriteAudit, type WriteAuditReport } from '../src/index.js';
+import {
+  buildWriteAuditReport,
+  createPostgresStore,
+  createWriteAudit,
+  type WriteAuditReport,
+} from '../src/index.js';
 
 const ok = await serviceAvailable('postgres', '@quiesce/postgres write audit');
 const SETTLE_MS = 400;
@@ -27,6 +32,7 @@ describe.skipIf(!ok)('write audit', () => {
   const dbUrl = url.toString();
   const storeSchema = 'quiesce_state';
   let engine: QuiesceEngine;
+  let store: ReturnType<typeof createPostgresStore>;
   let audit: ReturnType<typeof createWriteAudit>;
 
   beforeAll(async () => {
@@ -42,20 +48,27 @@ describe.skipIf(!ok)('write audit', () => {
       CREATE SCHEMA pgboss; CREATE TABLE pgboss.job (id serial PRIMARY KEY, name text);
       INSERT INTO app.orders (note) VALUES ('before any window');`);
     await setup.end();
+    store = createPostgresStore({ connectionString: dbUrl, schema: storeSchema });
     engine = createQuiesce({
-      store: createPostgresStore({ connectionString: dbUrl, schema: storeSchema }),
+      store,
       instanceId: 'audited',
       heartbeatMs: 100,
       soakMs: 50,
       logger: silentLogger,
     });
-    audit = createWriteAudit({ connectionString: dbUrl, schema: storeSchema, excludeSchemas: ['pgboss'], settleMs: SETTLE_MS });
+    audit = createWriteAudit({
+      connectionString: dbUrl,
+      schema: storeSchema,
+      excludeSchemas: ['pgboss'],
+      settleMs: SETTLE_MS,
+    });
     audit.attach(engine);
     await engine.start();
   });
 
   afterAll(async () => {
     await engine?.close();
+    await store?.close();
     await audit?.close();
     const admin = new pg.Client({ connectionString: POSTGRES_URL });
     await admin.connect();
@@ -75,7 +88,9 @@ describe.skipIf(!ok)('write audit', () => {
   }
   const reportOf = (windowId: string) =>
     waitFor('the write audit in the closing record', () =>
-      engine.window?.id === windowId ? (engine.window.report.writeAudit as WriteAuditReport | undefined) : undefined,
+      engine.window?.id === windowId
+        ? (engine.window.report.writeAudit as WriteAuditReport | undefined)
+        : undefined,
     );
 
   it('names every table written through an unguarded connection during the window', async () => {
@@ -91,7 +106,9 @@ describe.skipIf(!ok)('write audit', () => {
     const report = await reportOf(window.id);
     expect(report.clean).toBe(false);
     expect(report.written).toEqual([{ schema: 'app', table: 'orders', inserted: 2, updated: 1, deleted: 0 }]);
-    expect(report.aroundFreeze).toEqual([{ schema: 'app', table: 'early', inserted: 1, updated: 0, deleted: 0 }]);
+    expect(report.aroundFreeze).toEqual([
+      { schema: 'app', table: 'early', inserted: 1, updated: 0, deleted: 0 },
+    ]);
     expect(report.aroundThaw).toEqual([]);
     expect(report.excludedSchemas).toEqual([storeSchema, 'pgboss']);
     expect(report.database).toBe(database);
@@ -107,13 +124,17 @@ describe.skipIf(!ok)('write audit', () => {
     const window = await engine.begin({ reason: 'reindex', message: 'Back soon' });
     await engine.waitForPhase('frozen', { timeoutMs: 5000 });
     await sleep(SETTLE_MS + 300);
-    await rogue(`INSERT INTO pgboss.job (name) VALUES ('queue keeps working'); SELECT count(*) FROM app.orders`);
+    await rogue(
+      `INSERT INTO pgboss.job (name) VALUES ('queue keeps working'); SELECT count(*) FROM app.orders`,
+    );
     await engine.end();
     // Writes back on: a write right after the thaw is not the window's.
     await rogue(`INSERT INTO app.orders (note) VALUES ('after the window')`);
     const report = await reportOf(window.id);
     expect(report).toMatchObject({ clean: true, written: [], aroundFreeze: [], reset: [] });
-    expect(report.aroundThaw).toEqual([{ schema: 'app', table: 'orders', inserted: 1, updated: 0, deleted: 0 }]);
+    expect(report.aroundThaw).toEqual([
+      { schema: 'app', table: 'orders', inserted: 1, updated: 0, deleted: 0 },
+    ]);
   });
 
   it('a statistics reset is reported as such, not as a clean window', () => {
@@ -128,7 +149,9 @@ describe.skipIf(!ok)('write audit', () => {
   });
 
   it('bad options name the field', () => {
-    expect(() => createWriteAudit({ connectionString: dbUrl, excludeSchemas: ['ok', 'no;pe'] })).toThrow(/excludeSchemas\.1/);
+    expect(() => createWriteAudit({ connectionString: dbUrl, excludeSchemas: ['ok', 'no;pe'] })).toThrow(
+      /excludeSchemas\.1/,
+    );
     expect(() => createWriteAudit({ connectionString: dbUrl, settleMs: -1 })).toThrow(/settleMs/);
   });
 });

@@ -6,5 +6,8 @@ export function checkRecord(value: unknown, what: string): InstanceRecord {
   if (result.success) return result.data as InstanceRecord;
   const issue = result.error.issues[0];
   const field = issue?.path.length ? issue.path.join('.') : 'record';
-  throw new QuiesceError('INVALID_INPUT', `${what}: ${field}: ${issue?.message ?? 'invalid'}`, { field, cause: result.error });
+  throw new QuiesceError('INVALID_INPUT', `${what}: ${field}: ${issue?.message ?? 'invalid'}`, {
+    field,
+    cause: result.error,
+  });
 }

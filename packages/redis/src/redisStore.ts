@@ -89,7 +89,9 @@ function storeError(err: unknown, what: string): Error {
   const e = err as Error;
   // A ReplyError is Redis answering (a script or type error); anything else is the connection.
   if (e?.name === 'ReplyError') return e;
-  return new QuiesceError('STORE_UNAVAILABLE', `redis store: ${what}: ${e?.message ?? String(err)}`, { cause: err });
+  return new QuiesceError('STORE_UNAVAILABLE', `redis store: ${what}: ${e?.message ?? String(err)}`, {
+    cause: err,
+  });
 }
 
 /**
@@ -102,13 +104,17 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     throw new QuiesceError('INVALID_INPUT', 'redis store: options are required', { field: 'options' });
   }
   if (options.client && options.url) {
-    throw new QuiesceError('INVALID_INPUT', 'redis store: give either client or url, not both', { field: 'url' });
+    throw new QuiesceError('INVALID_INPUT', 'redis store: give either client or url, not both', {
+      field: 'url',
+    });
   }
   if (!options.client && (typeof options.url !== 'string' || options.url.length === 0)) {
     throw new QuiesceError('INVALID_INPUT', 'redis store: client or url is required', { field: 'url' });
   }
   if (options.client && typeof options.client.duplicate !== 'function') {
-    throw new QuiesceError('INVALID_INPUT', 'redis store: client must be an ioredis client', { field: 'client' });
+    throw new QuiesceError('INVALID_INPUT', 'redis store: client must be an ioredis client', {
+      field: 'client',
+    });
   }
   const prefix = options.prefix ?? 'quiesce:';
   if (typeof prefix !== 'string') {
@@ -152,7 +158,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     try {
       json = JSON.parse(raw ?? '');
     } catch (cause) {
-      throw new QuiesceError('INVALID_INPUT', `state payload: not JSON (key ${stateKey})`, { field: 'payload', cause });
+      throw new QuiesceError('INVALID_INPUT', `state payload: not JSON (key ${stateKey})`, {
+        field: 'payload',
+        cause,
+      });
     }
     const state = parseState(json);
     if (version !== null && Number(version) !== state.version) {
@@ -184,13 +193,14 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   let subscribed = false;
   function startListening() {
     if (subscriber || closed) return;
-    const sub = (subscriber = client.duplicate({
+    const sub = client.duplicate({
       retryStrategy,
       // Re-subscribed by hand on 'ready', so the catch-up read happens only once it is in place.
       autoResubscribe: false,
       maxRetriesPerRequest: null,
       connectionName: connectionName('subscriber'),
-    }));
+    });
+    subscriber = sub;
     let readyOnce = false;
     sub.on('error', (err: Error) => {
       if (subscriber === sub) reportError(storeError(err, 'pub/sub connection'));
@@ -198,7 +208,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     sub.on('close', () => {
       if (subscriber !== sub || !subscribed) return;
       subscribed = false;
-      reportError(new QuiesceError('STORE_UNAVAILABLE', 'redis store: pub/sub connection lost; reconnecting'));
+      reportError(
+        new QuiesceError('STORE_UNAVAILABLE', 'redis store: pub/sub connection lost; reconnecting'),
+      );
     });
     sub.on('ready', () => {
       sub.subscribe(stateChannel, instancesChannel).then(
@@ -241,7 +253,15 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     async upsert(record) {
       const r = checkRecord(record, 'registry.upsert');
       await run('registry.upsert', () =>
-        client.eval(UPSERT, 1, instancesKey, r.id, JSON.stringify(r), `${r.ackedVersion}:${r.inFlight}`, instancesChannel),
+        client.eval(
+          UPSERT,
+          1,
+          instancesKey,
+          r.id,
+          JSON.stringify(r),
+          `${r.ackedVersion}:${r.inFlight}`,
+          instancesChannel,
+        ),
       );
     },
     async list() {
@@ -257,7 +277,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         } catch (err) {
           // One unreadable record must not hide the others; say which one it was.
           reportError(
-            err instanceof QuiesceError ? err : new QuiesceError('INVALID_INPUT', `registry record ${id}: not JSON`, { cause: err }),
+            err instanceof QuiesceError
+              ? err
+              : new QuiesceError('INVALID_INPUT', `registry record ${id}: not JSON`, { cause: err }),
           );
         }
       }
@@ -293,9 +315,13 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     read,
     async compareAndSet(expectedVersion, next): Promise<CompareAndSetResult> {
       if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
-        throw new QuiesceError('INVALID_INPUT', 'compareAndSet: expectedVersion must be a non-negative integer', {
-          field: 'expectedVersion',
-        });
+        throw new QuiesceError(
+          'INVALID_INPUT',
+          'compareAndSet: expectedVersion must be a non-negative integer',
+          {
+            field: 'expectedVersion',
+          },
+        );
       }
       const state = parseState(next);
       const payload = JSON.stringify(state);

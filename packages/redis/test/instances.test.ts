@@ -22,7 +22,9 @@ describe.skipIf(!ok)('redis', () => {
       async terminate(ports) {
         let killed = 0;
         for (const port of ports) {
-          killed += Number(await admin.call('CLIENT', 'KILL', 'ADDR', `127.0.0.1:${port}`, 'SKIPME', 'yes').catch(() => 0));
+          killed += Number(
+            await admin.call('CLIENT', 'KILL', 'ADDR', `127.0.0.1:${port}`, 'SKIPME', 'yes').catch(() => 0),
+          );
         }
         return killed;
       },

@@ -1,5 +1,11 @@
 import { isQuiesceError, type QuiesceState } from '@quiesce/core';
-import { REDIS_URL, runStoreContractSuite, sampleState, serviceAvailable, uniqueName } from '@quiesce/testkit';
+import {
+  REDIS_URL,
+  runStoreContractSuite,
+  sampleState,
+  serviceAvailable,
+  uniqueName,
+} from '@quiesce/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedisStore } from '../src/index.js';
@@ -97,7 +103,10 @@ describe.skipIf(!ok)('redis store', () => {
         }
         let state: QuiesceState | null = null;
         await waitFor('a read to succeed again', () => {
-          store.read().then((s) => (state = s), () => {});
+          store.read().then(
+            (s) => (state = s),
+            () => {},
+          );
           return state !== null;
         });
         expect(state!.version).toBe(0);
@@ -108,7 +117,11 @@ describe.skipIf(!ok)('redis store', () => {
     });
 
     it('an unreachable server is STORE_UNAVAILABLE within the command timeout, not a hang', async () => {
-      const store = createRedisStore({ url: 'redis://127.0.0.1:1', prefix: `${base}:none:`, commandTimeoutMs: 300 });
+      const store = createRedisStore({
+        url: 'redis://127.0.0.1:1',
+        prefix: `${base}:none:`,
+        commandTimeoutMs: 300,
+      });
       const started = Date.now();
       const err = await store.read().catch((e: unknown) => e);
       expect(isQuiesceError(err) && err.code === 'STORE_UNAVAILABLE').toBe(true);
@@ -123,7 +136,9 @@ describe.skipIf(!ok)('redis store', () => {
       try {
         const err = await store.compareAndSet(0, { mode: 'nope' } as never).catch((e: unknown) => e);
         expect(isQuiesceError(err) && err.code === 'INVALID_INPUT').toBe(true);
-        const reg = await store.registry.upsert({ id: 'x', startedAt: 'now', lastSeen: 'soon' } as never).catch((e: unknown) => e);
+        const reg = await store.registry
+          .upsert({ id: 'x', startedAt: 'now', lastSeen: 'soon' } as never)
+          .catch((e: unknown) => e);
         expect(isQuiesceError(reg) && reg.field === 'lastSeen').toBe(true);
       } finally {
         await store.close();

@@ -63,7 +63,15 @@ export function sampleState(version: number, overrides: Partial<MaintenanceWindo
       frozenAt: null,
       endedAt: null,
       closedAt: null,
-      stragglers: [{ instanceId: 'i-1', inFlight: 2, ackedVersion: version - 1, reason: 'in-flight', oldestOperation: 'POST /orders' }],
+      stragglers: [
+        {
+          instanceId: 'i-1',
+          inFlight: 2,
+          ackedVersion: version - 1,
+          reason: 'in-flight',
+          oldestOperation: 'POST /orders',
+        },
+      ],
       notices: { statuspage: { status: 'ok', attempts: 1, updatedAt: at, data: { incidentId: 'inc_1' } } },
       report: { nested: { list: [1, 2, 3], flag: true, nothing: null } },
       ...overrides,
@@ -135,7 +143,9 @@ export function runStoreContractSuite(
       expect(store.writable).toBe(true);
     });
 
-    it('compare-and-set from the read version writes; every handle reads it back intact', { timeout }, async () => {
+    it('compare-and-set from the read version writes; every handle reads it back intact', {
+      timeout,
+    }, async () => {
       const b = await fresh();
       const a = await open(b);
       const next = sampleState(1);
@@ -144,12 +154,17 @@ export function runStoreContractSuite(
       expect(await a.read()).toEqual(next);
       const other = await open(b);
       expect(await other.read()).toEqual(next);
-      const r2 = await other.compareAndSet(1, sampleState(2, { phase: 'frozen', frozenAt: new Date(T0).toISOString() }));
+      const r2 = await other.compareAndSet(
+        1,
+        sampleState(2, { phase: 'frozen', frozenAt: new Date(T0).toISOString() }),
+      );
       expect(r2.ok).toBe(true);
       expect((await a.read()).window?.phase).toBe('frozen');
     });
 
-    it('compare-and-set with a stale version changes nothing and returns the current state', { timeout }, async () => {
+    it('compare-and-set with a stale version changes nothing and returns the current state', {
+      timeout,
+    }, async () => {
       const b = await fresh();
       const store = await open(b);
       await store.compareAndSet(0, sampleState(1));
@@ -178,13 +193,18 @@ export function runStoreContractSuite(
       for (const r of results) if (!r.ok) expect(r.current.version).toBe(2);
     });
 
-    it('a subscriber on another handle receives each change; unsubscribe stops delivery', { timeout }, async () => {
+    it('a subscriber on another handle receives each change; unsubscribe stops delivery', {
+      timeout,
+    }, async () => {
       const b = await fresh();
       const writer = await open(b);
       const reader = await open(b);
       const seen: QuiesceState[] = [];
       const errors: Error[] = [];
-      const off = reader.subscribe((s) => seen.push(s), (e) => errors.push(e));
+      const off = reader.subscribe(
+        (s) => seen.push(s),
+        (e) => errors.push(e),
+      );
       // Let a subscription that connects asynchronously settle before the first change.
       await new Promise((r) => setTimeout(r, 150));
       await writer.compareAndSet(0, sampleState(1));
@@ -209,7 +229,9 @@ export function runStoreContractSuite(
       await waitFor('own change', propagation, () => seen.includes(1));
     });
 
-    it('a corrupt payload is reported as INVALID_INPUT naming the store payload, never a crash', { timeout }, async (ctx) => {
+    it('a corrupt payload is reported as INVALID_INPUT naming the store payload, never a crash', {
+      timeout,
+    }, async (ctx) => {
       const b = await fresh();
       if (!b.corrupt) return ctx.skip();
       const writer = await open(b);
@@ -248,11 +270,19 @@ export function runStoreContractSuite(
         if (!a.registry) return ctx.skip();
         const other = (await open(b)).registry!;
         await a.registry.upsert(record('i-1'));
-        await a.registry.upsert(record('i-2', { ackedVersion: 3, inFlight: 2, oldestOperation: 'POST /orders', oldestSince: T0 }));
+        await a.registry.upsert(
+          record('i-2', { ackedVersion: 3, inFlight: 2, oldestOperation: 'POST /orders', oldestSince: T0 }),
+        );
         let list = await other.list();
         expect(list.map((r) => r.id).sort()).toEqual(['i-1', 'i-2']);
         expect(list.find((r) => r.id === 'i-2')).toEqual(
-          record('i-2', { ackedVersion: 3, inFlight: 2, oldestOperation: 'POST /orders', oldestSince: T0, lastSeen: list.find((r) => r.id === 'i-2')!.lastSeen }),
+          record('i-2', {
+            ackedVersion: 3,
+            inFlight: 2,
+            oldestOperation: 'POST /orders',
+            oldestSince: T0,
+            lastSeen: list.find((r) => r.id === 'i-2')!.lastSeen,
+          }),
         );
         await other.upsert(record('i-2', { ackedVersion: 4, inFlight: 0 }));
         list = await a.registry.list();
@@ -299,8 +329,15 @@ export interface InstanceReport {
 /** One engine running in a child process on the backend. */
 export interface InstanceHandle {
   readonly id: string;
-  call<T = unknown>(cmd: 'begin' | 'end' | 'decide' | 'status' | 'track' | 'finish' | 'close', args?: unknown): Promise<T>;
-  waitForReport(pred: (r: InstanceReport) => boolean, timeoutMs?: number, what?: string): Promise<InstanceReport>;
+  call<T = unknown>(
+    cmd: 'begin' | 'end' | 'decide' | 'status' | 'track' | 'finish' | 'close',
+    args?: unknown,
+  ): Promise<T>;
+  waitForReport(
+    pred: (r: InstanceReport) => boolean,
+    timeoutMs?: number,
+    what?: string,
+  ): Promise<InstanceReport>;
   latest(): InstanceReport | null;
   /** SIGKILL: the instance stops heartbeating without deregistering. */
   kill(): Promise<unknown>;
@@ -371,34 +408,50 @@ export function runInstanceScenarios(
     async function setup(count: number, controllerOptions: Partial<ScenarioTimings> = {}) {
       backend = await createBackend();
       handles = await Promise.all(Array.from({ length: count }, (_, i) => backend.spawn(`i${i + 1}`, t)));
+      const store = await backend.openStore();
+      closers.push(() => store.close());
       controller = createQuiesce({
         ...t,
         ...controllerOptions,
-        store: await backend.openStore(),
+        store,
         participant: false,
         instanceId: 'controller',
         logger: silentLogger,
       });
       await controller.start();
-      await waitUntil('every instance registered', 5000, async () => (await controller!.status()).instances.length >= count);
+      await waitUntil(
+        'every instance registered',
+        5000,
+        async () => (await controller!.status()).instances.length >= count,
+      );
       return { handles, controller };
     }
 
     afterEach(async () => {
       await Promise.all(handles.map((h) => h.close()));
-      for (const c of closers.splice(0)) await c();
       await controller?.close();
       controller = null;
+      for (const c of closers.splice(0)) await c();
       handles = [];
       await backend?.dispose?.();
     });
 
     const refusingAt = (h: InstanceHandle, version: number, timeoutMs = 5000) =>
-      h.waitForReport((r) => r.refusing && r.version >= version, timeoutMs, `refusing at version ≥ ${version}`);
+      h.waitForReport(
+        (r) => r.refusing && r.version >= version,
+        timeoutMs,
+        `refusing at version ≥ ${version}`,
+      );
 
-    it('a window begun in one instance is refused by all; frozen once all acknowledged; status lists them', { timeout: 30_000 }, async () => {
+    it('a window begun in one instance is refused by all; frozen once all acknowledged; status lists them', {
+      timeout: 30_000,
+    }, async () => {
       const [a, b, c] = (await setup(3)).handles;
-      const window = await a!.call<MaintenanceWindow>('begin', { reason: 'migration', message: 'Back soon', actor: 'ops' });
+      const window = await a!.call<MaintenanceWindow>('begin', {
+        reason: 'migration',
+        message: 'Back soon',
+        actor: 'ops',
+      });
       expect(window.phase).toBe('freezing');
       const freezeVersion = window.freezeVersion!;
       await Promise.all([a, b, c].map((h) => refusingAt(h!, freezeVersion)));
@@ -417,7 +470,11 @@ export function runInstanceScenarios(
         expect(Date.now() - i!.lastSeen).toBeLessThan(t.instanceTimeoutMs);
       }
       await b!.call('end', { actor: 'ops' });
-      await Promise.all([a, b, c].map((h) => h!.waitForReport((r) => !r.refusing && r.phase === 'thawing', 5000, 'writes back on')));
+      await Promise.all(
+        [a, b, c].map((h) =>
+          h!.waitForReport((r) => !r.refusing && r.phase === 'thawing', 5000, 'writes back on'),
+        ),
+      );
     });
 
     it('a slow in-flight write holds freezing until it finishes', { timeout: 30_000 }, async () => {
@@ -435,13 +492,20 @@ export function runInstanceScenarios(
       expect(frozen.stragglers).toEqual([]);
     });
 
-    it('past the drain deadline the stragglers are named with their count and oldest operation', { timeout: 30_000 }, async () => {
+    it('past the drain deadline the stragglers are named with their count and oldest operation', {
+      timeout: 30_000,
+    }, async () => {
       const [, b] = (await setup(2, { drainDeadlineMs: 800 })).handles;
       await b!.call('track', { name: 'POST /never-ends' });
       await controller!.begin({ reason: 'reindex', message: 'Back soon' });
       const frozen = await controller!.waitForPhase('frozen', { timeoutMs: 5000 });
       expect(frozen.stragglers).toEqual([
-        expect.objectContaining({ instanceId: b!.id, inFlight: 1, oldestOperation: 'POST /never-ends', reason: 'in-flight' }),
+        expect.objectContaining({
+          instanceId: b!.id,
+          inFlight: 1,
+          oldestOperation: 'POST /never-ends',
+          reason: 'in-flight',
+        }),
       ]);
       await b!.call('finish', { name: 'POST /never-ends' });
     });
@@ -461,14 +525,24 @@ export function runInstanceScenarios(
       );
     });
 
-    it('store outage: keeps the last state, applies the fallback past the staleness bound, recovers by itself', { timeout: 30_000 }, async () => {
+    it('store outage: keeps the last state, applies the fallback past the staleness bound, recovers by itself', {
+      timeout: 30_000,
+    }, async () => {
       backend = await createBackend();
       const proxy = await backend.proxy();
       closers.push(() => proxy.close());
       const steady = await backend.spawn('steady', t);
       const cutOff = await backend.spawn('cut-off', { ...t, storeFallback: 'read-only' }, proxy.port);
       handles = [steady, cutOff];
-      controller = createQuiesce({ ...t, store: await backend.openStore(), participant: false, instanceId: 'controller', logger: silentLogger });
+      const store = await backend.openStore();
+      closers.push(() => store.close());
+      controller = createQuiesce({
+        ...t,
+        store,
+        participant: false,
+        instanceId: 'controller',
+        logger: silentLogger,
+      });
       await controller.start();
 
       proxy.cut();
@@ -476,7 +550,11 @@ export function runInstanceScenarios(
       expect(terminated).toBeGreaterThanOrEqual(1);
       // Within the staleness bound the last known state (read-write) holds.
       expect(await cutOff.call('decide')).toBe('proceed');
-      const fellBack = await cutOff.waitForReport((r) => r.fallback === 'read-only', t.stalenessMs + 5000, 'the fallback');
+      const fellBack = await cutOff.waitForReport(
+        (r) => r.fallback === 'read-only',
+        t.stalenessMs + 5000,
+        'the fallback',
+      );
       expect(fellBack.refusing).toBe(true);
       const status = await cutOff.call<EngineStatus>('status');
       expect(status.store).toMatchObject({ healthy: false, fallback: 'read-only' });
