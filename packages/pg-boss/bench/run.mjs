@@ -50,9 +50,17 @@ async function bench(label, queue, sizes) {
   await queue.replay({ handlers: noop });
   for (let round = 0; round < ROUNDS; round++) {
     r.sendSeq.push(await timed(sizes.seq, 1, () => boss.send('bench.raw', payload)));
-    r.enqSeq.push(await timed(sizes.seq, 1, () => queue.enqueue({ name: 'bench.order', idempotencyKey: `k${keySeq++}`, payload })));
+    r.enqSeq.push(
+      await timed(sizes.seq, 1, () =>
+        queue.enqueue({ name: 'bench.order', idempotencyKey: `k${keySeq++}`, payload }),
+      ),
+    );
     r.send16.push(await timed(sizes.conc, 16, () => boss.send('bench.raw', payload)));
-    r.enq16.push(await timed(sizes.conc, 16, () => queue.enqueue({ name: 'bench.order', idempotencyKey: `k${keySeq++}`, payload })));
+    r.enq16.push(
+      await timed(sizes.conc, 16, () =>
+        queue.enqueue({ name: 'bench.order', idempotencyKey: `k${keySeq++}`, payload }),
+      ),
+    );
     const pending = (await queue.stats()).depth;
     const t0 = performance.now();
     const report = await queue.replay({ handlers: noop, concurrency: 16 });
@@ -62,18 +70,47 @@ async function bench(label, queue, sizes) {
   }
   const m = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, median(v)]));
   return [
-    { backend: label, measure: 'sequential (1 in flight)', 'send/s': m.sendSeq, 'enqueue/s': m.enqSeq, ratio: m.enqSeq / m.sendSeq },
-    { backend: label, measure: '16 concurrent', 'send/s': m.send16, 'enqueue/s': m.enq16, ratio: m.enq16 / m.send16 },
-    { backend: label, measure: 'replay, no-op handler, concurrency 16', 'send/s': null, 'enqueue/s': null, 'replay/s': m.replay },
+    {
+      backend: label,
+      measure: 'sequential (1 in flight)',
+      'send/s': m.sendSeq,
+      'enqueue/s': m.enqSeq,
+      ratio: m.enqSeq / m.sendSeq,
+    },
+    {
+      backend: label,
+      measure: '16 concurrent',
+      'send/s': m.send16,
+      'enqueue/s': m.enq16,
+      ratio: m.enq16 / m.send16,
+    },
+    {
+      backend: label,
+      measure: 'replay, no-op handler, concurrency 16',
+      'send/s': null,
+      'enqueue/s': null,
+      'replay/s': m.replay,
+    },
   ];
 }
 
-const fmt = (v) => (v === null || v === undefined ? '' : typeof v === 'number' ? (v < 10 ? v.toFixed(2) : Math.round(v).toString()) : v);
+const fmt = (v) =>
+  v === null || v === undefined
+    ? ''
+    : typeof v === 'number'
+      ? v < 10
+        ? v.toFixed(2)
+        : Math.round(v).toString()
+      : v;
 const rows = [];
 
 if (await reachable(POSTGRES_URL)) {
   const schema = `bench_${process.pid}`;
-  const queue = await createPgBossIntentQueue({ connectionString: POSTGRES_URL, schema, bossOptions: { schedule: false, supervise: false } });
+  const queue = await createPgBossIntentQueue({
+    connectionString: POSTGRES_URL,
+    schema,
+    bossOptions: { schedule: false, supervise: false },
+  });
   try {
     rows.push(...(await bench('postgres', queue, { seq: 500, conc: 1500 })));
   } finally {
@@ -104,4 +141,6 @@ for (const [i, row] of table.entries()) {
   console.log(row.map((v, j) => String(v).padEnd(widths[j])).join('  '));
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 }
-console.log('\nratio = enqueue/s ÷ send/s (an enqueue is the intent row and the pg-boss job in one transaction).');
+console.log(
+  '\nratio = enqueue/s ÷ send/s (an enqueue is the intent row and the pg-boss job in one transaction).',
+);

@@ -418,12 +418,14 @@ export async function createPgBossIntentQueue(
         return true;
       });
 
-    const release = (job: Job, error: string | null) =>
+    /** Hand an intent back to the queue; `unrun` takes back an attempt counted but never started. */
+    const release = (job: Job, error: string | null, unrun = false) =>
       inTransaction(db, async (tx) => {
         const { rows } = await tx.executeSql(
-          `UPDATE ${T} SET status = 'queued', lease_owner = NULL, lease_until = NULL, last_error = COALESCE($3, last_error)
+          `UPDATE ${T} SET status = 'queued', lease_owner = NULL, lease_until = NULL,
+             last_error = COALESCE($3, last_error), attempts = attempts - $4
            WHERE id = $1 AND lease_owner = $2 RETURNING id`,
-          [job.id, owner, error],
+          [job.id, owner, error, unrun ? 1 : 0],
         );
         if (rows.length) await releaseJobs(tx, [job.id]);
       });
@@ -451,6 +453,8 @@ export async function createPgBossIntentQueue(
         );
         if (bumped.rows.length === 0) return; // claim lost
         attempts = Number(bumped.rows[0].attempts);
+        // The window may have begun while the attempt was being counted: do not start the write.
+        if (signal.aborted) return release(job, null, true);
         const intent = toIntent({ ...row, status: 'replaying', attempts, last_error: lastError });
         try {
           await handler(structuredClone(row.payload), {
