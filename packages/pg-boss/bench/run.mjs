@@ -15,7 +15,10 @@ const reachable = (url) =>
   new Promise((resolve) => {
     const { hostname, port } = new URL(url);
     const s = new Socket();
-    const done = (ok) => (s.destroy(), resolve(ok));
+    const done = (ok) => {
+      s.destroy();
+      resolve(ok);
+    };
     s.setTimeout(500, () => done(false));
     s.once('error', () => done(false));
     s.connect(Number(port || 5432), hostname, () => done(true));
