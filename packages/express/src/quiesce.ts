@@ -260,6 +260,8 @@ class Guard implements GuardOnRequest {
     }
     const d = this.engine.decide(op);
     const rs = res as Res;
+    // The middleware may have timed this request as a read (a GET marked writes()); it is not one.
+    if (d.classification === 'write') excludeFromReadHealth(rs);
     if (d.outcome === 'proceed') {
       const tracked = rs[kInFlight];
       const isWrite = d.classification === 'write' && d.policy !== 'allow';

@@ -315,7 +315,10 @@ describe('in-flight writes and read health', () => {
     expect(s.inFlight.oldest?.name).toBe('GET /unsubscribe');
     for (const r of release) r();
     await Promise.all([a, b]);
-    expect((await engine.status()).inFlight.count).toBe(0);
+    const after = await engine.status();
+    expect(after.inFlight.count).toBe(0);
+    // A GET that writes is not a read: read health never hears of it.
+    expect(after.readHealth.baseline.count).toBe(0);
   });
 
   it('reports read latency and 5xx to the read-health watcher', async () => {
