@@ -249,9 +249,28 @@ export async function freezeJobs(
     return ticks.slice(0, MAX_REPLAYED_TICKS);
   };
 
+  /**
+   * Managed writing queues that exist, with pg-boss's queue cache warm for them: a send inside a
+   * PGlite transaction must not need a statement outside it (one connection: it would wait forever).
+   * A queue deleted meanwhile is left out, so it cannot fail the transaction of the others.
+   */
+  const liveQueues = async () => {
+    const names = managedWriting();
+    const nil = '00000000-0000-0000-0000-000000000000';
+    const live = await Promise.all(
+      names.map((n) =>
+        boss.findJobs(n, { id: nil }).then(
+          () => n,
+          () => null,
+        ),
+      ),
+    );
+    return live.filter((n): n is string => n !== null);
+  };
+
   /** Send the missed ticks by policy, once across all instances, and set when each schedule comes back. */
   const settleMissedTicks = async () => {
-    const names = managedWriting();
+    const names = await liveQueues();
     if (names.length === 0) return;
     const now = clock.now();
     await inTransaction(db, async (tx) => {
@@ -290,7 +309,7 @@ export async function freezeJobs(
 
   const restoreDue = async () => {
     if (closed) return;
-    const names = managedWriting();
+    const names = await liveQueues();
     if (names.length === 0) return;
     const now = new Date(clock.now());
     const restored = await inTransaction(db, async (tx) => {

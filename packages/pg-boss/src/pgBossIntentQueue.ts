@@ -23,6 +23,7 @@ import {
 import { assertIdentifier, assertPositiveInt, INTENT_STATUSES, intentTable, pendingIntents } from './sql.js';
 
 const DAY = 24 * 60 * 60 * 1000;
+const SURFACES: readonly string[] = ['http', 'graphql', 'job', 'cron', 'tool', 'custom'];
 
 /** Where the queue's pg-boss runs. Exactly one of these, or none for the embedded default. */
 export type PgBossConnection =
@@ -241,7 +242,19 @@ export async function createPgBossIntentQueue(
   // queue name was checked against pg-boss's own name rule (no quotes).
   const mine = `queue = '${queue}'`;
 
-  await db.executeSql(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  try {
+    await db.executeSql(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  } catch (err) {
+    if (!options.boss) throw err;
+    throw new QuiesceError(
+      'INVALID_INPUT',
+      `boss: cannot reach its database (start pg-boss first): ${errorMessage(err)}`,
+      {
+        field: 'boss',
+        cause: err,
+      },
+    );
+  }
   await db.executeSql(`CREATE TABLE IF NOT EXISTS ${T} (
     id uuid PRIMARY KEY,
     queue text NOT NULL,
@@ -527,6 +540,11 @@ export async function createPgBossIntentQueue(
       if (closed) throw new QuiesceError('STORE_UNAVAILABLE', 'intent queue is closed');
       if (!input || typeof input.name !== 'string' || input.name.trim() === '') {
         throw new QuiesceError('INVALID_INPUT', 'intent: name is required', { field: 'name' });
+      }
+      if (input.surface !== undefined && !SURFACES.includes(input.surface)) {
+        throw new QuiesceError('INVALID_INPUT', `intent: surface must be one of ${SURFACES.join(', ')}`, {
+          field: 'surface',
+        });
       }
       if (typeof input.idempotencyKey !== 'string' || input.idempotencyKey === '') {
         throw new QuiesceError('IDEMPOTENCY_KEY_REQUIRED', 'intent: idempotencyKey is required', {

@@ -128,6 +128,12 @@ describe.each(backends)('pg-boss intent queue on %s', (_name, make) => {
       code: 'PAYLOAD_TOO_LARGE',
       field: 'payload',
     });
+    expect(
+      await rejection(queue.enqueue({ name: 'n', idempotencyKey: 'k', payload: 1, surface: 'fax' as never })),
+    ).toMatchObject({
+      code: 'INVALID_INPUT',
+      field: 'surface',
+    });
     expect(await rejection(queue.replay({ handlers: {} as never }))).toMatchObject({
       code: 'INVALID_INPUT',
       field: 'handlers',
