@@ -159,10 +159,13 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     async upsert(record) {
       const checked = checkRecord(record, 'registry.upsert');
       await query(
-        `INSERT INTO ${s}.instances (key, id, acked_version, in_flight, last_seen, record)
+        `INSERT INTO ${s}.instances AS t (key, id, acked_version, in_flight, last_seen, record)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (key, id) DO UPDATE SET acked_version = EXCLUDED.acked_version,
-           in_flight = EXCLUDED.in_flight, last_seen = EXCLUDED.last_seen, record = EXCLUDED.record`,
+           in_flight = EXCLUDED.in_flight, last_seen = EXCLUDED.last_seen, record = EXCLUDED.record
+         -- An engine heartbeats on a timer and on every applied state, and pool connections commit
+         -- in any order: a record built earlier must not overwrite a newer acknowledgement.
+         WHERE (t.last_seen, t.acked_version) <= (EXCLUDED.last_seen, EXCLUDED.acked_version)`,
         [key, checked.id, checked.ackedVersion, checked.inFlight, checked.lastSeen, JSON.stringify(checked)],
         'registry.upsert',
       );

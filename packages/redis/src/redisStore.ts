@@ -64,17 +64,20 @@ redis.call('PUBLISH', ARGV[4], ARGV[3])
 return {1}
 `;
 
-// A heartbeat that changes neither the acknowledged version nor the in-flight count is not news.
+// A record older than the stored one (built earlier, arriving later) is ignored. A heartbeat that
+// changes neither the acknowledged version nor the in-flight count is stored but not announced.
 const UPSERT = `
 local old = redis.call('HGET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local changed = true
 if old then
   local ok, rec = pcall(cjson.decode, old)
-  if ok and type(rec) == 'table' and (tostring(rec.ackedVersion) .. ':' .. tostring(rec.inFlight)) == ARGV[3] then
-    changed = false
+  if ok and type(rec) == 'table' and type(rec.lastSeen) == 'number' and type(rec.ackedVersion) == 'number' then
+    local seen, acked = tonumber(ARGV[5]), tonumber(ARGV[6])
+    if rec.lastSeen > seen or (rec.lastSeen == seen and rec.ackedVersion > acked) then return 0 end
+    if (tostring(rec.ackedVersion) .. ':' .. tostring(rec.inFlight)) == ARGV[3] then changed = false end
   end
 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if changed then redis.call('PUBLISH', ARGV[4], ARGV[1]) end
 return changed and 1 or 0
 `;
@@ -261,6 +264,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
           JSON.stringify(r),
           `${r.ackedVersion}:${r.inFlight}`,
           instancesChannel,
+          String(r.lastSeen),
+          String(r.ackedVersion),
         ),
       );
     },

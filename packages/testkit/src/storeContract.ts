@@ -35,6 +35,12 @@ export interface StoreContractOptions {
   propagationTimeoutMs?: number;
   /** vitest timeout of each test. @default 10000 */
   testTimeoutMs?: number;
+  /**
+   * Check that a registry record built earlier (older `lastSeen`) never overwrites a newer one.
+   * Only a registry whose writes are applied in call order (one process, synchronous) may opt out.
+   * @default true
+   */
+  registryRejectsOlderRecords?: boolean;
 }
 
 const T0 = Date.UTC(2026, 4, 1, 12, 0, 0);
@@ -291,6 +297,28 @@ export function runStoreContractSuite(
         await a.registry.remove('i-1');
         await a.registry.remove('never-registered');
         expect((await other.list()).map((r) => r.id)).toEqual(['i-2']);
+      });
+
+      it('a record built earlier never overwrites a newer one (heartbeats race on separate connections)', {
+        timeout,
+      }, async (ctx) => {
+        const b = await fresh();
+        const a = await open(b);
+        if (!a.registry || options.registryRejectsOlderRecords === false) return ctx.skip();
+        const seen = Date.now();
+        await a.registry.upsert(record('i-race', { lastSeen: seen, ackedVersion: 7 }));
+        // The timer's heartbeat, built before version 7 was applied, lands after it.
+        await a.registry.upsert(record('i-race', { lastSeen: seen - 5, ackedVersion: 6, inFlight: 3 }));
+        await a.registry.upsert(record('i-race', { lastSeen: seen, ackedVersion: 6 }));
+        expect((await a.registry.list()).find((r) => r.id === 'i-race')).toMatchObject({
+          ackedVersion: 7,
+          inFlight: 0,
+        });
+        await a.registry.upsert(record('i-race', { lastSeen: seen + 1, ackedVersion: 7, inFlight: 1 }));
+        expect((await a.registry.list()).find((r) => r.id === 'i-race')).toMatchObject({
+          ackedVersion: 7,
+          inFlight: 1,
+        });
       });
 
       it('registry subscribers hear of an acknowledgement from another handle', { timeout }, async (ctx) => {
