@@ -37,20 +37,30 @@ async function loadGraphql(): Promise<void> {
  * Apollo) take `extensions.http` for the response status and headers and leave it out of the body.
  */
 function graphqlError(message: string, extensions: Record<string, unknown>): Error {
-  return new GraphQLError!(message, { extensions });
+  const error = new GraphQLError!(message, { extensions });
+  Object.defineProperty(error, kQuiesceGraphqlError, { value: true });
+  return error;
+}
+
+const kQuiesceGraphqlError = Symbol.for('quiesce:graphql-error');
+
+/**
+ * Matches (with `instanceof`, as Nest's `@Catch()` does) the GraphQL errors the guard throws, whose
+ * class is the app's own `GraphQLError`.
+ */
+export class QuiesceGraphqlError {
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && kQuiesceGraphqlError in value;
+  }
 }
 
 /**
- * Header bag that both GraphQL servers read: Yoga walks it with `for…in`, Apollo Server iterates
- * it like a `Map`.
+ * Header bag that both GraphQL servers read: Apollo Server wants a `Map` (it checks `instanceof
+ * Map`), Yoga walks the object's own keys with `for…in`. A Map carrying the headers as own
+ * properties too is both.
  */
-function httpHeaders(headers: Record<string, string>): Record<string, string> {
-  const bag = { ...headers };
-  Object.defineProperty(bag, Symbol.iterator, {
-    enumerable: false,
-    value: () => Object.entries(headers)[Symbol.iterator](),
-  });
-  return bag;
+function httpHeaders(headers: Record<string, string>): Map<string, string> {
+  return Object.assign(new Map(Object.entries(headers)), headers);
 }
 
 /** Mutation field name → the resolver's policy, filled at bootstrap by the inventory scan. */
