@@ -2,7 +2,6 @@
 // with autocannon on loopback. Servers run in a child process so the load generator does not share
 // their event loop. Rounds alternate between scenarios; the table shows the median of the rounds.
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
@@ -13,8 +12,30 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const server = spawn(process.execPath, [fileURLToPath(new URL('./server.mjs', import.meta.url))], {
   stdio: ['pipe', 'pipe', 'inherit'],
 });
-const [line] = await once(server.stdout, 'data');
-const ports = JSON.parse(String(line));
+server.stdout.setEncoding('utf8');
+const lines = [];
+let waiting = null;
+let buffered = '';
+server.stdout.on('data', (chunk) => {
+  buffered += chunk;
+  let i = buffered.indexOf('\n');
+  while (i !== -1) {
+    lines.push(buffered.slice(0, i));
+    buffered = buffered.slice(i + 1);
+    i = buffered.indexOf('\n');
+  }
+  if (waiting && lines.length > 0) waiting();
+});
+async function nextLine() {
+  while (lines.length === 0) await new Promise((r) => (waiting = r));
+  waiting = null;
+  return lines.shift();
+}
+async function serverCpu() {
+  server.stdin.write('cpu\n');
+  return Number(await nextLine());
+}
+const ports = JSON.parse(await nextLine());
 const url = (name, path) => `http://127.0.0.1:${ports[name]}${path}`;
 
 const post = { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sku":"A"}' };
@@ -41,14 +62,16 @@ const scenarios = [
 ];
 
 async function measure(s, duration) {
+  const cpuBefore = await serverCpu();
   const r = await autocannon({ ...s, connections: CONNECTIONS, duration });
+  const cpu = (await serverCpu()) - cpuBefore;
   const wrong = Object.entries(r.statusCodeStats).filter(([code]) => Number(code) !== s.status);
   if (wrong.length > 0 || r.errors > 0) {
     throw new Error(
       `${s.label}: expected only ${s.status}, got ${JSON.stringify(r.statusCodeStats)}, ${r.errors} errors`,
     );
   }
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, cpuUs: cpu / r.requests.total };
 }
 
 const median = (xs) => {
@@ -71,18 +94,26 @@ const rows = scenarios.map((s) => ({
   scenario: s.label,
   'req/s (median)': Math.round(med(s.id, 'rps')),
   'req/s per round': results[s.id].map((r) => Math.round(r.rps)).join(' '),
+  'server CPU µs/req (median)': Number(med(s.id, 'cpuUs').toFixed(1)),
   'p50 ms': med(s.id, 'p50'),
   'p99 ms': med(s.id, 'p99'),
 }));
 console.table(rows);
-const ratio = (a, b) => `${((med(a, 'rps') / med(b, 'rps')) * 100).toFixed(1)}%`;
+const pct = (x) => `${(x * 100).toFixed(1)}%`;
+// Throughput ratio by req/s, and by server CPU per request (bare CPU / guarded CPU: the share of
+// bare throughput the server would keep on an otherwise idle machine).
+const ratio = (comparison, a, b) => ({
+  comparison,
+  'by req/s': pct(med(a, 'rps') / med(b, 'rps')),
+  'by server CPU': pct(med(b, 'cpuUs') / med(a, 'cpuUs')),
+});
 console.table([
-  { comparison: 'GET with guard / without (aim >= 97%)', ratio: ratio('get-guarded', 'get-bare') },
-  { comparison: 'GET with guard / no-op guard (quiesce alone)', ratio: ratio('get-guarded', 'get-noop') },
-  { comparison: 'POST with guard / without, no window', ratio: ratio('post-guarded', 'post-bare') },
-  { comparison: 'POST with guard / no-op guard (quiesce alone)', ratio: ratio('post-guarded', 'post-noop') },
-  { comparison: 'refused POST / bare POST handler (aim >= 100%)', ratio: ratio('post-refused', 'post-bare') },
-  { comparison: 'refused POST / POST behind a no-op guard', ratio: ratio('post-refused', 'post-noop') },
+  ratio('GET with guard / without (aim >= 97%)', 'get-guarded', 'get-bare'),
+  ratio('GET with guard / no-op guard (quiesce alone)', 'get-guarded', 'get-noop'),
+  ratio('POST with guard / without, no window', 'post-guarded', 'post-bare'),
+  ratio('POST with guard / no-op guard (quiesce alone)', 'post-guarded', 'post-noop'),
+  ratio('refused POST / bare POST handler (aim >= 100%)', 'post-refused', 'post-bare'),
+  ratio('refused POST / POST behind a no-op guard', 'post-refused', 'post-noop'),
 ]);
 server.stdin.end();
 server.kill();

@@ -61,6 +61,16 @@ const ports = {
 };
 await frozenEngine.begin({ reason: 'bench', message: 'Benchmarking refusals' });
 process.stdout.write(`${JSON.stringify(ports)}\n`);
+// The parent asks for this process's CPU time around each run ("cpu" line → microseconds), so
+// figures can be compared per request of server CPU, which a busy machine disturbs less than req/s.
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => {
+  for (const line of chunk.split('\n')) {
+    if (line.trim() === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.stdout.write(`${user + system}\n`);
+    }
+  }
+});
 // Stop with the parent.
-process.stdin.resume();
 process.stdin.on('end', () => process.exit(0));
