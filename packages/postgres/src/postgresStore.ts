@@ -81,6 +81,19 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     }
   };
 
+  /** Highest version this handle has seen: the state never goes back to 0 by itself. */
+  let highest = 0;
+  const seen = (state: QuiesceState) => {
+    if (state.version > highest) highest = state.version;
+    return state;
+  };
+  const vanished = () =>
+    new QuiesceError(
+      'STORE_UNAVAILABLE',
+      `postgres store: the state (${schema}.state, key ${key}) is gone after version ${highest} was seen (deleted, flushed or evicted?). ` +
+        'Instances ignore versions they have passed: restore it with a higher version, or restart every instance.',
+    );
+
   function decode(version: unknown, payload: unknown): QuiesceState {
     const state = parseState(payload);
     if (Number(version) !== state.version) {
@@ -90,13 +103,16 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         { field: 'version' },
       );
     }
-    return state;
+    return seen(state);
   }
 
   async function read(): Promise<QuiesceState> {
     const r = await query(`SELECT version, payload FROM ${s}.state WHERE key = $1`, [key], 'read');
     const row = r.rows[0];
-    if (!row) return structuredClone(INITIAL_STATE);
+    if (!row) {
+      if (highest > 0) throw vanished();
+      return structuredClone(INITIAL_STATE);
+    }
     return decode(row.version, row.payload);
   }
 
@@ -234,8 +250,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       }
       const state = parseState(next);
       const payload = JSON.stringify(state);
+      // Only a handle that never saw a state may create it: one that did would resurrect version 1.
       const r =
-        expectedVersion === 0
+        expectedVersion === 0 && highest === 0
           ? await query(
               `INSERT INTO ${s}.state AS t (key, version, payload) VALUES ($1, $2, $3)
                ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version, payload = EXCLUDED.payload, updated_at = now()
@@ -250,7 +267,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
               [key, state.version, payload, expectedVersion],
               'compareAndSet',
             );
-      if (r.rowCount === 1) return { ok: true, state };
+      if (r.rowCount === 1) return { ok: true, state: seen(state) };
       return { ok: false, current: await read() };
     },
     subscribe(fn, onError) {

@@ -133,6 +133,23 @@ describe.skipIf(!ok)('postgres store', () => {
       }
     });
 
+    it('a state row that vanishes is an outage, never a silent return to version 0', async () => {
+      const store = createPostgresStore({ connectionString: POSTGRES_URL, schema, key: 'gone' });
+      try {
+        await store.compareAndSet(0, sampleState(1));
+        await admin((c) => c.query(`DELETE FROM "${schema}".state WHERE key = 'gone'`));
+        const err = await store.read().catch((e: unknown) => e);
+        expect(isQuiesceError(err) && err.code === 'STORE_UNAVAILABLE').toBe(true);
+        expect(String(err)).toMatch(/gone after version 1/);
+        const cas = await store.compareAndSet(0, sampleState(1)).catch((e: unknown) => e);
+        expect(isQuiesceError(cas) && cas.code === 'STORE_UNAVAILABLE').toBe(true);
+        const rows = await admin((c) => c.query(`SELECT 1 FROM "${schema}".state WHERE key = 'gone'`));
+        expect(rows.rowCount).toBe(0);
+      } finally {
+        await store.close();
+      }
+    });
+
     it('an unreachable server is STORE_UNAVAILABLE, not a crash', async () => {
       const store = createPostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test', schema });
       const err = await store.read().catch((e: unknown) => e);

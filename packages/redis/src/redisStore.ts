@@ -51,9 +51,11 @@ export interface RedisStore extends StateStore {
   readonly listening: boolean;
 }
 
-// Compare-and-set and announce in one atomic step: no other command runs in between.
+// Compare-and-set and announce in one atomic step: no other command runs in between. ARGV[5] = '1'
+// refuses to create a missing state (the caller has seen one: it was deleted or evicted).
 const CAS = `
 local cur = redis.call('HGET', KEYS[1], 'version')
+if not cur and ARGV[5] == '1' then return {0} end
 local v = 0
 if cur then v = tonumber(cur) end
 if v ~= tonumber(ARGV[1]) then
@@ -156,6 +158,19 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     }
   };
 
+  /** Highest version this handle has seen: the state never goes back to 0 by itself. */
+  let highest = 0;
+  const seen = (state: QuiesceState) => {
+    if (state.version > highest) highest = state.version;
+    return state;
+  };
+  const vanished = () =>
+    new QuiesceError(
+      'STORE_UNAVAILABLE',
+      `redis store: the state (key ${stateKey}) is gone after version ${highest} was seen (deleted, flushed or evicted?). ` +
+        'Instances ignore versions they have passed: restore it with a higher version, or restart every instance.',
+    );
+
   function decode(raw: string | null, version: string | null): QuiesceState {
     let json: unknown;
     try {
@@ -174,12 +189,15 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         { field: 'version' },
       );
     }
-    return state;
+    return seen(state);
   }
 
   async function read(): Promise<QuiesceState> {
     const [version, payload] = await run('read', () => client.hmget(stateKey, 'version', 'payload'));
-    if (version == null && payload == null) return structuredClone(INITIAL_STATE);
+    if (version == null && payload == null) {
+      if (highest > 0) throw vanished();
+      return structuredClone(INITIAL_STATE);
+    }
     return decode(payload ?? null, version ?? null);
   }
 
@@ -331,10 +349,23 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       const state = parseState(next);
       const payload = JSON.stringify(state);
       const r = (await run('compareAndSet', () =>
-        client.eval(CAS, 1, stateKey, String(expectedVersion), String(state.version), payload, stateChannel),
+        client.eval(
+          CAS,
+          1,
+          stateKey,
+          String(expectedVersion),
+          String(state.version),
+          payload,
+          stateChannel,
+          // A handle that saw a state must not recreate it from scratch.
+          highest > 0 ? '1' : '0',
+        ),
       )) as [number, string | null, string | null];
-      if (r[0] === 1) return { ok: true, state };
-      if (r[1] == null && r[2] == null) return { ok: false, current: structuredClone(INITIAL_STATE) };
+      if (r[0] === 1) return { ok: true, state: seen(state) };
+      if (r[1] == null && r[2] == null) {
+        if (highest > 0) throw vanished();
+        return { ok: false, current: structuredClone(INITIAL_STATE) };
+      }
       return { ok: false, current: decode(r[1], r[2]) };
     },
     subscribe(fn, onError) {

@@ -116,6 +116,30 @@ describe.skipIf(!ok)('redis store', () => {
       }
     });
 
+    it('a state that vanishes (flushed, evicted) is an outage, never a silent return to version 0', async () => {
+      const prefix = `${base}:gone:`;
+      const store = createRedisStore({ url: REDIS_URL, prefix });
+      const admin = new Redis(REDIS_URL);
+      try {
+        await store.compareAndSet(0, sampleState(1));
+        await store.compareAndSet(1, sampleState(2));
+        await admin.del(`${prefix}state`);
+        const err = await store.read().catch((e: unknown) => e);
+        expect(isQuiesceError(err) && err.code === 'STORE_UNAVAILABLE').toBe(true);
+        expect(String(err)).toMatch(/gone after version 2/);
+        const cas = await store.compareAndSet(0, sampleState(1)).catch((e: unknown) => e);
+        expect(isQuiesceError(cas) && cas.code === 'STORE_UNAVAILABLE').toBe(true);
+        expect(await admin.exists(`${prefix}state`)).toBe(0);
+        // A fresh handle (a restarted instance) starts over.
+        const fresh = createRedisStore({ url: REDIS_URL, prefix });
+        expect((await fresh.read()).version).toBe(0);
+        await fresh.close();
+      } finally {
+        await store.close();
+        admin.disconnect();
+      }
+    });
+
     it('an unreachable server is STORE_UNAVAILABLE within the command timeout, not a hang', async () => {
       const store = createRedisStore({
         url: 'redis://127.0.0.1:1',
