@@ -183,7 +183,7 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
   const plans = new WeakMap<GraphQLSchema, Plan>();
   /** Per execution context: response key → the field's stop, read by the wrapped root resolvers. */
   const stops = new WeakMap<object, Map<string, Stop>>();
-  /** Per request during a window: how many operations it carried and how many were refused. */
+  /** Per request during a window: how many operations it executed and how many were refused. */
   const batches = new WeakMap<object, BatchMark>();
 
   // Runs in place of a stopped field's resolver. What it throws, graphql-js locates at the field
@@ -352,13 +352,6 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
       planFor(schema);
     },
 
-    onParams({ request }) {
-      if (!engine.readOnly) return;
-      const mark = batches.get(request);
-      if (mark) mark.total++;
-      else batches.set(request, { total: 1, refused: 0, status: 0, retryAfter: 0 });
-    },
-
     onExecute({ args, context: executionContext, setResultAndStopExecution, setExecuteFn, executeFn }) {
       const operation = selectOperation(args.document, args.operationName);
       if (operation === undefined || operation.operation === 'subscription') return;
@@ -411,8 +404,18 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
             });
           }
         }
+        // Per request, how many operations ran and how many were refused: a batch shares its request.
+        const request = context.request;
+        let mark: BatchMark | undefined;
+        if (request) {
+          mark = batches.get(request);
+          if (!mark) {
+            mark = { total: 0, refused: 0, status: 0, retryAfter: 0 };
+            batches.set(request, mark);
+          }
+          mark.total++;
+        }
         if (refusal && refused) {
-          const mark = context?.request ? batches.get(context.request) : undefined;
           if (mark) {
             mark.refused++;
             mark.status = refusal.status;
@@ -489,7 +492,9 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
       // entries say, so a batch refused whole gets the refusal status here, a partly refused one
       // keeps 200 and each refused entry carries its own READ_ONLY_MODE error.
       const mark = batches.get(request);
-      if (!mark || mark.refused === 0 || mark.total < 2) return;
+      if (!mark || mark.refused === 0) return;
+      // A single operation: Yoga already answered with the refusal's status and headers.
+      if (mark.refused === mark.total && response.status === mark.status) return;
       const headers = new fetchAPI.Headers(response.headers);
       headers.set('Retry-After', String(mark.retryAfter));
       headers.set('Cache-Control', 'no-store');
