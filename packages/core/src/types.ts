@@ -1,6 +1,6 @@
 import type { AuditEntry, AuditLog } from './audit.js';
 import type { BypassOptions } from './bypass.js';
-import type { ClassificationRule } from './classifier.js';
+import type { ClassificationRule, ClassifyResult } from './classifier.js';
 import type { Clock } from './clock.js';
 import type {
   IntentHandler,
@@ -151,6 +151,8 @@ export interface EngineEvents {
   'store-recovered': [info: { at: string }];
   'notifier-failed': [info: { notifier: string; event: string; error: string }];
   audit: [entry: AuditEntry];
+  /** The engine is closing: end streams (SSE) that follow it. */
+  close: [];
 }
 
 export interface QuiesceEngine {
@@ -161,7 +163,12 @@ export interface QuiesceEngine {
   readonly window: MaintenanceWindow | null;
   /** True while writes are refused on this instance (freezing/frozen, or the store fallback). */
   readonly readOnly: boolean;
-  readonly options: Readonly<{ refusalStatus: number; dryRun: boolean }>;
+  readonly options: Readonly<{
+    refusalStatus: number;
+    dryRun: boolean;
+    bypassHeader: string;
+    bypassCookie: string;
+  }>;
 
   /** Load the state from the store and start heartbeats. Idempotent; called by the first async method. */
   start(): Promise<void>;
@@ -178,6 +185,8 @@ export interface QuiesceEngine {
 
   /** The hot path: synchronous, in memory, no I/O. */
   decide(operation: Operation): Decision;
+  /** Classification alone (annotation, rules, surface default), with whether anyone decided it explicitly. */
+  classify(operation: Operation): ClassifyResult;
   /** Track an in-flight write until `done()`. */
   track(operation: Operation): InFlightHandle;
   /** Report a read's outcome to the read-health watcher. */
