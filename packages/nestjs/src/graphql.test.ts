@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { Args, GraphQLModule, Mutation, Query, Resolver } from '@nestjs/graphql';
 import { createQuiesce } from '@quiesce/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AllowDuringReadOnly } from './policyDecorators.js';
+import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly } from './policyDecorators.js';
 import { QuiesceModule } from './quiesceModule.js';
 import { ReadOnlyGuard } from './readOnlyGuard.js';
 import { PLATFORMS, type RunningApp, startNestApp } from './testApp.js';
@@ -14,6 +14,8 @@ const typeDefs = /* GraphQL */ `
   type Mutation {
     createOrder(sku: String!): Order!
     login(user: String!): String!
+    importOrders(batch: String!): Boolean
+    trackView(page: String!): Boolean
   }
 `;
 
@@ -48,9 +50,26 @@ describe.each(PLATFORMS)('ReadOnlyGuard on GraphQL resolvers (Nest %s)', (platfo
     }
   }
 
+  @ReadOnlyGuard()
+  @Resolver()
+  class BackgroundResolver {
+    @QueueDuringReadOnly({ name: 'orders.import' })
+    @Mutation('importOrders')
+    importOrders(@Args('batch') batch: string) {
+      ran.push(`import ${batch}`);
+      return true;
+    }
+    @DropDuringReadOnly()
+    @Mutation('trackView')
+    trackView() {
+      ran.push('trackView');
+      return true;
+    }
+  }
+
   @Module({
     imports: [QuiesceModule.forRoot({ engine }), GraphQLModule.forRoot({ driver: YogaTestDriver, typeDefs })],
-    providers: [OrdersResolver],
+    providers: [OrdersResolver, BackgroundResolver],
   })
   class AppModule {}
 
@@ -135,6 +154,27 @@ describe.each(PLATFORMS)('ReadOnlyGuard on GraphQL resolvers (Nest %s)', (platfo
       expect(body.errors![0]!.extensions).toMatchObject({ code: 'READ_ONLY_MODE' });
       expect(ran).toEqual([]);
     });
+
+    it('a queued mutation keeps an intent and says so; a dropped one is discarded; neither resolver runs', async () => {
+      const queued = await gql('mutation { importOrders(batch: "b-1") }');
+      expect(queued.body.errors![0]!.extensions).toMatchObject({
+        code: 'WRITE_QUEUED',
+        intentId: expect.any(String),
+        idempotencyKey: expect.any(String),
+        statusUrl: expect.any(String),
+        created: true,
+      });
+      const intent = await engine.getIntent(queued.body.errors![0]!.extensions!.intentId as string);
+      expect(intent).toMatchObject({
+        name: 'orders.import',
+        payload: { args: { batch: 'b-1' } },
+        surface: 'graphql',
+        windowId,
+      });
+      const dropped = await gql('mutation { trackView(page: "/home") }');
+      expect(dropped.body.errors![0]!.extensions).toMatchObject({ code: 'WRITE_DROPPED', windowId });
+      expect(ran).toEqual([]);
+    });
   });
 
   it('reports mutations with their policies to the inventory', () => {
@@ -147,12 +187,14 @@ describe.each(PLATFORMS)('ReadOnlyGuard on GraphQL resolvers (Nest %s)', (platfo
         explicit: false,
         source: 'nestjs',
       }),
+      expect.objectContaining({ name: 'mutation importOrders', policy: 'queue', explicit: true }),
       expect.objectContaining({
         name: 'mutation login',
         classification: 'write',
         policy: 'allow',
         explicit: true,
       }),
+      expect.objectContaining({ name: 'mutation trackView', policy: 'drop', explicit: true }),
     ]);
   });
 });

@@ -204,6 +204,41 @@ describe('QuiesceModule', () => {
     }
   });
 
+  it('principal: the bypass predicate sees it and queued intents keep it', async () => {
+    @Module({
+      imports: [
+        QuiesceModule.forRoot({
+          globalGuard: true,
+          soakMs: 0,
+          bypass: { principal: (who) => who === 'ops-oncall' },
+          principal: (req: { headers: Record<string, string | undefined> }) => req.headers['x-user'],
+        }),
+      ],
+      controllers: [ThingsController],
+    })
+    class AppModule {}
+    const running = await startNestApp(AppModule, 'fastify');
+    const engine = running.app.get<QuiesceEngine>(QUIESCE);
+    try {
+      await engine.begin({ reason: 'r', message: 'm' });
+      const post = (user: string, path = '/things') =>
+        fetch(`${running.url}${path}`, {
+          method: 'POST',
+          headers: { 'x-user': user, 'content-type': 'application/json' },
+          body: '{"n":1}',
+        });
+      expect((await post('ops-oncall')).status).toBe(201);
+      expect((await post('ann')).status).toBe(503);
+      const queued = await post('ann', '/things/import');
+      expect(queued.status).toBe(202);
+      const { intentId } = (await queued.json()) as { intentId: string };
+      expect(await engine.getIntent(intentId)).toMatchObject({ name: 'things.import', principal: 'ann' });
+      await engine.end();
+    } finally {
+      await running.close();
+    }
+  });
+
   it('bad options fail with an error naming the field', () => {
     expect(() => QuiesceModule.forRoot({ engine: {} as QuiesceEngine })).toThrow(/options\.engine/);
     expect(() => QuiesceModule.forRoot({ principal: 'user' as never })).toThrow(/options\.principal/);
