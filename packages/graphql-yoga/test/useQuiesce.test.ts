@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module';
+import { makeExecutableSchema } from '@graphql-tools/schema';
 import { createBypassToken } from '@quiesce/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { quiesceDirectives } from '../src/index.js';
 import { codeFirstSchema, type Harness, harness, sdlSchema } from './fixtures.js';
 
 let h: Harness | undefined;
@@ -267,6 +269,44 @@ describe('operations', () => {
       'reports.exportReport',
     );
     expect(h.rec.calls).toEqual([]);
+  });
+
+  it('nulls the parent of a queued non-null field, as graphql-js does for any field error', async () => {
+    const schema = () =>
+      makeExecutableSchema({
+        typeDefs: [
+          quiesceDirectives,
+          'type Query { a: Int } type Mutation { mustAnswer(n: Int!): Boolean! @queueDuringReadOnly }',
+        ],
+        resolvers: { Mutation: { mustAnswer: () => true } },
+      });
+    h = await harness({ schema });
+    await h.begin();
+    const res = await h.gql('mutation { mustAnswer(n: 1) }');
+    expect(res.status).toBe(202);
+    expect(res.body.data).toBeNull();
+    expect(res.body.errors[0]).toMatchObject({ path: ['mustAnswer'], extensions: { code: 'WRITE_QUEUED' } });
+  });
+
+  it('leaves GraphQL alone when the window is scoped to other surfaces', async () => {
+    h = await harness();
+    await h.engine.begin({ reason: 'http only', message: 'REST is read-only.', scope: ['http'] });
+    expect(h.engine.readOnly).toBe(true);
+    expect(await h.gql('mutation { deleteOrder(id: 1) }')).toMatchObject({
+      status: 200,
+      body: { data: { deleteOrder: true } },
+    });
+  });
+
+  it('reports query timings to the read-health watcher, before and during a window', async () => {
+    h = await harness();
+    for (let i = 0; i < 3; i++) await h.gql('{ hello }');
+    await h.gql('mutation { deleteOrder(id: 1) }');
+    expect((await h.engine.status()).readHealth.baseline.count).toBe(3);
+    await h.begin();
+    await h.gql('{ hello }');
+    await h.gql('{ nope }');
+    expect((await h.engine.status()).readHealth.window).toMatchObject({ count: 1, errorRatio: 0 });
   });
 
   it('answers IDEMPOTENCY_KEY_REQUIRED (400) when a key is required and none is given', async () => {
