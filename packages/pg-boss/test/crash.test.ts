@@ -6,13 +6,17 @@ import type { TransactionalDb } from '../src/index.js';
 import { type Backend, backends } from './backends.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+// The child runs this package's TypeScript sources; Node strips the types (behind a flag before 22.18).
+const stripTypes = (process.features as { typescript?: unknown }).typescript
+  ? []
+  : ['--experimental-strip-types'];
 
 /** Run the child until `until(lines)` holds, then SIGKILL it; resolves with everything it printed. */
 function runAndKill(args: string[], until: (lines: string[]) => boolean): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const child: ChildProcess = spawn(
       process.execPath,
-      ['--import', here('./fixtures/register.mjs'), here('./fixtures/child.ts'), ...args],
+      [...stripTypes, '--import', here('./fixtures/register.mjs'), here('./fixtures/child.ts'), ...args],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
