@@ -586,3 +586,20 @@ describe('engine: far-future schedules', () => {
     expect(aborted).toBe(true);
   });
 });
+
+describe('engine: classify and close', () => {
+  it('classify() reports explicitness; close emits "close"', async () => {
+    const engine = createQuiesce({ rules: [{ path: '/q', policy: 'queue' }], bypass: { header: 'X-Ops' } });
+    expect(engine.classify({ ...post, path: '/q' })).toEqual({
+      classification: 'write',
+      policy: 'queue',
+      explicit: true,
+    });
+    expect(engine.classify(post)).toEqual({ classification: 'write', policy: 'block', explicit: false });
+    expect(engine.options).toMatchObject({ bypassHeader: 'x-ops', bypassCookie: 'quiesce_bypass' });
+    let closed = 0;
+    engine.on('close', () => closed++);
+    await engine.close();
+    expect(closed).toBe(1);
+  });
+});

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type AuditEntry, createMemoryAuditLog } from './audit.js';
 import { type BypassCheck, createBypassCheck } from './bypass.js';
-import { type Classifier, createClassifier } from './classifier.js';
+import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
 import { QuiesceError } from './errors.js';
 import { InFlightTracker } from './inflight.js';
@@ -112,7 +112,12 @@ export function createQuiesce(options: QuiesceOptions = {}): QuiesceEngine {
 
 class Engine implements QuiesceEngine {
   readonly instanceId: string;
-  readonly options: Readonly<{ refusalStatus: number; dryRun: boolean }>;
+  readonly options: Readonly<{
+    refusalStatus: number;
+    dryRun: boolean;
+    bypassHeader: string;
+    bypassCookie: string;
+  }>;
 
   readonly #store: StateStore;
   readonly #ownsStore: boolean;
@@ -202,6 +207,8 @@ class Engine implements QuiesceEngine {
     this.options = Object.freeze({
       refusalStatus: options.refusalStatus ?? 503,
       dryRun: options.dryRun ?? false,
+      bypassHeader: (options.bypass?.header ?? 'x-quiesce-bypass').toLowerCase(),
+      bypassCookie: options.bypass?.cookie ?? 'quiesce_bypass',
     });
     this.#participant = options.participant ?? true;
     this.#replayOptions = options.replay ?? {};
@@ -303,6 +310,7 @@ class Engine implements QuiesceEngine {
     this.#unsubscribe?.();
     if (this.#participant && this.#store.registry)
       await this.#store.registry.remove(this.instanceId).catch(() => {});
+    this.#emit('close');
     await Promise.allSettled([...this.#notifyChains.values()]);
     if (this.#ownsQueue) await this.#queue.close();
     if (this.#ownsStore) await this.#store.close();
@@ -406,6 +414,10 @@ class Engine implements QuiesceEngine {
         retryAfter,
       },
     };
+  }
+
+  classify(op: Operation): ClassifyResult {
+    return this.#classify(op);
   }
 
   track(op: Operation): InFlightHandle {

@@ -32,6 +32,10 @@ describe('@quiesce/core/http', () => {
       operationFromHttp({ method: 'GET', path: '/', headers: { 'x-quiesce-bypass': 'h' } }).bypassToken,
     ).toBe('h');
     expect(idempotencyKeyFrom({ 'idempotency-key': '  ' })).toBeUndefined();
+    expect(
+      operationFromHttp({ method: 'POST', path: '/', headers: { cookie: 'quiesce_bypass=%E0%A4%A' } })
+        .bypassToken,
+    ).toBe('%E0%A4%A');
   });
 
   it('renders a refusal as problem+json with Retry-After and no-store, or HTML for browsers', async () => {

@@ -55,7 +55,15 @@ function cookie(headers: HeaderBag, name: string): string | undefined {
   if (!raw) return undefined;
   for (const part of raw.split(';')) {
     const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+    if (eq !== -1 && part.slice(0, eq).trim() === name) {
+      const raw = part.slice(eq + 1).trim();
+      try {
+        return decodeURIComponent(raw);
+      } catch {
+        // A malformed percent-encoding is not a token we issued; it simply fails verification.
+        return raw;
+      }
+    }
   }
   return undefined;
 }

@@ -26,7 +26,7 @@ export class InFlightTracker {
         if (finished) return;
         finished = true;
         this.#entries.delete(id);
-        if (this.#entries.size === 0) {
+        if (this.#entries.size === 0 && this.#waiters.length > 0) {
           const w = this.#waiters;
           this.#waiters = [];
           for (const fn of w) fn();
