@@ -1,4 +1,4 @@
-export * from './services.js';
 export * from './fakeStatuspage.js';
-export * from './storeContract.js';
 export * from './httpContract.js';
+export * from './services.js';
+export * from './storeContract.js';
