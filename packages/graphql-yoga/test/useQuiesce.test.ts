@@ -72,6 +72,10 @@ describe.each([
       status: 200,
       body: { data: { hello: 'world', orders: [] } },
     });
+    expect(await h.gql('{ __schema { mutationType { name } } }')).toMatchObject({
+      status: 200,
+      body: { data: { __schema: { mutationType: { name: 'Mutation' } } } },
+    });
     const res = await h.gql('mutation { signIn(user: "ann") }');
     expect(res).toMatchObject({ status: 200, body: { data: { signIn: 'token-for-ann' } } });
     expect(res.body.errors).toBeUndefined();
