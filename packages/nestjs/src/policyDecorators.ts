@@ -30,6 +30,8 @@ export interface RoutePolicy {
   classification?: Classification;
   policy?: Policy;
   queue?: QueueDuringReadOnlyOptions;
+  /** The policy came from the controller (a default for its writes, not a claim that reads write). */
+  inherited?: boolean;
 }
 
 function merge(target: object, patch: RoutePolicy): void {
@@ -85,23 +87,27 @@ export function Writes(): ClassDecorator & MethodDecorator {
 /** The handler's policy, the handler's own decorators winning over its controller's. */
 export function routePolicy(handler: Function, controller: Function | undefined): RoutePolicy | undefined {
   const own: RoutePolicy | undefined = Reflect.getMetadata(POLICY_METADATA, handler);
-  const inherited: RoutePolicy | undefined = controller
+  const fromClass: RoutePolicy | undefined = controller
     ? Reflect.getMetadata(POLICY_METADATA, controller)
     : undefined;
-  if (!own) return inherited;
-  if (!inherited) return own;
-  return { ...inherited, ...own };
+  if (!fromClass) return own;
+  const merged: RoutePolicy = { ...fromClass, ...own };
+  if (own?.policy === undefined && fromClass.policy !== undefined) merged.inherited = true;
+  return merged;
 }
 
 /**
- * The core annotation for a handler, or undefined when nothing was decided. `allow` alone on a safe
- * method stays a read; any other policy says the handler writes.
+ * The core annotation for a handler, or undefined when nothing was decided. On a safe method
+ * (`GET`), `@Writes()` or a queue/drop decorator on the handler itself says it writes; `allow`, or a
+ * policy its controller gives every handler, leaves it a read.
  */
 export function annotationOf(policy: RoutePolicy | undefined, safeMethod: boolean): Annotation | undefined {
   if (!policy || (policy.classification === undefined && policy.policy === undefined)) return undefined;
-  const classification =
-    policy.classification ??
-    (safeMethod && (policy.policy === undefined || policy.policy === 'allow') ? 'read' : 'write');
+  const readsStayReads =
+    safeMethod && (policy.policy === undefined || policy.policy === 'allow' || policy.inherited === true);
+  // A controller-wide policy says nothing about its reads: leave them to the defaults.
+  if (readsStayReads && policy.classification === undefined && policy.inherited) return undefined;
+  const classification = policy.classification ?? (readsStayReads ? 'read' : 'write');
   return classification === 'read'
     ? { classification }
     : { classification, policy: policy.policy ?? 'block' };

@@ -239,6 +239,51 @@ describe('QuiesceModule', () => {
     }
   });
 
+  it("a controller's policy applies to its writes; its reads stay reads", async () => {
+    @DropDuringReadOnly()
+    @Controller('metrics')
+    class MetricsController {
+      @Get()
+      read() {
+        return { n: 1 };
+      }
+      @Post()
+      record() {
+        return { recorded: true };
+      }
+      @QueueDuringReadOnly()
+      @Post('important')
+      important() {
+        return { recorded: true };
+      }
+    }
+    const engine = createQuiesce({ soakMs: 0 });
+    @Module({
+      imports: [QuiesceModule.forRoot({ engine, globalGuard: true })],
+      controllers: [MetricsController],
+    })
+    class AppModule {}
+    const running = await startNestApp(AppModule, 'express');
+    try {
+      await engine.begin({ reason: 'r', message: 'm' });
+      expect((await fetch(`${running.url}/metrics`)).status).toBe(200);
+      expect(await (await fetch(`${running.url}/metrics`, { method: 'POST' })).json()).toMatchObject({
+        code: 'WRITE_DROPPED',
+      });
+      expect(
+        await (await fetch(`${running.url}/metrics/important`, { method: 'POST' })).json(),
+      ).toMatchObject({
+        code: 'WRITE_QUEUED',
+      });
+      const names = engine.inventory().map((e) => `${e.name} ${e.policy}`);
+      expect(names).toEqual(['POST /metrics drop', 'POST /metrics/important queue']);
+      await engine.end();
+    } finally {
+      await running.close();
+      await engine.close();
+    }
+  });
+
   it('bad options fail with an error naming the field', () => {
     expect(() => QuiesceModule.forRoot({ engine: {} as QuiesceEngine })).toThrow(/options\.engine/);
     expect(() => QuiesceModule.forRoot({ principal: 'user' as never })).toThrow(/options\.principal/);
