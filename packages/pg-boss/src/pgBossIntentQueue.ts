@@ -23,6 +23,8 @@ import {
 import { assertIdentifier, assertPositiveInt, INTENT_STATUSES, intentTable, pendingIntents } from './sql.js';
 
 const DAY = 24 * 60 * 60 * 1000;
+/** `\u0000` in JSON text, not preceded by an escaped backslash. */
+const ESCAPED_NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
 const SURFACES: readonly string[] = ['http', 'graphql', 'job', 'cron', 'tool', 'custom'];
 
 /** Where the queue's pg-boss runs. Exactly one of these, or none for the embedded default. */
@@ -551,6 +553,10 @@ export async function createPgBossIntentQueue(
           field: 'idempotencyKey',
         });
       }
+      if (input.name.includes('\u0000') || input.idempotencyKey.includes('\u0000')) {
+        const field = input.name.includes('\u0000') ? 'name' : 'idempotencyKey';
+        throw new QuiesceError('INVALID_INPUT', `intent: ${field} contains U+0000`, { field });
+      }
       if (input.idempotencyKey.length > 512) {
         throw new QuiesceError('INVALID_INPUT', 'intent: idempotencyKey is longer than 512 characters', {
           field: 'idempotencyKey',
@@ -566,6 +572,16 @@ export async function createPgBossIntentQueue(
           {
             field: 'payload',
             cause: err,
+          },
+        );
+      }
+      // PostgreSQL text and jsonb cannot hold U+0000.
+      if (ESCAPED_NUL.test(json)) {
+        throw new QuiesceError(
+          'INVALID_INPUT',
+          'intent: payload contains U+0000, which PostgreSQL cannot store',
+          {
+            field: 'payload',
           },
         );
       }
