@@ -47,26 +47,30 @@ export interface Recorder {
   orders: { id: string; item: string }[];
   /** Resolves the pending `slowWrite`. */
   releaseSlowWrite: () => void;
+  /** Resolves once `slowWrite` has started. */
   slowWriteStarted: Promise<void>;
+  /** What `slowWrite` waits for, and how it says it started. */
+  slowWriteGate: Promise<void>;
+  markSlowWriteStarted: () => void;
 }
 
 export function createRecorder(): Recorder {
   let release!: () => void;
-  let started!: () => void;
-  const gate = new Promise<void>((r) => {
+  let markStarted!: () => void;
+  const slowWriteGate = new Promise<void>((r) => {
     release = r;
   });
-  const rec: Recorder = {
+  const slowWriteStarted = new Promise<void>((r) => {
+    markStarted = r;
+  });
+  return {
     calls: [],
     orders: [],
     releaseSlowWrite: () => release(),
-    slowWriteStarted: new Promise<void>((r) => {
-      started = r;
-    }),
+    slowWriteGate,
+    slowWriteStarted,
+    markSlowWriteStarted: () => markStarted(),
   };
-  (rec as any).gate = gate;
-  (rec as any).started = started;
-  return rec;
 }
 
 export function resolversFor(rec: Recorder) {
@@ -111,8 +115,8 @@ export function resolversFor(rec: Recorder) {
       },
       slowWrite: async () => {
         rec.calls.push('slowWrite');
-        (rec as any).started();
-        await (rec as any).gate;
+        rec.markSlowWriteStarted();
+        await rec.slowWriteGate;
         return true;
       },
     },
