@@ -167,7 +167,7 @@ describe.each(PLATFORMS)('ReadOnlyGuard on GraphQL resolvers (Nest %s)', (platfo
       const intent = await engine.getIntent(queued.body.errors![0]!.extensions!.intentId as string);
       expect(intent).toMatchObject({
         name: 'orders.import',
-        payload: { args: { batch: 'b-1' } },
+        payload: { batch: 'b-1' },
         surface: 'graphql',
         windowId,
       });

@@ -1,5 +1,6 @@
 import type { ExecutionContext } from '@nestjs/common';
-import type { Decision, Operation, QuiesceEngine } from '@quiesce/core';
+import type { Decision, EnqueueDecision, Operation, QuiesceEngine, RefuseDecision } from '@quiesce/core';
+import { isQuiesceError, QuiesceError, statusForCode } from '@quiesce/core';
 import { operationFromHttp } from '@quiesce/core/http';
 import type { PlatformRequest } from './platform.js';
 import { annotationOf, type RoutePolicy, routePolicy } from './policyDecorators.js';
@@ -86,9 +87,18 @@ function rootFields(info: ResolveInfo): string[] {
   return out;
 }
 
+interface Decided {
+  op: Operation;
+  decision: Decision;
+}
+
 interface OperationVerdict {
+  /** What the request says about the caller (bypass token, key, principal, address), read once. */
+  base: Operation;
   /** The refusal that applies to the whole operation, if any root field is refused. */
-  refusal: Decision | null;
+  refusal: RefuseDecision | null;
+  /** Each root field decided once per execution (a decision is also a count). */
+  decided: Map<string, Decided>;
 }
 
 /** One verdict per GraphQL execution (keyed by its context object). */
@@ -105,25 +115,32 @@ function rawResponseOf(
   return res?.raw ?? res;
 }
 
-function operationFor(
-  options: ResolvedModuleOptions,
-  req: PlatformRequest | undefined,
+/** The caller's side of the operation, from the HTTP request under the GraphQL execution. */
+function baseOperation(options: ResolvedModuleOptions, req: PlatformRequest | undefined): Operation {
+  if (!req?.headers) return { surface: 'graphql', name: '' };
+  const facts = {
+    method: req.method,
+    path: req.url,
+    headers: req.headers,
+    ip: req.ip,
+    principal: options.principal?.(req),
+  };
+  const translate = { bypassHeader: options.bypassHeader, bypassCookie: options.bypassCookie };
+  try {
+    return operationFromHttp(facts, translate);
+  } catch (error) {
+    // A malformed percent-encoded bypass cookie is no token at all, not a server error.
+    if (!(error instanceof URIError)) throw error;
+    return operationFromHttp({ ...facts, headers: { ...req.headers, cookie: undefined } }, translate);
+  }
+}
+
+function fieldOperation(
+  base: Operation,
   type: ResolveInfo['operation']['operation'],
   field: string,
   policy: RoutePolicy | undefined,
 ): Operation {
-  const base: Operation = req
-    ? operationFromHttp(
-        {
-          method: req.method,
-          path: req.url,
-          headers: req.headers,
-          ip: req.ip,
-          principal: options.principal?.(req),
-        },
-        { bypassHeader: options.bypassHeader, bypassCookie: options.bypassCookie },
-      )
-    : { surface: 'graphql', name: '' };
   const op: Operation = { ...base, surface: 'graphql', name: `${type} ${field}`, operationType: type };
   delete op.method;
   delete op.path;
@@ -132,14 +149,22 @@ function operationFor(
   return op;
 }
 
-function refusalError(decision: Decision & { outcome: 'refuse' }): Error {
-  const p = decision.problem;
-  return graphqlError(p.detail, {
+function refusalError(decision: RefuseDecision): Error {
+  return graphqlError(decision.problem.detail, {
     code: 'READ_ONLY_MODE',
     windowId: decision.windowId,
     endsAt: decision.endsAt,
     retryAfter: decision.retryAfter,
     http: { status: decision.status, headers: httpHeaders({ 'retry-after': String(decision.retryAfter) }) },
+  });
+}
+
+/** A `QuiesceError` (bad key, idempotency conflict) as a GraphQL error with its code and status. */
+function quiesceGraphqlError(error: QuiesceError): Error {
+  return graphqlError(error.message, {
+    code: error.code,
+    ...(error.field ? { field: error.field } : {}),
+    http: { status: statusForCode(error.code) },
   });
 }
 
@@ -158,35 +183,46 @@ export function graphqlDecision(
   const info = context.getArgByIndex<ResolveInfo | undefined>(3);
   // Field resolvers below the root are covered by their root field's decision.
   if (!info?.operation || info.path.prev !== undefined) return true;
-  const ctx = context.getArgByIndex<Record<string, any> | undefined>(2);
   const type = info.operation.operation;
   const own = routePolicy(context.getHandler(), context.getClass());
   if (type !== 'mutation' && annotationOf(own, true)?.classification !== 'write') return true;
 
-  const req = requestOf(ctx);
-  let verdict = ctx && typeof ctx === 'object' ? verdicts.get(ctx) : undefined;
+  const ctx = context.getArgByIndex<Record<string, any> | undefined>(2);
+  const keyed = ctx !== null && typeof ctx === 'object';
+  let verdict = keyed ? verdicts.get(ctx) : undefined;
   if (!verdict) {
-    verdict = { refusal: null };
-    if (type === 'mutation') {
-      for (const field of rootFields(info)) {
-        const policy = field === info.fieldName ? own : options.graphqlPolicies.get(field);
-        const d = engine.decide(operationFor(options, req, type, field, policy));
-        if (d.outcome === 'refuse') {
-          verdict.refusal = d;
-          break;
-        }
+    verdict = { base: baseOperation(options, requestOf(ctx)), refusal: null, decided: new Map() };
+    const fields = type === 'mutation' ? rootFields(info) : [info.fieldName];
+    for (const field of fields) {
+      if (verdict.decided.has(field)) continue;
+      const op = fieldOperation(
+        verdict.base,
+        type,
+        field,
+        field === info.fieldName ? own : options.graphqlPolicies.get(field),
+      );
+      const decision = engine.decide(op);
+      verdict.decided.set(field, { op, decision });
+      if (decision.outcome === 'refuse') {
+        verdict.refusal = decision;
+        break;
       }
     }
-    if (ctx && typeof ctx === 'object') verdicts.set(ctx, verdict);
+    if (keyed) verdicts.set(ctx, verdict);
   }
   const res = rawResponseOf(ctx);
-  if (verdict.refusal?.outcome === 'refuse') {
+  if (verdict.refusal) {
     if (res?.setHeader && !res.headersSent) res.setHeader('retry-after', String(verdict.refusal.retryAfter));
     throw refusalError(verdict.refusal);
   }
 
-  const op = operationFor(options, req, type, info.fieldName, own);
-  const decision = engine.decide(op);
+  let decided = verdict.decided.get(info.fieldName);
+  if (!decided) {
+    const op = fieldOperation(verdict.base, type, info.fieldName, own);
+    decided = { op, decision: engine.decide(op) };
+    verdict.decided.set(info.fieldName, decided);
+  }
+  const { op, decision } = decided;
   switch (decision.outcome) {
     case 'refuse':
       throw refusalError(decision);
@@ -198,50 +234,59 @@ export function graphqlDecision(
       }
       return true;
     case 'discard':
-      throw graphqlError('Not applied: this write is dropped during the maintenance window.', {
-        code: 'WRITE_DROPPED',
-        windowId: decision.windowId,
-        endsAt: decision.endsAt,
-      });
+      throw graphqlError(
+        `${op.name} was discarded: writes are paused for maintenance and this one is not kept.`,
+        {
+          code: 'WRITE_DROPPED',
+          windowId: decision.windowId,
+          endsAt: decision.endsAt,
+        },
+      );
     case 'enqueue':
-      return enqueue(engine, op, context, own);
+      return enqueue(engine, { ...op }, decision, context, own);
   }
 }
 
 async function enqueue(
   engine: QuiesceEngine,
   op: Operation,
+  decision: EnqueueDecision,
   context: ExecutionContext,
   policy: RoutePolicy | undefined,
 ): Promise<boolean> {
-  const args = context.getArgByIndex<Record<string, unknown>>(1) ?? {};
+  // What is replayed is what a durable queue can store: the arguments as JSON (as in @quiesce/graphql-yoga).
+  const args = JSON.parse(JSON.stringify(context.getArgByIndex<Record<string, unknown>>(1) ?? {})) as unknown;
   const source = policy?.queue?.idempotencyKey;
-  if (source === 'header' && op.idempotencyKey === undefined) {
-    throw graphqlError(`${op.name} is queued during the window and needs an Idempotency-Key header`, {
-      code: 'IDEMPOTENCY_KEY_REQUIRED',
-      field: 'Idempotency-Key',
-    });
-  }
-  if (source === 'content') op.idempotencyKey = undefined;
-  if (typeof source === 'function')
-    op.idempotencyKey = source(requestOf(context.getArgByIndex(2))) || undefined;
+  let queued: Awaited<ReturnType<QuiesceEngine['enqueue']>>;
   try {
-    const { intent, created, statusUrl } = await engine.enqueue(
-      op,
-      { args },
-      { name: policy?.queue?.name ?? op.name },
-    );
-    throw graphqlError('Accepted: this write is queued and applied after the maintenance window.', {
+    if (source === 'header' && op.idempotencyKey === undefined) {
+      throw new QuiesceError(
+        'IDEMPOTENCY_KEY_REQUIRED',
+        `${op.name} is queued during maintenance and needs an Idempotency-Key header`,
+        { field: 'Idempotency-Key' },
+      );
+    }
+    if (source === 'content') op.idempotencyKey = undefined;
+    if (typeof source === 'function')
+      op.idempotencyKey = source(requestOf(context.getArgByIndex(2))) || undefined;
+    queued = await engine.enqueue(op, args, { name: policy?.queue?.name ?? op.name });
+  } catch (error) {
+    if (isQuiesceError(error)) throw quiesceGraphqlError(error);
+    throw error;
+  }
+  const { intent, statusUrl, created } = queued;
+  throw graphqlError(
+    `${op.name} was queued as write intent ${intent.id}: writes are paused for maintenance and it will be applied when they resume.`,
+    {
       code: 'WRITE_QUEUED',
       intentId: intent.id,
       idempotencyKey: intent.idempotencyKey,
       statusUrl,
       created,
-    });
-  } catch (error) {
-    if (GraphQLError && error instanceof GraphQLError) throw error;
-    const e = error as { code?: string; message?: string };
-    if (e && typeof e.code === 'string') throw graphqlError(e.message ?? e.code, { code: e.code });
-    throw error;
-  }
+      windowId: decision.windowId,
+      endsAt: decision.endsAt,
+      retryAfter: decision.retryAfter,
+      http: { status: 202 },
+    },
+  );
 }
