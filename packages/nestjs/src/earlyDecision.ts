@@ -25,6 +25,16 @@ function appGuardRegistered(discovery: DiscoveryService): boolean {
     );
 }
 
+/** Past this (or chunked), the unread body of a refused request is not drained: the connection closes. */
+const DRAIN_LIMIT = 64 * 1024;
+
+function unreadBodyIsLarge(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const length = req.headers['content-length'];
+  if (length !== undefined) return Number(length) > DRAIN_LIMIT;
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
 interface Table {
   /** Fastify: `POST /orders/:id` (its route pattern) → route. */
   byPattern: Map<string, RouteInfo>;
@@ -96,7 +106,9 @@ export function installEarlyDecision(
       const decided = decide(req, match.route);
       const d = decided.decision;
       if (d.outcome === 'refuse' || d.outcome === 'discard') {
-        return sendNodeResponse(res, renderDecision(d, { accept: req.headers.accept }));
+        const rendered = renderDecision(d, { accept: req.headers.accept });
+        if (unreadBodyIsLarge(req)) rendered.headers.connection = 'close';
+        return sendNodeResponse(res, rendered);
       }
       (req as unknown as Record<symbol, EarlyDecision>)[kEarlyDecision] = decided;
       next();
@@ -132,6 +144,7 @@ export function installEarlyDecision(
     const d = early.decision;
     if (d.outcome === 'refuse' || d.outcome === 'discard') {
       const rendered = renderDecision(d, { accept: request.headers.accept });
+      if (unreadBodyIsLarge(request.raw)) rendered.headers.connection = 'close';
       reply.code(rendered.status).headers(rendered.headers).send(Buffer.from(rendered.body));
       return;
     }

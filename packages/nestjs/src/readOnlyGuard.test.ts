@@ -1,3 +1,4 @@
+import { type IncomingMessage, request } from 'node:http';
 import { Body, Controller, Get, Inject, Module, Param, Post } from '@nestjs/common';
 import { createBypassToken, createQuiesce, type QuiesceEngine } from '@quiesce/core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -281,6 +282,30 @@ describe.each(PLATFORMS)('ReadOnlyGuard on Nest %s', (platform) => {
       const forged = await post(`${running.url}/orders`, { a: 2 }, { 'x-quiesce-bypass': `${token}x` });
       expect(forged.status).toBe(503);
       expect(ran).toEqual(['create']);
+    });
+
+    it('a streaming upload is refused before its body is read, and its connection closed', async () => {
+      const res = await new Promise<IncomingMessage>((resolve, reject) => {
+        const req = request(`${running.url}/orders`, {
+          method: 'POST',
+          agent: false,
+          headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked', origin: ORIGIN },
+        });
+        req.on('response', (r) => {
+          r.resume();
+          r.on('end', () => {
+            resolve(r);
+            req.destroy();
+          });
+        });
+        req.on('error', reject);
+        req.setTimeout(3000, () => req.destroy(new Error('no answer: the body was read first')));
+        req.write('{"never":');
+      });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers.connection).toBe('close');
+      expect(res.headers['access-control-allow-origin']).toBe(ORIGIN);
+      expect(ran).toEqual([]);
     });
 
     it('a handler-level @ReadOnlyGuard() guards that handler only', async () => {
