@@ -47,7 +47,9 @@ export function resolveConnection(options: PostgresConnectionOptions, what: stri
     connectionTimeoutMillis: 5000,
     keepAlive: true,
   };
-  const pool = new pg.Pool({ ...clientConfig, max: 4, idleTimeoutMillis: 10_000 });
+  // A query unanswered for 10 s fails, and its connection is dropped from the pool (a half-open
+  // connection would otherwise hang every read).
+  const pool = new pg.Pool({ ...clientConfig, max: 4, idleTimeoutMillis: 10_000, query_timeout: 10_000 });
   // An idle client that loses its server emits on the pool; without a listener that would crash.
   pool.on('error', () => {});
   return { pool, owned: true, clientConfig };
@@ -71,7 +73,7 @@ export function storeError(err: unknown, what: string): Error {
   const message = e?.message ?? String(err);
   if (
     (e?.code && CONNECTION_CODES.has(e.code)) ||
-    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|Query read timeout/i.test(
       message,
     )
   ) {

@@ -8,6 +8,12 @@ export interface ReconnectOptions {
   initialDelayMs?: number;
   /** Cap of the exponential backoff. @default 5000 */
   maxDelayMs?: number;
+  /**
+   * How often the idle LISTEN connection is checked (`SELECT 1`); a check unanswered within this
+   * time reconnects it. A half-open connection (a partition, no FIN, no RST) would otherwise stay
+   * silent for hours. 0 disables. @default 10000
+   */
+  pingMs?: number;
 }
 
 export interface ListenerEvents {
@@ -31,6 +37,8 @@ export class NotificationListener {
   private connectedOnce = false;
   private readonly initialDelayMs: number;
   private readonly maxDelayMs: number;
+  private readonly pingMs: number;
+  private pinger: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly config: pg.ClientConfig,
@@ -40,6 +48,7 @@ export class NotificationListener {
   ) {
     this.initialDelayMs = reconnect.initialDelayMs ?? 50;
     this.maxDelayMs = reconnect.maxDelayMs ?? 5000;
+    this.pingMs = reconnect.pingMs ?? 10_000;
   }
 
   get connected(): boolean {
@@ -56,6 +65,7 @@ export class NotificationListener {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.stopPinging();
     const client = this.client;
     this.client = null;
     if (client) await client.end().catch(() => {});
@@ -63,14 +73,23 @@ export class NotificationListener {
 
   private async connect(): Promise<void> {
     if (!this.running) return;
-    const client = new pg.Client({ ...this.config, keepAlive: true });
+    const client = new pg.Client({
+      ...this.config,
+      keepAlive: true,
+      ...(this.pingMs > 0 ? { query_timeout: this.pingMs } : {}),
+    });
     let failed = false;
     const fail = (err: Error) => {
       if (failed) return;
       failed = true;
-      if (this.client === client) this.client = null;
+      if (this.client === client) {
+        this.client = null;
+        this.stopPinging();
+      }
       client.removeAllListeners('notification');
       client.end().catch(() => {});
+      // end() waits for the server's goodbye, which a half-open connection never sends.
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
       if (!this.running) return;
       this.events.error(
         new QuiesceError('STORE_UNAVAILABLE', `postgres LISTEN connection lost: ${err.message}`, {
@@ -97,9 +116,31 @@ export class NotificationListener {
     }
     this.client = client;
     this.attempt = 0;
+    this.startPinging(client, fail);
     const reconnected = this.connectedOnce;
     this.connectedOnce = true;
     this.events.listening(reconnected);
+  }
+
+  private startPinging(client: pg.Client, fail: (err: Error) => void): void {
+    if (this.pingMs <= 0) return;
+    let busy = false;
+    this.pinger = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      client.query('SELECT 1').then(
+        () => {
+          busy = false;
+        },
+        (err: Error) => fail(new Error(`no answer to a check within ${this.pingMs} ms (${err.message})`)),
+      );
+    }, this.pingMs);
+    this.pinger.unref();
+  }
+
+  private stopPinging(): void {
+    if (this.pinger) clearInterval(this.pinger);
+    this.pinger = null;
   }
 
   private schedule(): void {

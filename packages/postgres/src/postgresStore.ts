@@ -9,6 +9,7 @@ import {
   type QuiesceState,
   type StateStore,
 } from '@quiesce/core';
+import type pg from 'pg';
 import { type PostgresConnectionOptions, resolveConnection, storeError } from './connection.js';
 import { NotificationListener, type ReconnectOptions } from './notificationListener.js';
 import { channelFor, checkSchemaName, DEFAULT_SCHEMA, ensureSchema, quoteIdent } from './schema.js';
@@ -20,8 +21,13 @@ export type PostgresStoreOptions = PostgresConnectionOptions & {
   key?: string;
   /** Create the schema, tables and notify triggers when missing. @default true */
   setup?: boolean;
-  /** Backoff of the dedicated LISTEN connection after it is lost. */
+  /** Backoff and liveness check of the dedicated LISTEN connection. */
   reconnect?: ReconnectOptions;
+  /**
+   * Where the dedicated LISTEN connection goes, when not where the pool goes: a pooler in
+   * transaction mode (PgBouncer) does not carry LISTEN. @default the pool's settings
+   */
+  listenConnection?: string | pg.ClientConfig;
   /** Registry records silent for longer are deleted by `registry.list()`. @default 3600000 (1 h) */
   pruneInstancesAfterMs?: number;
 };
@@ -128,8 +134,14 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     read().then(deliver, reportError);
   };
 
+  const listenConfig: pg.ClientConfig =
+    options.listenConnection === undefined
+      ? connection.clientConfig
+      : typeof options.listenConnection === 'string'
+        ? { connectionString: options.listenConnection }
+        : options.listenConnection;
   const listener = new NotificationListener(
-    connection.clientConfig,
+    listenConfig,
     channel,
     {
       notification(payload) {

@@ -9,6 +9,7 @@ import {
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresStore } from '../src/index.js';
+import { createTcpProxy } from './fixtures/harness.mjs';
 
 const ok = await serviceAvailable('postgres', '@quiesce/postgres store');
 
@@ -92,6 +93,43 @@ describe.skipIf(!ok)('postgres store', () => {
       } finally {
         await writer.close();
         await reader.close();
+      }
+    });
+
+    it('a half-open LISTEN connection (partition: no FIN, no RST) is caught by its check and replaced', async () => {
+      const server = new URL(POSTGRES_URL);
+      const proxy = await createTcpProxy(server.hostname, Number(server.port || 5432));
+      const viaProxy = new URL(POSTGRES_URL);
+      viaProxy.port = String(proxy.port);
+      const key = 'half-open';
+      const writer = createPostgresStore({ connectionString: POSTGRES_URL, schema, key });
+      const reader = createPostgresStore({
+        connectionString: POSTGRES_URL,
+        schema,
+        key,
+        listenConnection: viaProxy.toString(),
+        reconnect: { initialDelayMs: 20, pingMs: 200 },
+      });
+      try {
+        const seen: number[] = [];
+        const errors: Error[] = [];
+        reader.subscribe(
+          (s) => seen.push(s.version),
+          (e) => errors.push(e),
+        );
+        await waitFor('listening', () => reader.listening);
+        await writer.compareAndSet(0, sampleState(1));
+        await waitFor('version 1', () => seen.includes(1));
+        proxy.freeze();
+        await writer.compareAndSet(1, sampleState(2));
+        await waitFor('version 2 after the LISTEN connection was replaced', () => seen.includes(2));
+        expect(errors.some((e) => /no answer to a check/.test(e.message))).toBe(true);
+        await writer.compareAndSet(2, sampleState(3));
+        await waitFor('version 3 through the new LISTEN connection', () => seen.includes(3));
+      } finally {
+        await writer.close();
+        await reader.close();
+        await proxy.close();
       }
     });
 

@@ -29,6 +29,12 @@ export interface RedisReconnectOptions {
   initialDelayMs?: number;
   /** Cap of the exponential backoff. @default 5000 */
   maxDelayMs?: number;
+  /**
+   * How often the pub/sub connection is checked (`PING`); a check unanswered within this time
+   * reconnects it. A half-open connection (a partition, no FIN, no RST) would otherwise stay silent
+   * for hours. 0 disables. @default 10000
+   */
+  pingMs?: number;
 }
 
 export type RedisStoreOptions = RedisConnectionOptions & {
@@ -128,6 +134,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const initialMs = options.reconnect?.initialDelayMs ?? 50;
   const maxMs = options.reconnect?.maxDelayMs ?? 5000;
   const pruneAfterMs = options.pruneInstancesAfterMs ?? 3_600_000;
+  const pingMs = options.reconnect?.pingMs ?? 10_000;
   const retryStrategy = (times: number) => backoff(times - 1, initialMs, maxMs);
   const owned = !options.client;
   // Named after the prefix, so CLIENT LIST tells which app a connection serves.
@@ -154,6 +161,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     try {
       return await fn();
     } catch (err) {
+      // A timed-out command on a connection that looks fine: it is half-open; start a fresh one.
+      if (owned && /Command timed out/.test((err as Error)?.message ?? '') && client.status === 'ready') {
+        client.disconnect(true);
+      }
       throw storeError(err, what);
     }
   };
@@ -212,6 +223,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
 
   let subscriber: Redis | null = null;
   let subscribed = false;
+  let pinger: NodeJS.Timeout | null = null;
   function startListening() {
     if (subscriber || closed) return;
     const sub = client.duplicate({
@@ -248,6 +260,28 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         (err: Error) => reportError(storeError(err, 'subscribe')),
       );
     });
+    if (pingMs > 0) {
+      let busy = false;
+      pinger = setInterval(() => {
+        if (busy || !subscribed || subscriber !== sub) return;
+        busy = true;
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer to PING within ${pingMs} ms`)), pingMs);
+        });
+        Promise.race([sub.ping(), timeout])
+          .catch((err: Error) => {
+            if (subscriber !== sub) return;
+            reportError(storeError(err, 'pub/sub connection'));
+            sub.disconnect(true);
+          })
+          .finally(() => {
+            clearTimeout(timer);
+            busy = false;
+          });
+      }, pingMs);
+      pinger.unref();
+    }
     sub.on('message', (channel: string, message: string) => {
       if (channel === instancesChannel) {
         for (const l of registryListeners) l();
@@ -266,6 +300,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     const sub = subscriber;
     subscriber = null;
     subscribed = false;
+    if (pinger) clearInterval(pinger);
+    pinger = null;
     sub.disconnect();
   }
 

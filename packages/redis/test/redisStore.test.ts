@@ -9,6 +9,7 @@ import {
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedisStore } from '../src/index.js';
+import { createTcpProxy } from './fixtures/harness.mjs';
 
 const ok = await serviceAvailable('redis', '@quiesce/redis store');
 
@@ -88,6 +89,53 @@ describe.skipIf(!ok)('redis store', () => {
         await reader.close();
         app.disconnect();
         admin.disconnect();
+      }
+    });
+
+    it('half-open connections (partition: no FIN, no RST) are caught and replaced', async () => {
+      const prefix = `${base}:half-open:`;
+      const server = new URL(REDIS_URL);
+      const proxy = await createTcpProxy(server.hostname, Number(server.port || 6379));
+      const viaProxy = new URL(REDIS_URL);
+      viaProxy.port = String(proxy.port);
+      const writer = createRedisStore({ url: REDIS_URL, prefix });
+      const reader = createRedisStore({
+        url: viaProxy.toString(),
+        prefix,
+        commandTimeoutMs: 300,
+        reconnect: { initialDelayMs: 20, pingMs: 200 },
+      });
+      try {
+        const seen: number[] = [];
+        const errors: Error[] = [];
+        reader.subscribe(
+          (s) => seen.push(s.version),
+          (e) => errors.push(e),
+        );
+        await waitFor('listening', () => reader.listening);
+        await writer.compareAndSet(0, sampleState(1));
+        await waitFor('version 1', () => seen.includes(1));
+        proxy.freeze();
+        await writer.compareAndSet(1, sampleState(2));
+        // The engine's poll: reads fail (timed out) until the command connection is replaced.
+        let polled: QuiesceState | null = null;
+        await waitFor('a read of version 2 on a fresh command connection', () => {
+          reader.read().then(
+            (s) => (polled = s),
+            () => {},
+          );
+          return polled?.version === 2;
+        });
+        await waitFor(
+          'the subscriber replaced',
+          () => errors.some((e) => /PING/.test(e.message)) && reader.listening,
+        );
+        await writer.compareAndSet(2, sampleState(3));
+        await waitFor('version 3 through the new subscription', () => seen.includes(3));
+      } finally {
+        await writer.close();
+        await reader.close();
+        await proxy.close();
       }
     });
 
