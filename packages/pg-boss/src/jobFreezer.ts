@@ -122,7 +122,9 @@ export async function freezeJobs(
     );
   }
   const P = pausedScheduleTable(schema);
-  await db.executeSql(`CREATE TABLE IF NOT EXISTS ${P} (
+  await inTransaction(db, async (tx) => {
+    await tx.executeSql(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`quiesce:${P}`]);
+    await tx.executeSql(`CREATE TABLE IF NOT EXISTS ${P} (
     name text NOT NULL,
     key text NOT NULL,
     schedule jsonb NOT NULL,
@@ -132,6 +134,7 @@ export async function freezeJobs(
     restore_at timestamptz,
     PRIMARY KEY (name, key)
   )`);
+  });
 
   const workers = new Map<string, Registered[]>();
   const readOnly = (name: string) => declared[name]?.readOnly === true;

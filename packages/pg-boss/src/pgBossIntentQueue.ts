@@ -182,6 +182,50 @@ async function inTransaction<T>(db: TransactionalDb, fn: (tx: Db) => Promise<T>)
   }
 }
 
+/** The intent table, created once even when several processes start together. */
+async function ensureIntentTable(db: TransactionalDb, schema: string, byoBoss: boolean): Promise<void> {
+  const T = intentTable(schema);
+  try {
+    await db.executeSql(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  } catch (err) {
+    if (!byoBoss) throw err;
+    throw new QuiesceError(
+      'INVALID_INPUT',
+      `boss: cannot reach its database (start pg-boss first): ${errorMessage(err)}`,
+      {
+        field: 'boss',
+        cause: err,
+      },
+    );
+  }
+  await inTransaction(db, async (tx) => {
+    await tx.executeSql(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`quiesce:${T}`]);
+    await tx.executeSql(`CREATE TABLE IF NOT EXISTS ${T} (
+      id uuid PRIMARY KEY,
+      queue text NOT NULL,
+      name text NOT NULL,
+      idempotency_key text NOT NULL,
+      payload jsonb,
+      payload_hash text NOT NULL,
+      principal text,
+      surface text NOT NULL,
+      window_id text,
+      status text NOT NULL CHECK (status IN (${INTENT_STATUSES.map((s) => `'${s}'`).join(', ')})),
+      attempts int NOT NULL DEFAULT 0,
+      last_error text,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      applied_at timestamptz,
+      finished_at timestamptz,
+      lease_owner text,
+      lease_until timestamptz,
+      UNIQUE (queue, name, idempotency_key)
+    )`);
+    await tx.executeSql(
+      `CREATE INDEX IF NOT EXISTS quiesce_intent_status_idx ON ${T} (queue, status, created_at)`,
+    );
+  });
+}
+
 /**
  * A durable intent queue on pg-boss 12: each intent is a row of `quiesce_intent` (idempotency key,
  * payload hash, status) and a pg-boss job, committed in one transaction before `enqueue` resolves.
@@ -234,60 +278,34 @@ export async function createPgBossIntentQueue(
     }
     boss = new PgBoss({ ...options.bossOptions, db: pgliteDatabase(pglite), backend: 'pglite', schema });
   }
-  if (ownsBoss) {
-    boss.on('error', () => {});
-    await boss.start();
+  const abandon = async () => {
+    if (ownsBoss) await boss.stop({ graceful: false, close: true }).catch(() => {});
+    await closePglite?.().catch(() => {});
+  };
+  let db: TransactionalDb;
+  try {
+    if (ownsBoss) {
+      boss.on('error', () => {});
+      await boss.start();
+    }
+    db = transactional(boss.getDb(), options.boss ? 'boss' : 'db');
+    await ensureIntentTable(db, schema, Boolean(options.boss));
+    // Retries are the replay's own (backoff in ms, attempts from ReplayOptions), so pg-boss retries
+    // nothing; a queued intent must never age out of pg-boss (retention ~20 years); expiry is only a
+    // backstop behind the replay's lease.
+    await boss.createQueue(queue, {
+      retryLimit: 0,
+      expireInSeconds: 24 * 60 * 60,
+      retentionSeconds: 20 * 365 * 24 * 60 * 60,
+    });
+  } catch (err) {
+    await abandon();
+    throw err;
   }
-  const db = transactional(boss.getDb(), options.boss ? 'boss' : 'db');
   const T = intentTable(schema);
   // Several intent queues may share the table; each sees only its own rows. Safe to inline: the
   // queue name was checked against pg-boss's own name rule (no quotes).
   const mine = `queue = '${queue}'`;
-
-  try {
-    await db.executeSql(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-  } catch (err) {
-    if (!options.boss) throw err;
-    throw new QuiesceError(
-      'INVALID_INPUT',
-      `boss: cannot reach its database (start pg-boss first): ${errorMessage(err)}`,
-      {
-        field: 'boss',
-        cause: err,
-      },
-    );
-  }
-  await db.executeSql(`CREATE TABLE IF NOT EXISTS ${T} (
-    id uuid PRIMARY KEY,
-    queue text NOT NULL,
-    name text NOT NULL,
-    idempotency_key text NOT NULL,
-    payload jsonb,
-    payload_hash text NOT NULL,
-    principal text,
-    surface text NOT NULL,
-    window_id text,
-    status text NOT NULL CHECK (status IN (${INTENT_STATUSES.map((s) => `'${s}'`).join(', ')})),
-    attempts int NOT NULL DEFAULT 0,
-    last_error text,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    applied_at timestamptz,
-    finished_at timestamptz,
-    lease_owner text,
-    lease_until timestamptz,
-    UNIQUE (queue, name, idempotency_key)
-  )`);
-  await db.executeSql(
-    `CREATE INDEX IF NOT EXISTS quiesce_intent_status_idx ON ${T} (queue, status, created_at)`,
-  );
-  // Retries are the replay's own (backoff in ms, attempts from ReplayOptions), so pg-boss retries
-  // nothing; a queued intent must never age out of pg-boss (retention ~20 years); expiry is only a
-  // backstop behind the replay's lease.
-  await boss.createQueue(queue, {
-    retryLimit: 0,
-    expireInSeconds: 24 * 60 * 60,
-    retentionSeconds: 20 * 365 * 24 * 60 * 60,
-  });
 
   let closed = false;
   const closing = new AbortController();
