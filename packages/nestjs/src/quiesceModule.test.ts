@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly, Writes } from './policyDecorators.js';
 import { QuiesceModule } from './quiesceModule.js';
 import { ReadOnlyGuard } from './readOnlyGuard.js';
-import { startNestApp } from './testApp.js';
+import { startNestApp, streamingPost } from './testApp.js';
 import { QUIESCE } from './tokens.js';
 
 @Controller('things')
@@ -117,6 +117,8 @@ describe('QuiesceModule', () => {
       expect((await fetch(`${running.url}/things`, { method: 'POST' })).status).toBe(503);
       expect((await fetch(`${running.url}/things/touch`)).status).toBe(503);
       expect((await fetch(`${running.url}/things/login`, { method: 'POST' })).status).toBe(201);
+      // The app's own APP_GUARD registration is found: refused before the body is read.
+      expect((await streamingPost(`${running.url}/things`)).statusCode).toBe(503);
       await engine.end();
     } finally {
       await running.close();

@@ -1,11 +1,10 @@
-import { type IncomingMessage, request } from 'node:http';
 import { Body, Controller, Get, Inject, Module, Param, Post } from '@nestjs/common';
 import { createBypassToken, createQuiesce, type QuiesceEngine } from '@quiesce/core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly, Writes } from './policyDecorators.js';
 import { QuiesceModule } from './quiesceModule.js';
 import { ReadOnlyGuard } from './readOnlyGuard.js';
-import { PLATFORMS, type RunningApp, startNestApp } from './testApp.js';
+import { PLATFORMS, type RunningApp, startNestApp, streamingPost } from './testApp.js';
 import { QUIESCE } from './tokens.js';
 
 const SECRET = 'operator-secret';
@@ -285,23 +284,7 @@ describe.each(PLATFORMS)('ReadOnlyGuard on Nest %s', (platform) => {
     });
 
     it('a streaming upload is refused before its body is read, and its connection closed', async () => {
-      const res = await new Promise<IncomingMessage>((resolve, reject) => {
-        const req = request(`${running.url}/orders`, {
-          method: 'POST',
-          agent: false,
-          headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked', origin: ORIGIN },
-        });
-        req.on('response', (r) => {
-          r.resume();
-          r.on('end', () => {
-            resolve(r);
-            req.destroy();
-          });
-        });
-        req.on('error', reject);
-        req.setTimeout(3000, () => req.destroy(new Error('no answer: the body was read first')));
-        req.write('{"never":');
-      });
+      const res = await streamingPost(`${running.url}/orders`, { origin: ORIGIN });
       expect(res.statusCode).toBe(503);
       expect(res.headers.connection).toBe('close');
       expect(res.headers['access-control-allow-origin']).toBe(ORIGIN);

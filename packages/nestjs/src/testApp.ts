@@ -1,3 +1,4 @@
+import { type IncomingMessage, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -28,4 +29,28 @@ export async function startNestApp(
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as AddressInfo;
   return { app, url: `http://127.0.0.1:${address.port}`, close: () => app.close() };
+}
+
+/**
+ * Test-only: a POST whose chunked body starts and never ends. It gets an answer only if the server
+ * decides without reading the body.
+ */
+export function streamingPost(url: string, headers: Record<string, string> = {}): Promise<IncomingMessage> {
+  return new Promise<IncomingMessage>((resolve, reject) => {
+    const req = request(url, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked', ...headers },
+    });
+    req.on('response', (r) => {
+      r.resume();
+      r.on('end', () => {
+        resolve(r);
+        req.destroy();
+      });
+    });
+    req.on('error', reject);
+    req.setTimeout(3000, () => req.destroy(new Error('no answer within 3 s: the body was read first')));
+    req.write('{"never":');
+  });
 }
