@@ -192,8 +192,10 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
          ON CONFLICT (key, id) DO UPDATE SET acked_version = EXCLUDED.acked_version,
            in_flight = EXCLUDED.in_flight, last_seen = EXCLUDED.last_seen, record = EXCLUDED.record
          -- An engine heartbeats on a timer and on every applied state, and pool connections commit
-         -- in any order: a record built earlier must not overwrite a newer acknowledgement.
-         WHERE (t.last_seen, t.acked_version) <= (EXCLUDED.last_seen, EXCLUDED.acked_version)`,
+         -- in any order: a record built earlier must not take back an acknowledgement. (Not ordered
+         -- by last_seen: a clock stepping back would silence the instance. A stale record with the
+         -- same version can only report more in-flight writes, never fewer: it errs on the safe side.)
+         WHERE t.acked_version <= EXCLUDED.acked_version`,
         [key, checked.id, checked.ackedVersion, checked.inFlight, checked.lastSeen, JSON.stringify(checked)],
         'registry.upsert',
       );

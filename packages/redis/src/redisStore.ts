@@ -72,16 +72,16 @@ redis.call('PUBLISH', ARGV[4], ARGV[3])
 return {1}
 `;
 
-// A record older than the stored one (built earlier, arriving later) is ignored. A heartbeat that
-// changes neither the acknowledged version nor the in-flight count is stored but not announced.
+// A record that would take back an acknowledgement (built earlier, arriving later) is ignored; see
+// the PostgreSQL registry for why not by lastSeen. A heartbeat that changes neither the acknowledged
+// version nor the in-flight count is stored but not announced.
 const UPSERT = `
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 local changed = true
 if old then
   local ok, rec = pcall(cjson.decode, old)
-  if ok and type(rec) == 'table' and type(rec.lastSeen) == 'number' and type(rec.ackedVersion) == 'number' then
-    local seen, acked = tonumber(ARGV[5]), tonumber(ARGV[6])
-    if rec.lastSeen > seen or (rec.lastSeen == seen and rec.ackedVersion > acked) then return 0 end
+  if ok and type(rec) == 'table' and type(rec.ackedVersion) == 'number' then
+    if rec.ackedVersion > tonumber(ARGV[5]) then return 0 end
     if (tostring(rec.ackedVersion) .. ':' .. tostring(rec.inFlight)) == ARGV[3] then changed = false end
   end
 end
@@ -318,7 +318,6 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
           JSON.stringify(r),
           `${r.ackedVersion}:${r.inFlight}`,
           instancesChannel,
-          String(r.lastSeen),
           String(r.ackedVersion),
         ),
       );
