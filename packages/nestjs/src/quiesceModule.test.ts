@@ -1,5 +1,7 @@
+import type { AddressInfo } from 'node:net';
 import { Controller, Get, Inject, Injectable, Module, Post } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { Test } from '@nestjs/testing';
 import { createQuiesce, type QuiesceEngine } from '@quiesce/core';
 import { describe, expect, it, vi } from 'vitest';
 import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly, Writes } from './policyDecorators.js';
@@ -282,6 +284,32 @@ describe('QuiesceModule', () => {
       await engine.end();
     } finally {
       await running.close();
+      await engine.close();
+    }
+  });
+
+  it('works in an app from @nestjs/testing (the guard decides, after the body)', async () => {
+    const engine = createQuiesce({ soakMs: 0 });
+    const moduleRef = await Test.createTestingModule({
+      imports: [QuiesceModule.forRoot({ engine, globalGuard: true })],
+      controllers: [ThingsController],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.listen(0, '127.0.0.1');
+    const url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+    try {
+      expect(app.get(QUIESCE)).toBe(engine);
+      await engine.begin({ reason: 'r', message: 'Testing module' });
+      const res = await fetch(`${url}/things`, {
+        method: 'POST',
+        body: '{}',
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ code: 'READ_ONLY_MODE', detail: 'Testing module' });
+      await engine.end();
+    } finally {
+      await app.close();
       await engine.close();
     }
   });

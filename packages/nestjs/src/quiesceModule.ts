@@ -179,7 +179,7 @@ function providers(options: Provider, globalGuard: boolean | undefined): Provide
 @Module({})
 // biome-ignore lint/complexity/noStaticOnlyClass: a Nest dynamic module is a class with static factories.
 export class QuiesceModule {
-  static forRoot(options: QuiesceModuleOptions): DynamicModule {
+  static forRoot(options: QuiesceModuleOptions = {}): DynamicModule {
     // Resolved here, so a bad option fails where it is written (creating an engine starts nothing).
     const resolved = resolveOptions(options);
     return {
