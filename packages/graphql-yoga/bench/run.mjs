@@ -1,13 +1,17 @@
 // Throughput of Yoga with and without useQuiesce, measured side by side in one run.
 // In-process (yoga.fetch, no sockets) so the plugin's own cost is not diluted by HTTP.
-// Rounds are interleaved across scenarios; the table shows the median of the rounds.
+// Scenarios alternate in small blocks of requests, so every scenario of a round runs under the same
+// machine load (a shared CI box swings a lot); the table shows medians over the rounds.
 import { availableParallelism, loadavg } from 'node:os';
 import { createQuiesce } from '@quiesce/core';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { quiesceDirectives, useQuiesce } from '../dist/index.js';
 
-const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 400);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
+/** Blocks per scenario in a round, alternating between scenarios. */
+const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 12);
+/** Requests per block. */
+const BLOCK = Number(process.env.BENCH_BLOCK ?? 120);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 
 const typeDefs = [
@@ -52,24 +56,20 @@ const init = (body) => ({
   body,
 });
 
-// Each round gives req/s (wall clock) and CPU µs per request. On a busy machine the CPU figure is the
-// steadier of the two (time spent running other processes is not counted), and its best round is the
-// least disturbed estimate of the work a request costs.
-async function round(s, ms) {
-  let n = 0;
+// One block: BLOCK requests, CONCURRENCY at a time. Returns wall ms and CPU µs it took.
+async function block(s) {
   const cpu = process.cpuUsage();
   const start = performance.now();
-  const end = start + ms;
+  let left = BLOCK;
   const worker = async () => {
-    while (performance.now() < end) {
+    while (left-- > 0) {
       const res = await s.yoga.fetch('http://bench.local/graphql', init(s.body));
       await res.arrayBuffer();
-      n++;
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const used = process.cpuUsage(cpu);
-  return { rps: n / ((performance.now() - start) / 1000), cpuUs: (used.user + used.system) / n };
+  return { ms: performance.now() - start, cpuUs: used.user + used.system };
 }
 
 for (const s of scenarios) {
@@ -81,14 +81,22 @@ for (const s of scenarios) {
   s.cpu = [];
 }
 
-for (const s of scenarios) await round(s, Math.min(ROUND_MS, 500)); // warm-up
+for (const s of scenarios) for (let i = 0; i < BLOCKS; i++) await block(s); // warm-up
 for (let r = 0; r < ROUNDS; r++) {
-  // Rotate the order each round so drift (GC, JIT, thermal) spreads over every scenario.
-  for (let i = 0; i < scenarios.length; i++) {
-    const s = scenarios[(i + r) % scenarios.length];
-    const { rps, cpuUs } = await round(s, ROUND_MS);
-    s.samples.push(rps);
-    s.cpu.push(cpuUs);
+  const acc = new Map(scenarios.map((s) => [s, { ms: 0, cpuUs: 0 }]));
+  for (let b = 0; b < BLOCKS; b++) {
+    // Rotate the order so no scenario always follows the same one.
+    for (let i = 0; i < scenarios.length; i++) {
+      const s = scenarios[(i + b + r) % scenarios.length];
+      const m = await block(s);
+      const a = acc.get(s);
+      a.ms += m.ms;
+      a.cpuUs += m.cpuUs;
+    }
+  }
+  for (const [s, a] of acc) {
+    s.samples.push((BLOCKS * BLOCK) / (a.ms / 1000));
+    s.cpu.push(a.cpuUs / (BLOCKS * BLOCK));
   }
 }
 
@@ -102,8 +110,15 @@ for (const s of scenarios) {
   s.cpuBest = Math.min(...s.cpu);
 }
 const by = Object.fromEntries(scenarios.map((s) => [s.name, s]));
-const ratio = (a, b) =>
-  `${pct(by[a].median / by[b].median)} by median req/s, ${pct(by[b].cpuMedian / by[a].cpuMedian)} by median CPU/req, ${pct(by[b].cpuBest / by[a].cpuBest)} by best-round CPU/req`;
+// Paired: the two scenarios' figures of the same round are compared, then the median is taken over
+// rounds, so load that changes from round to round cancels out.
+const paired = (xs, ys, f) => median(xs.map((x, i) => f(x, ys[i])));
+const ratio = (a, b) => {
+  const [A, B] = [by[a], by[b]];
+  const rps = paired(A.samples, B.samples, (x, y) => x / y);
+  const cpu = paired(A.cpu, B.cpu, (x, y) => y / x);
+  return `${pct(rps)} by req/s, ${pct(cpu)} by CPU per request (median of per-round ratios)`;
+};
 function pct(x) {
   return `${(x * 100).toFixed(1)}%`;
 }
@@ -123,14 +138,14 @@ const line = (cells) =>
   cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
 
 console.log(
-  `@quiesce/graphql-yoga bench: yoga.fetch in-process, ${CONCURRENCY} concurrent, ${ROUNDS} rounds × ${ROUND_MS} ms, Node ${process.version}, ${availableParallelism()} CPUs, load average ${loadavg()[0].toFixed(1)} at the end\n`,
+  `@quiesce/graphql-yoga bench: yoga.fetch in-process, ${CONCURRENCY} concurrent; ${ROUNDS} rounds, each ${BLOCKS} alternating blocks of ${BLOCK} requests per scenario; Node ${process.version}, ${availableParallelism()} CPUs, load average ${loadavg()[0].toFixed(1)} at the end\n`,
 );
 console.log(line(head));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const r of rows) console.log(line(r));
 console.log('');
 console.log(
-  'throughput ratios (≥ 100% = as fast); CPU ratios are inverted costs, so they read the same way:',
+  'ratios (100% = as fast as the reference; for CPU, the inverse of the cost ratio):',
 );
 console.log(
   `query with useQuiesce (no window) / without plugin:       ${ratio('query, useQuiesce, no window', 'query, Yoga without plugin')}  (aim ≥ 97%)`,
