@@ -60,6 +60,8 @@ interface Registered {
   handler: (...args: any[]) => Promise<unknown>;
   /** pg-boss worker id while running, null while frozen. */
   current: string | null;
+  /** A `boss.work` call in progress. */
+  starting: Promise<void> | null;
 }
 
 interface PausedRow {
@@ -208,9 +210,18 @@ export async function freezeJobs(
     };
   };
 
-  const start = async (r: Registered) => {
-    if (r.current || (frozen && !readOnly(r.name))) return;
-    r.current = await boss.work(r.name, r.options, guard(r.name, r.handler) as any);
+  const start = (r: Registered): Promise<void> => {
+    if (r.starting) return r.starting;
+    if (r.current || (frozen && !readOnly(r.name))) return Promise.resolve();
+    r.starting = boss
+      .work(r.name, r.options, guard(r.name, r.handler) as any)
+      .then((id) => {
+        r.current = id;
+      })
+      .finally(() => {
+        r.starting = null;
+      });
+    return r.starting;
   };
 
   // ---------------------------------------------------------------- schedules
@@ -362,6 +373,7 @@ export async function freezeJobs(
       for (const [name, list] of workers) {
         if (readOnly(name)) continue;
         for (const r of list) {
+          await r.starting?.catch(() => {});
           if (!r.current) continue;
           const id = r.current;
           r.current = null;
@@ -405,17 +417,21 @@ export async function freezeJobs(
       if (typeof handler !== 'function') {
         throw new QuiesceError('INVALID_INPUT', 'work: handler must be a function', { field: 'handler' });
       }
-      const r: Registered = { name, options: workOptions, handler, current: null };
+      const r: Registered = { name, options: workOptions, handler, current: null, starting: null };
       workers.set(name, [...(workers.get(name) ?? []), r]);
       registerQueue(name, workOptions);
-      await chain;
+      await chain.catch(() => {});
       await start(r);
       return r.current ?? `frozen:${name}`;
     },
     async offWork(name) {
       const list = workers.get(name) ?? [];
       workers.delete(name);
-      for (const r of list) if (r.current) await boss.offWork(name, { id: r.current, wait: true });
+      for (const r of list) {
+        await r.starting?.catch(() => {});
+        if (r.current) await boss.offWork(name, { id: r.current, wait: true });
+        r.current = null;
+      }
     },
     freeze,
     thaw,

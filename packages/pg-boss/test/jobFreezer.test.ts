@@ -212,6 +212,30 @@ describe.each(backends)('job plane freeze on %s', (_name, make) => {
     expect(await backend.sql(`SELECT * FROM ${backend.schema}.quiesce_paused_schedule`)).toEqual([]);
   }, 30_000);
 
+  it('two instances pause a schedule once and settle its missed ticks once', async () => {
+    await boss.createQueue('shared.sync');
+    await boss.schedule('shared.sync', '*/10 * * * *', { job: 'sync' });
+    const other = await backend.boss();
+    const clock = createManualClock(Date.UTC(2026, 0, 1, 0, 5));
+    const queues = { 'shared.sync': { missed: 'coalesce' as const } };
+    const [engineA, engineB] = [newEngine(), newEngine()];
+    const a = await freezeJobs(boss, engineA, { schema: backend.schema, clock, queues });
+    const b = await freezeJobs(other, engineB, { schema: backend.schema, clock, queues });
+    track(engineA, a);
+    track(engineB, b);
+    await Promise.all([a.freeze(), b.freeze()]);
+    expect(await boss.getSchedules('shared.sync')).toEqual([]);
+    expect(await backend.sql(`SELECT name FROM ${backend.schema}.quiesce_paused_schedule`)).toEqual([
+      { name: 'shared.sync' },
+    ]);
+    await clock.set(Date.UTC(2026, 0, 1, 1, 5)); // six ticks missed
+    await Promise.all([a.thaw(), b.thaw()]);
+    expect(await boss.findJobs('shared.sync')).toHaveLength(1);
+    expect(await boss.getSchedules('shared.sync')).toEqual([
+      expect.objectContaining({ cron: '*/10 * * * *' }),
+    ]);
+  }, 30_000);
+
   it('restores schedules a crashed instance left paused when the next one starts', async () => {
     await boss.createQueue('crashy');
     await boss.schedule('crashy', '0 0 * * *', { job: 'daily' });
