@@ -144,9 +144,7 @@ console.log(line(head));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const r of rows) console.log(line(r));
 console.log('');
-console.log(
-  'ratios (100% = as fast as the reference; for CPU, the inverse of the cost ratio):',
-);
+console.log('ratios (100% = as fast as the reference; for CPU, the inverse of the cost ratio):');
 console.log(
   `query with useQuiesce (no window) / without plugin:       ${ratio('query, useQuiesce, no window', 'query, Yoga without plugin')}  (aim ≥ 97%)`,
 );

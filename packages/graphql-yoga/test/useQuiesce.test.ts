@@ -397,6 +397,22 @@ describe('operations', () => {
     expect((await h.engine.getIntent(q.body.errors[0].extensions.intentId))?.principal).toBe('ann');
   });
 
+  it('replays a queued field through its handler after the window', async () => {
+    h = await harness({ engine: { soakMs: 0 } });
+    const replayed: unknown[] = [];
+    h.engine.handle('Mutation.createOrder', (payload, { idempotencyKey }) => {
+      replayed.push({ payload, idempotencyKey });
+    });
+    await h.begin();
+    await h.gql(CREATE, { input: { requestId: 'r-9', item: 'tea' } });
+    await h.engine.end();
+    const report = await h.engine.backfill();
+    expect(report).toMatchObject({ applied: 1, failed: 0 });
+    expect(replayed).toEqual([
+      { payload: { input: { requestId: 'r-9', item: 'tea' } }, idempotencyKey: 'r-9' },
+    ]);
+  });
+
   it('runs mutations again once the window ends', async () => {
     h = await harness();
     await h.begin();
