@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
-import { Controller, Get, Inject, Injectable, Module, Post } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
+import { type ArgumentsHost, Catch, Controller, Get, Inject, Injectable, Module, Post } from '@nestjs/common';
+import { APP_GUARD, BaseExceptionFilter, HttpAdapterHost } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { createQuiesce, type QuiesceEngine } from '@quiesce/core';
 import { describe, expect, it, vi } from 'vitest';
@@ -313,6 +313,53 @@ describe('QuiesceModule', () => {
       await engine.close();
     }
   });
+
+  it.each(['express', 'fastify'] as const)(
+    "an app's own catch-all filter on Nest's base filter still sends the refusal's status, headers and problem body (%s)",
+    async (platform) => {
+      const engine = createQuiesce({ soakMs: 0, retryAfter: { jitterSeconds: 0 } });
+      const seen: unknown[] = [];
+      @Catch()
+      class EverythingFilter extends BaseExceptionFilter {
+        override catch(exception: unknown, host: ArgumentsHost) {
+          seen.push(exception);
+          super.catch(exception, host);
+        }
+      }
+      @Module({
+        imports: [QuiesceModule.forRoot({ engine, globalGuard: true })],
+        controllers: [ThingsController],
+      })
+      class AppModule {}
+      const running = await startNestApp(AppModule, platform, (app) => {
+        const { httpAdapter } = app.get(HttpAdapterHost);
+        app.useGlobalFilters(new EverythingFilter(httpAdapter));
+      });
+      try {
+        await engine.begin({
+          reason: 'r',
+          message: 'Behind your filter',
+          endsAt: new Date(Date.now() + 60_000).toISOString(),
+        });
+        const res = await fetch(`${running.url}/things/touch`);
+        expect(res.status).toBe(503);
+        expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+        expect(res.headers.get('cache-control')).toBe('no-store');
+        expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(55);
+        expect(await res.json()).toMatchObject({
+          code: 'READ_ONLY_MODE',
+          status: 503,
+          detail: 'Behind your filter',
+        });
+        // The app's filter (not the module's) answered: the guard had set the headers already.
+        expect(seen).toHaveLength(1);
+        await engine.end();
+      } finally {
+        await running.close();
+        await engine.close();
+      }
+    },
+  );
 
   it('bad options fail with an error naming the field', () => {
     expect(() => QuiesceModule.forRoot({ engine: {} as QuiesceEngine })).toThrow(/options\.engine/);
