@@ -273,7 +273,7 @@ async function follow(
     if (done(s)) return s;
     const line = progressLine(s, started);
     // Re-print on a change of substance, not every second of elapsed time (unless on a terminal).
-    const key = line.replace(/ · \d[\w ]*$/, '');
+    const key = line.replace(/\d+(ms|s|m|h|d)\b( \d+(s|m|h))?/g, '#');
     if (key !== last || out.io.stdout.isTTY) out.progress(line);
     last = key;
     if (out.io.signal?.aborted) throw new CliError(EXIT.failure, `interrupted while waiting for ${what}`);

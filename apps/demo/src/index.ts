@@ -1,0 +1,1 @@
+export { buildDemo, type Demo, type DemoOptions } from './buildDemo.js';

@@ -1,0 +1,85 @@
+import type { Logger } from '@quiesce/core';
+import { buildDemo } from './buildDemo.js';
+
+const env = process.env;
+const print = (s = '') => process.stdout.write(`${s}\n`);
+
+const logger: Logger = {
+  debug() {},
+  info(message, fields) {
+    if (env.QUIESCE_DEMO_VERBOSE) print(`[info] ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`);
+  },
+  warn: (message, fields) =>
+    process.stderr.write(`[warn] ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`),
+  error: (message, fields) =>
+    process.stderr.write(`[error] ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`),
+};
+
+function port(): number {
+  const raw = env.PORT ?? '3000';
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n > 65535) {
+    process.stderr.write(`quiesce demo: PORT must be a port number (0-65535), got "${raw}"\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const demo = await buildDemo({
+  port: port(),
+  ...(env.HOST ? { host: env.HOST } : {}),
+  ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
+  ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}),
+  ...(env.QUIESCE_ADMIN_TOKEN ? { adminToken: env.QUIESCE_ADMIN_TOKEN } : {}),
+  logger,
+}).catch((err) => {
+  process.stderr.write(`quiesce demo: could not start: ${err?.message ?? err}\n`);
+  if (String(err?.message).includes('EADDRINUSE'))
+    process.stderr.write('  (the port is taken: set PORT=3001)\n');
+  process.exit(1);
+});
+
+const where =
+  demo.database === 'pglite'
+    ? 'embedded PGlite under apps/demo/.data (no server needed), state in apps/demo/.data/state.json'
+    : `PostgreSQL (DATABASE_URL), state in ${demo.store}`;
+print(`
+quiesce demo — ${where}
+
+  notes board   ${demo.url}/
+  admin page    ${demo.url}/admin#token=${demo.adminToken}
+  GraphQL       ${demo.url}/graphql
+  NestJS        ${demo.url}/nest/notes/1
+  metrics       ${demo.url}/metrics
+  admin API     ${demo.url}/quiesce/admin/status  (Authorization: Bearer <token>)
+
+  admin token   ${demo.adminToken}
+
+Try a window from another terminal:
+  export QUIESCE_URL=${demo.url}/quiesce QUIESCE_TOKEN=${demo.adminToken}
+  pnpm --filter @quiesce/demo exec quiesce begin --reason "tour" --message "Notes are read-only for a few minutes" --for 10m
+  pnpm --filter @quiesce/demo exec quiesce end
+
+Ctrl-C stops the demo.`);
+
+let stopping = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (stopping) {
+      process.stderr.write('quiesce demo: forced exit\n');
+      process.exit(1);
+    }
+    stopping = true;
+    print(`\n${sig}: shutting down (in-flight requests finish, workers stop, data is flushed)…`);
+    demo.close().then(
+      () => {
+        print('quiesce demo: stopped');
+        process.exit(0);
+      },
+      (err) => {
+        process.stderr.write(`quiesce demo: shutdown failed: ${err?.message ?? err}\n`);
+        process.exit(1);
+      },
+    );
+  });
+}

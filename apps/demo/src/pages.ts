@@ -1,0 +1,287 @@
+const STYLE = `
+  :root { font-family: system-ui, sans-serif; color: #1b1f24; background: #f6f7f9; }
+  main { max-width: 46rem; margin: 1.5rem auto; padding: 0 1rem; }
+  h1 { font-size: 1.6rem; margin: 0.5rem 0; } h2 { font-size: 1.1rem; margin: 1.5rem 0 0.5rem; }
+  .hint { color: #4a5360; font-size: 0.9rem; }
+  form.row { display: flex; gap: 0.5rem; margin: 0.75rem 0; flex-wrap: wrap; }
+  input, button, textarea { font: inherit; padding: 0.45rem 0.6rem; border-radius: 6px; border: 1px solid #aab2bd; }
+  input[type=text], textarea { flex: 1; min-width: 12rem; }
+  button { background: #1f5fbf; color: #fff; border-color: #1f5fbf; cursor: pointer; }
+  button.secondary { background: #fff; color: #1f5fbf; }
+  button:disabled, button[aria-disabled=true] { background: #c9ced6; border-color: #c9ced6; color: #3d4550; cursor: not-allowed; }
+  ul.notes { list-style: none; padding: 0; } ul.notes li { background: #fff; border: 1px solid #dde1e6; border-radius: 8px; padding: 0.6rem 0.8rem; margin: 0.4rem 0; display: flex; gap: 0.5rem; align-items: center; }
+  ul.notes li .text { flex: 1; } ul.notes li .meta { color: #5b6470; font-size: 0.8rem; }
+  ul.pending li { background: #fff8e1; border-color: #e0c46c; }
+  #flash { min-height: 1.3em; }
+  dl.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(10rem, 1fr)); gap: 0.5rem; }
+  dl.figures div { background: #fff; border: 1px solid #dde1e6; border-radius: 8px; padding: 0.5rem 0.7rem; }
+  dl.figures dt { font-size: 0.75rem; color: #5b6470; text-transform: uppercase; } dl.figures dd { margin: 0; font-size: 1.25rem; font-variant-numeric: tabular-nums; }
+  table { border-collapse: collapse; width: 100%; font-size: 0.85rem; background: #fff; } td, th { border: 1px solid #dde1e6; padding: 0.3rem 0.5rem; text-align: left; }
+`;
+
+/** The notes board: the banner on top, write controls that the banner disables during a window. */
+export const notesPage = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Notes board · quiesce demo</title>
+<style>${STYLE}</style>
+<script src="/assets/quiesce-banner.js" defer></script>
+</head>
+<body>
+<quiesce-banner src="/quiesce" disable-writes></quiesce-banner>
+<main>
+  <h1>Notes board</h1>
+  <p class="hint">A shared board. During a maintenance window adding a note still works — it is
+  kept as a write intent and appears once the window ends — while deleting and pinning are paused.
+  Operators: <a href="/admin">admin page</a>.</p>
+  <form id="add" class="row">
+    <input type="text" id="text" name="text" required maxlength="500" placeholder="Write a note…" aria-label="Note text" autocomplete="off">
+    <button type="submit" id="add-button">Add note</button>
+  </form>
+  <p id="flash" role="status" aria-live="polite"></p>
+  <ul id="pending" class="notes pending" aria-label="Queued notes"></ul>
+  <ul id="notes" class="notes" aria-label="Notes"></ul>
+</main>
+<script type="module">
+const $ = (s) => document.querySelector(s);
+const pending = new Map();
+const flash = (t) => { $('#flash').textContent = t; };
+
+function button(label, action, id) {
+  const b = document.createElement('button');
+  b.type = 'button'; b.className = 'secondary'; b.textContent = label;
+  b.dataset.action = action; b.dataset.id = id;
+  b.setAttribute('data-quiesce-write', '');
+  return b;
+}
+
+function render(notes) {
+  const ul = $('#notes');
+  ul.replaceChildren(...notes.map((n) => {
+    const li = document.createElement('li');
+    li.dataset.noteId = n.id;
+    const text = document.createElement('span'); text.className = 'text'; text.textContent = (n.pinned ? '📌 ' : '') + n.text;
+    const meta = document.createElement('span'); meta.className = 'meta'; meta.textContent = n.source === 'replay' ? 'applied after the window' : n.source;
+    li.append(text, meta, button(n.pinned ? 'Unpin' : 'Pin', n.pinned ? 'unpin' : 'pin', n.id), button('Delete', 'delete', n.id));
+    return li;
+  }));
+  document.body.dataset.notes = String(notes.length);
+}
+
+function renderPending() {
+  $('#pending').replaceChildren(...[...pending.entries()].map(([id, p]) => {
+    const li = document.createElement('li');
+    li.dataset.intentId = id;
+    li.textContent = p.text + ' — queued, will appear after the maintenance window';
+    return li;
+  }));
+}
+
+async function load() {
+  const r = await fetch('/api/notes');
+  if (r.ok) render(await r.json());
+}
+
+async function problem(r, fallback) {
+  const p = await r.json().catch(() => ({}));
+  flash(p.detail || p.message || fallback);
+}
+
+$('#add').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const text = $('#text').value.trim();
+  if (!text) return;
+  const r = await fetch('/api/notes', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'idempotency-key': crypto.randomUUID() },
+    body: JSON.stringify({ text }),
+  });
+  if (r.status === 201) { $('#text').value = ''; flash('Note added.'); await load(); }
+  else if (r.status === 202) {
+    const b = await r.json();
+    pending.set(b.intentId, { text, statusUrl: b.statusUrl });
+    $('#text').value = '';
+    flash('Writes are paused: your note is queued and will appear after the maintenance window.');
+    renderPending();
+  } else await problem(r, 'Could not add the note.');
+});
+
+$('#notes').addEventListener('click', async (e) => {
+  const b = e.target.closest('button[data-action]');
+  if (!b || b.disabled) return;
+  const { action, id } = b.dataset;
+  const r = action === 'delete'
+    ? await fetch('/api/notes/' + id, { method: 'DELETE' })
+    : await fetch('/nest/notes/' + id + '/' + action, { method: 'POST' });
+  if (!r.ok) await problem(r, 'That did not work.');
+  await load();
+});
+
+async function checkPending() {
+  for (const [id, p] of pending) {
+    const r = await fetch(p.statusUrl).catch(() => null);
+    const i = r && r.ok ? await r.json() : null;
+    if (i && i.status === 'applied') { pending.delete(id); renderPending(); flash('Your queued note was applied.'); await load(); }
+  }
+}
+setInterval(checkPending, 1000);
+setInterval(load, 5000);
+document.addEventListener('quiesce-state', () => load());
+load();
+</script>
+</body>
+</html>
+`;
+
+/** The operator's page: the admin API behind a Bearer token, figures refreshed every second. */
+export const adminPage = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Admin · quiesce demo</title>
+<meta name="robots" content="noindex">
+<style>${STYLE} main { max-width: 64rem; }</style>
+<script src="/assets/quiesce-banner.js" defer></script>
+</head>
+<body>
+<quiesce-banner src="/quiesce"></quiesce-banner>
+<main>
+  <h1>quiesce admin</h1>
+  <form id="login" class="row" hidden>
+    <input type="text" id="token" placeholder="Admin token (printed by the demo at start)" aria-label="Admin token" autocomplete="off">
+    <button type="submit">Open</button>
+  </form>
+  <p id="flash" role="status" aria-live="polite"></p>
+  <section id="panel" hidden>
+    <dl class="figures">
+      <div><dt>Phase</dt><dd data-figure="phase">–</dd></div>
+      <div><dt>Mode</dt><dd data-figure="mode">–</dd></div>
+      <div><dt>Instances acked</dt><dd data-figure="instances">–</dd></div>
+      <div><dt>In flight</dt><dd data-figure="inflight">–</dd></div>
+      <div><dt>Refused</dt><dd data-figure="refused">0</dd></div>
+      <div><dt>Queued</dt><dd data-figure="queued">0</dd></div>
+      <div><dt>Dropped</dt><dd data-figure="dropped">0</dd></div>
+      <div><dt>Queue depth</dt><dd data-figure="queue-depth">–</dd></div>
+      <div><dt>Replayed</dt><dd data-figure="applied">–</dd></div>
+      <div><dt>Backfill</dt><dd data-figure="backfill">–</dd></div>
+      <div><dt>Reads p95 before</dt><dd data-figure="read-p95-baseline">–</dd></div>
+      <div><dt>Reads p95 window</dt><dd data-figure="read-p95-window">–</dd></div>
+    </dl>
+    <p data-figure="window" class="hint"></p>
+    <p data-figure="read-health" class="hint"></p>
+    <h2>Begin or schedule a window</h2>
+    <form id="begin" class="row">
+      <input type="text" name="reason" required placeholder="Reason (audit)" aria-label="Reason">
+      <input type="text" name="message" required placeholder="Message users see" aria-label="Message">
+      <input type="number" name="minutes" min="1" max="10080" value="30" aria-label="Minutes" style="width:6rem">
+      <input type="datetime-local" name="startsAt" aria-label="Starts at (empty: now)">
+      <button type="submit">Begin</button>
+    </form>
+    <form id="extend" class="row">
+      <input type="number" name="minutes" min="1" max="10080" value="15" aria-label="Extend by minutes" style="width:6rem">
+      <button type="submit" class="secondary">Extend</button>
+      <button type="button" id="end">End window</button>
+    </form>
+    <h2>Instances</h2>
+    <table><thead><tr><th>id</th><th>live</th><th>acked</th><th>in flight</th><th>oldest write</th></tr></thead><tbody id="instances"></tbody></table>
+    <h2>Audit trail</h2>
+    <table><thead><tr><th>at</th><th>actor</th><th>action</th><th>from → to</th><th>v</th><th>reason</th></tr></thead><tbody id="audit"></tbody></table>
+  </section>
+</main>
+<script type="module">
+const $ = (s) => document.querySelector(s);
+const flash = (t) => { $('#flash').textContent = t; };
+const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
+if (fromHash) { sessionStorage.setItem('quiesce-token', fromHash); history.replaceState(null, '', location.pathname); }
+let token = sessionStorage.getItem('quiesce-token');
+
+async function api(method, path, body) {
+  const r = await fetch('/quiesce/admin' + path, {
+    method,
+    headers: { authorization: 'Bearer ' + token, ...(body ? { 'content-type': 'application/json' } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const data = await r.json().catch(() => ({}));
+  if (r.status === 401 || r.status === 403) { sessionStorage.removeItem('quiesce-token'); token = null; show(); }
+  if (!r.ok) throw new Error(data.detail || r.statusText);
+  return data;
+}
+
+const sum = (o) => Object.values(o || {}).reduce((a, b) => a + b, 0);
+const ms = (v) => (v == null ? '–' : v.toFixed(1) + ' ms');
+const set = (name, v) => { document.querySelector('[data-figure="' + name + '"]').textContent = v; };
+const cell = (tr, v) => { const td = document.createElement('td'); td.textContent = v; tr.append(td); };
+
+async function refresh() {
+  if (!token) return;
+  try {
+    const [s, a] = await Promise.all([api('GET', '/status'), api('GET', '/audit?limit=25')]);
+    const w = s.state.window;
+    const fv = (w && w.freezeVersion) || s.state.version;
+    const live = s.instances.filter((i) => i.live);
+    set('phase', s.phase || 'none');
+    set('mode', s.state.mode);
+    set('instances', live.filter((i) => i.ackedVersion >= fv).length + '/' + live.length);
+    set('inflight', String(live.reduce((n, i) => n + i.inFlight, 0)));
+    set('refused', String(sum(s.counters.refused)));
+    set('queued', String(sum(s.counters.queued)));
+    set('dropped', String(sum(s.counters.dropped)));
+    set('queue-depth', s.queue ? String(s.queue.depth) : '–');
+    set('applied', s.queue ? String(s.queue.applied) : '–');
+    set('backfill', s.backfill ? s.backfill.done + '/' + s.backfill.total : '–');
+    set('read-p95-baseline', ms(s.readHealth.baseline.p95Ms));
+    set('read-p95-window', ms(s.readHealth.window.p95Ms));
+    set('read-health', s.readHealth.healthy ? 'Reads are healthy (' + s.readHealth.window.count + ' during the window, ' + s.readHealth.baseline.count + ' before).' : 'Reads degraded: ' + s.readHealth.reasons.join('; '));
+    set('window', w ? w.id + ' · ' + w.reason + ' · “' + w.message + '” · ends ' + (w.endsAt || 'open-ended') + (w.stragglers.length ? ' · stragglers: ' + w.stragglers.map((x) => x.instanceId).join(', ') : '') : 'No window.');
+    $('#instances').replaceChildren(...s.instances.map((i) => {
+      const tr = document.createElement('tr');
+      [i.id + (i.self ? ' (this one)' : ''), i.live ? 'yes' : 'no', 'v' + i.ackedVersion, String(i.inFlight), i.oldestOperation || ''].forEach((v) => cell(tr, v));
+      return tr;
+    }));
+    $('#audit').replaceChildren(...a.entries.slice().reverse().map((e) => {
+      const tr = document.createElement('tr');
+      [e.at, e.actor, e.action, (e.from.phase || e.from.mode) + ' → ' + (e.to.phase || e.to.mode), 'v' + e.version, e.reason || ''].forEach((v) => cell(tr, v));
+      return tr;
+    }));
+  } catch (err) { flash(String(err.message || err)); }
+}
+
+function show() {
+  $('#login').hidden = !!token;
+  $('#panel').hidden = !token;
+}
+
+$('#login').addEventListener('submit', (e) => {
+  e.preventDefault();
+  token = $('#token').value.trim();
+  sessionStorage.setItem('quiesce-token', token);
+  show(); refresh();
+});
+$('#begin').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  const body = { reason: f.get('reason'), message: f.get('message'), durationMinutes: Number(f.get('minutes')) };
+  if (f.get('startsAt')) body.startsAt = new Date(f.get('startsAt')).toISOString();
+  try { const r = await api('POST', '/windows', body); flash('Window ' + r.window.id + ' ' + r.window.phase + '.'); } catch (err) { flash(err.message); }
+  refresh();
+});
+$('#extend').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const minutes = Number(new FormData(e.target).get('minutes'));
+  try { const r = await api('PATCH', '/windows/current', { extendMinutes: minutes }); flash('Now ends ' + r.window.endsAt + '.'); } catch (err) { flash(err.message); }
+  refresh();
+});
+$('#end').addEventListener('click', async () => {
+  try { await api('POST', '/windows/current/end', {}); flash('Writes are back on.'); } catch (err) { flash(err.message); }
+  refresh();
+});
+show();
+refresh();
+setInterval(refresh, 1000);
+</script>
+</body>
+</html>
+`;

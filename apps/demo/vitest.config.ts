@@ -1,0 +1,17 @@
+import { createRequire } from 'node:module';
+import { defineProject } from 'vitest/config';
+
+const require = createRequire(import.meta.url);
+
+export default defineProject({
+  resolve: {
+    // One graphql for Yoga, Nest and the plugin: resolve it as Node does (its CommonJS entry).
+    alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
+  },
+  test: {
+    name: 'demo',
+    include: ['test/**/*.test.ts'],
+    testTimeout: 90_000,
+    hookTimeout: 120_000,
+  },
+});
