@@ -62,7 +62,8 @@ function onReadClose(this: RawResponse): void {
 
 @Injectable()
 class ReadOnlyGuardImpl implements CanActivate {
-  readonly #routes = new RouteCache();
+  // TypeScript-private rather than #private: esbuild lowers #members of a decorated class to slower helpers.
+  private readonly routes = new RouteCache();
 
   constructor(
     @Inject(QUIESCE) private readonly engine: QuiesceEngine,
@@ -72,17 +73,17 @@ class ReadOnlyGuardImpl implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const type = context.getType<string>();
-    if (type === 'http') return this.#http(context);
+    if (type === 'http') return this.http(context);
     if (type === 'graphql') return graphqlDecision(this.engine, this.options, context);
     // Microservice messages and websocket events are not HTTP-ish; leave them alone.
     return true;
   }
 
-  #http(context: ExecutionContext): boolean | Promise<boolean> {
+  private http(context: ExecutionContext): boolean | Promise<boolean> {
     const http = context.switchToHttp();
     const req = http.getRequest<PlatformRequest>();
     const res = http.getResponse<PlatformResponse>();
-    const route = this.#routes.get(
+    const route = this.routes.get(
       context.getHandler(),
       context.getClass(),
       req.method,
@@ -125,11 +126,11 @@ class ReadOnlyGuardImpl implements CanActivate {
       case 'discard':
         throw respond(res, renderDecision(decision, { accept: req.headers.accept }));
       case 'enqueue':
-        return this.#enqueue(req, res, op, route, decision);
+        return this.enqueue(req, res, op, route, decision);
     }
   }
 
-  async #enqueue(
+  private async enqueue(
     req: PlatformRequest,
     res: PlatformResponse,
     op: Operation,
