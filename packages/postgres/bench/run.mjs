@@ -10,7 +10,7 @@ import { now, spawnInstance } from '../test/fixtures/harness.mjs';
 
 const url = process.env.QUIESCE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `qpg_bench_${process.pid}`;
-const WINDOWS = Number(process.env.BENCH_WINDOWS ?? 40);
+const WINDOWS = Number(process.env.BENCH_WINDOWS ?? 100);
 const WARMUP = 3;
 const SIZES = [4, 8];
 
