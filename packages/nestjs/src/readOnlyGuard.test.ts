@@ -182,9 +182,16 @@ describe.each(PLATFORMS)('ReadOnlyGuard on Nest %s', (platform) => {
       expect(head.status).toBe(200);
     });
 
-    it('@Writes() makes a GET a write that is refused', async () => {
+    it('@Writes() makes a GET a write that is refused (by the guard, through the module filter)', async () => {
       const res = await fetch(`${running.url}/orders/export`);
       expect(res.status).toBe(503);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(await res.json()).toMatchObject({ code: 'READ_ONLY_MODE', windowId });
+      const page = await fetch(`${running.url}/orders/export`, { headers: { accept: 'text/html' } });
+      expect(page.status).toBe(503);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(page.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(await page.text()).toContain('Upgrading the database');
       expect(ran).toEqual([]);
     });
 
