@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createQuiesce } from './engine.js';
 import { QuiesceError } from './errors.js';
 import {
+  bypassTokenFrom,
   idempotencyKeyFrom,
   operationFromHttp,
   renderDecision,
@@ -65,6 +66,13 @@ describe('@quiesce/core/http', () => {
     expect(html.body).toContain('Back &#60;soon&#62;');
     expect(html.headers['retry-after']).toBe(String(d.retryAfter));
     await engine.close();
+  });
+
+  it('bypassTokenFrom reads fetch Headers and node bags alike', () => {
+    expect(bypassTokenFrom(new Headers({ cookie: 'quiesce_bypass=t1' }))).toBe('t1');
+    expect(bypassTokenFrom(new Headers({ 'x-ops': 't2' }), { header: 'x-ops' })).toBe('t2');
+    expect(bypassTokenFrom({ 'x-quiesce-bypass': 't3' })).toBe('t3');
+    expect(bypassTokenFrom(new Headers())).toBeUndefined();
   });
 
   it('wantsHtml only for clients that prefer HTML', () => {

@@ -50,8 +50,32 @@ export function header(headers: HeaderBag, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** Fetch API `Headers` (Yoga, Hono) or a node header bag. */
+export type AnyHeaders = HeaderBag | { get(name: string): string | null };
+
+function get(headers: AnyHeaders, name: string): string | undefined {
+  if (typeof (headers as { get?: unknown }).get === 'function') {
+    return (headers as { get(name: string): string | null }).get(name) ?? undefined;
+  }
+  return header(headers as HeaderBag, name);
+}
+
+/** The bypass token a request carries (header first, then cookie), from node or fetch headers. */
+export function bypassTokenFrom(
+  headers: AnyHeaders,
+  names: { header?: string; cookie?: string } = {},
+): string | undefined {
+  return (
+    get(headers, names.header ?? 'x-quiesce-bypass') ??
+    cookieFrom(get(headers, 'cookie'), names.cookie ?? 'quiesce_bypass')
+  );
+}
+
 function cookie(headers: HeaderBag, name: string): string | undefined {
-  const raw = header(headers, 'cookie');
+  return cookieFrom(header(headers, 'cookie'), name);
+}
+
+function cookieFrom(raw: string | undefined, name: string): string | undefined {
   if (!raw) return undefined;
   for (const part of raw.split(';')) {
     const eq = part.indexOf('=');

@@ -62,6 +62,8 @@ export class ReadHealthWatcher {
   readonly #window: Ring;
   readonly #o: Required<ReadHealthOptions>;
   #inWindow = false;
+  /** The baseline only changes outside a window: its stats are computed once per window. */
+  #baselineStats: ReadStats | null = null;
   #escalated = false;
   #checkEvery = 0;
 
@@ -90,11 +92,12 @@ export class ReadHealthWatcher {
   record(durationMs: number, error: boolean): void {
     if (!this.#inWindow) {
       this.#baseline.push(durationMs, error);
+      this.#baselineStats = null;
       return;
     }
     this.#window.push(durationMs, error);
-    // Check every 16th sample: the sort is not free.
-    if (!this.#escalated && ++this.#checkEvery % 16 === 0) {
+    // Check every 64th sample: sorting the window's samples is not free.
+    if (!this.#escalated && ++this.#checkEvery % 64 === 0) {
       const report = this.report();
       if (!report.healthy) {
         this.#escalated = true;
@@ -104,7 +107,8 @@ export class ReadHealthWatcher {
   }
 
   report(): ReadHealthReport {
-    const baseline = this.#baseline.stats();
+    this.#baselineStats ??= this.#baseline.stats();
+    const baseline = this.#baselineStats;
     const window = this.#window.stats();
     const reasons: string[] = [];
     if (window.count >= this.#o.minSamples && baseline.count > 0) {
