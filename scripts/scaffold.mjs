@@ -1,6 +1,7 @@
 // One-off scaffold used to create package skeletons consistently. Kept for adding new packages:
 //   node scripts/scaffold.mjs <name> "<description>" [subpath ...]
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+
 const [name, description, ...subpaths] = process.argv.slice(2);
 if (!name || !description) throw new Error('usage: scaffold.mjs <name> "<description>" [subpath ...]');
 const dir = `packages/${name}`;
@@ -33,7 +34,8 @@ const pkg = {
     'check:package': 'publint --strict && attw --pack . --profile node16',
   },
 };
-if (!existsSync(`${dir}/package.json`)) writeFileSync(`${dir}/package.json`, `${JSON.stringify(pkg, null, 2)}\n`);
+if (!existsSync(`${dir}/package.json`))
+  writeFileSync(`${dir}/package.json`, `${JSON.stringify(pkg, null, 2)}\n`);
 writeFileSync(
   `${dir}/tsup.config.ts`,
   `import { defineConfig } from 'tsup';

@@ -1,7 +1,8 @@
 import { Socket } from 'node:net';
 
 /** Connection strings of the shared services, overridable by env. */
-export const POSTGRES_URL = process.env.QUIESCE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const POSTGRES_URL =
+  process.env.QUIESCE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env.QUIESCE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** `.ci/run` sets QUIESCE_REQUIRE_SERVICES=1: then a missing service fails the suite instead of skipping it. */
@@ -35,7 +36,9 @@ export async function serviceAvailable(service: 'postgres' | 'redis', suite: str
   if (ok) return true;
   const why = `${service} is not reachable at ${url.hostname}:${port}`;
   if (servicesRequired) throw new Error(`QUIESCE_REQUIRE_SERVICES=1 but ${why} (suite: ${suite})`);
-  console.warn(`\n*** SKIPPED: ${suite} — ${why}. Set QUIESCE_REQUIRE_SERVICES=1 to make this a failure. ***\n`);
+  console.warn(
+    `\n*** SKIPPED: ${suite} — ${why}. Set QUIESCE_REQUIRE_SERVICES=1 to make this a failure. ***\n`,
+  );
   return false;
 }
 
