@@ -1,0 +1,158 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { buildDemo, type Demo } from '../src/index.js';
+import { quiesceCli } from './helpers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const available = existsSync(CHROMIUM);
+if (!available) console.warn(`\n*** SKIPPED: demo browser test — ${CHROMIUM} is missing. ***\n`);
+
+const eventually = (fn: () => Promise<unknown>, timeout = 20_000) =>
+  vi.waitFor(fn, { timeout, interval: 150 });
+const text = (page: Page, selector: string) => page.locator(selector).first().innerText();
+
+describe.skipIf(!available)(
+  'the demo end to end in headless Chromium, with the CLI as a child process',
+  () => {
+    let dir: string;
+    let demo: Demo;
+    let browser: Browser;
+    let board: Page;
+    let admin: Page;
+    let target: string[];
+
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'quiesce-demo-e2e-'));
+      demo = await buildDemo({ port: 0, dataDir: dir, soakMs: 500, cron: false });
+      target = ['--url', `${demo.url}/quiesce`, '--token', demo.adminToken];
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--no-first-run',
+        ],
+      });
+      const context = await browser.newContext();
+      board = await context.newPage();
+      admin = await context.newPage();
+    });
+    afterAll(async () => {
+      await browser?.close();
+      await demo?.close();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    it('write, begin from the CLI, banner and disabled controls, queued write, end, applied after backfill, admin figures move', async () => {
+      // Open the app and write something.
+      await board.goto(`${demo.url}/`);
+      await board.fill('#text', 'written before the window');
+      await board.click('#add-button');
+      const first = board.locator('#notes li', { hasText: 'written before the window' });
+      await first.waitFor();
+      const deleteFirst = first.locator('button[data-action=delete]');
+      expect(await deleteFirst.isDisabled()).toBe(false);
+
+      // The admin page, opened with the token in the fragment, shows a calm system.
+      await admin.goto(`${demo.url}/admin#token=${demo.adminToken}`);
+      await eventually(async () => expect(await text(admin, '[data-figure=phase]')).toBe('none'));
+      expect(await text(admin, '[data-figure=refused]')).toBe('0');
+      expect(admin.url()).not.toContain(demo.adminToken); // the token leaves the address bar
+
+      // Begin a window from the CLI.
+      const begin = await quiesceCli([
+        'begin',
+        ...target,
+        '--reason',
+        'e2e: database migration',
+        '--message',
+        'Notes are read-only while we migrate the database.',
+        '--for',
+        '10m',
+      ]);
+      expect(begin.stderr).toBe('');
+      expect(begin.code).toBe(0);
+      expect(begin.stdout).toMatch(/frozen at/);
+
+      // The banner appears and the write controls are disabled.
+      // (Playwright's CSS locators pierce the element's open shadow root.)
+      const banner = board.locator('quiesce-banner [part=banner]');
+      await eventually(async () =>
+        expect(await banner.innerText()).toContain('Notes are read-only while we migrate the database.'),
+      );
+      expect(await banner.getAttribute('data-kind')).toBe('active');
+      expect(await banner.innerText()).toMatch(/read-only/i);
+      await eventually(async () => expect(await deleteFirst.isDisabled()).toBe(true));
+      expect(await first.locator('button[data-action=pin]').isDisabled()).toBe(true);
+
+      // A write that is refused (a client that ignores the disabled buttons) moves the refused count.
+      const status = await board.evaluate(
+        async () => (await fetch('/api/notes/1', { method: 'DELETE' })).status,
+      );
+      expect(status).toBe(503);
+
+      // Submit a write that is queued.
+      await board.fill('#text', 'written during the window');
+      await board.click('#add-button');
+      const pending = board.locator('#pending li', { hasText: 'written during the window' });
+      await pending.waitFor();
+      expect(await pending.innerText()).toMatch(/queued/);
+      expect(await text(board, '#flash')).toMatch(/queued and will appear after the maintenance window/);
+      expect(await board.locator('#notes li', { hasText: 'written during the window' }).count()).toBe(0);
+
+      // The admin page's figures move.
+      await eventually(async () => {
+        expect(await text(admin, '[data-figure=phase]')).toBe('frozen');
+        expect(Number(await text(admin, '[data-figure=refused]'))).toBeGreaterThanOrEqual(1);
+        expect(Number(await text(admin, '[data-figure=queued]'))).toBe(1);
+        expect(await text(admin, '[data-figure=queue-depth]')).toBe('1');
+      });
+      expect(await text(admin, '[data-figure=instances]')).toBe('1/1');
+      expect(await text(admin, '#audit')).toMatch(/begin/);
+
+      // End the window from the CLI: thaw, soak, backfill, closed.
+      const end = await quiesceCli(['end', ...target, '--reason', 'migration done']);
+      expect(end.code).toBe(0);
+      expect(end.stdout).toMatch(/backfill: 1\/1 intents applied, 0 failed/);
+
+      // The queued write is applied after the backfill and shows on the page; controls are back.
+      const applied = board.locator('#notes li', { hasText: 'written during the window' });
+      await applied.waitFor({ timeout: 20_000 });
+      expect(await applied.innerText()).toMatch(/applied after the window/);
+      await eventually(async () => expect(await board.locator('#pending li').count()).toBe(0));
+      await eventually(async () => expect(await deleteFirst.isDisabled()).toBe(false));
+      await eventually(async () => expect(await banner.getAttribute('data-kind')).toBe('ended'));
+      expect(await banner.innerText()).toMatch(/complete/i);
+
+      await eventually(async () => {
+        expect(await text(admin, '[data-figure=phase]')).toBe('closed');
+        expect(await text(admin, '[data-figure=queue-depth]')).toBe('0');
+        expect(await text(admin, '[data-figure=applied]')).toBe('1');
+        expect(await text(admin, '[data-figure=backfill]')).toBe('1/1');
+      });
+      expect(await text(admin, '#audit')).toMatch(/end/);
+    });
+
+    it('the admin page asks for the token and refuses a wrong one', async () => {
+      const page = await browser.newPage();
+      await page.goto(`${demo.url}/admin`);
+      await page.locator('#login').waitFor();
+      expect(await page.locator('#panel').isHidden()).toBe(true);
+      await page.fill('#token', 'not-the-admin-token-at-all');
+      await page.click('#login button');
+      await eventually(async () => expect(await page.locator('#login').isVisible()).toBe(true));
+      await page.fill('#token', demo.adminToken);
+      await page.click('#login button');
+      await eventually(async () => expect(await text(page, '[data-figure=phase]')).toBe('closed'));
+      await page.close();
+    });
+  },
+);
