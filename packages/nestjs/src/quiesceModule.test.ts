@@ -3,6 +3,7 @@ import { type ArgumentsHost, Catch, Controller, Get, Inject, Injectable, Module,
 import { APP_GUARD, BaseExceptionFilter, HttpAdapterHost } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { createQuiesce, type QuiesceEngine } from '@quiesce/core';
+import { quiesceRouter } from '@quiesce/express';
 import { describe, expect, it, vi } from 'vitest';
 import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly, Writes } from './policyDecorators.js';
 import { QuiesceModule } from './quiesceModule.js';
@@ -360,6 +361,37 @@ describe('QuiesceModule', () => {
       }
     },
   );
+
+  it("on Nest's Express platform, @quiesce/express's router serves the status URL of a queued write", async () => {
+    const engine = createQuiesce({ soakMs: 0 });
+    @Module({
+      imports: [QuiesceModule.forRoot({ engine, globalGuard: true })],
+      controllers: [ThingsController],
+    })
+    class AppModule {}
+    const running = await startNestApp(AppModule, 'express', (app) => {
+      app.use('/quiesce', quiesceRouter(app.get(QUIESCE), { admin: false }));
+    });
+    try {
+      await engine.begin({ reason: 'r', message: 'Imports wait' });
+      const state = (await (await fetch(`${running.url}/quiesce/state`)).json()) as { mode: string };
+      expect(state).toMatchObject({ mode: 'read-only', message: 'Imports wait' });
+      const queued = await fetch(`${running.url}/things/import`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"rows":3}',
+      });
+      expect(queued.status).toBe(202);
+      const { statusUrl, intentId } = (await queued.json()) as { statusUrl: string; intentId: string };
+      const status = await fetch(`${running.url}${statusUrl}`);
+      expect(status.status).toBe(200);
+      expect(await status.json()).toMatchObject({ id: intentId, status: 'queued' });
+      await engine.end();
+    } finally {
+      await running.close();
+      await engine.close();
+    }
+  });
 
   it('bad options fail with an error naming the field', () => {
     expect(() => QuiesceModule.forRoot({ engine: {} as QuiesceEngine })).toThrow(/options\.engine/);
