@@ -151,6 +151,25 @@ describe.skipIf(!ok)('postgres store', () => {
       }
     });
 
+    it("on an app's pool: LISTEN goes to the same server, and close() leaves the pool to the app", async () => {
+      const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
+      const writer = createPostgresStore({ connectionString: POSTGRES_URL, schema, key: 'app-pool' });
+      const reader = createPostgresStore({ pool, schema, key: 'app-pool' });
+      try {
+        const seen: number[] = [];
+        reader.subscribe((s) => seen.push(s.version));
+        await waitFor('listening', () => reader.listening);
+        await writer.compareAndSet(0, sampleState(1));
+        await waitFor('version 1 on the app pool store', () => seen.includes(1));
+        await reader.close();
+        expect((await pool.query('SELECT 1 AS one')).rows[0].one).toBe(1);
+      } finally {
+        await writer.close();
+        await reader.close();
+        await pool.end();
+      }
+    });
+
     it('keys share a schema without seeing each other', async () => {
       const a = createPostgresStore({ connectionString: POSTGRES_URL, schema, key: 'app-a' });
       const b = createPostgresStore({ connectionString: POSTGRES_URL, schema, key: 'app-b' });
