@@ -20,7 +20,7 @@ export interface PlatformRequest {
 
 /** Node's `ServerResponse` as far as in-flight tracking needs it. */
 interface RawResponse extends NodeResponseLike {
-  once(event: 'close', listener: () => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
   /** False at `close` when the connection went away before the response was sent. */
   writableFinished: boolean;
 }

@@ -46,7 +46,7 @@ type RawResponse = ReturnType<typeof rawResponse> & {
 };
 
 // Shared listeners, no closure per request (`this` is the response). A response emits `close`
-// once, after it finished or when the connection went away first.
+// once, after it finished or when the connection went away first (so `on`, without `once`'s wrapper).
 function onWriteClose(this: RawResponse): void {
   this[kInFlight]?.done();
   this[kInFlight] = undefined;
@@ -71,6 +71,9 @@ class ReadOnlyGuardImpl implements CanActivate {
     @Optional() @Inject(ApplicationConfig) private readonly config?: ApplicationConfig,
   ) {}
 
+  /** Read on a cache miss only: the prefix is set after the guard is created. */
+  private readonly prefix = () => this.config?.getGlobalPrefix() ?? '';
+
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const type = context.getType<string>();
     if (type === 'http') return this.http(context);
@@ -80,15 +83,10 @@ class ReadOnlyGuardImpl implements CanActivate {
   }
 
   private http(context: ExecutionContext): boolean | Promise<boolean> {
-    const http = context.switchToHttp();
-    const req = http.getRequest<PlatformRequest>();
-    const res = http.getResponse<PlatformResponse>();
-    const route = this.routes.get(
-      context.getHandler(),
-      context.getClass(),
-      req.method,
-      this.config?.getGlobalPrefix() ?? '',
-    );
+    // The arguments directly: switchToHttp() allocates three closures per call.
+    const req = context.getArgByIndex<PlatformRequest>(0);
+    const res = context.getArgByIndex<PlatformResponse>(1);
+    const route = this.routes.get(context.getHandler(), context.getClass(), req.method, this.prefix);
     const early = (req as unknown as Record<symbol, EarlyDecision | undefined>)[kEarlyDecision];
     let op: Operation;
     let decision: Decision;
@@ -112,12 +110,12 @@ class ReadOnlyGuardImpl implements CanActivate {
           // An allowed write runs during a window anyway: it does not hold the drain.
           if (decision.policy !== 'allow' && raw[kInFlight] === undefined) {
             raw[kInFlight] = this.engine.track(op);
-            raw.once('close', onWriteClose);
+            raw.on('close', onWriteClose);
           }
         } else if (raw[kReadStart] === undefined) {
           raw[kReadStart] = performance.now();
           raw[kEngine] = this.engine;
-          raw.once('close', onReadClose);
+          raw.on('close', onReadClose);
         }
         return true;
       }

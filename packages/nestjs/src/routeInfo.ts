@@ -68,14 +68,14 @@ export function describeRoute(
 export class RouteCache {
   readonly #byHandler = new WeakMap<Function, RouteInfo | Map<string, RouteInfo>>();
 
-  get(handler: Function, controller: Function, method: string, globalPrefix: string): RouteInfo {
+  get(handler: Function, controller: Function, method: string, globalPrefix: () => string): RouteInfo {
     const hit = this.#byHandler.get(handler);
     if (hit !== undefined) {
       if (!(hit instanceof Map)) return hit;
       const m = hit.get(method);
       if (m) return m;
     }
-    const info = describeRoute(handler, controller, method, globalPrefix);
+    const info = describeRoute(handler, controller, method, globalPrefix());
     if (declaredMethod(handler) !== undefined) {
       this.#byHandler.set(handler, info);
     } else {
