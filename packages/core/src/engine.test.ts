@@ -603,3 +603,16 @@ describe('engine: classify and close', () => {
     expect(closed).toBe(1);
   });
 });
+
+describe('engine: phase hooks', () => {
+  it('a hook may add to the closing record without deadlocking', async () => {
+    const engine = createQuiesce();
+    engine.onPhase('frozen', async () => {
+      await engine.addToReport('writeAudit', { written: [] });
+    });
+    await engine.begin({ reason: 'r', message: 'm' });
+    await engine.waitForPhase('frozen', { timeoutMs: 1000 });
+    await vi.waitFor(() => expect(engine.window?.report.writeAudit).toEqual({ written: [] }));
+    await engine.close();
+  });
+});

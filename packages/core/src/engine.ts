@@ -630,6 +630,7 @@ class Engine implements QuiesceEngine {
     reason: string | undefined,
     mutate: (s: QuiesceState) => QuiesceState,
     audit = true,
+    awaitApply = true,
   ): Promise<QuiesceState> {
     if (!this.#store.writable) {
       throw new QuiesceError(
@@ -675,7 +676,9 @@ class Engine implements QuiesceEngine {
             .catch((err) => this.#log.error('quiesce: audit append failed', { error: errorMessage(err) }));
           this.#emit('audit', entry);
         }
-        await this.#enqueueApply(r.state);
+        // Record patches made from inside a phase hook must not wait on the apply chain that runs the hook.
+        if (awaitApply) await this.#enqueueApply(r.state);
+        else void this.#enqueueApply(r.state);
         return r.state;
       }
       current = r.current;
@@ -694,6 +697,7 @@ class Engine implements QuiesceEngine {
           if (s.window?.id !== windowId) throw new QuiesceError('NOT_FOUND', 'window moved on');
           return { ...s, version: s.version + 1, updatedAt: iso(this.#clock.now()), window: patch(s.window) };
         },
+        false,
         false,
       );
     } catch (err) {
@@ -941,13 +945,29 @@ class Engine implements QuiesceEngine {
           });
           return;
         }
-        await this.#sleep(Math.min(50, Math.max(1, deadline - this.#clock.now())));
+        await this.#waitForChange(Math.min(50, Math.max(1, deadline - this.#clock.now())));
       }
     } catch (err) {
       this.#log.error('quiesce: freeze confirmation failed', { windowId, error: errorMessage(err) });
     } finally {
       this.#confirming.delete(windowId);
     }
+  }
+
+  /** Sleep, but wake early when the registry reports a change (an acknowledgement, a drained instance). */
+  #waitForChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let off: (() => void) | undefined;
+      const timer = this.#clock.setTimeout(() => {
+        off?.();
+        resolve();
+      }, ms);
+      off = this.#store.registry?.subscribe?.(() => {
+        this.#clock.clearTimeout(timer);
+        off?.();
+        resolve();
+      });
+    });
   }
 
   #sleep(ms: number): Promise<void> {

@@ -12,6 +12,10 @@ export function createMemoryStore(initial: QuiesceState = INITIAL_STATE): StateS
   const registryListeners = new Set<() => void>();
   const registry: InstanceRegistry = {
     async upsert(record) {
+      // A heartbeat that raced a newer one must not erase an acknowledgement.
+      const known = instances.get(record.id);
+      if (known && known.ackedVersion > record.ackedVersion)
+        record = { ...record, ackedVersion: known.ackedVersion };
       instances.set(record.id, { ...record });
       for (const l of registryListeners) queueMicrotask(l);
     },
