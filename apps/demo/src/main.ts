@@ -1,7 +1,13 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { Logger } from '@quiesce/core';
 import { buildDemo } from './buildDemo.js';
 
 const env = process.env;
+const cliBin = join(
+  dirname(createRequire(import.meta.url).resolve('@quiesce/cli/package.json')),
+  'dist/bin.js',
+);
 const print = (s = '') => process.stdout.write(`${s}\n`);
 
 const logger: Logger = {
@@ -57,8 +63,9 @@ quiesce demo — ${where}
 
 Try a window from another terminal:
   export QUIESCE_URL=${demo.url}/quiesce QUIESCE_TOKEN=${demo.adminToken}
-  pnpm --filter @quiesce/demo exec quiesce begin --reason "tour" --message "Notes are read-only for a few minutes" --for 10m
-  pnpm --filter @quiesce/demo exec quiesce end
+  alias quiesce="node ${cliBin}"
+  quiesce begin --reason "tour" --message "Notes are read-only for a few minutes." --for 10m
+  quiesce end
 
 Ctrl-C stops the demo.`);
 

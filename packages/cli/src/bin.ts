@@ -1,6 +1,14 @@
 #!/usr/bin/env node
 import { runCli } from './cli.js';
 
+// `quiesce status | head -3`: the reader went away; that is not an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 const ctrl = new AbortController();
 let interrupted = 0;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {

@@ -103,8 +103,14 @@ export function windowLines(w: MaintenanceWindow, now = Date.now()): string[] {
     `  reason   ${w.reason}`,
     `  message  ${w.message}`,
     `  starts   ${when(w.startsAt, now)}`,
-    `  ends     ${w.endsAt ? when(w.endsAt, now) : 'not set (open-ended)'}${w.autoEnd ? ' · ends by itself' : ''}`,
   ];
+  if (w.endedAt) {
+    lines.push(`  ended    ${when(w.endedAt, now)}${w.closedAt ? ` · closed ${w.closedAt}` : ''}`);
+  } else {
+    lines.push(
+      `  ends     ${w.endsAt ? when(w.endsAt, now) : 'not set (open-ended)'}${w.autoEnd ? ' · ends by itself' : ''}`,
+    );
+  }
   if (w.contact) lines.push(`  contact  ${w.contact}`);
   if (w.rollbackPlan) lines.push(`  rollback ${w.rollbackPlan}`);
   if (w.openedBy) lines.push(`  opened   by ${w.openedBy}`);
