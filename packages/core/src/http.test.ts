@@ -102,8 +102,12 @@ describe('@quiesce/core/http', () => {
       statusCode: 200,
       headersSent: false,
       body: '',
-      setHeader: (k: string, v: string) => (headers[k] = v),
-      end: (b?: string) => void (res.body = b ?? ''),
+      setHeader: (k: string, v: string) => {
+        headers[k] = v;
+      },
+      end: (b?: string) => {
+        res.body = b ?? '';
+      },
     };
     sendNodeResponse(res, e);
     expect(res.statusCode).toBe(400);
