@@ -49,6 +49,7 @@ const kQuiesceGraphqlError = Symbol.for('quiesce:graphql-error');
  * Matches (with `instanceof`, as Nest's `@Catch()` does) the GraphQL errors the guard throws, whose
  * class is the app's own `GraphQLError`.
  */
+// biome-ignore lint/complexity/noStaticOnlyClass: `@Catch()` matches exceptions by class (`instanceof`).
 export class QuiesceGraphqlError {
   static [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && kQuiesceGraphqlError in value;
