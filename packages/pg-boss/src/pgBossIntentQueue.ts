@@ -618,7 +618,7 @@ export async function createPgBossIntentQueue(
         const inserted = await tx.executeSql(
           `INSERT INTO ${T} (id, queue, name, idempotency_key, payload, payload_hash, principal, surface, window_id, status)
            VALUES ($1, '${queue}', $2, $3, $4::text::jsonb, $5, $6, $7, $8, 'queued')
-           ON CONFLICT (queue, name, idempotency_key) DO NOTHING RETURNING ${COLUMNS}`,
+           ON CONFLICT (queue, name, idempotency_key) DO NOTHING RETURNING created_at`,
           [
             id,
             input.name,
@@ -632,7 +632,23 @@ export async function createPgBossIntentQueue(
         );
         if (inserted.rows[0]) {
           await boss.send(queue, { intent: `int_${id}` }, { id, db: tx });
-          return { row: inserted.rows[0] as Row, created: true };
+          // The row as written, without reading the payload back.
+          const row: Row = {
+            id,
+            name: input.name,
+            idempotency_key: input.idempotencyKey,
+            payload: JSON.parse(json),
+            payload_hash: payloadHash,
+            principal: input.principal ?? null,
+            surface: input.surface ?? 'custom',
+            window_id: input.windowId ?? null,
+            created_at: inserted.rows[0].created_at,
+            status: 'queued',
+            attempts: 0,
+            last_error: null,
+            applied_at: null,
+          };
+          return { row, created: true };
         }
         const existing = await tx.executeSql(
           `SELECT ${COLUMNS} FROM ${T} WHERE ${mine} AND name = $1 AND idempotency_key = $2`,
