@@ -268,6 +268,7 @@ async function follow(
 ): Promise<EngineStatus> {
   const started = Date.now();
   let last = '';
+  let polls = 0;
   for (;;) {
     const s = await c.status();
     if (done(s)) return s;
@@ -283,7 +284,8 @@ async function follow(
         `timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what} (now ${s.phase ?? 'no window'}); the window goes on — check \`quiesce status\``,
       );
     }
-    await sleep(c.kind === 'store' ? 100 : 250, out.io.signal);
+    // Quick first looks (a freeze usually confirms within milliseconds), then a steady pace.
+    await sleep(Math.min(c.kind === 'store' ? 100 : 250, 10 * 2 ** polls++), out.io.signal);
   }
 }
 
