@@ -13,7 +13,7 @@ if (!available) console.warn(`\n*** SKIPPED: demo browser test — ${CHROMIUM} i
 
 const eventually = (fn: () => Promise<unknown>, timeout = 20_000) =>
   vi.waitFor(fn, { timeout, interval: 150 });
-const text = (page: Page, selector: string) => page.locator(selector).first().innerText();
+const text = (page: Page, selector: string) => page.locator(selector).first().textContent();
 
 describe.skipIf(!available)(
   'the demo end to end in headless Chromium, with the CLI as a child process',
@@ -86,10 +86,10 @@ describe.skipIf(!available)(
       // (Playwright's CSS locators pierce the element's open shadow root.)
       const banner = board.locator('quiesce-banner [part=banner]');
       await eventually(async () =>
-        expect(await banner.innerText()).toContain('Notes are read-only while we migrate the database.'),
+        expect(await banner.textContent()).toContain('Notes are read-only while we migrate the database.'),
       );
       expect(await banner.getAttribute('data-kind')).toBe('active');
-      expect(await banner.innerText()).toMatch(/read-only/i);
+      expect(await banner.textContent()).toMatch(/read-only/i);
       await eventually(async () => expect(await deleteFirst.isDisabled()).toBe(true));
       expect(await first.locator('button[data-action=pin]').isDisabled()).toBe(true);
 
@@ -104,7 +104,7 @@ describe.skipIf(!available)(
       await board.click('#add-button');
       const pending = board.locator('#pending li', { hasText: 'written during the window' });
       await pending.waitFor();
-      expect(await pending.innerText()).toMatch(/queued/);
+      expect(await pending.textContent()).toMatch(/queued/);
       expect(await text(board, '#flash')).toMatch(/queued and will appear after the maintenance window/);
       expect(await board.locator('#notes li', { hasText: 'written during the window' }).count()).toBe(0);
 
@@ -126,11 +126,11 @@ describe.skipIf(!available)(
       // The queued write is applied after the backfill and shows on the page; controls are back.
       const applied = board.locator('#notes li', { hasText: 'written during the window' });
       await applied.waitFor({ timeout: 20_000 });
-      expect(await applied.innerText()).toMatch(/applied after the window/);
+      expect(await applied.textContent()).toMatch(/applied after the window/);
       await eventually(async () => expect(await board.locator('#pending li').count()).toBe(0));
       await eventually(async () => expect(await deleteFirst.isDisabled()).toBe(false));
       await eventually(async () => expect(await banner.getAttribute('data-kind')).toBe('ended'));
-      expect(await banner.innerText()).toMatch(/complete/i);
+      expect(await banner.textContent()).toMatch(/complete/i);
 
       await eventually(async () => {
         expect(await text(admin, '[data-figure=phase]')).toBe('closed');

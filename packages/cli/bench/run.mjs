@@ -35,9 +35,13 @@ const up = (url, port) =>
   new Promise((resolve) => {
     const u = new URL(url);
     const s = new Socket();
-    s.setTimeout(500, () => (s.destroy(), resolve(false)));
-    s.once('error', () => resolve(false));
-    s.connect(Number(u.port || port), u.hostname, () => (s.destroy(), resolve(true)));
+    const done = (ok) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(500, () => done(false));
+    s.once('error', () => done(false));
+    s.connect(Number(u.port || port), u.hostname, () => done(true));
   });
 
 async function httpTarget() {
