@@ -200,6 +200,11 @@ export async function freezeJobs(
       }
       // A policy of `drop`: the jobs are acknowledged and discarded (the engine counts them).
       if (decision.outcome === 'discard') return undefined;
+      // A transactional worker's jobs are locked by its own transaction: fail them instead (pg-boss
+      // retries them by the queue's retry policy).
+      if (rest.length > 0) {
+        throw new QuiesceError('READ_ONLY_MODE', `job ${name}: writes are refused during the window`);
+      }
       // Fetched just as the window began: hand the jobs back untouched, for the thawed workers.
       await boss.cancel(name, jobs);
       await boss.resume(
