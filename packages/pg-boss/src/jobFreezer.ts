@@ -327,7 +327,7 @@ export async function freezeJobs(
   };
 
   const restoreDue = async () => {
-    if (closed) return;
+    if (closed || frozen) return;
     const names = await liveQueues();
     if (names.length === 0) return;
     const now = new Date(clock.now());
