@@ -1,5 +1,5 @@
 import { type IntentHandler, isQuiesceError, type ReplayProgress } from '@quiesce/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPgBossIntentQueue, type PgBossIntentQueue } from '../src/index.js';
 import { type Backend, backends, sleep } from './backends.js';
 
@@ -18,9 +18,15 @@ describe.each(backends)('pg-boss intent queue on %s', (_name, make) => {
   let backend: Backend;
   let queue: PgBossIntentQueue;
 
+  let n = 0;
+  let name = '';
   beforeAll(async () => {
     backend = await make();
-    queue = await backend.open();
+  }, 30_000);
+  // Each test has a pg-boss queue (and so intent rows) of its own.
+  beforeEach(async () => {
+    name = `quiesce.intents.t${++n}`;
+    queue = await backend.open({ queue: name });
   }, 30_000);
   afterAll(() => backend?.cleanup(), 30_000);
 
@@ -78,7 +84,7 @@ describe.each(backends)('pg-boss intent queue on %s', (_name, make) => {
     expect(await queue.get('int_00000000-0000-0000-0000-000000000000')).toBeNull();
     expect(await queue.get('not-an-id')).toBeNull();
 
-    const [job] = await queue.boss.findJobs('quiesce.intents', { id: first.intent.id.slice(4) });
+    const [job] = await queue.boss.findJobs(name, { id: first.intent.id.slice(4) });
     expect(job).toMatchObject({ state: 'created', data: { intent: first.intent.id } });
 
     const listed = await queue.list({ status: 'queued' });
@@ -87,9 +93,6 @@ describe.each(backends)('pg-boss intent queue on %s', (_name, make) => {
     const stats = await queue.stats();
     expect(stats).toMatchObject({ depth: 2, applied: 0, failed: 0, replaying: 0 });
     expect(stats.oldestAgeMs).toBeGreaterThanOrEqual(0);
-
-    // Leave the queue empty for the tests below.
-    await queue.replay({ handlers: handlers({ 'orders.create': () => {}, 'orders.cancel': () => {} }) });
   });
 
   it('creates one intent when many requests race with the same key', async () => {
@@ -100,10 +103,7 @@ describe.each(backends)('pg-boss intent queue on %s', (_name, make) => {
     );
     expect(results.filter((r) => r.created)).toHaveLength(1);
     expect(new Set(results.map((r) => r.intent.id)).size).toBe(1);
-    expect(await queue.boss.findJobs('quiesce.intents', { id: results[0]!.intent.id.slice(4) })).toHaveLength(
-      1,
-    );
-    await queue.replay({ handlers: handlers({ race: () => {} }) });
+    expect(await queue.boss.findJobs(name, { id: results[0]!.intent.id.slice(4) })).toHaveLength(1);
   });
 
   it('rejects bad input with an error naming the field', async () => {
@@ -215,9 +215,9 @@ describe.each(backends)('pg-boss intent queue on %s', (_name, make) => {
       lastError: expect.stringContaining('no replay handler'),
     });
     // The dead letter is pg-boss's failed state too; applied intents completed their jobs.
-    const [poisonJob] = await queue.boss.findJobs('quiesce.intents', { id: poison.intent.id.slice(4) });
+    const [poisonJob] = await queue.boss.findJobs(name, { id: poison.intent.id.slice(4) });
     expect(poisonJob?.state).toBe('failed');
-    const [flakyJob] = await queue.boss.findJobs('quiesce.intents', { id: flaky.intent.id.slice(4) });
+    const [flakyJob] = await queue.boss.findJobs(name, { id: flaky.intent.id.slice(4) });
     expect(flakyJob?.state).toBe('completed');
     expect(await queue.stats()).toMatchObject({ depth: 0, oldestAgeMs: null, replaying: 0, failed: 2 });
 
@@ -253,7 +253,7 @@ describe.each(backends)('pg-boss intent queue on %s', (_name, make) => {
   });
 
   it('two replayers share one queue; each intent is applied once', async () => {
-    const other = await backend.open();
+    const other = await backend.open({ queue: name });
     for (let i = 0; i < 20; i++)
       await queue.enqueue({ name: 'shared', idempotencyKey: `sh-${i}`, payload: { i } });
     const calls: string[] = [];
