@@ -63,7 +63,7 @@ describe.each(backends)('the engine backfills from the pg-boss queue on %s', (_n
     const started: string[] = [];
     engine.handle('orders.create', async (_p, ctx) => {
       started.push(ctx.idempotencyKey);
-      await sleep(25);
+      await sleep(40);
       applied.push(ctx.idempotencyKey);
     });
     const progress: number[] = [];
@@ -71,7 +71,7 @@ describe.each(backends)('the engine backfills from the pg-boss queue on %s', (_n
 
     await engine.begin(window);
     await engine.waitForPhase('frozen', { timeoutMs: 5000 });
-    for (let i = 0; i < 24; i++)
+    for (let i = 0; i < 32; i++)
       await engine.enqueue(createOrder(`p-${i}`), { i }, { name: 'orders.create' });
     await engine.end();
     await engine.waitForPhase('backfilling', { timeoutMs: 5000 });
@@ -81,15 +81,15 @@ describe.each(backends)('the engine backfills from the pg-boss queue on %s', (_n
     // Handlers already running finish; no new one starts while writes are refused.
     await sleep(100);
     const pausedAt = started.length;
-    expect(pausedAt).toBeLessThan(24);
+    expect(pausedAt).toBeLessThan(32);
     await sleep(150);
     expect(started.length).toBe(pausedAt);
     expect((await queue.stats()).replaying).toBe(0);
 
     await engine.end();
     await engine.waitForPhase('closed', { timeoutMs: 15_000 });
-    expect(applied.sort()).toEqual(Array.from({ length: 24 }, (_, i) => `p-${i}`).sort());
-    expect(started).toHaveLength(24); // each intent's handler ran once
+    expect(applied.sort()).toEqual(Array.from({ length: 32 }, (_, i) => `p-${i}`).sort());
+    expect(started).toHaveLength(32); // each intent's handler ran once
     expect(engine.window?.report.backfill).toMatchObject({ paused: false, remaining: 0 });
     expect(progress.length).toBeGreaterThan(0);
     expect(await queue.stats()).toMatchObject({ depth: 0, replaying: 0 });
