@@ -15,7 +15,7 @@ import {
 } from '@quiesce/core';
 import { type HttpIntentPayload, queue, quiesce, quiesceRouter } from '@quiesce/express';
 import { createPgBossIntentQueue, freezeJobs, pgliteDatabase } from '@quiesce/pg-boss';
-import { createPostgresStore } from '@quiesce/postgres';
+import { createPostgresStore, createWriteAudit } from '@quiesce/postgres';
 import { createRedisStore } from '@quiesce/redis';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { PgBoss } from 'pg-boss';
@@ -46,6 +46,11 @@ export interface DemoOptions {
   drainDeadlineMs?: number;
   /** pg-boss cron of the digest job, or false for none. @default '* * * * *' */
   cron?: string | false;
+  /**
+   * With PostgreSQL: how long the storage write audit waits for late table statistics at each edge
+   * of a window before its report goes into the closing record. @default 10000
+   */
+  writeAuditSettleMs?: number;
   /** Period of the in-process snapshot tick (a `setInterval` guarded by `engine.guardJob`). @default 30000 */
   snapshotEveryMs?: number;
   instanceId?: string;
@@ -145,6 +150,21 @@ export async function buildDemo(options: DemoOptions = {}): Promise<Demo> {
     });
     cleanups.push(() => engine.close());
     await engine.start();
+
+    // With PostgreSQL, prove afterwards that nothing reached storage: table counters at the freeze
+    // and at the thaw, the difference in the window's closing record as `writeAudit`.
+    if (db.pool) {
+      const audit = createWriteAudit({
+        pool: db.pool,
+        schema: `${schema}_quiesce`,
+        excludeSchemas: [bossSchema],
+        settleMs: options.writeAuditSettleMs ?? 10_000,
+        onError: (err) => log.error('demo: write audit failed', { error: err.message }),
+      });
+      const detach = audit.attach(engine);
+      cleanups.push(() => audit.close());
+      cleanups.push(detach);
+    }
 
     // A window ended straight on the store (`quiesce end --store …`) closes from a process that has
     // neither this queue nor its handlers: the instances replay what is left.

@@ -172,6 +172,7 @@ export const adminPage = `<!doctype html>
     </dl>
     <p data-figure="window" class="hint"></p>
     <p data-figure="read-health" class="hint"></p>
+    <p data-figure="write-audit" class="hint"></p>
     <h2>Begin or schedule a window</h2>
     <form id="begin" class="row">
       <input type="text" name="reason" required placeholder="Reason (audit)" aria-label="Reason">
@@ -236,6 +237,10 @@ async function refresh() {
     set('read-p95-window', ms(s.readHealth.window.p95Ms));
     set('read-health', s.readHealth.healthy ? 'Reads are healthy (' + s.readHealth.window.count + ' during the window, ' + s.readHealth.baseline.count + ' before).' : 'Reads degraded: ' + s.readHealth.reasons.join('; '));
     set('window', w ? w.id + ' · ' + w.reason + ' · “' + w.message + '” · ends ' + (w.endsAt || 'open-ended') + (w.stragglers.length ? ' · stragglers: ' + w.stragglers.map((x) => x.instanceId).join(', ') : '') : 'No window.');
+    const wa = w && w.report && w.report.writeAudit;
+    set('write-audit', !wa ? (w && w.phase !== 'closed' ? '' : 'Storage write audit: none (PostgreSQL only).') : wa.clean
+      ? 'Storage write audit: clean — no audited table was written during the window (' + wa.tablesAudited + ' tables).'
+      : 'Storage write audit: WRITES DURING THE WINDOW in ' + wa.written.map((t) => t.schema + '.' + t.table).join(', ') + '.');
     $('#instances').replaceChildren(...s.instances.map((i) => {
       const tr = document.createElement('tr');
       [i.id + (i.self ? ' (this one)' : ''), i.live ? 'yes' : 'no', 'v' + i.ackedVersion, String(i.inFlight), i.oldestOperation || ''].forEach((v) => cell(tr, v));

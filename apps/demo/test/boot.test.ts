@@ -149,6 +149,7 @@ describe.skipIf(!pgOk)('the demo on PostgreSQL, as two instances', () => {
           soakMs: 200,
           cron: false,
           instanceId: `demo-${i}`,
+          writeAuditSettleMs: 300,
         }),
       );
     }
@@ -180,6 +181,19 @@ describe.skipIf(!pgOk)('the demo on PostgreSQL, as two instances', () => {
 
     const end = await quiesceCli(['end', ...store, '--soak', '200ms']);
     expect(end.code).toBe(0);
+    // The storage write audit: none of the demo's tables was written between freeze and thaw. (The
+    // audit covers the whole database; other test files write their own schemas meanwhile.)
+    await vi.waitFor(
+      () => {
+        const audit = a.engine.window?.report.writeAudit as
+          | { written: Array<{ schema: string; table: string }>; tablesAudited: number }
+          | undefined;
+        expect(audit).toBeDefined();
+        expect(audit!.tablesAudited).toBeGreaterThanOrEqual(2);
+        expect(audit!.written.filter((t) => t.schema === schema)).toEqual([]);
+      },
+      { timeout: 15_000, interval: 200 },
+    );
     // The CLI holds neither the queue nor its handlers: the instances replay once the window closes.
     await vi.waitFor(
       async () =>
@@ -198,7 +212,8 @@ describe.skipIf(!redisOk)('the demo with its state in Redis', () => {
     await demo?.close();
     const c = new pg.Client({ connectionString: POSTGRES_URL });
     await c.connect();
-    for (const s of [schema, `${schema}_boss`]) await c.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+    for (const s of [schema, `${schema}_boss`, `${schema}_quiesce`])
+      await c.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
     await c.end();
     const { Redis } = await import('ioredis');
     const r = new Redis(REDIS_URL);
@@ -218,9 +233,9 @@ describe.skipIf(!redisOk)('the demo with its state in Redis', () => {
     });
     expect(demo.store).toBe('redis');
     const target = ['--url', `${demo.url}/quiesce`, '--token', demo.adminToken];
-    expect(
-      (await quiesceCli(['begin', ...target, '--reason', 'r', '--message', 'm', '--for', '2m'])).code,
-    ).toBe(0);
+    const begin = await quiesceCli(['begin', ...target, '--reason', 'r', '--message', 'm', '--for', '2m']);
+    expect(begin.stderr).toBe('');
+    expect(begin.code).toBe(0);
     expect((await fetch(`${demo.url}/api/notes/1`, { method: 'DELETE' })).status).toBe(503);
     expect((await quiesceCli(['end', ...target])).code).toBe(0);
     expect((await fetch(`${demo.url}/api/notes/1`, { method: 'DELETE' })).status).toBe(404);
