@@ -154,5 +154,42 @@ describe.skipIf(!available)(
       await eventually(async () => expect(await text(page, '[data-figure=phase]')).toBe('closed'));
       await page.close();
     });
+
+    it('the admin page schedules, extends and cancels a window; the board announces it', async () => {
+      await admin.reload();
+      await admin.locator('#panel').waitFor();
+      await admin.fill('#begin [name=reason]', 'index rebuild');
+      await admin.fill('#begin [name=message]', 'Planned maintenance tonight.');
+      await admin.fill('#begin [name=minutes]', '20');
+      // datetime-local is in the browser's zone: let the page write an hour from now in it.
+      await admin.evaluate(() => {
+        const d = new Date(Date.now() + 3_600_000);
+        const p = (n: number) => String(n).padStart(2, '0');
+        const local = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+        (document.querySelector('#begin [name=startsAt]') as HTMLInputElement).value = local;
+      });
+      await admin.click('#begin button[type=submit]');
+      await eventually(async () => expect(await text(admin, '[data-figure=phase]')).toBe('scheduled'));
+      expect(await text(admin, '[data-figure=mode]')).toBe('read-write');
+      const endsBefore = Date.parse(demo.engine.window!.endsAt!);
+      expect(endsBefore - Date.parse(demo.engine.window!.startsAt)).toBe(20 * 60_000);
+
+      // The board announces it; writes stay on until it starts.
+      const banner = board.locator('quiesce-banner [part=banner]');
+      await eventually(async () => expect(await banner.getAttribute('data-kind')).toBe('scheduled'));
+      expect(await banner.textContent()).toContain('index rebuild');
+      expect(await board.locator('#notes li button[data-action=delete]').first().isDisabled()).toBe(false);
+
+      await admin.fill('#extend [name=minutes]', '15');
+      await admin.click('#extend button[type=submit]');
+      await eventually(async () =>
+        expect(Date.parse(demo.engine.window!.endsAt!) - endsBefore).toBe(15 * 60_000),
+      );
+
+      await admin.click('#end');
+      await eventually(async () => expect(await text(admin, '[data-figure=phase]')).toBe('closed'));
+      expect(demo.engine.window!.endedAt).not.toBeNull();
+      expect(await text(admin, '#audit')).toMatch(/schedule/);
+    });
   },
 );

@@ -277,7 +277,17 @@ async function follow(
     const key = line.replace(/\d+(ms|s|m|h|d)\b( \d+(s|m|h))?/g, '#');
     if (key !== last || out.io.stdout.isTTY) out.progress(line);
     last = key;
-    if (out.io.signal?.aborted) throw new CliError(EXIT.failure, `interrupted while waiting for ${what}`);
+    if (out.io.signal?.aborted) {
+      throw new CliError(
+        EXIT.failure,
+        `interrupted while waiting for ${what} (now ${s.phase ?? 'no window'})` +
+          (c.kind === 'store' && what === 'frozen'
+            ? '; this process was confirming the freeze: writes stay refused, but the window stays freezing until it is ended'
+            : c.kind === 'store'
+              ? '; writes are on, but this process was running the soak and backfill, so the window record stays unfinished'
+              : '; the window goes on — check `quiesce status`'),
+      );
+    }
     if (Date.now() - started > timeoutMs) {
       throw new CliError(
         EXIT.timeout,
