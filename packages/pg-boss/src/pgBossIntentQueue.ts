@@ -352,8 +352,12 @@ export async function createPgBossIntentQueue(
     for (const { id } of rows as { id: string }[]) {
       await inTransaction(db, async (tx) => {
         const [job] = await boss.findJobs(queue, { id, db: tx });
-        if (!job) await boss.send(queue, { intent: `int_${id}` }, { id, db: tx });
-        else if (job.state !== 'created') await releaseJobs(tx, [id]);
+        if (job?.state === 'created') return;
+        // Completed from outside while its intent never was: a fresh job with the same id.
+        if (job?.state === 'completed') await boss.deleteJob(queue, id, { db: tx });
+        if (!job || job.state === 'completed')
+          await boss.send(queue, { intent: `int_${id}` }, { id, db: tx });
+        else await releaseJobs(tx, [id]);
       });
     }
   };

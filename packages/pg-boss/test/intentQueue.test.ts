@@ -252,6 +252,24 @@ describe.each(backends)('pg-boss intent queue on %s', (_name, make) => {
     expect(applied.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `s-${i}`).sort());
   });
 
+  it('replays intents whose pg-boss jobs were deleted, cancelled or completed from outside', async () => {
+    const ids: string[] = [];
+    for (const key of ['deleted', 'cancelled', 'completed', 'untouched']) {
+      ids.push(
+        (await queue.enqueue({ name: 'repair', idempotencyKey: key, payload: { key } })).intent.id.slice(4),
+      );
+    }
+    await queue.boss.deleteJob(name, ids[0]!);
+    await queue.boss.cancel(name, ids[1]!);
+    await queue.boss.complete(name, ids[2]!, null, { includeQueued: true });
+    const seen: string[] = [];
+    const report = await queue.replay({
+      handlers: handlers({ repair: (_p, ctx) => void seen.push(ctx.idempotencyKey) }),
+    });
+    expect(report).toMatchObject({ applied: 4, failed: 0, paused: false });
+    expect(seen.sort()).toEqual(['cancelled', 'completed', 'deleted', 'untouched']);
+  });
+
   it('two replayers share one queue; each intent is applied once', async () => {
     const other = await backend.open({ queue: name });
     for (let i = 0; i < 20; i++)
