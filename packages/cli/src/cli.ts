@@ -188,6 +188,16 @@ async function openController(v: Values, env: CliIo['env'], command: string): Pr
     if (v[f] !== undefined && !store)
       throw new CliError(EXIT.usage, `--${f} only applies with --store`, { field: `--${f}` });
   }
+  // With --url these belong to the app's engine and its token table; silently ignoring them would mislead.
+  const storeOnly: Record<string, string> = {
+    'drain-deadline': "the app's engine has its own drainDeadlineMs",
+    soak: "the app's engine has its own soakMs",
+    actor: 'the admin token names the actor in the audit log',
+  };
+  for (const [f, why] of Object.entries(storeOnly)) {
+    if (v[f] !== undefined && !store)
+      throw new CliError(EXIT.usage, `--${f} only applies with --store (${why})`, { field: `--${f}` });
+  }
   if (url) {
     parseBaseUrl(url);
     const token = str(v, 'token') ?? (env.QUIESCE_TOKEN || undefined);
@@ -331,6 +341,11 @@ async function begin(c: Controller, v: Values, out: Output): Promise<ExitCode> {
   const until = str(v, 'until') ? parseTime(str(v, 'until')!, '--until') : undefined;
   if (until && startsAt && Date.parse(until) <= Date.parse(startsAt)) {
     throw new CliError(EXIT.usage, `--until: ${until} must be after --at ${startsAt}`, { field: '--until' });
+  }
+  if (v['auto-end'] && v['open-ended']) {
+    throw new CliError(EXIT.usage, '--auto-end needs an end: give --for or --until instead of --open-ended', {
+      field: '--auto-end',
+    });
   }
   const timeoutMs = parseDuration(str(v, 'timeout') ?? '2m', '--timeout');
   if (v['no-wait'] && c.kind === 'store' && !startsAt) {

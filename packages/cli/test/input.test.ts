@@ -57,6 +57,32 @@ describe('bad input is refused before anything is sent, naming the flag (exit 2)
     [['audit', ...URL_ARGS, '--limit', '0'], /--limit: must be an integer from 1 to 1000/],
     [['intents', ...URL_ARGS, 'a', 'b'], /unexpected argument "b"/],
     [['freeze'], /unknown command "freeze"; commands: begin, extend, end/],
+    [
+      [...BEGIN, '--for', '1h', '--drain-deadline', '5s'],
+      /--drain-deadline only applies with --store \(the app's engine/,
+    ],
+    [['end', ...URL_ARGS, '--soak', '1s'], /--soak only applies with --store/],
+    [
+      [...BEGIN, '--for', '1h', '--actor', 'me'],
+      /--actor only applies with --store \(the admin token names the actor/,
+    ],
+    [[...BEGIN, '--open-ended', '--auto-end'], /--auto-end needs an end/],
+    [
+      [
+        'begin',
+        '--store',
+        'file:/tmp/x.json',
+        '--reason',
+        'r',
+        '--message',
+        'm',
+        '--for',
+        '1h',
+        '--drain-deadline',
+        'later',
+      ],
+      /--drain-deadline: "later" is not a duration/,
+    ],
   ])('%j', async (args, message) => {
     const r = await cli(args as string[]);
     expect(r.stderr).toMatch(message);
