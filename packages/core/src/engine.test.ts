@@ -616,3 +616,49 @@ describe('engine: phase hooks', () => {
     await engine.close();
   });
 });
+
+describe('engine: backfill by the participants', () => {
+  it('a controller without handlers (a CLI) ends the window; the app instance replays and closes it', async () => {
+    const store = createMemoryStore();
+    const app = createQuiesce({ store, instanceId: 'app', soakMs: 0, heartbeatMs: 20 });
+    const cli = createQuiesce({ store, participant: false, soakMs: 0, heartbeatMs: 20 });
+    const applied: string[] = [];
+    app.handle('notes.create', (p: { text: string }) => void applied.push(p.text));
+    await cli.begin({ reason: 'r', message: 'm' });
+    await vi.waitFor(() => expect(app.readOnly).toBe(true));
+    await app.enqueue(
+      { surface: 'http', name: 'POST /notes', idempotencyKey: 'k' },
+      { text: 'hello' },
+      { name: 'notes.create' },
+    );
+    await cli.waitForPhase('frozen', { timeoutMs: 2000 });
+    await cli.end();
+    await vi.waitFor(() => expect(cli.phase).toBe('closed'), { timeout: 2000 });
+    expect(applied).toEqual(['hello']);
+    expect(cli.window?.report.backfill).toMatchObject({ applied: 1, remaining: 0 });
+    await app.close();
+    await cli.close();
+  });
+
+  it('replayed intents are in-flight writes', async () => {
+    const engine = createQuiesce({ soakMs: 0 });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let running = false;
+    engine.handle('slow', async () => {
+      running = true;
+      await gate;
+    });
+    await engine.begin({ reason: 'r', message: 'm' });
+    await engine.enqueue({ surface: 'custom', name: 'slow', idempotencyKey: '1' }, 1);
+    await engine.end();
+    await vi.waitFor(() => expect(running).toBe(true));
+    expect((await engine.status()).inFlight).toMatchObject({ count: 1, oldest: { name: 'replay slow' } });
+    release();
+    await engine.waitForPhase('closed', { timeoutMs: 1000 });
+    expect(engine.clock.now()).toBeGreaterThan(0);
+    await engine.close();
+  });
+});

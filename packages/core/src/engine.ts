@@ -169,6 +169,7 @@ class Engine implements QuiesceEngine {
   #backfill: ReplayProgress | null = null;
   #queueStats: IntentStats | null = null;
   #confirming = new Set<string>();
+  #backfilling = new Set<string>();
   #notifyChains = new Map<string, Promise<void>>();
   readonly #notifyAbort = new AbortController();
   #lostInstances: Record<string, Straggler[]> = {};
@@ -264,6 +265,9 @@ class Engine implements QuiesceEngine {
   }
   get phase(): Phase | null {
     return this.#state.window?.phase ?? null;
+  }
+  get clock(): Clock {
+    return this.#clock;
   }
   get readOnly(): boolean {
     return this.#readOnly;
@@ -738,6 +742,15 @@ class Engine implements QuiesceEngine {
       this.#emit('phase', phase, next.window, prevPhase);
     }
     if (this.#readOnly && !wasReadOnly) this.#replayAbort?.abort();
+    if (
+      phase === 'backfilling' &&
+      phase !== prevPhase &&
+      this.#participant &&
+      this.#handlers.size > 0 &&
+      this.#started
+    ) {
+      void this.#backfillAndClose(next.window!.id);
+    }
     if (!this.#readOnly && wasReadOnly) for (const l of this.#writableListeners) l();
     this.#armWindowTimer();
     this.#ackedVersion = next.version;
@@ -996,9 +1009,29 @@ class Engine implements QuiesceEngine {
           window: { ...s.window, phase: 'backfilling' },
         };
       });
+      // An engine that cannot replay (a CLI or controller without handlers) leaves the backfill to
+      // the participant instances: each replays when it applies `backfilling` and the last to find
+      // the queue empty closes the window.
+      if (this.#handlers.size === 0 && !this.#participant) return;
+      await this.#backfillAndClose(windowId);
+    } catch (err) {
+      if (err instanceof QuiesceError && err.code === 'NOT_FOUND') return;
+      this.#log.error('quiesce: end-of-window checklist failed', { windowId, error: errorMessage(err) });
+    }
+  }
+
+  /** Replay, then close the window if the (possibly shared) queue is empty. Safe on every instance. */
+  async #backfillAndClose(windowId: string): Promise<void> {
+    if (this.#backfilling.has(windowId)) return;
+    this.#backfilling.add(windowId);
+    try {
+      const still = () =>
+        !this.#closed && this.#state.window?.id === windowId && this.#state.window.phase === 'backfilling';
       const report = await this.backfill();
-      if (report.paused || !still('backfilling')) return;
+      if (report.paused || !still()) return;
       const stats = await this.#queue.stats().catch(() => null);
+      // Another instance may still be replaying intents of a shared queue: it closes when done.
+      if (stats && stats.depth > 0) return;
       const closed = await this.#transition('phase', 'controller', 'backfill complete', (s) => {
         if (s.window?.id !== windowId || s.window.phase !== 'backfilling')
           throw new QuiesceError('NOT_FOUND', 'moved on');
@@ -1018,7 +1051,9 @@ class Engine implements QuiesceEngine {
       this.#notify('closed', closed.window!);
     } catch (err) {
       if (err instanceof QuiesceError && err.code === 'NOT_FOUND') return;
-      this.#log.error('quiesce: end-of-window checklist failed', { windowId, error: errorMessage(err) });
+      this.#log.error('quiesce: backfill failed', { windowId, error: errorMessage(err) });
+    } finally {
+      this.#backfilling.delete(windowId);
     }
   }
 
@@ -1028,9 +1063,22 @@ class Engine implements QuiesceEngine {
     const ctrl = new AbortController();
     this.#replayAbort?.abort();
     this.#replayAbort = ctrl;
+    // A replayed intent is a write: a window that begins meanwhile waits for it to finish.
+    const handlers = new Map<string, IntentHandler>();
+    for (const [name, handler] of this.#handlers) {
+      const op: Operation = { surface: 'custom', name: `replay ${name}` };
+      handlers.set(name, async (payload, ctx) => {
+        const h = this.track(op);
+        try {
+          return await handler(payload, ctx);
+        } finally {
+          h.done();
+        }
+      });
+    }
     const report = await this.#queue.replay({
       ...this.#replayOptions,
-      handlers: this.#handlers,
+      handlers,
       signal: ctrl.signal,
       onProgress: (p) => {
         this.#backfill = p;

@@ -163,6 +163,8 @@ export interface QuiesceEngine {
   readonly window: MaintenanceWindow | null;
   /** True while writes are refused on this instance (freezing/frozen, or the store fallback). */
   readonly readOnly: boolean;
+  /** The clock behind every timer of this engine (adapters with timers of their own should share it). */
+  readonly clock: Clock;
   readonly options: Readonly<{
     refusalStatus: number;
     dryRun: boolean;
