@@ -92,3 +92,29 @@ describe('file store', () => {
     await Promise.all(stores.map((s) => s.close()));
   });
 });
+
+describe('file store registry', () => {
+  it('instances register beside the state file; acknowledgements never go backwards', async () => {
+    const path = join(dir, 'state.json');
+    const a = createFileStore({ path });
+    const b = createFileStore({ path });
+    const rec = {
+      id: 'i1',
+      startedAt: new Date().toISOString(),
+      lastSeen: Date.now(),
+      ackedVersion: 3,
+      inFlight: 0,
+    };
+    await a.registry!.upsert(rec);
+    await a.registry!.upsert({ ...rec, id: 'i2' });
+    await b.registry!.upsert({ ...rec, ackedVersion: 2, inFlight: 1 });
+    expect((await b.registry!.list()).find((r) => r.id === 'i1')).toMatchObject({
+      ackedVersion: 3,
+      inFlight: 1,
+    });
+    await a.registry!.remove('i2');
+    expect((await a.registry!.list()).map((r) => r.id)).toEqual(['i1']);
+    await a.close();
+    await b.close();
+  });
+});

@@ -2,7 +2,13 @@ import { type FSWatcher, unwatchFile, watch, watchFile } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { QuiesceError } from './errors.js';
-import type { CompareAndSetResult, StateStore } from './store.js';
+import {
+  type CompareAndSetResult,
+  type InstanceRecord,
+  type InstanceRegistry,
+  instanceRecordSchema,
+  type StateStore,
+} from './store.js';
 import { INITIAL_STATE, parseState, type QuiesceState } from './window.js';
 
 export interface FileStoreOptions {
@@ -30,7 +36,6 @@ export function createFileStore(options: FileStoreOptions | string): FileStore {
   const o = typeof options === 'string' ? { path: options } : options;
   if (!o.path) throw new QuiesceError('INVALID_INPUT', 'file store: path is required', { field: 'path' });
   const path = resolve(o.path);
-  const lockPath = `${path}.lock`;
   const pollMs = o.pollMs ?? 1000;
   const staleLockMs = o.staleLockMs ?? 10_000;
   let lastGood: QuiesceState | null = null;
@@ -83,7 +88,7 @@ export function createFileStore(options: FileStoreOptions | string): FileStore {
     }
   }
 
-  async function lock(): Promise<() => Promise<void>> {
+  async function lock(lockPath = `${path}.lock`): Promise<() => Promise<void>> {
     await mkdir(dirname(path), { recursive: true });
     const deadline = Date.now() + staleLockMs * 2;
     for (;;) {
@@ -122,8 +127,54 @@ export function createFileStore(options: FileStoreOptions | string): FileStore {
     polling = true;
   }
 
+  // The instance registry lives beside the state, in `<path>.instances.json`, under its own lock.
+  const registryPath = `${path}.instances.json`;
+  async function readInstances(): Promise<Record<string, InstanceRecord>> {
+    try {
+      const raw = JSON.parse(await readFile(registryPath, 'utf8')) as Record<string, unknown>;
+      const out: Record<string, InstanceRecord> = {};
+      for (const [id, r] of Object.entries(raw)) {
+        const parsed = instanceRecordSchema.safeParse(r);
+        if (parsed.success) out[id] = parsed.data;
+      }
+      return out;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof SyntaxError) return {};
+      throw err;
+    }
+  }
+  async function updateInstances(mutate: (all: Record<string, InstanceRecord>) => void): Promise<void> {
+    const release = await lock(`${registryPath}.lock`);
+    try {
+      const all = await readInstances();
+      mutate(all);
+      const tmp = `${registryPath}.${process.pid}.${Date.now()}.tmp`;
+      await writeFile(tmp, JSON.stringify(all), { mode: 0o600 });
+      await rename(tmp, registryPath);
+    } finally {
+      await release();
+    }
+  }
+  const registry: InstanceRegistry = {
+    upsert: (record) =>
+      updateInstances((all) => {
+        const known = all[record.id];
+        // A heartbeat that raced a newer one must not erase an acknowledgement.
+        all[record.id] =
+          known && known.ackedVersion > record.ackedVersion
+            ? { ...record, ackedVersion: known.ackedVersion }
+            : record;
+      }),
+    list: async () => Object.values(await readInstances()),
+    remove: (id) =>
+      updateInstances((all) => {
+        delete all[id];
+      }),
+  };
+
   return {
     kind: 'file',
+    registry,
     writable: true,
     get lastError() {
       return lastError;

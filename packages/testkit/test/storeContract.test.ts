@@ -4,17 +4,11 @@ import { join } from 'node:path';
 import { createFileStore, createMemoryStore } from '@quiesce/core';
 import { runStoreContractSuite } from '../src/storeContract.js';
 
-runStoreContractSuite(
-  'memory',
-  () => {
-    // One process, one store: every handle is the same instance.
-    const store = createMemoryStore();
-    return { open: () => store };
-  },
-  // Its upserts apply synchronously in call order, so heartbeats cannot land out of order
-  // (asked of core anyway: .notes/core-requests.md, issue 6).
-  { registryRejectsOlderRecords: false },
-);
+runStoreContractSuite('memory', () => {
+  // One process, one store: every handle is the same instance.
+  const store = createMemoryStore();
+  return { open: () => store };
+});
 
 runStoreContractSuite('file', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'quiesce-contract-'));
