@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import type { EngineStatus } from '@quiesce/core';
 import { CliError, EXIT, type ExitCode } from './cliError.js';
 import type { BeginRequest, Controller } from './controller.js';
-import { parseDuration, parseTime } from './duration.js';
+import { formatDuration, parseDuration, parseTime } from './duration.js';
 import { createHttpController, parseBaseUrl } from './httpController.js';
 import {
   auditLines,
@@ -482,8 +482,12 @@ async function status(c: Controller, v: Values, out: Output): Promise<ExitCode> 
     const s = await c.status();
     const key = statusKey(s);
     if (key !== last) {
-      if (!first && !out.json) out.line(`--- ${new Date().toISOString()}`);
+      // On a terminal, redraw in place; in a pipe or a log, append with a separator.
+      if (out.io.stdout.isTTY && !out.json) out.io.stdout.write('\x1b[2J\x1b[H');
+      else if (!first && !out.json) out.line(`--- ${new Date().toISOString()}`);
       print(s);
+      if (out.io.stdout.isTTY && !out.json)
+        out.line(`\n(watching every ${formatDuration(intervalMs)}; Ctrl-C to stop)`);
       first = false;
       last = key;
     }
