@@ -110,7 +110,7 @@ describe('file store registry', () => {
     await b.registry!.upsert({ ...rec, ackedVersion: 2, inFlight: 1 });
     expect((await b.registry!.list()).find((r) => r.id === 'i1')).toMatchObject({
       ackedVersion: 3,
-      inFlight: 1,
+      inFlight: 0,
     });
     await a.registry!.remove('i2');
     expect((await a.registry!.list()).map((r) => r.id)).toEqual(['i1']);

@@ -159,11 +159,9 @@ export function createFileStore(options: FileStoreOptions | string): FileStore {
     upsert: (record) =>
       updateInstances((all) => {
         const known = all[record.id];
-        // A heartbeat that raced a newer one must not erase an acknowledgement.
-        all[record.id] =
-          known && known.ackedVersion > record.ackedVersion
-            ? { ...record, ackedVersion: known.ackedVersion }
-            : record;
+        // A heartbeat built before a newer one (it raced it) is stale as a whole: ignore it.
+        if (known && known.ackedVersion > record.ackedVersion) return;
+        all[record.id] = record;
       }),
     list: async () => Object.values(await readInstances()),
     remove: (id) =>

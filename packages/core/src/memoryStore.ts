@@ -12,10 +12,9 @@ export function createMemoryStore(initial: QuiesceState = INITIAL_STATE): StateS
   const registryListeners = new Set<() => void>();
   const registry: InstanceRegistry = {
     async upsert(record) {
-      // A heartbeat that raced a newer one must not erase an acknowledgement.
+      // A heartbeat built before a newer one (it raced it) is stale as a whole: ignore it.
       const known = instances.get(record.id);
-      if (known && known.ackedVersion > record.ackedVersion)
-        record = { ...record, ackedVersion: known.ackedVersion };
+      if (known && known.ackedVersion > record.ackedVersion) return;
       instances.set(record.id, { ...record });
       for (const l of registryListeners) queueMicrotask(l);
     },
