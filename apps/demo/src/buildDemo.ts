@@ -166,15 +166,6 @@ export async function buildDemo(options: DemoOptions = {}): Promise<Demo> {
       cleanups.push(detach);
     }
 
-    // A window ended straight on the store (`quiesce end --store …`) closes from a process that has
-    // neither this queue nor its handlers: the instances replay what is left.
-    engine.on('phase', (phase) => {
-      if (phase !== 'closed') return;
-      void (async () => {
-        if ((await intentQueue.stats()).depth > 0 && !engine.readOnly) await engine.backfill();
-      })().catch((err) => log.error('demo: backfill after close failed', { error: (err as Error).message }));
-    });
-
     // Jobs: a pg-boss worker and cron schedule (frozen with the window), and an in-process tick.
     await boss.createQueue('notes.digest');
     const jobs = await freezeJobs(boss, engine, {

@@ -376,12 +376,6 @@ async function begin(c: Controller, v: Values, out: Output): Promise<ExitCode> {
     return EXIT.ok;
   }
   out.line(`window ${w.id} began: writes are refused from now on${w.endsAt ? ` until ${w.endsAt}` : ''}`);
-  if (!c.seesInstances) {
-    out.warn(
-      `warning: the ${c.target} has no instance registry, so this command cannot see the app's instances or their in-flight writes; ` +
-        '"frozen" only means the state was written. Each instance picks it up within its poll interval.',
-    );
-  }
   if (v['no-wait']) {
     if (out.json) out.data({ window: w });
     return EXIT.ok;
@@ -457,7 +451,7 @@ async function end(c: Controller, v: Values, out: Output): Promise<ExitCode> {
   if (fw?.id === w.id) out.lines(closedSummary(fw));
   if (c.kind === 'store' && fw?.id === w.id) {
     out.line(
-      'note: with --store, queued intents replay on the app instances (they hold the queue and the handlers)',
+      '(with --store the app instances replayed the queued intents: they hold the queue and the handlers)',
     );
   }
   if (out.json) out.data({ window: fw, backfill: s.backfill });

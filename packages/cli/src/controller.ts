@@ -45,11 +45,6 @@ export interface Controller {
   readonly kind: 'http' | 'store';
   /** `http://host/quiesce` or `postgres store` for messages. */
   readonly target: string;
-  /**
-   * False for a store with no instance registry (the file store): this process cannot see the
-   * app instances, so `frozen` only means the state was written.
-   */
-  readonly seesInstances: boolean;
   begin(input: BeginRequest): Promise<MaintenanceWindow>;
   extend(input: ExtendRequest): Promise<MaintenanceWindow>;
   end(input: EndRequest): Promise<MaintenanceWindow>;

@@ -119,7 +119,6 @@ export function createHttpController(options: HttpControllerOptions): Controller
   return {
     kind: 'http',
     target,
-    seesInstances: true,
     async begin(input: BeginRequest) {
       const { actor: _actor, ...body } = input; // the server records the token's actor
       return (await call<{ window: MaintenanceWindow }>('POST', '/admin/windows', body)).window;

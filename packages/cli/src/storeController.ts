@@ -162,7 +162,6 @@ export async function createStoreController(o: StoreControllerOptions): Promise<
   return {
     kind: 'store',
     target,
-    seesInstances: store.registry !== undefined,
     begin: (input) =>
       guard(() => {
         const { startsAt, ...rest } = input;

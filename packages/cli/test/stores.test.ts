@@ -11,9 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/index.js';
 import { cli, sleep } from './helpers.js';
 
-/** Register a test only for the stores it is about (no "skipped" noise for the others). */
-const when = (applies: boolean): typeof it => (applies ? it : ((() => {}) as unknown as typeof it));
-
 const WRITE = { surface: 'http', name: 'POST /orders', method: 'POST', path: '/orders' } as const;
 
 /**
@@ -23,12 +20,13 @@ const WRITE = { surface: 'http', name: 'POST /orders', method: 'POST', path: '/o
 function storeSuite(
   name: string,
   setup: () => Promise<{ args: string[]; makeStore: () => StateStore; cleanup: () => Promise<void> }>,
-  { registry = true } = {},
 ) {
   describe(name, () => {
     let args: string[];
     let apps: QuiesceEngine[];
     let cleanup: () => Promise<void>;
+    /** What the apps' replay handlers applied (each app holds its own memory queue here). */
+    const applied: string[] = [];
     beforeAll(async () => {
       const s = await setup();
       args = s.args;
@@ -36,6 +34,7 @@ function storeSuite(
       apps = [0, 1].map((i) =>
         createQuiesce({ store: s.makeStore(), instanceId: `app-${i}`, heartbeatMs: 100 }),
       );
+      for (const a of apps) a.handle('orders.create', (p: { id: string }) => void applied.push(p.id));
       await Promise.all(apps.map((a) => a.start()));
     });
     afterAll(async () => {
@@ -43,69 +42,58 @@ function storeSuite(
       await cleanup();
     });
 
-    when(!registry)(
-      'begin on a store without a registry warns that it cannot see the instances',
-      async () => {
-        const r = await cli([
-          'begin',
-          ...args,
-          '--reason',
-          'reindex',
-          '--message',
-          'Read-only',
-          '--for',
-          '45m',
-        ]);
-        expect(r.code).toBe(EXIT.ok);
-        expect(r.stderr).toMatch(/no instance registry.*"frozen" only means the state was written/);
-        for (const a of apps) {
-          await a.waitForPhase('frozen', { timeoutMs: 3000 });
-          expect(a.decide(WRITE).outcome).toBe('refuse');
-        }
-      },
-    );
+    it('begin waits for every app instance (naming the one with a write in flight), then both refuse writes', async () => {
+      const h = apps[1]!.track(WRITE);
+      setTimeout(() => h.done(), 400);
+      const r = await cli([
+        'begin',
+        ...args,
+        '--reason',
+        'reindex',
+        '--message',
+        'Read-only for the reindex',
+        '--for',
+        '45m',
+      ]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(EXIT.ok);
+      expect(r.stdout).toMatch(/waiting on app-1 \(1 in flight: POST \/orders\)/);
+      expect(r.stdout).toMatch(/frozen at .*: 2 live instances confirmed/);
+      for (const a of apps) {
+        await a.waitForPhase('frozen', { timeoutMs: 3000 });
+        expect(a.decide(WRITE).outcome).toBe('refuse');
+      }
+      const s = await cli(['status', ...args, '--json']);
+      expect(s.json.phase).toBe('frozen');
+      expect(s.json.instances.map((i: { id: string }) => i.id).sort()).toEqual(['app-0', 'app-1']);
+      const human = await cli(['status', ...args]);
+      expect(human.stdout).toMatch(/instances\s+2 live/);
+      expect(human.stdout).not.toMatch(/refused/); // the counters live in the apps, not here
+    });
 
-    when(registry)(
-      'begin waits for every app instance (naming the one with a write in flight), then both refuse writes',
-      async () => {
-        const h = apps[1]!.track(WRITE);
-        setTimeout(() => h.done(), 400);
-        const r = await cli([
-          'begin',
-          ...args,
-          '--reason',
-          'reindex',
-          '--message',
-          'Read-only for the reindex',
-          '--for',
-          '45m',
-        ]);
-        expect(r.stderr).toBe('');
-        expect(r.code).toBe(EXIT.ok);
-        expect(r.stdout).toMatch(/waiting on app-1 \(1 in flight: POST \/orders\)/);
-        expect(r.stdout).toMatch(/frozen at .*: 2 live instances confirmed/);
-        for (const a of apps) {
-          await a.waitForPhase('frozen', { timeoutMs: 3000 });
-          expect(a.decide(WRITE).outcome).toBe('refuse');
-        }
-        const s = await cli(['status', ...args, '--json']);
-        expect(s.json.phase).toBe('frozen');
-        expect(s.json.instances.map((i: { id: string }) => i.id).sort()).toEqual(['app-0', 'app-1']);
-        const human = await cli(['status', ...args]);
-        expect(human.stdout).toMatch(/instances\s+2 live/);
-        expect(human.stdout).not.toMatch(/refused/); // the counters live in the apps, not here
-      },
-    );
-
-    it('extend and end work on the store; end soaks and closes', async () => {
+    it('extend and end work on the store; end soaks, the apps replay their queues, and it closes', async () => {
       const until = new Date(Date.now() + 2 * 3_600_000).toISOString();
       const e = await cli(['extend', ...args, '--until', until]);
       expect(e.code).toBe(EXIT.ok);
       await sleep(300);
       expect(apps[0]!.window!.endsAt).toBe(until);
+      // A write kept during the window, in app-1's queue.
+      const order = {
+        surface: 'http',
+        name: 'POST /orders',
+        method: 'POST',
+        path: '/orders',
+        idempotencyKey: 'o-1',
+        annotation: { classification: 'write', policy: 'queue' },
+      } as const;
+      expect(apps[1]!.decide(order).outcome).toBe('enqueue');
+      await apps[1]!.enqueue(order, { id: 'o-1' }, { name: 'orders.create' });
       const r = await cli(['end', ...args, '--soak', '100ms', '--json']);
+      expect(r.stderr).toBe('');
       expect(r.code).toBe(EXIT.ok);
+      // The CLI holds no queue: the app instances replayed theirs and the last one closed the window.
       expect(r.json.window.phase).toBe('closed');
+      expect(applied).toEqual(['o-1']);
       for (const a of apps) {
         await a.waitForPhase('closed', { timeoutMs: 3000 });
         expect(a.decide(WRITE).outcome).toBe('proceed');
@@ -122,19 +110,15 @@ function storeSuite(
   });
 }
 
-storeSuite(
-  'quiesce CLI on a file store',
-  async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'quiesce-cli-'));
-    const path = join(dir, 'state.json');
-    return {
-      args: ['--store', `file:${path}`],
-      makeStore: () => createFileStore({ path, pollMs: 50 }),
-      cleanup: () => rm(dir, { recursive: true, force: true }),
-    };
-  },
-  { registry: false },
-);
+storeSuite('quiesce CLI on a file store', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'quiesce-cli-'));
+  const path = join(dir, 'state.json');
+  return {
+    args: ['--store', `file:${path}`],
+    makeStore: () => createFileStore({ path, pollMs: 50 }),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
 
 const pgOk = await serviceAvailable('postgres', 'cli: CLI on a postgres store');
 describe.skipIf(!pgOk)('postgres', () => {
