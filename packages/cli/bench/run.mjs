@@ -65,6 +65,8 @@ async function httpTarget() {
 async function storeTarget(name, args, makeStore, drop) {
   const store = makeStore();
   const app = createQuiesce({ store, heartbeatMs: 50 });
+  // An app instance with a replay handler: after a CLI's end it replays and closes the window.
+  app.handle('bench.write', () => {});
   await app.start();
   return {
     name,

@@ -282,7 +282,7 @@ async function follow(
   for (;;) {
     const s = await c.status();
     if (done(s)) return s;
-    const line = progressLine(s, started);
+    const line = progressLine(s, started, Date.now(), c.kind);
     // Re-print on a change of substance, not every second of elapsed time (unless on a terminal).
     const key = line.replace(/\d+(ms|s|m|h|d)\b( \d+(s|m|h))?/g, '#');
     if (key !== last || out.io.stdout.isTTY) out.progress(line);

@@ -37,7 +37,12 @@ export function freezeFigures(s: EngineStatus) {
 }
 
 /** One line of progress for `begin` / `end` while waiting. */
-export function progressLine(s: EngineStatus, startedAt: number, now = Date.now()): string {
+export function progressLine(
+  s: EngineStatus,
+  startedAt: number,
+  now = Date.now(),
+  kind: 'http' | 'store' = 'http',
+): string {
   const w = s.state.window;
   const elapsed = formatDuration(now - startedAt);
   if (!w) return `no window · ${elapsed}`;
@@ -62,6 +67,9 @@ export function progressLine(s: EngineStatus, startedAt: number, now = Date.now(
   }
   if (w.phase === 'backfilling') {
     const b = s.backfill;
+    if (kind === 'store') {
+      return `backfilling: the app instances replay their queued intents; the last to find its queue empty closes the window · ${elapsed}`;
+    }
     return b
       ? `backfilling: ${b.done}/${b.total} intents replayed (${b.applied} applied, ${b.failed} failed) · ${elapsed}`
       : `backfilling: replaying queued intents · ${elapsed}`;
