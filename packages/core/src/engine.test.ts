@@ -662,3 +662,18 @@ describe('engine: backfill by the participants', () => {
     await engine.close();
   });
 });
+
+describe('engine: nobody to replay', () => {
+  it('a CLI end with no replaying instance closes the window and says why', async () => {
+    const store = createMemoryStore();
+    const app = createQuiesce({ store, instanceId: 'app', soakMs: 0, heartbeatMs: 20 });
+    const cli = createQuiesce({ store, participant: false, soakMs: 0, heartbeatMs: 20 });
+    await cli.begin({ reason: 'r', message: 'm' });
+    await cli.waitForPhase('frozen', { timeoutMs: 2000 });
+    await cli.end();
+    await vi.waitFor(() => expect(cli.phase).toBe('closed'), { timeout: 2000 });
+    expect(cli.window?.report.backfill).toMatchObject({ skipped: 'no live instance has replay handlers' });
+    await app.close();
+    await cli.close();
+  });
+});

@@ -1012,7 +1012,30 @@ class Engine implements QuiesceEngine {
       // An engine that cannot replay (a CLI or controller without handlers) leaves the backfill to
       // the participant instances: each replays when it applies `backfilling` and the last to find
       // the queue empty closes the window.
-      if (this.#handlers.size === 0 && !this.#participant) return;
+      if (this.#handlers.size === 0 && !this.#participant) {
+        const now = this.#clock.now();
+        const replayers = (await this.#store.registry?.list().catch(() => []))?.filter(
+          (r) => r.replays && now - r.lastSeen <= this.#o.instanceTimeoutMs,
+        );
+        if (replayers && replayers.length > 0) return;
+        // Nobody can replay: close rather than sit in `backfilling`, and say so in the record.
+        this.#log.warn('quiesce: no live instance has replay handlers; closing without a backfill', {
+          windowId,
+        });
+        await this.#close(
+          windowId,
+          {
+            skipped: 'no live instance has replay handlers',
+            done: 0,
+            total: 0,
+            applied: 0,
+            failed: 0,
+            paused: false,
+          },
+          null,
+        );
+        return;
+      }
       await this.#backfillAndClose(windowId);
     } catch (err) {
       if (err instanceof QuiesceError && err.code === 'NOT_FOUND') return;
@@ -1032,29 +1055,37 @@ class Engine implements QuiesceEngine {
       const stats = await this.#queue.stats().catch(() => null);
       // Another instance may still be replaying intents of a shared queue: it closes when done.
       if (stats && stats.depth > 0) return;
-      const closed = await this.#transition('phase', 'controller', 'backfill complete', (s) => {
-        if (s.window?.id !== windowId || s.window.phase !== 'backfilling')
-          throw new QuiesceError('NOT_FOUND', 'moved on');
-        const now = iso(this.#clock.now());
-        return {
-          ...s,
-          version: s.version + 1,
-          updatedAt: now,
-          window: {
-            ...s.window,
-            phase: 'closed',
-            closedAt: now,
-            report: { ...s.window.report, backfill: { ...report, remaining: stats?.depth ?? null } },
-          },
-        };
-      });
-      this.#notify('closed', closed.window!);
+      await this.#close(windowId, report, stats?.depth ?? null);
     } catch (err) {
       if (err instanceof QuiesceError && err.code === 'NOT_FOUND') return;
       this.#log.error('quiesce: backfill failed', { windowId, error: errorMessage(err) });
     } finally {
       this.#backfilling.delete(windowId);
     }
+  }
+
+  async #close(
+    windowId: string,
+    backfill: ReplayReport | (ReplayReport & { skipped: string }),
+    remaining: number | null,
+  ): Promise<void> {
+    const closed = await this.#transition('phase', 'controller', 'backfill complete', (s) => {
+      if (s.window?.id !== windowId || s.window.phase !== 'backfilling')
+        throw new QuiesceError('NOT_FOUND', 'moved on');
+      const now = iso(this.#clock.now());
+      return {
+        ...s,
+        version: s.version + 1,
+        updatedAt: now,
+        window: {
+          ...s.window,
+          phase: 'closed',
+          closedAt: now,
+          report: { ...s.window.report, backfill: { ...backfill, remaining } },
+        },
+      };
+    });
+    this.#notify('closed', closed.window!);
   }
 
   async backfill(): Promise<ReplayReport> {
@@ -1192,6 +1223,7 @@ class Engine implements QuiesceEngine {
       ackedVersion: this.#ackedVersion,
       inFlight: this.#inflight.count,
       ...(oldest ? { oldestOperation: oldest.name, oldestSince: oldest.since } : {}),
+      ...(this.#handlers.size > 0 ? { replays: true } : {}),
     };
     await registry.upsert(record).catch((err) => {
       this.#storeError = errorMessage(err);

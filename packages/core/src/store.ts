@@ -38,6 +38,8 @@ export interface InstanceRecord {
   /** Name of the oldest in-flight write, if any. */
   oldestOperation?: string;
   oldestSince?: number;
+  /** True when the instance has replay handlers: it replays intents during `backfilling`. */
+  replays?: boolean;
 }
 
 export interface InstanceRegistry {
@@ -60,4 +62,5 @@ export const instanceRecordSchema = z.object({
   inFlight: z.number().int().nonnegative(),
   oldestOperation: z.string().optional(),
   oldestSince: z.number().optional(),
+  replays: z.boolean().optional(),
 }) satisfies z.ZodType<InstanceRecord>;
