@@ -94,7 +94,11 @@ const COMMANDS: Record<string, { spec: Spec; positionals: number; summary: strin
     positionals: 0,
     spec: { 'fail-on-unclassified': { type: 'boolean' } },
   },
-  intents: { summary: 'intents [<intent id>] [--json]', positionals: 1, spec: {} },
+  intents: {
+    summary: 'intents [<intent id>] [--status queued|replaying|applied|failed] [--limit 100] [--json]',
+    positionals: 1,
+    spec: { status: { type: 'string' }, limit: { type: 'string' } },
+  },
   audit: {
     summary: 'audit [--limit 50] [--window <id>] [--json]',
     positionals: 0,
@@ -497,7 +501,21 @@ async function inventory(c: Controller, v: Values, out: Output): Promise<ExitCod
   return v['fail-on-unclassified'] && unclassified.length > 0 ? EXIT.unclassified : EXIT.ok;
 }
 
-async function intents(c: Controller, positionals: string[], out: Output): Promise<ExitCode> {
+const INTENT_STATUSES = ['queued', 'replaying', 'applied', 'failed'];
+
+function limitFlag(v: Values): number | undefined {
+  const raw = str(v, 'limit');
+  if (raw === undefined) return undefined;
+  const limit = Number(raw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    throw new CliError(EXIT.usage, `--limit: must be an integer from 1 to 1000, got "${raw}"`, {
+      field: '--limit',
+    });
+  }
+  return limit;
+}
+
+async function intents(c: Controller, positionals: string[], v: Values, out: Output): Promise<ExitCode> {
   const id = positionals[0];
   if (id) {
     const i = await c.intent(id);
@@ -505,10 +523,27 @@ async function intents(c: Controller, positionals: string[], out: Output): Promi
     else out.lines(intentLines(i));
     return EXIT.ok;
   }
-  if (c.kind === 'store') await c.intent(''); // throws: the queue lives in the app
+  const status = str(v, 'status');
+  if (status !== undefined && !INTENT_STATUSES.includes(status)) {
+    throw new CliError(
+      EXIT.usage,
+      `--status: must be one of ${INTENT_STATUSES.join(', ')}, got "${status}"`,
+      {
+        field: '--status',
+      },
+    );
+  }
+  const limit = limitFlag(v);
+  const list = await c.intents({ ...(status ? { status } : {}), ...(limit ? { limit } : {}) });
   const s = await c.status();
   if (out.json) {
-    out.data({ queue: s.queue, backfill: s.backfill, phase: s.phase, windowId: s.state.window?.id ?? null });
+    out.data({
+      queue: s.queue,
+      backfill: s.backfill,
+      phase: s.phase,
+      windowId: s.state.window?.id ?? null,
+      intents: list,
+    });
     return EXIT.ok;
   }
   if (!s.queue) out.line('the app has no intent queue it can report on');
@@ -521,21 +556,17 @@ async function intents(c: Controller, positionals: string[], out: Output): Promi
     out.line(
       `last backfill: ${s.backfill.done}/${s.backfill.total} (${s.backfill.applied} applied, ${s.backfill.failed} failed)`,
     );
-  out.line('one intent: quiesce intents <intent id> (the id a queued write got with its 202)');
+  if (list.length === 0) out.line(status ? `no ${status} intents` : 'no intents');
+  for (const i of list) {
+    out.line(
+      `${i.id}  ${i.status.padEnd(9)}  ${i.name}  key ${i.idempotencyKey}  ${i.createdAt}  attempts ${i.attempts}`,
+    );
+  }
   return EXIT.ok;
 }
 
 async function audit(c: Controller, v: Values, out: Output): Promise<ExitCode> {
-  const rawLimit = str(v, 'limit');
-  let limit: number | undefined;
-  if (rawLimit !== undefined) {
-    limit = Number(rawLimit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      throw new CliError(EXIT.usage, `--limit: must be an integer from 1 to 1000, got "${rawLimit}"`, {
-        field: '--limit',
-      });
-    }
-  }
+  const limit = limitFlag(v);
   const entries = await c.audit({
     ...(limit ? { limit } : {}),
     ...(str(v, 'window') ? { windowId: str(v, 'window')! } : {}),
@@ -595,7 +626,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
       case 'inventory':
         return await inventory(controller, values, out);
       case 'intents':
-        return await intents(controller, positionals, out);
+        return await intents(controller, positionals, values, out);
       default:
         return await audit(controller, values, out);
     }

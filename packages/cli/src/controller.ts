@@ -52,5 +52,6 @@ export interface Controller {
   inventory(): Promise<{ entries: InventoryEntry[]; unclassified: InventoryEntry[] }>;
   audit(options: { limit?: number; windowId?: string }): Promise<AuditEntry[]>;
   intent(id: string): Promise<IntentView>;
+  intents(options: { status?: string; limit?: number }): Promise<IntentView[]>;
   close(): Promise<void>;
 }

@@ -145,6 +145,13 @@ export function createHttpController(options: HttpControllerOptions): Controller
       return (await call<{ entries: AuditEntry[] }>('GET', `/admin/audit${qs}`)).entries;
     },
     intent: (id: string) => call<IntentView>('GET', `/intents/${encodeURIComponent(id)}`, undefined, false),
+    async intents(o) {
+      const q = new URLSearchParams();
+      if (o.status !== undefined) q.set('status', o.status);
+      if (o.limit !== undefined) q.set('limit', String(o.limit));
+      const qs = q.size ? `?${q}` : '';
+      return (await call<{ intents: IntentView[] }>('GET', `/admin/intents${qs}`)).intents;
+    },
     async close() {},
   };
 }

@@ -180,6 +180,9 @@ export async function createStoreController(o: StoreControllerOptions): Promise<
     async audit() {
       throw needsApp('the audit log', target);
     },
+    async intents() {
+      throw needsApp('the intent queue', target);
+    },
     async intent() {
       throw needsApp('the intent queue', target);
     },

@@ -125,6 +125,14 @@ describe('quiesce CLI against an Express app (admin API)', () => {
     });
     const all = await cli(['intents', ...target]);
     expect(all.stdout).toMatch(/queued 1/);
+    expect(all.stdout).toContain(`${intentId}  queued`);
+    const listed = await cli(['intents', ...target, '--status', 'queued', '--json']);
+    expect(listed.json.intents).toEqual([
+      expect.objectContaining({ id: intentId, idempotencyKey: 'note-1' }),
+    ]);
+    const badStatus = await cli(['intents', ...target, '--status', 'done']);
+    expect(badStatus.code).toBe(EXIT.usage);
+    expect(badStatus.stderr).toMatch(/--status: must be one of/);
     const missing = await cli(['intents', ...target, 'int_nope']);
     expect(missing.code).toBe(EXIT.conflict);
   });

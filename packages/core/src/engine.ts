@@ -11,6 +11,7 @@ import {
   type IntentHandler,
   type IntentQueue,
   type IntentStats,
+  type IntentStatus,
   type ReplayProgress,
   type ReplayReport,
 } from './intentQueue.js';
@@ -1321,6 +1322,10 @@ class Engine implements QuiesceEngine {
 
   getIntent(id: string) {
     return this.#queue.get(id);
+  }
+
+  listIntents(options: { status?: IntentStatus; limit?: number } = {}) {
+    return this.#queue.list(options);
   }
 
   handle(name: string, handler: IntentHandler): void {

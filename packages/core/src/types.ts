@@ -6,6 +6,7 @@ import type {
   IntentHandler,
   IntentQueue,
   IntentStats,
+  IntentStatus,
   ReplayProgress,
   ReplayReport,
   WriteIntent,
@@ -201,6 +202,8 @@ export interface QuiesceEngine {
     options?: { name?: string },
   ): Promise<{ intent: WriteIntent; created: boolean; statusUrl: string }>;
   getIntent(id: string): Promise<WriteIntent | null>;
+  /** Intents in the queue, oldest first (newest `limit`), optionally of one status. */
+  listIntents(options?: { status?: IntentStatus; limit?: number }): Promise<WriteIntent[]>;
   /** Register the handler that replays intents of this name after the window. */
   handle(name: string, handler: IntentHandler): void;
   /** Run the backfill now (normally run by the end-of-window checklist). */

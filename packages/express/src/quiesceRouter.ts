@@ -106,6 +106,16 @@ const endBody = z.strictObject({
   message: z.string('must be a string').max(2000).optional(),
 });
 
+const intentsQuery = z.strictObject({
+  status: z.enum(['queued', 'replaying', 'applied', 'failed']).optional(),
+  limit: z.coerce
+    .number('must be a number')
+    .int('must be an integer')
+    .min(1, 'must be at least 1')
+    .max(1000, 'must be at most 1000')
+    .optional(),
+});
+
 const auditQuery = z.strictObject({
   limit: z.coerce
     .number('must be a number')
@@ -215,7 +225,7 @@ function intentView(i: WriteIntent) {
  * (`app.use('/quiesce', quiesceRouter(engine, { adminToken }))`). Routes: `GET /state`,
  * `GET /events`, `GET /intents/:id`, and with a Bearer token `GET /admin/status`,
  * `POST /admin/windows`, `PATCH /admin/windows/current`, `POST /admin/windows/current/end`,
- * `GET /admin/inventory`, `GET /admin/audit`.
+ * `GET /admin/inventory`, `GET /admin/intents`, `GET /admin/audit`.
  */
 export function quiesceRouter(engine: QuiesceEngine, options: QuiesceRouterOptions): QuiesceRouter {
   if (!engine || typeof engine.decide !== 'function') {
@@ -432,6 +442,16 @@ export function quiesceRouter(engine: QuiesceEngine, options: QuiesceRouterOptio
           entries,
           unclassified: entries.filter((e) => e.classification === 'write' && !e.explicit),
         });
+      }),
+    );
+
+    router.get(
+      '/admin/intents',
+      open,
+      admin(async (req) => {
+        const q = parseOrThrow(intentsQuery, { ...req.query }, 'GET /admin/intents');
+        const intents = await engine.listIntents({ limit: 100, ...q });
+        return json(200, { intents: intents.map(intentView) });
       }),
     );
 

@@ -291,6 +291,35 @@ describe('GET /intents/:id', () => {
     expect(missing.status).toBe(404);
     expect(missing.json()).toMatchObject({ code: 'NOT_FOUND', status: 404 });
   });
+
+  it('GET /admin/intents lists intents without payloads, filtered by status; bad queries name the field', async () => {
+    await engine.begin({ reason: 'r', message: 'm', endsAt: inTenMinutes() });
+    await engine.waitForPhase('frozen');
+    for (const key of ['a', 'b']) {
+      const q = await contractRequest(app.url, 'POST', '/orders/42/notes', {
+        headers: { 'idempotency-key': key },
+        body: { text: `secret ${key}` },
+      });
+      expect(q.status).toBe(202);
+    }
+    const list = await contractRequest(app.url, 'GET', '/quiesce/admin/intents?status=queued', {
+      headers: auth,
+    });
+    expect(list.status).toBe(200);
+    expect(list.json().intents.map((i: { idempotencyKey: string }) => i.idempotencyKey)).toEqual(['a', 'b']);
+    expect(list.text).not.toContain('secret');
+    const none = await contractRequest(app.url, 'GET', '/quiesce/admin/intents?status=applied', {
+      headers: auth,
+    });
+    expect(none.json().intents).toEqual([]);
+    const bad = await contractRequest(app.url, 'GET', '/quiesce/admin/intents?status=done', {
+      headers: auth,
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'INVALID_INPUT', field: 'status' });
+    const noAuth = await contractRequest(app.url, 'GET', '/quiesce/admin/intents');
+    expect(noAuth.status).toBe(401);
+  });
 });
 
 describe('admin routes', () => {
