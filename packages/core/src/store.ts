@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { QuiesceState } from './window.js';
+import { parseOrThrow } from './window.js';
 
 export type CompareAndSetResult = { ok: true; state: QuiesceState } | { ok: false; current: QuiesceState };
 
@@ -64,3 +65,8 @@ export const instanceRecordSchema = z.object({
   oldestSince: z.number().optional(),
   replays: z.boolean().optional(),
 }) satisfies z.ZodType<InstanceRecord>;
+
+/** Validate an instance record read from (or written to) a registry backend, naming the field that failed. */
+export function parseInstanceRecord(value: unknown, what: string): InstanceRecord {
+  return parseOrThrow(instanceRecordSchema, value, what) as InstanceRecord;
+}

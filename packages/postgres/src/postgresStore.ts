@@ -3,7 +3,7 @@ import {
   INITIAL_STATE,
   type InstanceRecord,
   type InstanceRegistry,
-  instanceRecordSchema,
+  parseInstanceRecord,
   parseState,
   QuiesceError,
   type QuiesceState,
@@ -185,7 +185,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   let lastPrune = 0;
   const registry: PostgresStore['registry'] = {
     async upsert(record) {
-      const checked = checkRecord(record, 'registry.upsert');
+      const checked = parseInstanceRecord(record, 'registry.upsert');
       await query(
         `INSERT INTO ${s}.instances AS t (key, id, acked_version, in_flight, last_seen, record)
          VALUES ($1, $2, $3, $4, $5, $6)
@@ -218,7 +218,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       const records: InstanceRecord[] = [];
       for (const row of r.rows) {
         try {
-          records.push(checkRecord(row.record, 'registry record'));
+          records.push(parseInstanceRecord(row.record, 'registry record'));
         } catch (err) {
           // One unreadable row must not hide the others; say which one it was.
           reportError(err as Error);
@@ -302,16 +302,4 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       if (connection.owned) await pool.end().catch(() => {});
     },
   };
-}
-
-/** Validate an instance record (registry rows are untrusted input too), naming the field that failed. */
-export function checkRecord(value: unknown, what: string): InstanceRecord {
-  const result = instanceRecordSchema.safeParse(value);
-  if (result.success) return result.data as InstanceRecord;
-  const issue = result.error.issues[0];
-  const field = issue?.path.length ? issue.path.join('.') : 'record';
-  throw new QuiesceError('INVALID_INPUT', `${what}: ${field}: ${issue?.message ?? 'invalid'}`, {
-    field,
-    cause: result.error,
-  });
 }

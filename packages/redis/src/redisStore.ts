@@ -3,13 +3,13 @@ import {
   INITIAL_STATE,
   type InstanceRecord,
   type InstanceRegistry,
+  parseInstanceRecord,
   parseState,
   QuiesceError,
   type QuiesceState,
   type StateStore,
 } from '@quiesce/core';
 import { Redis } from 'ioredis';
-import { checkRecord } from './instanceRecord.js';
 
 /** Where the store connects: an app's ioredis client, or a URL (then the store owns its clients). */
 export type RedisConnectionOptions =
@@ -308,7 +308,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   let lastPrune = 0;
   const registry: RedisStore['registry'] = {
     async upsert(record) {
-      const r = checkRecord(record, 'registry.upsert');
+      const r = parseInstanceRecord(record, 'registry.upsert');
       await run('registry.upsert', () =>
         client.eval(
           UPSERT,
@@ -329,7 +329,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       const now = Date.now();
       for (const [id, raw] of Object.entries(all)) {
         try {
-          const rec = checkRecord(JSON.parse(raw), `registry record ${id}`);
+          const rec = parseInstanceRecord(JSON.parse(raw), `registry record ${id}`);
           if (pruneAfterMs > 0 && now - rec.lastSeen > pruneAfterMs) stale.push(id);
           else records.push(rec);
         } catch (err) {
