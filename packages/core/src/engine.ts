@@ -36,6 +36,7 @@ import { computeRetryAfter, type ResolvedRetryAfter, resolveRetryAfterOptions } 
 import type { InstanceRecord, StateStore } from './store.js';
 import type {
   EngineEvents,
+  EngineSettings,
   EngineStatus,
   GuardJobOptions,
   GuardToolOptions,
@@ -57,6 +58,7 @@ import {
   INITIAL_STATE,
   isReadOnlyPhase,
   type MaintenanceWindow,
+  type NoticeRecord,
   PHASES,
   type Phase,
   parseOrThrow,
@@ -113,12 +115,7 @@ export function createQuiesce(options: QuiesceOptions = {}): QuiesceEngine {
 
 class Engine implements QuiesceEngine {
   readonly instanceId: string;
-  readonly options: Readonly<{
-    refusalStatus: number;
-    dryRun: boolean;
-    bypassHeader: string;
-    bypassCookie: string;
-  }>;
+  readonly options: EngineSettings;
 
   readonly #store: StateStore;
   readonly #ownsStore: boolean;
@@ -1138,44 +1135,20 @@ class Engine implements QuiesceEngine {
             { kind, window: current, phase: current.phase, at: iso(this.#clock.now()) },
             { record, signal: this.#notifyAbort.signal, log: this.#log },
           );
-          await this.#updateWindow(window.id, (w) => {
-            const before = w.notices[n.name];
-            return {
-              ...w,
-              notices: {
-                ...w.notices,
-                [n.name]: {
-                  status: 'ok',
-                  attempts: (before?.attempts ?? 0) + 1,
-                  lastEvent: kind,
-                  updatedAt: iso(this.#clock.now()),
-                  ...(before?.data || data ? { data: { ...before?.data, ...(data ?? {}) } } : {}),
-                },
-              },
-            };
-          });
+          await this.#recordNotice(window.id, n.name, kind, (before) => ({
+            status: 'ok',
+            ...(before?.data || data ? { data: { ...before?.data, ...(data ?? {}) } } : {}),
+          }));
         } catch (err) {
           const error = errorMessage(err);
           this.#metrics.notifierFailed(n.name);
           this.#log.error('quiesce: notifier failed', { notifier: n.name, event: kind, error });
           this.#emit('notifier-failed', { notifier: n.name, event: kind, error });
-          await this.#updateWindow(window.id, (w) => {
-            const before = w.notices[n.name];
-            return {
-              ...w,
-              notices: {
-                ...w.notices,
-                [n.name]: {
-                  ...before,
-                  status: 'failed',
-                  attempts: (before?.attempts ?? 0) + 1,
-                  lastEvent: kind,
-                  lastError: error,
-                  updatedAt: iso(this.#clock.now()),
-                },
-              },
-            };
-          });
+          await this.#recordNotice(window.id, n.name, kind, (before) => ({
+            ...before,
+            status: 'failed',
+            lastError: error,
+          }));
         }
       });
       this.#notifyChains.set(
@@ -1183,6 +1156,25 @@ class Engine implements QuiesceEngine {
         run.catch(() => {}),
       );
     }
+  }
+
+  /** Keep a notifier's outcome in the window's record (`window.notices[name]`). */
+  #recordNotice(
+    windowId: string,
+    name: string,
+    kind: NotifierEventKind,
+    outcome: (before: NoticeRecord | undefined) => Pick<NoticeRecord, 'status'> & Partial<NoticeRecord>,
+  ): Promise<void> {
+    return this.#updateWindow(windowId, (w) => {
+      const before = w.notices[name];
+      const notice: NoticeRecord = {
+        ...outcome(before),
+        attempts: (before?.attempts ?? 0) + 1,
+        lastEvent: kind,
+        updatedAt: iso(this.#clock.now()),
+      };
+      return { ...w, notices: { ...w.notices, [name]: notice } };
+    });
   }
 
   // ---------------------------------------------------------------- heartbeat, poll, fallback

@@ -156,6 +156,14 @@ export interface EngineEvents {
   close: [];
 }
 
+/** The resolved settings adapters read from an engine. */
+export type EngineSettings = Readonly<{
+  refusalStatus: number;
+  dryRun: boolean;
+  bypassHeader: string;
+  bypassCookie: string;
+}>;
+
 export interface QuiesceEngine {
   readonly instanceId: string;
   /** Last applied state. */
@@ -166,12 +174,7 @@ export interface QuiesceEngine {
   readonly readOnly: boolean;
   /** The clock behind every timer of this engine (adapters with timers of their own should share it). */
   readonly clock: Clock;
-  readonly options: Readonly<{
-    refusalStatus: number;
-    dryRun: boolean;
-    bypassHeader: string;
-    bypassCookie: string;
-  }>;
+  readonly options: EngineSettings;
 
   /** Load the state from the store and start heartbeats. Idempotent; called by the first async method. */
   start(): Promise<void>;
