@@ -65,7 +65,7 @@ export async function createNestNotes(
   }
 
   @Module({
-    imports: [QuiesceModule.forRoot({ engine })],
+    imports: [QuiesceModule.forRoot({ engine, mountPath: '/nest' })],
     controllers: [PinsController],
     providers: [{ provide: NOTES, useValue: notes }],
   })

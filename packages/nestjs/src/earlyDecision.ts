@@ -3,9 +3,9 @@ import type { AbstractHttpAdapter, ApplicationConfig, DiscoveryService, Metadata
 import { compilePathPattern, isSafeMethod } from '@quiesce/core';
 import { renderDecision, sendNodeResponse } from '@quiesce/core/http';
 import { httpOperation, pathname } from './httpOperation.js';
-import type { PlatformRequest } from './platform.js';
+import { type PlatformRequest, requestPath } from './platform.js';
 import { ReadOnlyGuard } from './readOnlyGuard.js';
-import type { RouteInfo } from './routeInfo.js';
+import { joinPath, type RouteInfo } from './routeInfo.js';
 import { controllerRoutes } from './routeInventory.js';
 import { type EarlyDecision, kEarlyDecision, type ResolvedModuleOptions } from './tokens.js';
 
@@ -36,7 +36,7 @@ function unreadBodyIsLarge(req: IncomingMessage): boolean {
 }
 
 interface Table {
-  /** Fastify: `POST /orders/:id` (its route pattern) → route. */
+  /** Fastify: `POST /orders/:id` (its route pattern, without the mount path) → route. */
   byPattern: Map<string, RouteInfo>;
   /** Express: per method, path matchers in registration order. */
   byMethod: Map<string, Array<{ pattern: RegExp; route: RouteInfo }>>;
@@ -61,7 +61,7 @@ export function installEarlyDecision(
   if (!adapter || !options.decideBeforeBody) return;
   const type = adapter.getType();
   if (type !== 'express' && type !== 'fastify') return;
-  const engine = options.engine;
+  const { engine, mountPath } = options;
 
   let table: Table | undefined;
   // Built on first use: the global prefix is set after the module is created.
@@ -69,10 +69,13 @@ export function installEarlyDecision(
     if (table) return table;
     const everywhere = globalGuard || appGuardRegistered(discovery);
     table = { byPattern: new Map(), byMethod: new Map() };
-    for (const r of controllerRoutes(discovery, scanner, config?.getGlobalPrefix() ?? '')) {
+    const prefix = joinPath(mountPath, config?.getGlobalPrefix() ?? '');
+    for (const r of controllerRoutes(discovery, scanner, prefix)) {
       if (r.method === 'ALL' || isSafeMethod(r.method)) continue;
       if (!everywhere && !hasReadOnlyGuard(r.handler) && !hasReadOnlyGuard(r.controller)) continue;
-      table.byPattern.set(`${r.method} ${r.route.path}`, r.route);
+      // Fastify knows its routes without the mount path (`/nest/orders` → `/orders`).
+      const pattern = r.route.path.slice(mountPath.length) || '/';
+      table.byPattern.set(`${r.method} ${pattern}`, r.route);
       let list = table.byMethod.get(r.method);
       if (!list) {
         list = [];
@@ -99,7 +102,8 @@ export function installEarlyDecision(
       next: () => void,
     ) => {
       if (!engine.readOnly || isSafeMethod(req.method)) return next();
-      const path = pathname(req.originalUrl ?? req.url);
+      // The patterns start with the module's mount path, as the request path does.
+      const path = pathname(requestPath(req, mountPath));
       const candidates = routes().byMethod.get(req.method);
       const match = candidates?.find((c) => c.pattern.test(path));
       if (!match) return next();

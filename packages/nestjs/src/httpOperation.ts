@@ -17,7 +17,7 @@ export function httpOperation(
 ): Operation {
   const facts = {
     method: req.method,
-    path: requestPath(req),
+    path: requestPath(req, options.mountPath),
     headers: req.headers,
     ip: req.ip,
     principal: options.principal?.(req),

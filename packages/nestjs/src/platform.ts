@@ -8,9 +8,10 @@ import { sendNodeResponse } from '@quiesce/core/http';
  */
 export interface PlatformRequest {
   method: string;
+  /** The URL as Nest routes it: an outer Express app mounting Nest's instance stripped its mount path. */
   url: string;
-  /** Express: the URL before routers stripped their mount path. */
-  originalUrl?: string;
+  /** Express: the path an outer app mounted Nest's instance under (`/nest`), or `''`. */
+  baseUrl?: string;
   headers: IncomingHttpHeaders;
   ip?: string;
   body?: unknown;
@@ -45,9 +46,12 @@ export function rawResponse(res: PlatformResponse): RawResponse {
   return isFastifyReply(res) ? res.raw : res;
 }
 
-/** Request path as the client sent it (query string included; core strips it). */
-export function requestPath(req: PlatformRequest): string {
-  return req.originalUrl ?? req.url;
+/**
+ * Request path as the client calls it (query string included; core strips it): the module's
+ * `mountPath` + the URL Nest routes on. Matches the route patterns, which carry the same prefix.
+ */
+export function requestPath(req: PlatformRequest, mountPath: string): string {
+  return mountPath === '' ? req.url : mountPath + req.url;
 }
 
 /**

@@ -1,5 +1,15 @@
 import type { AddressInfo } from 'node:net';
-import { type ArgumentsHost, Catch, Controller, Get, Inject, Injectable, Module, Post } from '@nestjs/common';
+import {
+  type ArgumentsHost,
+  Catch,
+  Controller,
+  Get,
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  Post,
+} from '@nestjs/common';
 import { APP_GUARD, BaseExceptionFilter, HttpAdapterHost } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { createQuiesce, type QuiesceEngine } from '@quiesce/core';
@@ -8,7 +18,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly, Writes } from './policyDecorators.js';
 import { QuiesceModule } from './quiesceModule.js';
 import { ReadOnlyGuard } from './readOnlyGuard.js';
-import { startNestApp, streamingPost } from './testApp.js';
+import { startMountedNestApp, startNestApp, streamingPost } from './testApp.js';
 import { QUIESCE } from './tokens.js';
 
 @Controller('things')
@@ -209,6 +219,99 @@ describe('QuiesceModule', () => {
     }
   });
 
+  it('mountPath: a Nest app mounted in an outer Express app reports and decides with the path clients call', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => {});
+    // A rule on the path as clients call it: the inventory and the guard both see it.
+    const engine = createQuiesce({
+      soakMs: 0,
+      rules: [{ path: '/nest/api/things/views', method: 'POST', policy: 'drop' }],
+    });
+    @Module({
+      imports: [QuiesceModule.forRoot({ engine, mountPath: '/nest/', globalGuard: true })],
+      controllers: [ThingsController],
+    })
+    class AppModule {}
+    const running = await startMountedNestApp(AppModule, '/nest', (app) => {
+      app.setGlobalPrefix('api');
+    });
+    try {
+      const entries = engine.inventory().filter((e) => e.source === 'nestjs');
+      expect(entries.map((e) => `${e.name} ${e.policy}`).sort()).toEqual([
+        'GET /nest/api/things/touch block',
+        'POST /nest/api/things block',
+        'POST /nest/api/things/import queue',
+        'POST /nest/api/things/login allow',
+        'POST /nest/api/things/views drop',
+      ]);
+      expect(entries.find((e) => e.name === 'POST /nest/api/things')).toMatchObject({
+        path: '/nest/api/things',
+      });
+      expect((await fetch(`${running.url}/nest/api/things`, { method: 'POST' })).status).toBe(201);
+      expect(warn).not.toHaveBeenCalled();
+
+      await engine.begin({ reason: 'r', message: 'Upgrade' });
+      // Matched before the body is read, under the mount path.
+      expect((await streamingPost(`${running.url}/nest/api/things`)).statusCode).toBe(503);
+      const dropped = await fetch(`${running.url}/nest/api/things/views`, { method: 'POST' });
+      expect(dropped.status).toBe(202);
+      expect(await dropped.json()).toMatchObject({ code: 'WRITE_DROPPED' });
+      await engine.end();
+    } finally {
+      warn.mockRestore();
+      await running.close();
+      await engine.close();
+    }
+  });
+
+  it('mountPath on Fastify (behind a proxy that strips /nest): names and rules carry it, writes are still decided before the body', async () => {
+    const engine = createQuiesce({
+      soakMs: 0,
+      rules: [{ path: '/nest/things/views', method: 'POST', policy: 'drop' }],
+    });
+    @Module({
+      imports: [QuiesceModule.forRoot({ engine, mountPath: '/nest', globalGuard: true })],
+      controllers: [ThingsController],
+    })
+    class AppModule {}
+    const running = await startNestApp(AppModule, 'fastify');
+    try {
+      const names = engine.inventory().map((e) => `${e.name} ${e.policy}`);
+      expect(names).toContain('POST /nest/things block');
+      expect(names).toContain('POST /nest/things/views drop');
+      await engine.begin({ reason: 'r', message: 'Upgrade' });
+      expect((await streamingPost(`${running.url}/things`)).statusCode).toBe(503);
+      expect((await fetch(`${running.url}/things/views`, { method: 'POST' })).status).toBe(202);
+      await engine.end();
+    } finally {
+      await running.close();
+      await engine.close();
+    }
+  });
+
+  it('without mountPath, a mounted app still decides before the body; its names lack the mount path, and it warns once', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => {});
+    const engine = createQuiesce({ soakMs: 0 });
+    @Module({
+      imports: [QuiesceModule.forRoot({ engine, globalGuard: true })],
+      controllers: [ThingsController],
+    })
+    class AppModule {}
+    const running = await startMountedNestApp(AppModule, '/nest');
+    try {
+      expect(engine.inventory().map((e) => e.name)).toContain('POST /things');
+      expect((await fetch(`${running.url}/nest/things`, { method: 'POST' })).status).toBe(201);
+      expect((await fetch(`${running.url}/nest/things`)).status).toBe(200);
+      expect(warn.mock.calls).toEqual([[expect.stringMatching(/mounted under \/nest.*mountPath: '\/nest'/)]]);
+      await engine.begin({ reason: 'r', message: 'Upgrade' });
+      expect((await streamingPost(`${running.url}/nest/things`)).statusCode).toBe(503);
+      await engine.end();
+    } finally {
+      warn.mockRestore();
+      await running.close();
+      await engine.close();
+    }
+  });
+
   it('principal: the bypass predicate sees it and queued intents keep it', async () => {
     @Module({
       imports: [
@@ -400,6 +503,8 @@ describe('QuiesceModule', () => {
       /options\.soakMs is an engine option/,
     );
     expect(() => QuiesceModule.forRoot({ refusalStatus: 500 as never })).toThrow(/refusalStatus/);
+    expect(() => QuiesceModule.forRoot({ mountPath: 'nest' })).toThrow(/options\.mountPath must be a path/);
+    expect(() => QuiesceModule.forRoot({ mountPath: 5 as never })).toThrow(/options\.mountPath/);
     expect(() => QuiesceModule.forRootAsync({} as never)).toThrow(/useFactory/);
     expect(() => QueueDuringReadOnly({ idempotencyKey: 'cookie' as never })).toThrow(
       /options\.idempotencyKey/,

@@ -24,6 +24,7 @@ import { createQuiesce, type QuiesceEngine, QuiesceError, type QuiesceOptions } 
 import { installEarlyDecision } from './earlyDecision.js';
 import { QuiesceResponseFilter } from './quiesceResponseFilter.js';
 import { ReadOnlyGuard } from './readOnlyGuard.js';
+import { joinPath } from './routeInfo.js';
 import { scanApplication } from './routeInventory.js';
 import { QUIESCE, QUIESCE_MODULE_OPTIONS, type ResolvedModuleOptions } from './tokens.js';
 
@@ -44,6 +45,13 @@ export interface QuiesceNestOptions {
    * the body was read. @default true
    */
   decideBeforeBody?: boolean;
+  /**
+   * The path this Nest app is mounted under in an outer server (`outer.use('/nest', nestInstance)`),
+   * which Nest cannot see: prefixed (before the global prefix) to every route's path and name, in
+   * `engine.inventory()` and in the operations the guard decides, so both say the path a client
+   * calls (`POST /nest/orders/:id`). @default ''
+   */
+  mountPath?: string;
 }
 
 /**
@@ -63,17 +71,26 @@ export interface QuiesceModuleAsyncOptions extends Pick<ModuleMetadata, 'imports
 const invalid = (field: string, message: string) =>
   new QuiesceError('INVALID_INPUT', `QuiesceModule: options.${field} ${message}`, { field });
 
+/** `/nest/` → `/nest`; `/` → `''`. */
+function normalizeMountPath(path: string): string {
+  const joined = joinPath(path);
+  return joined === '/' ? '' : joined;
+}
+
 function resolveOptions(options: QuiesceModuleOptions): ResolvedModuleOptions {
   if (options === null || typeof options !== 'object') {
     throw new QuiesceError('INVALID_INPUT', 'QuiesceModule: options must be an object', { field: 'options' });
   }
-  const { principal, inventory, globalGuard, decideBeforeBody, engine, ...core } =
+  const { principal, inventory, globalGuard, decideBeforeBody, mountPath, engine, ...core } =
     options as QuiesceNestOptions & { engine?: QuiesceEngine } & QuiesceOptions;
   if (principal !== undefined && typeof principal !== 'function') {
     throw invalid('principal', 'must be a function of the request');
   }
   for (const [field, value] of Object.entries({ inventory, globalGuard, decideBeforeBody })) {
     if (value !== undefined && typeof value !== 'boolean') throw invalid(field, 'must be a boolean');
+  }
+  if (mountPath !== undefined && (typeof mountPath !== 'string' || !mountPath.startsWith('/'))) {
+    throw invalid('mountPath', 'must be a path starting with "/" (such as "/nest")');
   }
   if (engine !== undefined) {
     if (
@@ -95,6 +112,7 @@ function resolveOptions(options: QuiesceModuleOptions): ResolvedModuleOptions {
     principal,
     inventory: inventory ?? true,
     decideBeforeBody: decideBeforeBody ?? true,
+    mountPath: mountPath === undefined ? '' : normalizeMountPath(mountPath),
     bypassHeader: (core as QuiesceOptions).bypass?.header,
     bypassCookie: (core as QuiesceOptions).bypass?.cookie,
     rules: (core as QuiesceOptions).rules ?? [],
@@ -125,7 +143,7 @@ class QuiesceLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplic
       o.engine,
       this.discovery,
       this.scanner,
-      this.config?.getGlobalPrefix() ?? '',
+      joinPath(o.mountPath, this.config?.getGlobalPrefix() ?? ''),
       o.inventory,
       o.rules,
     );

@@ -3,6 +3,7 @@ import {
   type ExecutionContext,
   Inject,
   Injectable,
+  Logger,
   Optional,
   UseGuards,
 } from '@nestjs/common';
@@ -20,7 +21,7 @@ import {
   setHeaders,
 } from './platform.js';
 import { QuiesceResponse } from './quiesceResponse.js';
-import { RouteCache, type RouteInfo } from './routeInfo.js';
+import { joinPath, RouteCache, type RouteInfo } from './routeInfo.js';
 import {
   type EarlyDecision,
   kEarlyDecision,
@@ -34,6 +35,9 @@ function respond(res: PlatformResponse, rendered: RenderedResponse, body?: objec
   setHeaders(res, rendered.headers);
   return QuiesceResponse.create(rendered, body ?? JSON.parse(rendered.body));
 }
+
+/** Modules (by their options) already warned about a mount path they were not given. */
+const mountWarned = new WeakSet<ResolvedModuleOptions>();
 
 const kInFlight = Symbol('quiesce.inFlight');
 const kReadStart = Symbol('quiesce.readStart');
@@ -71,8 +75,28 @@ class ReadOnlyGuardImpl implements CanActivate {
     @Optional() @Inject(ApplicationConfig) private readonly config?: ApplicationConfig,
   ) {}
 
-  /** Read on a cache miss only: the prefix is set after the guard is created. */
-  private readonly prefix = () => this.config?.getGlobalPrefix() ?? '';
+  private mountChecked = false;
+
+  /**
+   * Nest cannot see the path an outer Express app mounts it under before a request arrives (the
+   * inventory is reported at bootstrap): at the first request, say so if `mountPath` misses it.
+   */
+  private checkMount(req: PlatformRequest): void {
+    this.mountChecked = true;
+    const base = req.baseUrl;
+    const { mountPath } = this.options;
+    if (typeof base !== 'string' || base === '' || mountPath.endsWith(base)) return;
+    if (mountWarned.has(this.options)) return;
+    mountWarned.add(this.options);
+    new Logger('QuiesceModule').warn(
+      `this app is mounted under ${base}, but QuiesceModule's mountPath is ${mountPath === '' ? 'not set' : mountPath}: ` +
+        `the inventory, classification rules and operation names see paths without ${base}. ` +
+        `Give QuiesceModule.forRoot({ mountPath: '${base}' }).`,
+    );
+  }
+
+  /** Mount path + global prefix. Read on a cache miss only: the global prefix is set after the guard is created. */
+  private readonly prefix = () => joinPath(this.options.mountPath, this.config?.getGlobalPrefix() ?? '');
 
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const type = context.getType<string>();
@@ -86,6 +110,7 @@ class ReadOnlyGuardImpl implements CanActivate {
     // The arguments directly: switchToHttp() allocates three closures per call.
     const req = context.getArgByIndex<PlatformRequest>(0);
     const res = context.getArgByIndex<PlatformResponse>(1);
+    if (!this.mountChecked) this.checkMount(req);
     const route = this.routes.get(context.getHandler(), context.getClass(), req.method, this.prefix);
     const early = (req as unknown as Record<symbol, EarlyDecision | undefined>)[kEarlyDecision];
     let op: Operation;
@@ -96,7 +121,12 @@ class ReadOnlyGuardImpl implements CanActivate {
     } else if (!this.engine.readOnly) {
       // The hot path: outside a window nothing depends on a header (no bypass, no key), so only
       // classify, to time reads and track writes for the drain.
-      op = { surface: 'http', name: route.name, method: req.method, path: pathname(requestPath(req)) };
+      op = {
+        surface: 'http',
+        name: route.name,
+        method: req.method,
+        path: pathname(requestPath(req, this.options.mountPath)),
+      };
       if (route.annotation) op.annotation = route.annotation;
       decision = this.engine.decide(op);
     } else {
@@ -149,7 +179,7 @@ class ReadOnlyGuardImpl implements CanActivate {
       if (typeof source === 'function') op.idempotencyKey = source(req) || undefined;
       const payload = {
         method: req.method.toUpperCase(),
-        path: pathname(requestPath(req)),
+        path: pathname(requestPath(req, this.options.mountPath)),
         params: { ...(req.params as object) },
         query: { ...(req.query as object) },
         body: req.body ?? null,

@@ -35,10 +35,13 @@ export function declaredMethod(handler: Function): string | undefined {
   return RequestMethod[m];
 }
 
-/** The route pattern of a handler: global prefix + controller path + handler path. */
-export function routePattern(handler: Function, controller: Function, globalPrefix: string): string {
+/**
+ * The route pattern of a handler: prefix (the module's `mountPath`, then Nest's global prefix) +
+ * controller path + handler path.
+ */
+export function routePattern(handler: Function, controller: Function, prefix: string): string {
   return joinPath(
-    globalPrefix,
+    prefix,
     first(Reflect.getMetadata(PATH_METADATA, controller)),
     first(Reflect.getMetadata(PATH_METADATA, handler)),
   );
@@ -48,9 +51,9 @@ export function describeRoute(
   handler: Function,
   controller: Function,
   method: string,
-  globalPrefix: string,
+  prefix: string,
 ): RouteInfo {
-  const path = routePattern(handler, controller, globalPrefix);
+  const path = routePattern(handler, controller, prefix);
   const policy = routePolicy(handler, controller);
   return {
     name: `${method} ${path}`,
@@ -68,14 +71,14 @@ export function describeRoute(
 export class RouteCache {
   readonly #byHandler = new WeakMap<Function, RouteInfo | Map<string, RouteInfo>>();
 
-  get(handler: Function, controller: Function, method: string, globalPrefix: () => string): RouteInfo {
+  get(handler: Function, controller: Function, method: string, prefix: () => string): RouteInfo {
     const hit = this.#byHandler.get(handler);
     if (hit !== undefined) {
       if (!(hit instanceof Map)) return hit;
       const m = hit.get(method);
       if (m) return m;
     }
-    const info = describeRoute(handler, controller, method, globalPrefix());
+    const info = describeRoute(handler, controller, method, prefix());
     if (declaredMethod(handler) !== undefined) {
       this.#byHandler.set(handler, info);
     } else {

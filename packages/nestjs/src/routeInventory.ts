@@ -19,11 +19,11 @@ export interface ControllerRoute {
   route: RouteInfo;
 }
 
-/** Every route handler of the application's controllers. */
+/** Every route handler of the application's controllers; `prefix` is mount path + global prefix. */
 export function controllerRoutes(
   discovery: DiscoveryService,
   scanner: MetadataScanner,
-  globalPrefix: string,
+  prefix: string,
 ): ControllerRoute[] {
   const out: ControllerRoute[] = [];
   for (const wrapper of discovery.getControllers()) {
@@ -38,7 +38,7 @@ export function controllerRoutes(
         key,
         handler,
         method,
-        route: describeRoute(handler, controller, method, globalPrefix),
+        route: describeRoute(handler, controller, method, prefix),
       });
     }
   }
@@ -54,7 +54,8 @@ export function scanApplication(
   engine: QuiesceEngine,
   discovery: DiscoveryService,
   scanner: MetadataScanner,
-  globalPrefix: string,
+  /** Mount path + global prefix. */
+  prefix: string,
   report: boolean,
   rules: readonly ClassificationRule[],
 ): GraphqlPolicies {
@@ -62,7 +63,7 @@ export function scanApplication(
   // Classified as the engine would: annotation, then the app's rules, then the surface default.
   const classify = createClassifier(rules);
 
-  for (const { controller, key, method, route } of controllerRoutes(discovery, scanner, globalPrefix)) {
+  for (const { controller, key, method, route } of controllerRoutes(discovery, scanner, prefix)) {
     const { classification, policy, explicit } = classify({
       surface: 'http',
       name: route.name,

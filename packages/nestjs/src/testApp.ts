@@ -1,9 +1,10 @@
-import { type IncomingMessage, request } from 'node:http';
+import { createServer, type IncomingMessage, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import express from 'express';
 
 export type Platform = 'express' | 'fastify';
 export const PLATFORMS: Platform[] = ['express', 'fastify'];
@@ -29,6 +30,38 @@ export async function startNestApp(
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as AddressInfo;
   return { app, url: `http://127.0.0.1:${address.port}`, close: () => app.close() };
+}
+
+/**
+ * Test-only: a Nest application on Express, mounted under `mountPath` in an outer Express app (as
+ * `outer.use('/nest', nestInstance)`), the outer app listening on 127.0.0.1 port 0.
+ */
+export async function startMountedNestApp(
+  module: Function,
+  mountPath: string,
+  configure?: (app: INestApplication) => void | Promise<void>,
+): Promise<RunningApp> {
+  const instance = express();
+  const app = await NestFactory.create(module as never, new ExpressAdapter(instance), {
+    logger: false,
+    abortOnError: false,
+  });
+  await configure?.(app);
+  await app.init();
+  const outer = express();
+  outer.use(mountPath, instance);
+  const server = createServer(outer);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    app,
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await app.close();
+    },
+  };
 }
 
 /**

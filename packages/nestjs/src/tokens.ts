@@ -18,6 +18,8 @@ export interface ResolvedModuleOptions {
   bypassHeader: string | undefined;
   bypassCookie: string | undefined;
   decideBeforeBody: boolean;
+  /** Where the app is mounted in an outer server (`/nest`), or `''`: prefixed to every route path. */
+  mountPath: string;
   /** The engine's classification rules when the module created it (for the inventory). */
   rules: readonly ClassificationRule[];
   /** Filled at bootstrap: mutation field → policy, so a mutation is refused whole. */
