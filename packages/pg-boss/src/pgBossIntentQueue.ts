@@ -20,6 +20,7 @@ import {
   type TransactionalDb,
   type TransactionHandle,
 } from './pgliteDatabase.js';
+import { type PreparedRunner, preparedRunner } from './prepared.js';
 import { assertIdentifier, assertPositiveInt, INTENT_STATUSES, intentTable, pendingIntents } from './sql.js';
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -85,6 +86,12 @@ export type PgBossIntentQueueOptions = PgBossConnection & {
   pollMs?: number;
   /** Largest payload accepted, as JSON bytes. @default 1048576 */
   maxPayloadBytes?: number;
+  /**
+   * Prepare the enqueue statement once (a named statement on PostgreSQL, SQL `PREPARE` on PGlite)
+   * instead of having the server parse and plan it on every enqueue. Turn it off behind a pooler
+   * that cannot carry named statements (PgBouncer in transaction mode before 1.21). @default true
+   */
+  prepareStatements?: boolean;
   /** Extra pg-boss constructor options when the queue creates pg-boss itself. */
   bossOptions?: Omit<ConstructorOptions, 'db' | 'connectionString' | 'schema' | 'backend'>;
 };
@@ -117,6 +124,10 @@ interface Row {
 
 const COLUMNS =
   'id, name, idempotency_key, payload, payload_hash, principal, surface, window_id, created_at, status, attempts, last_error, applied_at';
+/** SQL types of the enqueue statement's parameters: pg-boss's job JSON, then the intent's columns. */
+const ENQUEUE_TYPES = ['text', 'uuid', 'text', 'text', 'text', 'text', 'text', 'text', 'text'];
+/** Where pg-boss's job insert reads the jobs it is given (its only parameter). */
+const JOB_ROWS = 'json_to_recordset($1::text::json)';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const iso = (v: Date | string | null) => (v === null ? null : new Date(v).toISOString());
 
@@ -244,6 +255,12 @@ export async function createPgBossIntentQueue(
   const leaseMs = assertPositiveInt(options.leaseMs ?? 30_000, 'leaseMs');
   const pollMs = assertPositiveInt(options.pollMs ?? 250, 'pollMs');
   const maxPayloadBytes = assertPositiveInt(options.maxPayloadBytes ?? 1024 * 1024, 'maxPayloadBytes');
+  const prepareStatements = options.prepareStatements ?? true;
+  if (typeof prepareStatements !== 'boolean') {
+    throw new QuiesceError('INVALID_INPUT', 'prepareStatements: must be a boolean', {
+      field: 'prepareStatements',
+    });
+  }
   const connections = (['boss', 'connectionString', 'pglite', 'dataDir'] as const).filter(
     (k) => (options as Record<string, unknown>)[k] !== undefined,
   );
@@ -283,6 +300,7 @@ export async function createPgBossIntentQueue(
     await closePglite?.().catch(() => {});
   };
   let db: TransactionalDb;
+  let statements: PreparedRunner;
   try {
     if (ownsBoss) {
       boss.on('error', () => {});
@@ -298,6 +316,7 @@ export async function createPgBossIntentQueue(
       expireInSeconds: 24 * 60 * 60,
       retentionSeconds: 20 * 365 * 24 * 60 * 60,
     });
+    statements = await preparedRunner(db, ENQUEUE_TYPES, prepareStatements);
   } catch (err) {
     await abandon();
     throw err;
@@ -314,6 +333,88 @@ export async function createPgBossIntentQueue(
   const selectOne = async (executor: Db, jobId: string): Promise<Row | null> =>
     ((await executor.executeSql(`SELECT ${COLUMNS} FROM ${T} WHERE id = $1 AND ${mine}`, [jobId]))
       .rows[0] as Row) ?? null;
+
+  const selectByKey = async (executor: Db, name: string, key: string): Promise<Row | null> =>
+    ((
+      await executor.executeSql(
+        `SELECT ${COLUMNS} FROM ${T} WHERE ${mine} AND name = $1 AND idempotency_key = $2`,
+        [name, key],
+      )
+    ).rows[0] as Row) ?? null;
+
+  /**
+   * pg-boss's own statement for this intent's job, built by `boss.send` but captured instead of run,
+   * or null if it is not the single `INSERT … json_to_recordset($1)` this package knows how to embed
+   * (a queue with `notify`, another pg-boss version): then enqueue uses a transaction instead.
+   */
+  const captureSend = async (id: string): Promise<{ text: string; value: string } | null> => {
+    let captured: { text: string; values?: unknown[] } | undefined;
+    const capture: Db = {
+      async executeSql(text, values) {
+        captured = { text, values };
+        return { rows: [{ id }] };
+      },
+    };
+    const sent = await boss.send(queue, { intent: `int_${id}` }, { id, db: capture });
+    if (!captured || sent !== id || captured.values?.length !== 1) return null;
+    const { text, values } = captured;
+    if (typeof values[0] !== 'string') return null;
+    const embeddable =
+      /^\s*INSERT INTO /.test(text) &&
+      text.split(JOB_ROWS).length === 2 &&
+      (text.match(/\$\d/g) ?? []).length === 1 &&
+      !text.includes(';');
+    return embeddable ? { text, value: values[0] } : null;
+  };
+
+  /** The enqueue statement around pg-boss's job insert; the same text (so one prepared statement) per job insert. */
+  let enqueueText: { job: string; text: string } | null = null;
+  const enqueueStatement = (jobText: string): string => {
+    if (enqueueText?.job !== jobText) {
+      enqueueText = {
+        job: jobText,
+        text: `WITH intent AS (
+           INSERT INTO ${T} (id, queue, name, idempotency_key, payload, payload_hash, principal, surface, window_id, status)
+           VALUES ($2, '${queue}', $3, $4, $5::text::jsonb, $6, $7, $8, $9, 'queued')
+           ON CONFLICT (queue, name, idempotency_key) DO NOTHING RETURNING created_at
+         ), job AS (${jobText.replace(JOB_ROWS, 'json_to_recordset((SELECT $1::text::json FROM intent))')})
+         SELECT created_at FROM intent`,
+      };
+    }
+    return enqueueText.text;
+  };
+
+  /**
+   * The intent row and its pg-boss job in ONE autocommitted statement: the job is inserted only if
+   * the intent was (its rows come from the intent CTE), and both commit together or not at all
+   * before the statement returns. One round trip instead of four (BEGIN, intent, job, COMMIT), and
+   * a prepared statement, so the server does not parse and plan pg-boss's job insert every time.
+   * Null when this path does not apply, or when the row holding the key is gone by the time it is
+   * read (purged): the caller then uses a transaction.
+   */
+  const inOneStatement = async (
+    id: string,
+    params: (string | null)[],
+    written: (createdAt: Date | string) => Row,
+  ): Promise<{ row: Row; created: boolean } | null> => {
+    const job = await captureSend(id);
+    if (!job) return null;
+    let rows: Record<string, unknown>[];
+    try {
+      ({ rows } = await statements.run(enqueueStatement(job.text), [job.value, ...params]));
+    } catch (err) {
+      // The queue was deleted under pg-boss (foreign key / missing table): let the transaction path
+      // raise pg-boss's own error for it.
+      const code = (err as { code?: string }).code;
+      if (code === '23503' || code === '42P01') return null;
+      throw err;
+    }
+    if (rows[0]) return { row: written(rows[0].created_at as Date | string), created: true };
+    // The key is taken. Looked up apart rather than in the prepared statement: a plan cached while
+    // the table was small would keep scanning it whole as it grows.
+    const existing = await selectByKey(db, params[1]!, params[2]!);
+    return existing && { row: existing, created: false };
+  };
 
   const pendingCount = async (): Promise<{ pending: number; replaying: number }> => {
     const { rows } = await db.executeSql(
@@ -618,48 +719,59 @@ export async function createPgBossIntentQueue(
       }
       const payloadHash = hashPayload(input.payload);
       const id = randomUUID();
-      const { row, created } = await inTransaction(db, async (tx) => {
-        const inserted = await tx.executeSql(
-          `INSERT INTO ${T} (id, queue, name, idempotency_key, payload, payload_hash, principal, surface, window_id, status)
-           VALUES ($1, '${queue}', $2, $3, $4::text::jsonb, $5, $6, $7, $8, 'queued')
-           ON CONFLICT (queue, name, idempotency_key) DO NOTHING RETURNING created_at`,
-          [
-            id,
-            input.name,
-            input.idempotencyKey,
-            json,
-            payloadHash,
-            input.principal ?? null,
-            input.surface ?? 'custom',
-            input.windowId ?? null,
-          ],
-        );
-        if (inserted.rows[0]) {
-          await boss.send(queue, { intent: `int_${id}` }, { id, db: tx });
-          // The row as written, without reading the payload back.
-          const row: Row = {
-            id,
-            name: input.name,
-            idempotency_key: input.idempotencyKey,
-            payload: JSON.parse(json),
-            payload_hash: payloadHash,
-            principal: input.principal ?? null,
-            surface: input.surface ?? 'custom',
-            window_id: input.windowId ?? null,
-            created_at: inserted.rows[0].created_at,
-            status: 'queued',
-            attempts: 0,
-            last_error: null,
-            applied_at: null,
-          };
-          return { row, created: true };
-        }
-        const existing = await tx.executeSql(
-          `SELECT ${COLUMNS} FROM ${T} WHERE ${mine} AND name = $1 AND idempotency_key = $2`,
-          [input.name, input.idempotencyKey],
-        );
-        return { row: existing.rows[0] as Row, created: false };
+      const params: (string | null)[] = [
+        id,
+        input.name,
+        input.idempotencyKey,
+        json,
+        payloadHash,
+        input.principal ?? null,
+        input.surface ?? 'custom',
+        input.windowId ?? null,
+      ];
+      // The row as written, without reading the payload back.
+      const written = (createdAt: Date | string): Row => ({
+        id,
+        name: input.name,
+        idempotency_key: input.idempotencyKey,
+        payload: JSON.parse(json),
+        payload_hash: payloadHash,
+        principal: input.principal ?? null,
+        surface: input.surface ?? 'custom',
+        window_id: input.windowId ?? null,
+        created_at: createdAt,
+        status: 'queued',
+        attempts: 0,
+        last_error: null,
+        applied_at: null,
       });
+      const inTwoStatements = () =>
+        inTransaction(db, async (tx): Promise<{ row: Row; created: boolean } | null> => {
+          const inserted = await tx.executeSql(
+            `INSERT INTO ${T} (id, queue, name, idempotency_key, payload, payload_hash, principal, surface, window_id, status)
+             VALUES ($1, '${queue}', $2, $3, $4::text::jsonb, $5, $6, $7, $8, 'queued')
+             ON CONFLICT (queue, name, idempotency_key) DO NOTHING RETURNING created_at`,
+            params,
+          );
+          if (inserted.rows[0]) {
+            await boss.send(queue, { intent: `int_${id}` }, { id, db: tx });
+            return { row: written(inserted.rows[0].created_at), created: true };
+          }
+          const existing = await selectByKey(tx, input.name, input.idempotencyKey);
+          return existing && { row: existing, created: false };
+        });
+      let outcome: { row: Row; created: boolean } | null = null;
+      // null: the row holding the key was purged between our insert and our read; try again.
+      for (let tries = 0; !outcome && tries < 3; tries++) {
+        outcome = (await inOneStatement(id, params, written)) ?? (await inTwoStatements());
+      }
+      if (!outcome) {
+        throw new QuiesceError(
+          'STORE_UNAVAILABLE',
+          'intent: the key kept being purged while it was enqueued',
+        );
+      }
+      const { row, created } = outcome;
       if (!created && row.payload_hash !== payloadHash) {
         throw new QuiesceError(
           'IDEMPOTENCY_CONFLICT',
@@ -751,6 +863,7 @@ export async function createPgBossIntentQueue(
       closed = true;
       closing.abort();
       await replaying?.catch(() => {});
+      await statements.close();
       if (ownsBoss) await boss.stop({ graceful: false, close: true }).catch(() => {});
       await closePglite?.();
     },

@@ -21,6 +21,10 @@ export interface TransactionHandle {
 export type TransactionalDb = Db & { beginTransaction(): Promise<TransactionHandle> };
 
 const ROLLBACK = Symbol('rollback');
+const pgliteDbs = new WeakSet<object>();
+
+/** Whether this pg-boss `db` is one of `pgliteDatabase`'s (one PGlite session, SQL `PREPARE` works). */
+export const isPgliteDatabase = (db: object): boolean => pgliteDbs.has(db);
 
 function txDb(tx: PGliteTransactionLike): Db {
   return {
@@ -41,6 +45,7 @@ function txDb(tx: PGliteTransactionLike): Db {
  */
 export function pgliteDatabase(pglite: PGliteWithTransactions): TransactionalDb {
   const base = fromPglite(pglite);
+  pgliteDbs.add(base);
   return Object.assign(base, {
     async beginTransaction(): Promise<TransactionHandle> {
       let open!: (tx: PGliteTransactionLike) => void;

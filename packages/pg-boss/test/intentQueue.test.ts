@@ -95,6 +95,59 @@ describe.each(backends)('pg-boss intent queue on %s', (_name, make) => {
     expect(stats.oldestAgeMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('commits exactly one job per intent on each enqueue path (prepared, unprepared, transaction), none for a repeated key', async () => {
+    // Quotes, backslashes, dollar quotes and non-ASCII: the prepared path on PGlite sends them as literals.
+    const key = `it's \\ a "key" $$ E'\\'' ü`;
+    const payload = { note: `O'Brien \\n \\' $q$ 🙂`, path: 'C:\\temp\\', nested: [{ quote: "'" }] };
+    // A queue with pg-boss `notify` makes pg-boss's job insert a WITH statement, which the one-statement
+    // enqueue does not embed: that queue enqueues in a transaction.
+    const notifying = `${name}.notify`;
+    await queue.boss.createQueue(notifying, { notify: true });
+    expect((await queue.boss.getQueue(notifying))?.notify).toBe(true);
+    const paths: Array<[string, PgBossIntentQueue]> = [
+      ['prepared', queue],
+      ['unprepared', await backend.open({ queue: `${name}.plain`, prepareStatements: false })],
+      ['transaction', await backend.open({ queue: notifying })],
+    ];
+    for (const [path, q] of paths) {
+      const first = await q.enqueue({
+        name: 'orders.create',
+        idempotencyKey: key,
+        payload,
+        principal: "user:'7'",
+      });
+      expect(first.created, path).toBe(true);
+      const again = await q.enqueue({ name: 'orders.create', idempotencyKey: key, payload });
+      expect(again, path).toMatchObject({
+        created: false,
+        intent: { id: first.intent.id, principal: "user:'7'" },
+      });
+      expect(
+        await rejection(q.enqueue({ name: 'orders.create', idempotencyKey: key, payload: { other: 1 } })),
+        path,
+      ).toMatchObject({ code: 'IDEMPOTENCY_CONFLICT' });
+      expect(await q.get(first.intent.id), path).toMatchObject({
+        idempotencyKey: key,
+        payload,
+        status: 'queued',
+      });
+      const second = await q.enqueue({ name: 'orders.create', idempotencyKey: 'plain', payload: 1 });
+      const queueName = path === 'prepared' ? name : path === 'unprepared' ? `${name}.plain` : notifying;
+      const jobs = await q.boss.findJobs(queueName);
+      expect(jobs.map((j) => j.id).sort(), path).toEqual(
+        [first.intent.id.slice(4), second.intent.id.slice(4)].sort(),
+      );
+    }
+    if (backend.name === 'pglite') {
+      // PGlite is one session: a DEALLOCATE ALL from anyone drops the prepared enqueue; it comes back.
+      await backend.sql('DEALLOCATE ALL');
+      expect(
+        (await queue.enqueue({ name: 'orders.create', idempotencyKey: 'after', payload: 2 })).created,
+      ).toBe(true);
+      expect(await queue.boss.findJobs(name)).toHaveLength(3);
+    }
+  });
+
   it('creates one intent when many requests race with the same key', async () => {
     const results = await Promise.all(
       Array.from({ length: 12 }, () =>
