@@ -423,14 +423,12 @@ class Engine implements QuiesceEngine {
   }
 
   track(op: Operation): InFlightHandle {
-    const h = this.#inflight.track(op);
-    return {
-      done: () => {
-        h.done();
-        // Tell the controller at once when the last write of a freezing instance finishes.
-        if (this.#inflight.count === 0 && this.phase === 'freezing') void this.#heartbeat();
-      },
+    // One shared hook, set on the first write, instead of a wrapping handle and closure per write:
+    // tell the controller at once when the last write of a freezing instance finishes.
+    this.#inflight.onDone ??= () => {
+      if (this.#inflight.count === 0 && this.phase === 'freezing') void this.#heartbeat();
     };
+    return this.#inflight.track(op);
   }
 
   reportRead(outcome: ReadOutcome): void {

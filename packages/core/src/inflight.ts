@@ -1,15 +1,36 @@
 import type { Operation } from './operation.js';
 
-interface Entry {
-  name: string;
-  since: number;
+/**
+ * One write in flight, and its own handle: a single object per write (no closure, no id), so
+ * tracking a request costs one allocation.
+ */
+class Tracked {
+  #tracker: InFlightTracker | null;
+
+  constructor(
+    readonly name: string,
+    readonly since: number,
+    tracker: InFlightTracker,
+  ) {
+    this.#tracker = tracker;
+  }
+
+  /** Idempotent: the second call does nothing. */
+  done(): void {
+    const t = this.#tracker;
+    if (t === null) return;
+    this.#tracker = null;
+    t.finish(this);
+  }
 }
 
 /** Counts writes in flight so a window reaches `frozen` only once they finish. */
 export class InFlightTracker {
-  readonly #entries = new Map<number, Entry>();
-  #seq = 0;
+  /** Insertion order: the first entry is the oldest write. */
+  readonly #entries = new Set<Tracked>();
   #waiters: Array<() => void> = [];
+  /** Called after each write finishes (after the idle waiters), e.g. to report a drained instance. */
+  onDone: (() => void) | undefined = undefined;
 
   constructor(private readonly now: () => number) {}
 
@@ -18,26 +39,25 @@ export class InFlightTracker {
   }
 
   track(op: Operation): { done(): void } {
-    const id = ++this.#seq;
-    this.#entries.set(id, { name: op.name, since: this.now() });
-    let finished = false;
-    return {
-      done: () => {
-        if (finished) return;
-        finished = true;
-        this.#entries.delete(id);
-        if (this.#entries.size === 0 && this.#waiters.length > 0) {
-          const w = this.#waiters;
-          this.#waiters = [];
-          for (const fn of w) fn();
-        }
-      },
-    };
+    const t = new Tracked(op.name, this.now(), this);
+    this.#entries.add(t);
+    return t;
   }
 
-  /** The oldest in-flight write (Map keeps insertion order). */
-  oldest(): Entry | null {
-    for (const e of this.#entries.values()) return e;
+  /** @internal Called once per write, by its handle. */
+  finish(t: Tracked): void {
+    this.#entries.delete(t);
+    if (this.#entries.size === 0 && this.#waiters.length > 0) {
+      const w = this.#waiters;
+      this.#waiters = [];
+      for (const fn of w) fn();
+    }
+    this.onDone?.();
+  }
+
+  /** The oldest in-flight write (a Set keeps insertion order). */
+  oldest(): { readonly name: string; readonly since: number } | null {
+    for (const e of this.#entries) return e;
     return null;
   }
 

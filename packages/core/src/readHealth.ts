@@ -126,3 +126,74 @@ export class ReadHealthWatcher {
     return { baseline, window, healthy: reasons.length === 0, reasons };
   }
 }
+
+export interface ReadSamplerOptions {
+  /** Timed reads per second to keep under load; below twice this rate every read is timed. @default 100 */
+  targetPerSecond?: number;
+  /** Largest stride: on average at least one read in this many is timed. @default 64 */
+  maxStride?: number;
+  /** Random numbers in [0, 1) for the gaps between timed reads. @default Math.random */
+  random?: () => number;
+}
+
+/**
+ * Which reads an adapter times for `engine.reportRead()`. While reads are rare (under twice
+ * `targetPerSecond`), every read; under load, on average one read in `stride` (at most
+ * `maxStride`), the stride set about once a second so that at least `targetPerSecond` reads a
+ * second are still timed. The gaps between timed reads are random (1 to 2 × stride − 1), so
+ * periodic traffic cannot line up with the sampling and the latency percentiles and error ratio
+ * stay unbiased; the watcher's sample ring then spans seconds of traffic instead of milliseconds.
+ * Timing a read (two clock reads and a listener on the response) is most of an adapter's cost on
+ * a read.
+ */
+export class ReadSampler {
+  readonly #target: number;
+  readonly #maxStride: number;
+  readonly #random: () => number;
+  #stride = 1;
+  #left = 1;
+  #since = -1;
+  #timed = 0;
+
+  constructor(options: ReadSamplerOptions = {}) {
+    this.#target = options.targetPerSecond ?? 100;
+    this.#maxStride = options.maxStride ?? 64;
+    this.#random = options.random ?? Math.random;
+    if (!(this.#target > 0)) throw new RangeError('ReadSampler: targetPerSecond must be > 0');
+    if (!Number.isSafeInteger(this.#maxStride) || this.#maxStride < 1) {
+      throw new RangeError('ReadSampler: maxStride must be a positive integer');
+    }
+  }
+
+  /** On average, one read in `stride` is timed. */
+  get stride(): number {
+    return this.#stride;
+  }
+
+  /** Whether to time this read. */
+  take(): boolean {
+    if (--this.#left > 0) return false;
+    const s = this.#stride;
+    this.#left = s === 1 ? 1 : 1 + Math.floor(this.#random() * (2 * s - 1));
+    return true;
+  }
+
+  /**
+   * A timed read finished at `nowMs` (a monotonic clock, such as `performance.now()`): about once
+   * a second, the stride is set from the rate of timed reads since.
+   */
+  timed(nowMs: number): void {
+    if (this.#since < 0) {
+      this.#since = nowMs;
+      return;
+    }
+    this.#timed++;
+    const elapsed = nowMs - this.#since;
+    if (elapsed < 1000) return;
+    // Reads per second ÷ target, rounded down: never fewer timed reads than the target.
+    const want = (this.#timed * this.#stride * 1000) / elapsed / this.#target;
+    this.#stride = want < 2 ? 1 : Math.min(this.#maxStride, Math.floor(want));
+    this.#since = nowMs;
+    this.#timed = 0;
+  }
+}

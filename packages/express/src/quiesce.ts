@@ -7,6 +7,7 @@ import {
   type Operation,
   type QuiesceEngine,
   QuiesceError,
+  ReadSampler,
 } from '@quiesce/core';
 import {
   operationFromHttp,
@@ -105,7 +106,6 @@ const DRAIN_LIMIT = 64 * 1024;
 
 const kInFlight = Symbol('quiesce.inFlight');
 const kReadStart = Symbol('quiesce.readStart');
-const kEngine = Symbol('quiesce.engine');
 
 type Req = IncomingMessage & {
   originalUrl?: string;
@@ -117,10 +117,11 @@ type Req = IncomingMessage & {
 type Res = ServerResponse & {
   [kInFlight]?: InFlightHandle;
   [kReadStart]?: number;
-  [kEngine]?: QuiesceEngine;
 };
 
-// Shared listeners (no closure per request): `this` is the response.
+// Shared listeners (no closure per request): `this` is the response. One listener per response,
+// on `close`: a response emits it once, after `finish` or when the connection went away first, and
+// Node's server listens on `finish` itself (a second `finish` listener makes every emit copy an array).
 function onWriteClose(this: Res): void {
   const h = this[kInFlight];
   if (h) {
@@ -129,14 +130,17 @@ function onWriteClose(this: Res): void {
   }
 }
 
-function onReadFinish(this: Res): void {
-  const start = this[kReadStart];
-  if (start === undefined) return;
-  this[kEngine]!.reportRead({
-    surface: 'http',
-    durationMs: performance.now() - start,
-    error: this.statusCode >= 500,
-  });
+/** One listener per middleware (not per request); a timed response carries only its start time. */
+function readListener(engine: QuiesceEngine, sampler: ReadSampler): (this: Res) => void {
+  return function onReadClose(this: Res): void {
+    const start = this[kReadStart];
+    // Excluded (an event stream, a write), or the connection went away before the response was
+    // sent: not a read whose latency means anything.
+    if (start === undefined || !this.writableFinished) return;
+    const now = performance.now();
+    engine.reportRead({ surface: 'http', durationMs: now - start, error: this.statusCode >= 500 });
+    sampler.timed(now);
+  };
 }
 
 /** A long-lived response (an event stream) is not a read whose latency means anything. */
@@ -151,32 +155,23 @@ function pathname(url: string): string {
 
 class Guard implements GuardOnRequest {
   readonly #registered = new WeakSet<object>();
+  /** The app seen last: the inventory check is one comparison per request, not a WeakSet lookup. */
+  #lastApp: unknown;
+  /** Which reads are timed: every read while they are rare, about one in `stride` under load. */
+  readonly #sampler = new ReadSampler();
+  readonly #onReadClose: (this: Res) => void;
 
   constructor(
     readonly engine: QuiesceEngine,
     readonly o: Resolved,
-  ) {}
+  ) {
+    this.#onReadClose = readListener(engine, this.#sampler);
+  }
 
   readonly middleware: Handler = (req, res, next) => {
     const r = req as Req;
     r[kGuard] = this;
-    const app = r.app;
-    if (
-      this.o.inventory &&
-      app &&
-      (typeof app === 'function' || typeof app === 'object') &&
-      !this.#registered.has(app)
-    ) {
-      this.#registered.add(app);
-      // Off the request: the routes are all declared by the time the first request arrives.
-      setImmediate(() => {
-        try {
-          registerRoutes(this.engine, app);
-        } catch {
-          // The inventory is a report; a router shape it cannot read must not break requests.
-        }
-      });
-    }
+    if (this.o.inventory && r.app !== this.#lastApp) this.#inventory(r.app);
     if (!this.engine.readOnly) {
       // The hot path: classify only, so reads are timed and writes tracked for the drain. Nothing
       // here can use a header (no bypass, no key outside a window), so core's full translation,
@@ -190,6 +185,20 @@ class Guard implements GuardOnRequest {
     }
     this.#decideDuringWindow(r, res as Res, next);
   };
+
+  #inventory(app: unknown): void {
+    this.#lastApp = app;
+    if (!app || (typeof app !== 'function' && typeof app !== 'object') || this.#registered.has(app)) return;
+    this.#registered.add(app);
+    // Off the request: the routes are all declared by the time the first request arrives.
+    setImmediate(() => {
+      try {
+        registerRoutes(this.engine, app);
+      } catch {
+        // The inventory is a report; a router shape it cannot read must not break requests.
+      }
+    });
+  }
 
   #operation(req: Req, path: string, route: RouteMatch | null, policy: RoutePolicy | null): Operation {
     const method = (req.method ?? 'GET').toUpperCase();
@@ -276,10 +285,9 @@ class Guard implements GuardOnRequest {
 
   #proceed(res: Res, op: Operation, d: Decision): void {
     if (d.classification === 'read') {
-      if (this.o.reportReads) {
+      if (this.o.reportReads && this.#sampler.take()) {
         res[kReadStart] = performance.now();
-        res[kEngine] = this.engine;
-        res.on('finish', onReadFinish);
+        res.on('close', this.#onReadClose);
       }
     } else if (d.policy !== 'allow') {
       this.#track(res, op);

@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import { ApplicationConfig } from '@nestjs/core';
 import type { Decision, InFlightHandle, Operation, QuiesceEngine } from '@quiesce/core';
-import { isQuiesceError, QuiesceError } from '@quiesce/core';
+import { isQuiesceError, QuiesceError, ReadSampler } from '@quiesce/core';
 import { type RenderedResponse, renderDecision, renderError, renderQueued } from '@quiesce/core/http';
 import { graphqlDecision } from './graphqlOperation.js';
 import { httpOperation, pathname } from './httpOperation.js';
@@ -41,12 +41,10 @@ const mountWarned = new WeakSet<ResolvedModuleOptions>();
 
 const kInFlight = Symbol('quiesce.inFlight');
 const kReadStart = Symbol('quiesce.readStart');
-const kEngine = Symbol('quiesce.engine');
 
 type RawResponse = ReturnType<typeof rawResponse> & {
   [kInFlight]?: InFlightHandle;
   [kReadStart]?: number;
-  [kEngine]?: QuiesceEngine;
 };
 
 // Shared listeners, no closure per request (`this` is the response). A response emits `close`
@@ -56,24 +54,34 @@ function onWriteClose(this: RawResponse): void {
   this[kInFlight] = undefined;
 }
 
-function onReadClose(this: RawResponse): void {
-  this[kEngine]!.reportRead({
-    surface: 'http',
-    durationMs: performance.now() - this[kReadStart]!,
-    error: this.statusCode >= 500 || !this.writableFinished,
-  });
+/** One read listener per guard (not per request): a timed response carries only its start time. */
+function readListener(engine: QuiesceEngine, sampler: ReadSampler): (this: RawResponse) => void {
+  return function onReadClose(this: RawResponse): void {
+    const now = performance.now();
+    engine.reportRead({
+      surface: 'http',
+      durationMs: now - this[kReadStart]!,
+      error: this.statusCode >= 500 || !this.writableFinished,
+    });
+    sampler.timed(now);
+  };
 }
 
 @Injectable()
 class ReadOnlyGuardImpl implements CanActivate {
   // TypeScript-private rather than #private: esbuild lowers #members of a decorated class to slower helpers.
   private readonly routes = new RouteCache();
+  /** Which reads are timed: every read while they are rare, about one in `stride` under load. */
+  private readonly sampler = new ReadSampler();
+  private readonly onReadClose: (this: RawResponse) => void;
 
   constructor(
     @Inject(QUIESCE) private readonly engine: QuiesceEngine,
     @Inject(QUIESCE_MODULE_OPTIONS) private readonly options: ResolvedModuleOptions,
     @Optional() @Inject(ApplicationConfig) private readonly config?: ApplicationConfig,
-  ) {}
+  ) {
+    this.onReadClose = readListener(engine, this.sampler);
+  }
 
   private mountChecked = false;
 
@@ -142,10 +150,9 @@ class ReadOnlyGuardImpl implements CanActivate {
             raw[kInFlight] = this.engine.track(op);
             raw.on('close', onWriteClose);
           }
-        } else if (raw[kReadStart] === undefined) {
+        } else if (raw[kReadStart] === undefined && this.sampler.take()) {
           raw[kReadStart] = performance.now();
-          raw[kEngine] = this.engine;
-          raw.on('close', onReadClose);
+          raw.on('close', this.onReadClose);
         }
         return true;
       }
