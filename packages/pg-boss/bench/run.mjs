@@ -41,29 +41,55 @@ async function timed(n, concurrency, op) {
   return (n / (performance.now() - t0)) * 1000;
 }
 
+/**
+ * pg-boss's own send statement (captured from boss.send, so the same text and job JSON), prepared
+ * once: a named statement on PostgreSQL, SQL PREPARE on PGlite.
+ */
+async function preparedSend(boss) {
+  const db = boss.getDb();
+  let captured;
+  const capture = {
+    executeSql: async (text, values) => {
+      captured = { text, values };
+      return { rows: [{ id: null }] };
+    },
+  };
+  const next = async () => {
+    await boss.send('bench.raw', payload, { db: capture });
+    return captured;
+  };
+  const { text } = await next();
+  if (db._pgbdb) return async () => db.executeSql({ name: 'bench_send', text }, (await next()).values);
+  await db.executeSql(`PREPARE bench_send (text) AS ${text}`);
+  const literal = (v) => `E'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+  return async () => db.executeSql(`EXECUTE bench_send(${literal((await next()).values[0])})`);
+}
+
 let keySeq = 0;
 async function bench(label, queue, sizes) {
   const boss = queue.boss;
   await boss.createQueue('bench.raw');
   const noop = new Map([['bench.order', () => {}]]);
-  const r = { sendSeq: [], enqSeq: [], send16: [], enq16: [], replay: [] };
+  const r = { sendSeq: [], enqSeq: [], prepSeq: [], send16: [], enq16: [], prep16: [], replay: [] };
+  const sendPrepared = await preparedSend(boss);
   // Warm-up: connections, plans, JIT.
   await timed(50, 4, () => boss.send('bench.raw', payload));
   await timed(50, 4, () => queue.enqueue({ name: 'bench.order', idempotencyKey: `w${keySeq++}`, payload }));
+  await timed(50, 4, sendPrepared);
   await queue.replay({ handlers: noop });
   const send = () => boss.send('bench.raw', payload);
   const enqueue = () => queue.enqueue({ name: 'bench.order', idempotencyKey: `k${keySeq++}`, payload });
   for (let round = 0; round < ROUNDS; round++) {
-    // Alternate which goes first, so neither always runs on the warmer (or busier) half of a round.
-    const pair = async (n, c, into) => {
-      const order = round % 2 ? [enqueue, send] : [send, enqueue];
-      const [first, second] = [await timed(n, c, order[0]), await timed(n, c, order[1])];
-      const [s, e] = round % 2 ? [second, first] : [first, second];
-      into[0].push(s);
-      into[1].push(e);
+    // Rotate which goes first, so none always runs on the warmer (or busier) part of a round.
+    const trio = async (n, c, into) => {
+      const ops = [send, enqueue, sendPrepared];
+      for (let i = 0; i < 3; i++) {
+        const k = (round + i) % 3;
+        into[k].push(await timed(n, c, ops[k]));
+      }
     };
-    await pair(sizes.seq, 1, [r.sendSeq, r.enqSeq]);
-    await pair(sizes.conc, 16, [r.send16, r.enq16]);
+    await trio(sizes.seq, 1, [r.sendSeq, r.enqSeq, r.prepSeq]);
+    await trio(sizes.conc, 16, [r.send16, r.enq16, r.prep16]);
     const pending = (await queue.stats()).depth;
     const t0 = performance.now();
     const report = await queue.replay({ handlers: noop, concurrency: 16 });
@@ -73,11 +99,12 @@ async function bench(label, queue, sizes) {
   }
   const m = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, median(v)]));
   // Each round measures send and enqueue back to back, so a round's ratio sees one machine load.
-  const ratios = (a, b) => {
+  const ratios = (a, b, p) => {
     const xs = a.map((x, i) => x / b[i]);
     return {
       ratio: median(xs),
       'ratio range': `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`,
+      'vs prepared': median(a.map((x, i) => x / p[i])),
     };
   };
   return [
@@ -86,14 +113,16 @@ async function bench(label, queue, sizes) {
       measure: 'sequential (1 in flight)',
       'send/s': m.sendSeq,
       'enqueue/s': m.enqSeq,
-      ...ratios(r.enqSeq, r.sendSeq),
+      ...ratios(r.enqSeq, r.sendSeq, r.prepSeq),
+      'prepared send/s': m.prepSeq,
     },
     {
       backend: label,
       measure: '16 concurrent',
       'send/s': m.send16,
       'enqueue/s': m.enq16,
-      ...ratios(r.enq16, r.send16),
+      ...ratios(r.enq16, r.send16, r.prep16),
+      'prepared send/s': m.prep16,
     },
     {
       backend: label,
@@ -145,7 +174,17 @@ try {
 }
 
 console.log(`\n@quiesce/pg-boss — medians of ${ROUNDS} interleaved rounds, node ${process.version}\n`);
-const cols = ['backend', 'measure', 'send/s', 'enqueue/s', 'ratio', 'ratio range', 'replay/s'];
+const cols = [
+  'backend',
+  'measure',
+  'send/s',
+  'enqueue/s',
+  'ratio',
+  'ratio range',
+  'prepared send/s',
+  'vs prepared',
+  'replay/s',
+];
 const table = [cols, ...rows.map((r) => cols.map((c) => fmt(r[c])))];
 const widths = cols.map((_, i) => Math.max(...table.map((row) => String(row[i]).length)));
 for (const [i, row] of table.entries()) {
@@ -153,6 +192,10 @@ for (const [i, row] of table.entries()) {
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 }
 console.log(
-  '\nratio: median over rounds of enqueue/s ÷ send/s measured back to back. An enqueue is the intent row',
+  '\nratio: median over rounds of enqueue/s ÷ send/s measured back to back. An enqueue is one prepared',
 );
-console.log('and the pg-boss job in one transaction; send is one autocommitted insert.');
+console.log(
+  'statement inserting the intent row and the pg-boss job; send is pg-boss parsing and planning its',
+);
+console.log('insert on every call. prepared send: the same insert prepared once, the cost of the job alone;');
+console.log('vs prepared: enqueue/s ÷ prepared send/s, what the intent row costs on top of it.');
