@@ -27,6 +27,7 @@ export class QuiesceMetrics {
   };
   readonly #counters: Record<CounterName, Counter>;
   readonly #surfaceAttrs = new Map<string, Attributes>();
+  readonly #readAttrs = new Map<string, Attributes[]>();
   readonly #readDuration: Histogram;
   readonly #notifierFailures: Counter;
   readonly #fallbacks: Counter;
@@ -103,7 +104,16 @@ export class QuiesceMetrics {
   }
 
   read(surface: Surface, durationMs: number, error: boolean, inWindow: boolean): void {
-    this.#readDuration.record(durationMs, { surface, window: inWindow, error });
+    // Attribute sets are cached per surface: recording a read allocates nothing.
+    let bySurface = this.#readAttrs.get(surface);
+    if (!bySurface) {
+      bySurface = [false, true].flatMap((window) =>
+        [false, true].map((err) => ({ surface, window, error: err })),
+      );
+      this.#readAttrs.set(surface, bySurface);
+    }
+    const attrs = bySurface[(inWindow ? 2 : 0) + (error ? 1 : 0)]!;
+    this.#readDuration.record(durationMs, attrs);
   }
 
   notifierFailed(notifier: string): void {
