@@ -13,7 +13,8 @@ import {
   type StateStore,
   silentLogger,
 } from '@quiesce/core';
-import { type HttpIntentPayload, queue, quiesce, quiesceRouter } from '@quiesce/express';
+import type { HttpIntentPayload } from '@quiesce/core/http';
+import { queue, quiesce, quiesceRouter } from '@quiesce/express';
 import { createPgBossIntentQueue, freezeJobs, pgliteDatabase } from '@quiesce/pg-boss';
 import { createPostgresStore, createWriteAudit } from '@quiesce/postgres';
 import { createRedisStore } from '@quiesce/redis';

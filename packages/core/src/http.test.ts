@@ -8,6 +8,7 @@ import {
   renderDecision,
   renderError,
   renderQueued,
+  resolveIdempotencyKey,
   sendNodeResponse,
   wantsHtml,
 } from './http.js';
@@ -113,5 +114,22 @@ describe('@quiesce/core/http', () => {
     expect(res.statusCode).toBe(400);
     expect(headers['access-control-allow-origin']).toBe('https://app.example');
     expect(headers['content-length']).toBe(String(Buffer.byteLength(e.body)));
+  });
+
+  it('resolveIdempotencyKey: header when present, required with "header", ignored with "content", custom wins', () => {
+    expect(resolveIdempotencyKey(undefined, 'k', 'POST /x')).toBe('k');
+    expect(resolveIdempotencyKey('header-or-content', undefined, 'POST /x')).toBeUndefined();
+    expect(resolveIdempotencyKey('content', 'k', 'POST /x')).toBeUndefined();
+    expect(() => resolveIdempotencyKey('header', undefined, 'POST /x')).toThrow(
+      expect.objectContaining({ code: 'IDEMPOTENCY_KEY_REQUIRED', field: 'Idempotency-Key' }),
+    );
+    expect(resolveIdempotencyKey('header', 'k', 'POST /x', { value: 'mine' })).toBe('mine');
+    expect(resolveIdempotencyKey(undefined, 'k', 'POST /x', { value: undefined })).toBeUndefined();
+    expect(() => resolveIdempotencyKey(undefined, undefined, 'POST /x', { value: 42 })).toThrow(
+      /returned number/,
+    );
+    expect(() => resolveIdempotencyKey(undefined, 'x'.repeat(256), 'POST /x')).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT', field: 'Idempotency-Key' }),
+    );
   });
 });

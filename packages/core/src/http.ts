@@ -3,7 +3,7 @@
  * operation and from a decision to status, headers and body (RFC 9457).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { isQuiesceError, statusForCode, titleForCode } from './errors.js';
+import { isQuiesceError, QuiesceError, statusForCode, titleForCode } from './errors.js';
 import type { WriteIntent } from './intentQueue.js';
 import type {
   Annotation,
@@ -241,4 +241,72 @@ export function sendNodeResponse(res: NodeResponseLike, rendered: RenderedRespon
   for (const [k, v] of Object.entries(rendered.headers)) res.setHeader(k, v);
   res.setHeader('content-length', String(Buffer.byteLength(rendered.body)));
   res.end(rendered.body);
+}
+
+/** What a queued HTTP write keeps: enough to replay it, and no credentials (headers are not kept). */
+export interface HttpIntentPayload {
+  method: string;
+  /** The path without the query string. */
+  path: string;
+  /** Route parameters, when the route is known before it runs. */
+  params: Record<string, string>;
+  query: Record<string, unknown>;
+  body: unknown;
+}
+
+/**
+ * Where a queued write's idempotency key comes from: the client's `Idempotency-Key` header when
+ * present (`header-or-content`, the default), the header only (`header`: a write without it is
+ * refused with 400), or always the content (`content`).
+ */
+export type IdempotencyKeyRule = 'header-or-content' | 'header' | 'content';
+
+export const IDEMPOTENCY_KEY_RULES: readonly IdempotencyKeyRule[] = [
+  'header-or-content',
+  'header',
+  'content',
+];
+
+/** Longest idempotency key accepted, as for the `Idempotency-Key` header. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+
+/**
+ * The key a queued write is kept under, or `undefined` for the engine to derive one from the
+ * content. `custom` is the result of an app's own key function, when the route has one (it wins).
+ */
+export function resolveIdempotencyKey(
+  rule: IdempotencyKeyRule | undefined,
+  headerKey: string | undefined,
+  name: string,
+  custom?: { value: unknown },
+): string | undefined {
+  let key: string | undefined;
+  if (custom) {
+    if (custom.value !== undefined && custom.value !== '' && typeof custom.value !== 'string') {
+      throw new QuiesceError(
+        'INTERNAL',
+        `${name}: the idempotency key function returned ${typeof custom.value}, not a string`,
+      );
+    }
+    key = (custom.value as string | undefined) || undefined;
+  } else if (rule !== 'content') {
+    key = headerKey;
+    if (rule === 'header' && key === undefined) {
+      throw new QuiesceError(
+        'IDEMPOTENCY_KEY_REQUIRED',
+        `Idempotency-Key: this write (${name}) is queued during the window and needs the client's Idempotency-Key header`,
+        { field: 'Idempotency-Key' },
+      );
+    }
+  }
+  if (key !== undefined && key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw new QuiesceError(
+      'INVALID_INPUT',
+      `Idempotency-Key: at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`,
+      {
+        field: 'Idempotency-Key',
+      },
+    );
+  }
+  return key;
 }

@@ -5,7 +5,6 @@ export { registerRoutes } from './registerRoutes.js';
 export {
   allow,
   drop,
-  type HttpIntentPayload,
   type IdempotencyKeySource,
   type PolicyHandler,
   type QueueOptions,

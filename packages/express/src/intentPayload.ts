@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { QuiesceError } from '@quiesce/core';
-import type { HttpIntentPayload } from './routePolicy.js';
+import type { HttpIntentPayload } from '@quiesce/core/http';
 
 type RequestWithBody = IncomingMessage & { body?: unknown; query?: unknown; originalUrl?: string };
 

@@ -15,6 +15,7 @@ import {
   renderDecision,
   renderError,
   renderQueued,
+  resolveIdempotencyKey,
   sendNodeResponse,
 } from '@quiesce/core/http';
 import { hasLargeOrStreamingBody, readIntentPayload } from './intentPayload.js';
@@ -331,31 +332,13 @@ class Guard implements GuardOnRequest {
         route?.params ?? {},
         this.o.queueBodyLimit,
       );
-      const source = q?.idempotencyKey ?? 'header-or-content';
-      let key: string | undefined;
-      if (source === 'header' || source === 'header-or-content') {
-        key = op.idempotencyKey;
-        if (source === 'header' && key === undefined) {
-          throw new QuiesceError(
-            'IDEMPOTENCY_KEY_REQUIRED',
-            `Idempotency-Key: this write (${name}) is queued during the window and needs the client's Idempotency-Key header`,
-            { field: 'Idempotency-Key' },
-          );
-        }
-      } else if (typeof source === 'function') {
-        key = source(req, payload);
-        if (key !== undefined && (typeof key !== 'string' || key === '')) {
-          throw new QuiesceError(
-            'INTERNAL',
-            `queue(${name}): idempotencyKey function returned ${typeof key}, not a string`,
-          );
-        }
-      }
-      if (key !== undefined && key.length > 255) {
-        throw new QuiesceError('INVALID_INPUT', 'Idempotency-Key: at most 255 characters', {
-          field: 'Idempotency-Key',
-        });
-      }
+      const source = q?.idempotencyKey;
+      const key = resolveIdempotencyKey(
+        typeof source === 'function' ? undefined : source,
+        op.idempotencyKey,
+        name,
+        typeof source === 'function' ? { value: source(req, payload) } : undefined,
+      );
       // Without a key the engine derives one from the name, the payload and the principal.
       const { idempotencyKey: _dropped, ...rest } = op;
       const result = await this.engine.enqueue(

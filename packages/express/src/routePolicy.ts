@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Annotation, QuiesceError } from '@quiesce/core';
+import { type HttpIntentPayload, IDEMPOTENCY_KEY_RULES, type IdempotencyKeyRule } from '@quiesce/core/http';
 
 /** The few members of Express's `next` this package calls. */
 export type Next = (error?: unknown) => void;
@@ -15,9 +16,7 @@ export type Handler = (req: IncomingMessage, res: ServerResponse, next: Next) =>
  * - a function of the request and the intent payload; `undefined` falls back to the content.
  */
 export type IdempotencyKeySource =
-  | 'header-or-content'
-  | 'header'
-  | 'content'
+  | IdempotencyKeyRule
   | ((req: IncomingMessage, payload: HttpIntentPayload) => string | undefined);
 
 export interface QueueOptions {
@@ -25,17 +24,6 @@ export interface QueueOptions {
   idempotencyKey?: IdempotencyKeySource;
   /** Name of the intent, which `engine.handle(name, handler)` replays. @default `${METHOD} ${route path}` */
   name?: string;
-}
-
-/** What a queued HTTP write keeps: enough to replay it, and no credentials (headers are not kept). */
-export interface HttpIntentPayload {
-  method: string;
-  /** The path without the query string. */
-  path: string;
-  /** Route parameters, when the route is known before it runs. */
-  params: Record<string, string>;
-  query: Record<string, unknown>;
-  body: unknown;
 }
 
 export type RoutePolicyKind = 'allow' | 'queue' | 'drop' | 'writes';
@@ -126,7 +114,7 @@ export function writes(): PolicyHandler {
   return marker(WRITES);
 }
 
-const KEY_SOURCES = new Set(['header-or-content', 'header', 'content']);
+const KEY_SOURCES = new Set<unknown>(IDEMPOTENCY_KEY_RULES);
 
 /**
  * During a window this write is kept as a durable intent and answered `202` with its id and a status

@@ -1,7 +1,7 @@
 import type { ExecutionContext } from '@nestjs/common';
 import type { Decision, EnqueueDecision, Operation, QuiesceEngine, RefuseDecision } from '@quiesce/core';
-import { isQuiesceError, QuiesceError, statusForCode } from '@quiesce/core';
-import { operationFromHttp } from '@quiesce/core/http';
+import { isQuiesceError, type QuiesceError, statusForCode } from '@quiesce/core';
+import { operationFromHttp, resolveIdempotencyKey } from '@quiesce/core/http';
 import type { PlatformRequest } from './platform.js';
 import { annotationOf, type RoutePolicy, routePolicy } from './policyDecorators.js';
 import type { ResolvedModuleOptions } from './tokens.js';
@@ -260,16 +260,14 @@ async function enqueue(
   const source = policy?.queue?.idempotencyKey;
   let queued: Awaited<ReturnType<QuiesceEngine['enqueue']>>;
   try {
-    if (source === 'header' && op.idempotencyKey === undefined) {
-      throw new QuiesceError(
-        'IDEMPOTENCY_KEY_REQUIRED',
-        `${op.name} is queued during maintenance and needs an Idempotency-Key header`,
-        { field: 'Idempotency-Key' },
-      );
-    }
-    if (source === 'content') op.idempotencyKey = undefined;
-    if (typeof source === 'function')
-      op.idempotencyKey = source(requestOf(context.getArgByIndex(2))) || undefined;
+    const key = resolveIdempotencyKey(
+      typeof source === 'function' ? undefined : source,
+      op.idempotencyKey,
+      op.name,
+      typeof source === 'function' ? { value: source(requestOf(context.getArgByIndex(2))) } : undefined,
+    );
+    if (key === undefined) delete op.idempotencyKey;
+    else op.idempotencyKey = key;
     queued = await engine.enqueue(op, args, { name: policy?.queue?.name ?? op.name });
   } catch (error) {
     if (isQuiesceError(error)) throw quiesceGraphqlError(error);

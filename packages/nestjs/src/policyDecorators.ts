@@ -1,14 +1,13 @@
 import { type Annotation, type Classification, type Policy, QuiesceError } from '@quiesce/core';
+import type { IdempotencyKeyRule } from '@quiesce/core/http';
 
 /** Reflect-metadata key holding a handler's (or controller's) {@link RoutePolicy}. */
 export const POLICY_METADATA = 'quiesce:policy';
 
 /** How a queued write gets its idempotency key. */
 export type IdempotencyKeySource =
-  /** The client must send `Idempotency-Key`; without it the write is refused with `400`. */
-  | 'header'
-  /** Always derived from the content (name, principal, payload). */
-  | 'content'
+  /** `header`: the client must send `Idempotency-Key` (400 without); `content`: always derived. */
+  | Exclude<IdempotencyKeyRule, 'header-or-content'>
   /** Your own function of the platform request; `undefined` falls back to the content. */
   | ((request: any) => string | undefined);
 

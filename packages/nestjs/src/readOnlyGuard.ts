@@ -9,8 +9,15 @@ import {
 } from '@nestjs/common';
 import { ApplicationConfig } from '@nestjs/core';
 import type { Decision, InFlightHandle, Operation, QuiesceEngine } from '@quiesce/core';
-import { isQuiesceError, QuiesceError, ReadSampler } from '@quiesce/core';
-import { type RenderedResponse, renderDecision, renderError, renderQueued } from '@quiesce/core/http';
+import { isQuiesceError, ReadSampler } from '@quiesce/core';
+import {
+  type HttpIntentPayload,
+  type RenderedResponse,
+  renderDecision,
+  renderError,
+  renderQueued,
+  resolveIdempotencyKey,
+} from '@quiesce/core/http';
 import { graphqlDecision } from './graphqlOperation.js';
 import { httpOperation, pathname } from './httpOperation.js';
 import {
@@ -175,23 +182,23 @@ class ReadOnlyGuardImpl implements CanActivate {
     const options = route.policy?.queue ?? {};
     const source = options.idempotencyKey;
     try {
-      if (source === 'header' && op.idempotencyKey === undefined) {
-        throw new QuiesceError(
-          'IDEMPOTENCY_KEY_REQUIRED',
-          `${route.name} is queued during the window and needs an Idempotency-Key header`,
-          { field: 'Idempotency-Key' },
-        );
-      }
-      if (source === 'content') op.idempotencyKey = undefined;
-      if (typeof source === 'function') op.idempotencyKey = source(req) || undefined;
-      const payload = {
+      const name = options.name ?? route.name;
+      const key = resolveIdempotencyKey(
+        typeof source === 'function' ? undefined : source,
+        op.idempotencyKey,
+        name,
+        typeof source === 'function' ? { value: source(req) } : undefined,
+      );
+      if (key === undefined) delete op.idempotencyKey;
+      else op.idempotencyKey = key;
+      const payload: HttpIntentPayload = {
         method: req.method.toUpperCase(),
         path: pathname(requestPath(req, this.options.mountPath)),
-        params: { ...(req.params as object) },
-        query: { ...(req.query as object) },
+        params: { ...(req.params as Record<string, string>) },
+        query: { ...(req.query as Record<string, unknown>) },
         body: req.body ?? null,
       };
-      const result = await this.engine.enqueue(op, payload, { name: options.name ?? route.name });
+      const result = await this.engine.enqueue(op, payload, { name });
       throw respond(res, renderQueued(result, decision));
     } catch (error) {
       if (error instanceof QuiesceResponse) throw error;
