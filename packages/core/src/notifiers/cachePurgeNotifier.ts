@@ -62,13 +62,8 @@ export function cachePurgeNotifier(options: CachePurgeNotifierOptions): Notifier
   const o = parseOrThrow(optionsSchema, options, 'cachePurgeNotifier options');
   const name = o.name ?? 'cache-purge';
   const on = new Set<NotifierEventKind>(o.on ?? ['started', 'ended']);
-  const delivery = new Delivery(name, {
-    fetch: o.fetch,
-    clock: o.clock,
-    sleep: o.sleep,
-    random: o.random,
-    retry: o.retry,
-  });
+  // The validated options carry the runtime hooks (fetch, clock, sleep, random) and retry settings.
+  const delivery = new Delivery(name, o);
   return {
     name,
     async notify(event, ctx) {

@@ -98,10 +98,7 @@ export function statuspageNotifier(options: StatuspageNotifierOptions): Notifier
   const title = o.title ?? ((w: MaintenanceWindow) => `Maintenance: ${w.reason}`);
   const adoptExisting = o.adoptExisting ?? true;
   const delivery = new Delivery(name, {
-    fetch: o.fetch,
-    clock: o.clock,
-    sleep: o.sleep,
-    random: o.random,
+    ...o,
     // A key shared by several clients can be rate limited for up to the 60 s measuring window.
     retry: { attempts: 8, budgetMs: 180_000, ...o.retry },
     minIntervalMs: o.minIntervalMs ?? 1000,

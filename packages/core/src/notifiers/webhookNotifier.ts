@@ -122,13 +122,8 @@ export function webhookNotifier(options: WebhookNotifierOptions): Notifier {
   const now = () => (clock ? clock.now() : Date.now());
   const url = new URL(o.url);
   const label = `POST ${url.origin}${format === 'slack' ? '/…' : url.pathname}`;
-  const delivery = new Delivery(name, {
-    fetch: o.fetch,
-    clock: o.clock,
-    sleep: o.sleep,
-    random: o.random,
-    retry: o.retry,
-  });
+  // The validated options carry the runtime hooks (fetch, clock, sleep, random) and retry settings.
+  const delivery = new Delivery(name, o);
 
   return {
     name,
