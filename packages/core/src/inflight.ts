@@ -28,8 +28,7 @@ class Tracked {
 export class InFlightTracker {
   /** Insertion order: the first entry is the oldest write. */
   readonly #entries = new Set<Tracked>();
-  #waiters: Array<() => void> = [];
-  /** Called after each write finishes (after the idle waiters), e.g. to report a drained instance. */
+  /** Called after each write finishes, e.g. to report a drained instance. */
   onDone: (() => void) | undefined = undefined;
 
   constructor(private readonly now: () => number) {}
@@ -47,11 +46,6 @@ export class InFlightTracker {
   /** @internal Called once per write, by its handle. */
   finish(t: Tracked): void {
     this.#entries.delete(t);
-    if (this.#entries.size === 0 && this.#waiters.length > 0) {
-      const w = this.#waiters;
-      this.#waiters = [];
-      for (const fn of w) fn();
-    }
     this.onDone?.();
   }
 
@@ -59,11 +53,5 @@ export class InFlightTracker {
   oldest(): { readonly name: string; readonly since: number } | null {
     for (const e of this.#entries) return e;
     return null;
-  }
-
-  /** Resolves when nothing is in flight. */
-  idle(): Promise<void> {
-    if (this.#entries.size === 0) return Promise.resolve();
-    return new Promise((r) => this.#waiters.push(r));
   }
 }
