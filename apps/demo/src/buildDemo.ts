@@ -98,7 +98,8 @@ export async function buildDemo(options: DemoOptions = {}): Promise<Demo> {
       'Redis holds only the quiesce state; set DATABASE_URL too (notes and pg-boss need PostgreSQL)',
     );
   }
-  const adminToken = options.adminToken ?? randomBytes(18).toString('base64url');
+  // Hex, not base64url: a token starting with '-' reads as an option in `quiesce --token <t>`.
+  const adminToken = options.adminToken ?? randomBytes(20).toString('hex');
   if (adminToken.length < 16) invalid('adminToken', 'must be at least 16 characters');
   const log = options.logger ?? silentLogger;
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
