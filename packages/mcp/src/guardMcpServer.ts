@@ -131,17 +131,17 @@ export function guardedTools(server: McpServer): GuardedToolInfo[] {
 }
 
 class GuardedTool {
+  readonly guard: McpGuard;
+  readonly tool: RegisteredTool;
   name: string;
   handler: Handler | TaskHandler;
   #seen: unknown = Symbol('unseen');
   #c: ToolClassification | null = null;
   #wrappedTask: { of: TaskHandler; wrapped: TaskHandler } | null = null;
 
-  constructor(
-    readonly guard: McpGuard,
-    name: string,
-    readonly tool: RegisteredTool,
-  ) {
+  constructor(guard: McpGuard, name: string, tool: RegisteredTool) {
+    this.guard = guard;
+    this.tool = tool;
     this.name = name;
     this.handler = tool.handler as Handler | TaskHandler;
   }
@@ -181,14 +181,21 @@ class GuardedTool {
 }
 
 class McpGuard {
+  readonly engine: QuiesceEngine;
+  readonly overrides: Record<string, ToolOverride>;
+  readonly options: GuardMcpServerOptions;
   readonly #tools = new Map<RegisteredTool, GuardedTool>();
   readonly #fns = new WeakMap<GuardedTool, Handler>();
 
+  // Fields assigned in the body (no parameter properties): the sources also run with Node's type stripping.
   constructor(
-    readonly engine: QuiesceEngine,
-    readonly overrides: Record<string, ToolOverride>,
-    readonly options: GuardMcpServerOptions,
+    engine: QuiesceEngine,
+    overrides: Record<string, ToolOverride>,
+    options: GuardMcpServerOptions,
   ) {
+    this.engine = engine;
+    this.overrides = overrides;
+    this.options = options;
     for (const [name, o] of Object.entries(overrides)) classifyTool(engine, name, undefined, o); // validate now
   }
 
