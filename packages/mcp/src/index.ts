@@ -9,4 +9,4 @@ export {
 export { mcpEndpointRule } from './mcpEndpointRule.js';
 export { IDEMPOTENCY_KEY_META, REPLAY_META, type ReplayInfo, replayOf } from './replayContext.js';
 export type { ClassifiedBy, ToolHints, ToolOverride } from './toolClassification.js';
-export { agentToolResult } from './toolResult.js';
+export { agentNoticeOf, agentToolResult } from './toolResult.js';

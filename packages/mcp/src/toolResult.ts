@@ -1,5 +1,5 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { AgentRefusal } from '@quiesce/core';
+import type { AgentNotice, AgentRefusal } from '@quiesce/core';
 
 /**
  * An agent refusal as an MCP tool result. `refused` and `dropped` are `isError: true` (the client
@@ -22,4 +22,14 @@ export function invalidCallResult(code: string, field: string, text: string): Ca
     structuredContent: { code, field, message: text },
     isError: true,
   };
+}
+
+/**
+ * On the client side (an agent runtime): the quiesce notice of a tool result, or null when the
+ * result is not one (the tool ran, or failed for another reason).
+ */
+export function agentNoticeOf(result: unknown): AgentNotice | null {
+  const s = (result as { structuredContent?: unknown } | null | undefined)?.structuredContent;
+  if (!s || typeof s !== 'object' || (s as { code?: unknown }).code !== 'READ_ONLY_MODE') return null;
+  return s as AgentNotice;
 }

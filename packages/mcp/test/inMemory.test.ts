@@ -11,7 +11,7 @@ import {
 } from '@quiesce/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { guardedTools, guardMcpServer, IDEMPOTENCY_KEY_META } from '../src/index.js';
+import { agentNoticeOf, guardedTools, guardMcpServer, IDEMPOTENCY_KEY_META } from '../src/index.js';
 import { memoryNotes, notesServer } from './notesServer.js';
 
 const open: Array<() => Promise<unknown>> = [];
@@ -83,6 +83,9 @@ describe('guardMcpServer over the in-memory transport', () => {
     expect(text(refused)).toContain(`Retry this call after ${seconds} seconds`);
     expect(notes.calls.remove).toBe(0);
     expect((await engine.status()).counters.refused).toEqual({ tool: 1 });
+    // What an agent runtime reads back.
+    expect(agentNoticeOf(refused)).toEqual(refused.structuredContent);
+    expect(agentNoticeOf(listed)).toBeNull();
   });
 
   it('queues a queue tool as a durable intent and applies it exactly once after the window', async () => {
