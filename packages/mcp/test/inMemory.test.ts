@@ -1,4 +1,5 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTaskStore } from '@modelcontextprotocol/sdk/experimental/tasks';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -283,6 +284,65 @@ describe('guardMcpServer over the in-memory transport', () => {
     expect(() =>
       guardMcpServer(new McpServer({ name: 's', version: '1' }), engine, { tools: { x: 'later' as never } }),
     ).toThrow(/tools\.x: must be 'read', 'block', 'queue', 'drop' or 'allow'/);
+  });
+
+  it('refuses a task-based write tool during a window (it cannot be queued) and runs it outside', async () => {
+    const engine = engineFor();
+    const server = guardMcpServer(
+      new McpServer({ name: 's', version: '1' }, { taskStore: new InMemoryTaskStore() }),
+      engine,
+      { tools: { long_write: 'queue' } },
+    );
+    let created = 0;
+    server.experimental.tasks.registerToolTask(
+      'long_write',
+      { execution: { taskSupport: 'optional' } },
+      {
+        createTask: async (extra) => {
+          created++;
+          const task = await extra.taskStore.createTask({ ttl: 60_000, pollInterval: 1 });
+          await extra.taskStore.storeTaskResult(task.taskId, 'completed', {
+            content: [{ type: 'text', text: 'written' }],
+          });
+          return { task };
+        },
+        getTask: async (extra) => (await extra.taskStore.getTask(extra.taskId))!,
+        getTaskResult: async (extra) => (await extra.taskStore.getTaskResult(extra.taskId)) as CallToolResult,
+      },
+    );
+    const client = await connect(server);
+    expect(text(await call(client, 'long_write'))).toBe('written');
+    await engine.begin({ reason: 'r', message: 'Task tools wait' });
+    const refused = await call(client, 'long_write');
+    expect(refused.isError).toBe(true);
+    expect(text(refused)).toContain('"long_write" was not run');
+    expect(text(refused)).toContain('Task tools wait');
+    expect(created).toBe(1);
+    expect(await engine.listIntents()).toEqual([]);
+  });
+
+  it('tracks a running write tool as an in-flight write (the drain waits for it), not a read tool', async () => {
+    const engine = engineFor();
+    const server = guardMcpServer(new McpServer({ name: 's', version: '1' }), engine);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    server.registerTool('slow_write', {}, async () => {
+      started();
+      await released;
+      return { content: [{ type: 'text', text: 'written' }] };
+    });
+    server.registerTool('look', { annotations: { readOnlyHint: true } }, async () => ({ content: [] }));
+    const client = await connect(server);
+    const pending = call(client, 'slow_write');
+    await running;
+    expect((await engine.status()).inFlight).toMatchObject({ count: 1, oldest: { name: 'tool slow_write' } });
+    await call(client, 'look');
+    expect((await engine.status()).inFlight.count).toBe(1);
+    release();
+    expect(text(await pending)).toBe('written');
+    expect((await engine.status()).inFlight.count).toBe(0);
   });
 
   it('fails closed: an error while deciding refuses the call and runs nothing', async () => {
