@@ -151,12 +151,17 @@ class GuardedTool {
     const annotations = this.tool.annotations;
     if (this.#c === null || this.#seen !== annotations) {
       const c = classifyTool(this.guard.engine, this.name, annotations, this.guard.overrides[this.name]);
-      if (c.policy === 'queue' && c.classification === 'write' && this.tool.outputSchema) {
-        throw new QuiesceError(
-          'INVALID_INPUT',
-          `tools.${this.name}: a tool with an outputSchema cannot be queued (its queued result has no output); use block or drop`,
-          { field: `tools.${this.name}` },
-        );
+      if (c.policy === 'queue' && c.classification === 'write') {
+        // A queued call answers "accepted" with no output and is replayed through a plain handler.
+        const why = this.tool.outputSchema
+          ? 'a tool with an outputSchema cannot be queued (its queued result has no output)'
+          : typeof this.handler !== 'function'
+            ? 'a task-based tool cannot be queued'
+            : null;
+        if (why)
+          throw new QuiesceError('INVALID_INPUT', `tools.${this.name}: ${why}; use block or drop`, {
+            field: `tools.${this.name}`,
+          });
       }
       this.#c = c;
       this.#seen = annotations;
@@ -299,7 +304,7 @@ class McpGuard {
     return fn;
   }
 
-  /** Task-based tools (experimental SDK API): a write is refused during a window; it cannot be queued. */
+  /** Task-based tools (experimental SDK API): a write is refused or dropped during a window (never queued). */
   guardedTask(g: GuardedTool, createTask: Handler): Handler {
     return async (...params: unknown[]) => {
       const c = g.classification();

@@ -291,7 +291,6 @@ describe('guardMcpServer over the in-memory transport', () => {
     const server = guardMcpServer(
       new McpServer({ name: 's', version: '1' }, { taskStore: new InMemoryTaskStore() }),
       engine,
-      { tools: { long_write: 'queue' } },
     );
     let created = 0;
     server.experimental.tasks.registerToolTask(
@@ -318,7 +317,31 @@ describe('guardMcpServer over the in-memory transport', () => {
     expect(text(refused)).toContain('"long_write" was not run');
     expect(text(refused)).toContain('Task tools wait');
     expect(created).toBe(1);
-    expect(await engine.listIntents()).toEqual([]);
+    expect((await engine.status()).counters.refused).toEqual({ tool: 1 });
+    // Queueing one is refused at registration, and the tool is not left unguarded.
+    const queued = guardMcpServer(
+      new McpServer({ name: 's2', version: '1' }, { taskStore: new InMemoryTaskStore() }),
+      engine,
+      { tools: { long_write: 'queue' } },
+    );
+    expect(() =>
+      queued.experimental.tasks.registerToolTask(
+        'long_write',
+        { execution: { taskSupport: 'optional' } },
+        {
+          createTask: async () => {
+            throw new Error('not reached');
+          },
+          getTask: async () => {
+            throw new Error('not reached');
+          },
+          getTaskResult: async () => {
+            throw new Error('not reached');
+          },
+        },
+      ),
+    ).toThrow(/tools\.long_write: a task-based tool cannot be queued/);
+    expect(guardedTools(queued)).toEqual([]);
   });
 
   it('tracks a running write tool as an in-flight write (the drain waits for it), not a read tool', async () => {
