@@ -103,11 +103,6 @@ export function guardMcpServer<S extends McpServer>(
   const guard = new McpGuard(engine, overrides, options);
   s[kGuarded] = guard;
 
-  const existing = (server as unknown as Record<string, unknown>)[REGISTRY_FIELD];
-  if (existing && typeof existing === 'object') {
-    for (const [name, tool] of Object.entries(existing as Record<string, RegisteredTool>))
-      guard.guard(name, tool);
-  }
   const wrap = <F extends (...a: any[]) => RegisteredTool>(target: object, key: string) => {
     const original = (target as Record<string, F>)[key]!;
     (target as Record<string, unknown>)[key] = function (this: unknown, name: string, ...rest: unknown[]) {
@@ -121,6 +116,12 @@ export function guardMcpServer<S extends McpServer>(
   const tasks = (server as { experimental?: { tasks?: object } }).experimental?.tasks;
   if (tasks && typeof (tasks as Record<string, unknown>).registerToolTask === 'function')
     wrap(tasks, 'registerToolTask');
+  // Last, so that a tool refused here (removed, error thrown) leaves the later ones guarded anyway.
+  const existing = (server as unknown as Record<string, unknown>)[REGISTRY_FIELD];
+  if (existing && typeof existing === 'object') {
+    for (const [name, tool] of Object.entries(existing as Record<string, RegisteredTool>))
+      guard.guard(name, tool);
+  }
   return server;
 }
 
