@@ -280,25 +280,28 @@ class McpGuard {
     fn = async (...params: unknown[]) => {
       const extra = (params[params.length - 1] ?? {}) as ToolCallExtra;
       const args = params.length > 1 ? params[0] : undefined;
-      let c: ToolClassification;
+      let op: Operation;
       let d: Decision;
       try {
-        c = g.classification();
-        d = this.engine.decide(c.operation);
+        const c = g.classification();
+        // The principal lets the engine's bypass predicate (operators, service accounts) see the caller.
+        const principal = this.#principal(extra);
+        op = principal === undefined ? c.operation : { ...c.operation, principal };
+        d = this.engine.decide(op);
       } catch (err) {
         return this.#undecided(g.name, err);
       }
       const handler = g.handler as Handler;
       if (d.outcome === 'proceed') {
         if (d.classification === 'read') return this.#timedRead(() => handler(...params));
-        const tracked = d.policy === 'allow' ? null : this.engine.track(c.operation);
+        const tracked = d.policy === 'allow' ? null : this.engine.track(op);
         try {
           return await handler(...params);
         } finally {
           tracked?.done();
         }
       }
-      if (d.outcome === 'enqueue') return this.#enqueue(g, c.operation, d, args, extra);
+      if (d.outcome === 'enqueue') return this.#enqueue(g, op, d, args, extra);
       return agentToolResult(this.#refusal(g.name, d));
     };
     this.#fns.set(g, fn);
@@ -341,12 +344,10 @@ class McpGuard {
     extra: ToolCallExtra,
   ): Promise<CallToolResult> {
     let key: string | undefined;
-    let principal: string | undefined;
     try {
       key = this.options.idempotencyKey
         ? this.options.idempotencyKey(args, extra)
         : (extra._meta?.[IDEMPOTENCY_KEY_META] as string | undefined);
-      principal = this.options.principal ? this.options.principal(extra) : extra.authInfo?.clientId;
     } catch {
       return agentToolResult(this.#refusal(g.name, d)); // fail closed: nothing kept, nothing run
     }
@@ -361,13 +362,20 @@ class McpGuard {
     const payload: McpIntentPayload = { tool: g.name, arguments: args ?? null };
     try {
       const { intent, statusUrl } = await this.engine.enqueue(
-        { ...op, ...(key !== undefined ? { idempotencyKey: key } : {}), ...(principal ? { principal } : {}) },
+        key === undefined ? op : { ...op, idempotencyKey: key },
         payload,
       );
       return agentToolResult(
         this.#refusal(g.name, d, { id: intent.id, idempotencyKey: intent.idempotencyKey, statusUrl }),
       );
     } catch (err) {
+      if (isQuiesceError(err) && err.code === 'PAYLOAD_TOO_LARGE') {
+        return invalidCallResult(
+          'PAYLOAD_TOO_LARGE',
+          'arguments',
+          `The action "${g.name}" was not run and not queued: its arguments are too large to keep (${err.message}).`,
+        );
+      }
       if (isQuiesceError(err) && err.code === 'IDEMPOTENCY_CONFLICT') {
         return invalidCallResult(
           'IDEMPOTENCY_CONFLICT',
@@ -378,6 +386,11 @@ class McpGuard {
       // The queue could not keep it: say refused (never "queued"), nothing ran.
       return agentToolResult(this.#refusal(g.name, d));
     }
+  }
+
+  #principal(extra: ToolCallExtra): string | undefined {
+    const p = this.options.principal ? this.options.principal(extra) : extra.authInfo?.clientId;
+    return typeof p === 'string' && p !== '' ? p : undefined;
   }
 
   async #timedRead(run: () => unknown): Promise<unknown> {

@@ -368,6 +368,28 @@ describe('guardMcpServer over the in-memory transport', () => {
     expect((await engine.status()).inFlight.count).toBe(0);
   });
 
+  it("passes the caller's principal to the engine: its bypass predicate lets an operator's write run", async () => {
+    const engine = engineFor({ bypass: { principal: (p) => p === 'ops-bot' } });
+    const notes = memoryNotes();
+    const who = (extra: { _meta?: Record<string, unknown> | undefined }) =>
+      extra._meta?.who as string | undefined;
+    const client = await connect(
+      notesServer(engine, notes, { tools: { add_note: 'queue' }, principal: who }),
+    );
+    await engine.begin({ reason: 'r', message: 'm' });
+    expect(await call(client, 'delete_note', { id: 'x' }, { who: 'someone' })).toMatchObject({
+      isError: true,
+    });
+    expect(notes.calls.remove).toBe(0);
+    expect((await call(client, 'delete_note', { id: 'x' }, { who: 'ops-bot' })).isError).toBeFalsy();
+    expect(notes.calls.remove).toBe(1);
+    expect((await engine.status()).counters.bypassed).toEqual({ tool: 1 });
+    // A queued call keeps who asked.
+    const queued = await call(client, 'add_note', { text: 't' }, { who: 'someone' });
+    const intent = await engine.getIntent(agentNoticeOf(queued)!.intentId!);
+    expect(intent).toMatchObject({ principal: 'someone', surface: 'tool', name: 'tool add_note' });
+  });
+
   it('fails closed: an error while deciding refuses the call and runs nothing', async () => {
     const engine = engineFor();
     const broken = new Proxy(engine, {
