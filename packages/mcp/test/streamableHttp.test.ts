@@ -4,7 +4,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createQuiesce, type QuiesceEngine } from '@quiesce/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IDEMPOTENCY_KEY_META, mcpEndpointRule } from '../src/index.js';
-import { listenMcpApp } from './fixtures/mcpApp.js';
+import { ADMIN_TOKEN, listenMcpApp } from './fixtures/mcpApp.js';
 import { memoryNotes } from './notesServer.js';
 
 const open: Array<() => Promise<unknown>> = [];
@@ -74,6 +74,36 @@ describe('guardMcpServer over Streamable HTTP behind @quiesce/express', () => {
     expect(notes.calls.add).toBe(1);
     expect(await engine.getIntent(intentId)).toMatchObject({ status: 'applied' });
     expect(await notes.list()).toEqual([expect.objectContaining({ text: 'over http' })]);
+  });
+
+  it('the admin inventory (what `quiesce inventory --fail-on-unclassified` reads) names an undecided MCP tool', async () => {
+    const engine = createQuiesce({ rules: [mcpEndpointRule('/mcp')] });
+    const { app } = await setup(engine);
+    const res = await fetch(`${app.url}/quiesce/admin/inventory`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(res.status).toBe(200);
+    const { entries, unclassified } = (await res.json()) as {
+      entries: Array<{
+        name: string;
+        source: string;
+        explicit: boolean;
+        details?: { classifiedBy?: string };
+      }>;
+      unclassified: Array<{ name: string }>;
+    };
+    const tools = entries.filter((e) => e.source === 'mcp');
+    expect(tools.map((e) => [e.name, e.details?.classifiedBy])).toEqual([
+      ['tool add_note', 'override'],
+      ['tool delete_note', 'default'],
+      ['tool list_notes', 'annotation'],
+    ]);
+    // delete_note declares nothing and nobody decided: the one the CLI flag fails on.
+    expect(unclassified.map((e) => e.name)).toContain('tool delete_note');
+    expect(unclassified.map((e) => e.name)).not.toContain('tool add_note');
+    // The endpoint itself is decided (allow, by the rule), so it is not reported.
+    expect(entries.find((e) => e.name === 'POST /mcp')).toMatchObject({ source: 'express', explicit: true });
+    expect(unclassified.map((e) => e.name)).not.toContain('POST /mcp');
   });
 
   it('without the rule the HTTP layer refuses the MCP endpoint itself, reads included', async () => {
