@@ -8,6 +8,7 @@ import {
   type Operation,
   type QuiesceEngine,
   QuiesceError,
+  type QuiesceErrorCode,
 } from '@quiesce/core';
 import { IDEMPOTENCY_KEY_META, replayExtra } from './replayContext.js';
 import {
@@ -409,7 +410,7 @@ class McpGuard {
     const text = `The action "${tool}" was not run: the service could not decide whether writes are allowed right now (${errorMessage(err)}). Nothing was changed. Retry later, or tell the user.`;
     return {
       content: [{ type: 'text', text }],
-      structuredContent: { code: 'UNDECIDED', message: text },
+      structuredContent: { code: 'INTERNAL' satisfies QuiesceErrorCode, message: text },
       isError: true,
     };
   }

@@ -405,7 +405,7 @@ describe('guardMcpServer over the in-memory transport', () => {
     const notes = memoryNotes();
     const client = await connect(notesServer(broken, notes));
     const r = await call(client, 'delete_note', { id: 'x' });
-    expect(r).toMatchObject({ isError: true, structuredContent: { code: 'UNDECIDED' } });
+    expect(r).toMatchObject({ isError: true, structuredContent: { code: 'INTERNAL' } });
     expect(text(r)).toContain('classifier exploded');
     expect(notes.calls.remove).toBe(0);
   });
