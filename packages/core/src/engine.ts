@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { agentRefusal } from './agentRefusal.js';
 import { type AuditEntry, createMemoryAuditLog } from './audit.js';
 import { type BypassCheck, createBypassCheck } from './bypass.js';
 import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
@@ -1354,16 +1355,16 @@ class Engine implements QuiesceEngine {
     return async (...args: A): Promise<R | ToolRefusal> => {
       const d = this.decide(op);
       if (d.outcome !== 'proceed') {
-        const tpl = this.#tpl;
-        return {
-          ok: false,
-          refused: true,
-          code: 'READ_ONLY_MODE',
-          message: tpl?.message ?? 'The service is in read-only mode.',
-          windowId: tpl?.windowId ?? '',
-          endsAt: tpl?.endsAt ?? null,
-          retryAfter: d.outcome === 'discard' ? this.#retryAfter(this.#clock.now()) : d.retryAfter,
-        };
+        // [agent refusal: what an agent is told comes from core/agentRefusal.ts (owner: mcp helper, #19)]
+        const r = agentRefusal({
+          decision: d,
+          message: this.#tpl?.message,
+          contact: this.#state.window?.contact,
+          tool: name,
+          now: this.#clock.now(),
+        });
+        return { ok: false, refused: true, ...r, endsAt: r.windowEndsAt, retryAfter: r.retryAfterSeconds };
+        // [/agent refusal]
       }
       const h = d.classification === 'write' ? this.track(op) : null;
       try {

@@ -1,3 +1,4 @@
+export * from './agentRefusal.js';
 export * from './audit.js';
 export * from './bypass.js';
 export * from './classifier.js';

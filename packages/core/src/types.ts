@@ -1,3 +1,4 @@
+import type { AgentRefusal } from './agentRefusal.js';
 import type { AuditEntry, AuditLog } from './audit.js';
 import type { BypassOptions } from './bypass.js';
 import type { ClassificationRule, ClassifyResult } from './classifier.js';
@@ -79,13 +80,13 @@ export interface InFlightHandle {
   done(): void;
 }
 
-export interface ToolRefusal {
+/** What `guardTool` returns instead of running: the agent refusal (`agentRefusal`) plus the earlier names. */
+export interface ToolRefusal extends AgentRefusal {
   ok: false;
   refused: true;
-  code: 'READ_ONLY_MODE';
-  message: string;
-  windowId: string;
+  /** Same as `windowEndsAt`. */
   endsAt: string | null;
+  /** Same as `retryAfterSeconds`. */
   retryAfter: number;
 }
 
