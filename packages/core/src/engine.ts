@@ -549,6 +549,10 @@ class Engine implements QuiesceEngine {
       if (!w || !(w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
         throw new QuiesceError('NO_ACTIVE_WINDOW', 'end: there is no scheduled or active window to end');
       }
+      // ---- conditional end (#18, flag follower): end only the window the caller names.
+      if (v.windowId !== undefined && w.id !== v.windowId)
+        throw new QuiesceError('NO_ACTIVE_WINDOW', `end: window ${v.windowId} is no longer the open window`);
+      // ---- end conditional end
       cancelled = w.phase === 'scheduled';
       return {
         mode: 'read-write',
