@@ -432,8 +432,9 @@ class Engine implements QuiesceEngine {
   }
 
   reportRead(outcome: ReadOutcome): void {
-    this.#health.record(outcome.durationMs, outcome.error);
+    this.#health.record(outcome.durationMs, outcome.error, outcome.signals); // signals: #18
     this.#metrics.read(outcome.surface, outcome.durationMs, outcome.error, this.#readOnly);
+    if (outcome.signals !== undefined) this.#metrics.readSignals(outcome.signals, this.#readOnly); // #18
   }
 
   // ---------------------------------------------------------------- windows

@@ -14,6 +14,7 @@ export * from './notifier.js';
 export * from './notifiers/index.js';
 export * from './operation.js';
 export * from './readHealth.js';
+export * from './readSignals.js';
 export * from './retryAfter.js';
 export * from './store.js';
 export * from './types.js';

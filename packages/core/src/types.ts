@@ -15,6 +15,7 @@ import type { InventoryEntry } from './inventory.js';
 import type { Logger, Notifier } from './notifier.js';
 import type { Decision, Operation, Policy, Surface } from './operation.js';
 import type { ReadHealthOptions, ReadHealthReport } from './readHealth.js';
+import type { ReadSignals } from './readSignals.js';
 import type { RetryAfterOptions } from './retryAfter.js';
 import type { InstanceRecord, StateStore } from './store.js';
 import type {
@@ -136,6 +137,8 @@ export interface ReadOutcome {
   durationMs: number;
   /** True for a 5xx or an exception. */
   error: boolean;
+  /** Read-quality signals of this read, by name (e.g. `{ deltaS: 0.31, lambda: 0.9 }`); finite numbers. */
+  signals?: ReadSignals;
 }
 
 export interface EngineEvents {
