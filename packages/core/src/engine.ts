@@ -5,6 +5,7 @@ import { type BypassCheck, createBypassCheck } from './bypass.js';
 import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
 import { QuiesceError } from './errors.js';
+import { EscalationPolicy } from './escalation.js'; // #18
 import { InFlightTracker } from './inflight.js';
 import {
   deriveIdempotencyKey,
@@ -130,6 +131,7 @@ class Engine implements QuiesceEngine {
   readonly #notifiers: Notifier[];
   readonly #metrics: QuiesceMetrics;
   readonly #health: ReadHealthWatcher;
+  readonly #escalation: EscalationPolicy | null; // #18
   readonly #inventory = new Inventory();
   readonly #inflight: InFlightTracker;
   readonly #handlers = new Map<string, IntentHandler>();
@@ -245,9 +247,22 @@ class Engine implements QuiesceEngine {
       queueOldestAgeMs: () => this.#queueStats?.oldestAgeMs ?? null,
       stale: () => this.#fallback !== null,
     });
-    this.#health = new ReadHealthWatcher(options.readHealth, (report) => {
+    // ---- escalation policy (#18): the policy lives in escalation.ts; the engine lends it a compare-and-set.
+    this.#escalation = options.escalation
+      ? new EscalationPolicy(options.escalation, {
+          engine: this,
+          clock: this.#clock,
+          log: this.#log,
+          transition: (reason, mutate) =>
+            this.#transition('notice', 'escalation', reason, mutate, reason !== undefined),
+        })
+      : null;
+    const readHealth = options.escalation ? { repeat: true, ...options.readHealth } : options.readHealth;
+    // ---- end escalation policy
+    this.#health = new ReadHealthWatcher(readHealth, (report) => {
       this.#log.warn('quiesce: reads degraded during the window', { reasons: report.reasons });
       this.#emit('escalate', report);
+      void this.#escalation?.onEscalate(report); // #18
     });
     // Start at once so decisions reflect the store as soon as possible; `await start()` to wait.
     void this.start().catch((err) => this.#log.error('quiesce: start failed', { error: errorMessage(err) }));
@@ -307,6 +322,7 @@ class Engine implements QuiesceEngine {
     this.#clock.clearTimeout(this.#heartbeatTimer);
     this.#clock.clearTimeout(this.#windowTimer);
     this.#replayAbort?.abort();
+    this.#escalation?.close(); // #18
     // Notifiers retrying against a dead endpoint must not hold the shutdown for their whole budget.
     this.#notifyAbort.abort();
     this.#unsubscribe?.();

@@ -5,6 +5,7 @@ export * from './clock.js';
 export { createQuiesce, PROBLEM_TYPE } from './engine.js';
 export * from './envStore.js';
 export * from './errors.js';
+export * from './escalation.js';
 export * from './fileStore.js';
 export * from './intentQueue.js';
 export * from './inventory.js';

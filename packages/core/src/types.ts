@@ -2,6 +2,7 @@ import type { AuditEntry, AuditLog } from './audit.js';
 import type { BypassOptions } from './bypass.js';
 import type { ClassificationRule, ClassifyResult } from './classifier.js';
 import type { Clock } from './clock.js';
+import type { EscalationOptions } from './escalation.js';
 import type {
   IntentHandler,
   IntentQueue,
@@ -72,6 +73,11 @@ export interface QuiesceOptions {
   /** Replay settings for the backfill. */
   replay?: { concurrency?: number; maxAttempts?: number; backoffMs?: number };
   readHealth?: ReadHealthOptions;
+  /**
+   * What happens on `escalate` (reads degraded during a window): extend the window and run a
+   * limited rollback once. Without it, the event is all that happens.
+   */
+  escalation?: EscalationOptions;
   /** Window ids. @default crypto.randomUUID-based `win_…` */
   generateId?: () => string;
 }
