@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createManualClock } from './clock.js';
 import { createQuiesce } from './engine.js';
-import type { EscalationRecord, RollbackContext } from './escalation.js';
+import { describeEscalation, type EscalationRecord, type RollbackContext } from './escalation.js';
 import { createMemoryStore } from './memoryStore.js';
 import type { Notifier, NotifierEvent } from './notifier.js';
 import type { Operation } from './operation.js';
@@ -103,6 +103,9 @@ describe('escalation policy', () => {
         expect.arrayContaining(['escalation: rollback started', 'escalation: rollback ran']),
       );
       await expect.poll(() => notifier.events.filter((e) => e.kind === 'extended').length).toBe(2);
+      expect(describeEscalation(engine.window!)).toMatch(
+        /^3 escalations: extended 2×, at the limit 1× \(last: read p95 80.0ms is over 2x .*\) · rollback ok$/,
+      );
     } finally {
       await engine.close();
     }

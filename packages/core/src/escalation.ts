@@ -70,6 +70,25 @@ export interface EscalationHost {
   transition(reason: string | undefined, mutate: (s: QuiesceState) => QuiesceState): Promise<QuiesceState>;
 }
 
+/**
+ * One line for an operator (CLI, admin page): the window's escalations, or null when there were
+ * none. E.g. `2 escalations: extended 2×, limit reached 0× · rollback ok`.
+ */
+export function describeEscalation(window: Pick<MaintenanceWindow, 'report'>): string | null {
+  const rec = window.report.escalation as EscalationRecord | undefined;
+  if (!rec || (rec.events.length === 0 && !rec.rollback)) return null;
+  const n = (o: EscalationEvent['outcome']) => rec.events.filter((e) => e.outcome === o).length;
+  const parts = [`extended ${n('extended')}×`];
+  if (n('limit') > 0) parts.push(`at the limit ${n('limit')}×`);
+  if (n('failed') > 0) parts.push(`extension failed ${n('failed')}×`);
+  const last = rec.events.at(-1);
+  let line = `${rec.events.length} escalation${rec.events.length === 1 ? '' : 's'}: ${parts.join(', ')}`;
+  if (last?.reasons.length) line += ` (last: ${last.reasons[0]})`;
+  const r = rec.rollback;
+  if (r) line += ` · rollback ${r.status}${r.status === 'failed' && r.error ? `: ${r.error}` : ''}`;
+  return line;
+}
+
 const MAX_EVENTS = 50;
 const iso = (ms: number) => new Date(ms).toISOString();
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
