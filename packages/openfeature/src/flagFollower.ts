@@ -274,7 +274,7 @@ class Follower implements FlagFollower {
       else if (status !== ProviderStatus.READY) noDecision = `the provider is ${status}`;
     }
     if (noDecision !== null || !details) {
-      this.#noDecision(noDecision ?? 'no evaluation', now);
+      await this.#noDecision(noDecision ?? 'no evaluation', now);
       return;
     }
     if (this.#lastError !== null || this.#fallback !== null) {
@@ -298,7 +298,7 @@ class Follower implements FlagFollower {
     if (done) this.#applied = this.#flag;
   }
 
-  #noDecision(why: string, now: number): void {
+  async #noDecision(why: string, now: number): Promise<void> {
     if (this.#lastError !== why) {
       this.#log.warn('quiesce/openfeature: no decision from the flag provider; keeping the last one', {
         flag: this.#key,
@@ -318,11 +318,8 @@ class Follower implements FlagFollower {
     const on = this.#fallbackMode === 'read-only';
     if (on === this.#applied) return;
     // The next good evaluation compares against this, and undoes it if the flag disagrees.
-    void this.#act(on, null, `flag provider unavailable (${why}); fallback ${this.#fallbackMode}`).then(
-      (done) => {
-        if (done) this.#applied = on;
-      },
-    );
+    if (await this.#act(on, null, `flag provider unavailable (${why}); fallback ${this.#fallbackMode}`))
+      this.#applied = on;
   }
 
   /** Bring the engine in line with the flag. True when it is (or nothing was ours to do). */
