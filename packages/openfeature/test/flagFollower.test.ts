@@ -1,3 +1,6 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FlagdProvider } from '@openfeature/flagd-provider';
 import {
   type EvaluationContext,
   InMemoryProvider,
@@ -206,6 +209,29 @@ describe('followFlag when the provider misbehaves', () => {
     expect(follower.status().lastError).toMatch(/no-op|not ready|NOT_READY/i);
     expect(engine.readOnly).toBe(true);
     expect(engine.window?.id).toBe(w.id);
+  });
+
+  it('a real provider that cannot start (flagd, flag file missing) gives no decision: no window', async () => {
+    const provider = new FlagdProvider({
+      resolverType: 'in-process',
+      offlineFlagSourcePath: join(tmpdir(), `quiesce-no-such-flags-${process.pid}.json`),
+    });
+    const domain = `missing-${++seq}`;
+    await OpenFeature.setProviderAndWait(domain, provider).catch(() => {}); // initialization fails
+    const clock = createManualClock();
+    const engine = createQuiesce({ clock });
+    const follower = followFlag({ engine, client: OpenFeature.getClient(domain), fallback: 'read-only' });
+    open.push({ engine, follower });
+    await follower.start();
+    expect(follower.status()).toMatchObject({ provider: 'flagd', flag: null, applied: null });
+    expect(follower.status().lastError).toMatch(
+      /FLAG_NOT_FOUND|PROVIDER_FATAL|GENERAL|not ready|is ERROR|is FATAL/,
+    );
+    expect(engine.window).toBeNull();
+    // Past stalenessMs without a decision the configured fallback applies (here: read-only).
+    await clock.advance(40_000);
+    await expect.poll(() => engine.readOnly).toBe(true);
+    expect(engine.window?.reason).toMatch(/flag provider unavailable .*fallback read-only/);
   });
 
   it('rejects bad options naming the field', async () => {
