@@ -519,6 +519,13 @@ class Engine implements QuiesceEngine {
       if (!w || !(w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
         throw new QuiesceError('NO_ACTIVE_WINDOW', 'extend: there is no scheduled or active window');
       }
+      // ---- conditional extend (#18, escalation): extend only the window the caller names.
+      if (v.windowId !== undefined && w.id !== v.windowId)
+        throw new QuiesceError(
+          'NO_ACTIVE_WINDOW',
+          `extend: window ${v.windowId} is no longer the open window`,
+        );
+      // ---- end conditional extend
       let endsAt = w.endsAt;
       if (v.endsAt !== undefined) endsAt = v.endsAt;
       else if (v.byMs !== undefined)

@@ -158,6 +158,20 @@ describe('escalation policy', () => {
     }
   });
 
+  it('extend({ windowId }) extends only that window (what an escalation claimed for)', async () => {
+    const engine = createQuiesce({ clock: createManualClock() });
+    try {
+      const w = await engine.begin({ reason: 'r', message: 'm' });
+      await expect(engine.extend({ windowId: 'win_other', byMs: MIN })).rejects.toMatchObject({
+        code: 'NO_ACTIVE_WINDOW',
+      });
+      expect(engine.window!.endsAt).toBeNull();
+      expect((await engine.extend({ windowId: w.id, byMs: MIN })).endsAt).not.toBeNull();
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('without the option an escalation is an event only; bad options name the field', async () => {
     const clock = createManualClock();
     const engine = createQuiesce({ clock, readHealth: { minSamples: 20 } });

@@ -182,8 +182,8 @@ export class EscalationPolicy {
     if (claimed) {
       let event: EscalationEvent;
       try {
-        if (engine.window?.id !== w.id) throw new QuiesceError('NO_ACTIVE_WINDOW', 'the window moved on');
         const extended = await engine.extend({
+          windowId: w.id,
           byMs: this.#o.extendBy,
           actor: 'escalation',
           reason: `reads degraded: ${reasons.join('; ')}`,
