@@ -113,6 +113,36 @@ describe.skipIf(!ok)('flag flips drive one window across two engines sharing a P
     }
   });
 
+  it('a follower whose provider lags does not undo the window on its next evaluation', async () => {
+    const config = (on: boolean) => ({
+      read_only: { variants: { on: true, off: false }, defaultVariant: on ? 'on' : 'off', disabled: false },
+    });
+    const a = new InMemoryProvider(config(false));
+    const b = new InMemoryProvider(config(false));
+    const instances = await twoInstances(schema, 'lag', [a, b]);
+    const [ia, ib] = instances as [Instance, Instance];
+    try {
+      a.putConfiguration(config(true)); // b's provider has not heard of it yet
+      await expect.poll(() => ib.engine.decide(WRITE).outcome).toBe('refuse');
+      const w = ia.engine.window!;
+      await ib.follower.sync(); // b's safety-net evaluation still reads "off"
+      expect(ib.follower.status()).toMatchObject({ flag: false, applied: false });
+      expect(ib.engine.window).toMatchObject({ id: w.id, phase: expect.stringMatching(/freezing|frozen/) });
+      expect(ia.engine.readOnly && ib.engine.readOnly).toBe(true);
+      b.putConfiguration(config(true)); // b catches up: nothing to do, no second window
+      await expect.poll(() => ib.follower.status().applied).toBe(true);
+      expect(await audits(instances, 'begin')).toHaveLength(1);
+      expect(await audits(instances, 'end')).toHaveLength(0);
+      a.putConfiguration(config(false));
+      b.putConfiguration(config(false));
+      await expect.poll(() => ia.engine.readOnly || ib.engine.readOnly).toBe(false);
+      await expect.poll(() => ia.follower.status().applied || ib.follower.status().applied).toBe(false);
+      expect(await audits(instances, 'end')).toHaveLength(1);
+    } finally {
+      await closeAll(instances);
+    }
+  });
+
   it('flagd provider, in-process resolver reading a flag file offline: flips begin and end the window', async () => {
     const file = join(dir, 'flags.json');
     const write = (on: boolean) =>
