@@ -1,4 +1,11 @@
-import type { AuditEntry, EngineStatus, InventoryEntry, MaintenanceWindow, Straggler } from '@quiesce/core';
+import {
+  type AuditEntry,
+  describeEscalation,
+  type EngineStatus,
+  type InventoryEntry,
+  type MaintenanceWindow,
+  type Straggler,
+} from '@quiesce/core';
 import type { IntentView } from './controller.js';
 import { formatDuration } from './duration.js';
 
@@ -123,6 +130,8 @@ export function windowLines(w: MaintenanceWindow, now = Date.now()): string[] {
   if (w.rollbackPlan) lines.push(`  rollback ${w.rollbackPlan}`);
   if (w.openedBy) lines.push(`  opened   by ${w.openedBy}`);
   if (w.stragglers.length) lines.push(`  straggl. ${w.stragglers.map(describeStraggler).join('; ')}`);
+  const escalation = describeEscalation(w); // #18
+  if (escalation) lines.push(`  escal.   ${escalation}`);
   return lines;
 }
 

@@ -6,6 +6,7 @@ import { type BypassCheck, createBypassCheck } from './bypass.js';
 import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
 import { QuiesceError } from './errors.js';
+import { EscalationPolicy } from './escalation.js'; // #18
 import { InFlightTracker } from './inflight.js';
 import {
   deriveIdempotencyKey,
@@ -131,6 +132,7 @@ class Engine implements QuiesceEngine {
   readonly #notifiers: Notifier[];
   readonly #metrics: QuiesceMetrics;
   readonly #health: ReadHealthWatcher;
+  readonly #escalation: EscalationPolicy | null; // #18
   readonly #inventory = new Inventory();
   readonly #inflight: InFlightTracker;
   readonly #handlers = new Map<string, IntentHandler>();
@@ -246,9 +248,22 @@ class Engine implements QuiesceEngine {
       queueOldestAgeMs: () => this.#queueStats?.oldestAgeMs ?? null,
       stale: () => this.#fallback !== null,
     });
-    this.#health = new ReadHealthWatcher(options.readHealth, (report) => {
+    // ---- escalation policy (#18): the policy lives in escalation.ts; the engine lends it a compare-and-set.
+    this.#escalation = options.escalation
+      ? new EscalationPolicy(options.escalation, {
+          engine: this,
+          clock: this.#clock,
+          log: this.#log,
+          transition: (reason, mutate) =>
+            this.#transition('notice', 'escalation', reason, mutate, reason !== undefined),
+        })
+      : null;
+    const readHealth = options.escalation ? { repeat: true, ...options.readHealth } : options.readHealth;
+    // ---- end escalation policy
+    this.#health = new ReadHealthWatcher(readHealth, (report) => {
       this.#log.warn('quiesce: reads degraded during the window', { reasons: report.reasons });
       this.#emit('escalate', report);
+      void this.#escalation?.onEscalate(report); // #18
     });
     // Start at once so decisions reflect the store as soon as possible; `await start()` to wait.
     void this.start().catch((err) => this.#log.error('quiesce: start failed', { error: errorMessage(err) }));
@@ -308,6 +323,7 @@ class Engine implements QuiesceEngine {
     this.#clock.clearTimeout(this.#heartbeatTimer);
     this.#clock.clearTimeout(this.#windowTimer);
     this.#replayAbort?.abort();
+    this.#escalation?.close(); // #18
     // Notifiers retrying against a dead endpoint must not hold the shutdown for their whole budget.
     this.#notifyAbort.abort();
     this.#unsubscribe?.();
@@ -433,8 +449,9 @@ class Engine implements QuiesceEngine {
   }
 
   reportRead(outcome: ReadOutcome): void {
-    this.#health.record(outcome.durationMs, outcome.error);
+    this.#health.record(outcome.durationMs, outcome.error, outcome.signals); // signals: #18
     this.#metrics.read(outcome.surface, outcome.durationMs, outcome.error, this.#readOnly);
+    if (outcome.signals !== undefined) this.#metrics.readSignals(outcome.signals, this.#readOnly); // #18
   }
 
   // ---------------------------------------------------------------- windows
@@ -503,6 +520,13 @@ class Engine implements QuiesceEngine {
       if (!w || !(w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
         throw new QuiesceError('NO_ACTIVE_WINDOW', 'extend: there is no scheduled or active window');
       }
+      // ---- conditional extend (#18, escalation): extend only the window the caller names.
+      if (v.windowId !== undefined && w.id !== v.windowId)
+        throw new QuiesceError(
+          'NO_ACTIVE_WINDOW',
+          `extend: window ${v.windowId} is no longer the open window`,
+        );
+      // ---- end conditional extend
       let endsAt = w.endsAt;
       if (v.endsAt !== undefined) endsAt = v.endsAt;
       else if (v.byMs !== undefined)
@@ -550,6 +574,10 @@ class Engine implements QuiesceEngine {
       if (!w || !(w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
         throw new QuiesceError('NO_ACTIVE_WINDOW', 'end: there is no scheduled or active window to end');
       }
+      // ---- conditional end (#18, flag follower): end only the window the caller names.
+      if (v.windowId !== undefined && w.id !== v.windowId)
+        throw new QuiesceError('NO_ACTIVE_WINDOW', `end: window ${v.windowId} is no longer the open window`);
+      // ---- end conditional end
       cancelled = w.phase === 'scheduled';
       return {
         mode: 'read-write',

@@ -1,3 +1,11 @@
+import {
+  type ReadSignals,
+  resolveSignalRules,
+  type SignalReport,
+  type SignalRule,
+  SignalWatch,
+} from './readSignals.js';
+
 export interface ReadHealthOptions {
   /** Samples kept for each of the baseline and the window. @default 2048 */
   sampleSize?: number;
@@ -7,6 +15,18 @@ export interface ReadHealthOptions {
   latencyFactor?: number;
   /** Escalate when the window's error ratio exceeds the baseline's by this much (absolute). @default 0.05 */
   errorRatioDelta?: number;
+  /**
+   * Rules for read-quality signals reported with reads (`reportRead({ …, signals })`), by signal
+   * name. Every reported signal is summarized before and during the window; only those with rules
+   * can escalate.
+   */
+  signals?: Record<string, SignalRule | readonly SignalRule[]>;
+  /**
+   * After an escalation, escalate again when the reads recorded since (at least `minSamples`) are
+   * still degraded, instead of once per window. Set by the engine when an escalation policy is on.
+   * @default false
+   */
+  repeat?: boolean;
 }
 
 export interface ReadStats {
@@ -21,6 +41,8 @@ export interface ReadHealthReport {
   window: ReadStats;
   healthy: boolean;
   reasons: string[];
+  /** Each read-quality signal's summary before the window and during it. */
+  signals: Record<string, SignalReport>;
 }
 
 /** A fixed ring of samples; no allocation per sample. */
@@ -43,13 +65,22 @@ class Ring {
     this.#size = 0;
     this.#next = 0;
   }
-  stats(): ReadStats {
-    if (this.#size === 0) return { count: 0, p50Ms: null, p95Ms: null, errorRatio: null };
-    const d = this.#durations.slice(0, this.#size).sort();
+  /** Stats of every sample kept, or of the newest `newest` of them. */
+  stats(newest = this.#size): ReadStats {
+    const n = Math.min(newest, this.#size);
+    if (n === 0) return { count: 0, p50Ms: null, p95Ms: null, errorRatio: null };
+    const cap = this.#durations.length;
+    const start = n === this.#size ? 0 : (this.#next - n + cap) % cap;
+    const d = new Float64Array(n);
     let errors = 0;
-    for (let i = 0; i < this.#size; i++) errors += this.#errors[i]!;
+    for (let i = 0; i < n; i++) {
+      const j = n === this.#size ? i : (start + i) % cap;
+      d[i] = this.#durations[j]!;
+      errors += this.#errors[j]!;
+    }
+    d.sort();
     const q = (p: number) => d[Math.min(d.length - 1, Math.floor(p * d.length))]!;
-    return { count: this.#size, p50Ms: q(0.5), p95Ms: q(0.95), errorRatio: errors / this.#size };
+    return { count: n, p50Ms: q(0.5), p95Ms: q(0.95), errorRatio: errors / n };
   }
 }
 
@@ -60,12 +91,16 @@ class Ring {
 export class ReadHealthWatcher {
   readonly #baseline: Ring;
   readonly #window: Ring;
-  readonly #o: Required<ReadHealthOptions>;
+  readonly #o: Required<Omit<ReadHealthOptions, 'signals'>>;
+  readonly #signals: SignalWatch;
   #inWindow = false;
   /** The baseline only changes outside a window: its stats are computed once per window. */
   #baselineStats: ReadStats | null = null;
   #escalated = false;
   #checkEvery = 0;
+  /** Window samples recorded, and how many there were at the last escalation (for `repeat`). */
+  #windowCount = 0;
+  #escalatedAt = 0;
 
   constructor(
     options: ReadHealthOptions = {},
@@ -76,7 +111,9 @@ export class ReadHealthWatcher {
       minSamples: options.minSamples ?? 50,
       latencyFactor: options.latencyFactor ?? 2,
       errorRatioDelta: options.errorRatioDelta ?? 0.05,
+      repeat: options.repeat ?? false,
     };
+    this.#signals = new SignalWatch(resolveSignalRules(options.signals), this.#o.sampleSize);
     this.#baseline = new Ring(this.#o.sampleSize);
     this.#window = new Ring(this.#o.sampleSize);
   }
@@ -86,30 +123,41 @@ export class ReadHealthWatcher {
     if (active === this.#inWindow) return;
     this.#inWindow = active;
     this.#escalated = false;
+    this.#windowCount = 0;
+    this.#escalatedAt = 0;
     this.#window.clear();
+    // Signals keep the ended window's samples for the closing record (written after the soak).
+    if (active) this.#signals.resetWindow();
   }
 
-  record(durationMs: number, error: boolean): void {
+  record(durationMs: number, error: boolean, signals?: ReadSignals): void {
+    if (signals !== undefined) this.#signals.record(signals, this.#inWindow);
     if (!this.#inWindow) {
       this.#baseline.push(durationMs, error);
       this.#baselineStats = null;
       return;
     }
     this.#window.push(durationMs, error);
+    this.#windowCount++;
     // Check every 64th sample: sorting the window's samples is not free.
-    if (!this.#escalated && ++this.#checkEvery % 64 === 0) {
-      const report = this.report();
-      if (!report.healthy) {
-        this.#escalated = true;
-        this.onEscalate(report);
-      }
+    if (++this.#checkEvery % 64 !== 0) return;
+    let report: ReadHealthReport | null = null;
+    if (!this.#escalated) report = this.report();
+    else if (this.#o.repeat && this.#windowCount - this.#escalatedAt >= this.#o.minSamples)
+      // Judged on the reads since the last escalation alone: did extending help?
+      report = this.report(this.#windowCount - this.#escalatedAt);
+    if (report && !report.healthy) {
+      this.#escalated = true;
+      this.#escalatedAt = this.#windowCount;
+      this.onEscalate(report);
     }
   }
 
-  report(): ReadHealthReport {
+  /** Reads during the window (or its newest `newest` reads) against the baseline before it. */
+  report(newest?: number): ReadHealthReport {
     this.#baselineStats ??= this.#baseline.stats();
     const baseline = this.#baselineStats;
-    const window = this.#window.stats();
+    const window = this.#window.stats(newest);
     const reasons: string[] = [];
     if (window.count >= this.#o.minSamples && baseline.count > 0) {
       if (window.p95Ms! > baseline.p95Ms! * this.#o.latencyFactor && window.p95Ms! - baseline.p95Ms! > 1) {
@@ -123,7 +171,9 @@ export class ReadHealthWatcher {
         );
       }
     }
-    return { baseline, window, healthy: reasons.length === 0, reasons };
+    const sig = this.#signals.report(this.#o.minSamples, newest);
+    reasons.push(...sig.reasons);
+    return { baseline, window, healthy: reasons.length === 0, reasons, signals: sig.signals };
   }
 }
 

@@ -100,6 +100,8 @@ export const extendInputSchema = z
     message: z.string().trim().min(1).max(2000).optional(),
     actor: z.string().optional(),
     reason: z.string().optional(),
+    /** Extend only this window: `NO_ACTIVE_WINDOW` when another (or none) is current. */
+    windowId: z.string().min(1).optional(),
   })
   .strict()
   .refine((v) => v.endsAt !== undefined || v.byMs !== undefined || v.message !== undefined, {
@@ -108,7 +110,13 @@ export const extendInputSchema = z
 export type ExtendInput = z.input<typeof extendInputSchema>;
 
 export const endInputSchema = z
-  .object({ actor: z.string().optional(), reason: z.string().optional(), message: z.string().optional() })
+  .object({
+    actor: z.string().optional(),
+    reason: z.string().optional(),
+    message: z.string().optional(),
+    /** End only this window: `NO_ACTIVE_WINDOW` when another (or none) is current (a conditional end). */
+    windowId: z.string().min(1).optional(),
+  })
   .strict();
 export type EndInput = z.input<typeof endInputSchema>;
 
