@@ -12,7 +12,8 @@ import { answerBody, type QuiesceRetryOptions } from './withQuiesceRetry.js';
 export function quiesceKy(options: QuiesceRetryOptions = {}): Options {
   const policy = resolveRetryPolicy(options);
   const { onRetry, onQueued } = options;
-  // Ky keeps one `context` object per call across its retries: the call's start time hangs on it.
+  // Ky gives each call its own `context` object and keeps it across the call's retries: the call's
+  // start time hangs on it.
   const started = new WeakMap<object, number>();
   const afterResponse: AfterResponseHook = async ({ request, options: o, response, retryCount }) => {
     const key = o.context;
@@ -53,7 +54,6 @@ export function quiesceKy(options: QuiesceRetryOptions = {}): Options {
     }
   };
   return {
-    context: {},
     retry: {
       limit: policy.maxAttempts - 1,
       shouldRetry: ({ error }) => (isHTTPError(error) ? false : undefined),

@@ -164,6 +164,43 @@ describe('a window longer than the budget: fails fast with the window details', 
   });
 });
 
+describe('a window with no announced end: gives up when the budget runs out', () => {
+  // Retry-After is 1 s (the cap); a 1.5 s budget allows attempts at 0, ~1 s and 1.5 s (the last wait cut to the budget).
+  const SHORT = { ...FAST, budgetMs: 1_500 };
+  const expectBudget = (error: unknown) => {
+    expect(error).toBeInstanceOf(QuiesceRetryError);
+    expect(error).toMatchObject({ reason: 'budget-exhausted', endsAt: null, attempts: 3 });
+  };
+
+  it('fetch wrapper', async () => {
+    await s.begin(null);
+    const error = await withQuiesceRetry(fetch, SHORT)(`${s.rest}/notes`, {
+      method: 'POST',
+      body: '{}',
+    }).catch((e: unknown) => e);
+    expectBudget(error);
+    expect(s.hit('POST /notes')).toBe(3);
+  });
+
+  it('ky (the budget spans its retries)', async () => {
+    await s.begin(null);
+    const error = await ky
+      .post(`${s.rest}/notes`, { json: {}, ...quiesceKy(SHORT) })
+      .catch((e: unknown) => e);
+    expectBudget(error);
+    expect(s.hit('POST /notes')).toBe(3);
+  });
+
+  it('Apollo', async () => {
+    await s.begin(null);
+    const error = await apollo(SHORT)
+      .mutate({ mutation: ADD_NOTE, variables: { text: 'x' } })
+      .catch((e: unknown) => e);
+    expectBudget(error);
+    expect(s.hit('graphql AddNote')).toBe(3);
+  });
+});
+
 describe('a queued write returns its intent and is not retried', () => {
   it('fetch wrapper (Express queue())', async () => {
     await s.begin(5_000);

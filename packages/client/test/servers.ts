@@ -19,8 +19,8 @@ export interface Servers {
   /** Requests that reached each server, refused or not, by `METHOD path` (GraphQL: by operation name). */
   hits: Map<string, number>;
   hit(key: string): number;
-  /** Opens a window ending `endsInMs` from now and waits until writes are refused. */
-  begin(endsInMs: number, message?: string): Promise<void>;
+  /** Opens a window ending `endsInMs` from now (`null`: no announced end) and waits until writes are refused. */
+  begin(endsInMs: number | null, message?: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -131,7 +131,7 @@ export async function startServers(): Promise<Servers> {
       await engine.begin({
         reason: 'client test',
         message,
-        endsAt: new Date(Date.now() + endsInMs).toISOString(),
+        ...(endsInMs === null ? {} : { endsAt: new Date(Date.now() + endsInMs).toISOString() }),
       });
       await engine.waitForPhase('frozen');
     },
