@@ -23,7 +23,14 @@ const apply = (id) => stats.applied.push({ id, atMs: Date.now() - endedAt });
 const yoga = createYoga({
   schema: createSchema({
     typeDefs: [quiesceDirectives, 'type Query { ok: Boolean } type Mutation { addNote(id: ID!): Boolean }'],
-    resolvers: { Mutation: { addNote: (_, { id }) => (apply(id), true) } },
+    resolvers: {
+      Mutation: {
+        addNote: (_, { id }) => {
+          apply(id);
+          return true;
+        },
+      },
+    },
   }),
   plugins: [useQuiesce(engine)],
   logging: false,
