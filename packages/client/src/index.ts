@@ -13,6 +13,7 @@ export {
   resolveRetryPolicy,
 } from './retryPolicy.js';
 export {
+  type QuiesceEventsOption,
   type QuiesceRetryHooks,
   type QuiesceRetryOptions,
   type RetryEvent,

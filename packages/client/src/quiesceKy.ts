@@ -9,7 +9,10 @@ import { answerBody, type QuiesceRetryOptions } from './withQuiesceRetry.js';
  * as is; giving up throws the {@link QuiesceRetryError}. Ky's own status-based retries are turned
  * off (the policy decides them, with the budget); its network-error retries are kept.
  */
-export function quiesceKy(options: QuiesceRetryOptions = {}): Options {
+export function quiesceKy(options: Omit<QuiesceRetryOptions, 'events'> = {}): Options {
+  if ((options as { events?: unknown }).events !== undefined) {
+    throw new TypeError('quiesceKy: events is not supported with ky; the wait is the Retry-After');
+  }
   const policy = resolveRetryPolicy(options);
   const { onRetry, onQueued } = options;
   // Ky gives each call its own `context` object and keeps it across the call's retries: the call's

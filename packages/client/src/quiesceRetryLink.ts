@@ -1,6 +1,7 @@
 import { ApolloLink } from '@apollo/client';
 import { Observable, type Subscription } from 'rxjs';
 import { decideRetry, type RetryDecision, resolveRetryPolicy } from './retryPolicy.js';
+import { pause, watcherFor } from './windowWatcher.js';
 import type { QuiesceRetryOptions } from './withQuiesceRetry.js';
 
 /** The members of Apollo's `ServerError` read here (a non-2xx answer that was not GraphQL-encoded). */
@@ -33,6 +34,7 @@ function parse(text: string): unknown {
 export function quiesceRetryLink(options: QuiesceRetryOptions = {}): ApolloLink {
   const policy = resolveRetryPolicy(options);
   const { onRetry, onQueued } = options;
+  const watcher = watcherFor(options.events, (input, init) => globalThis.fetch(input, init));
   return new ApolloLink(
     (operation, forward) =>
       new Observable<ApolloLink.Result>((observer) => {
@@ -41,9 +43,10 @@ export function quiesceRetryLink(options: QuiesceRetryOptions = {}): ApolloLink 
         const startedAt = Date.now();
         let attempts = 0;
         let current: Subscription | undefined;
-        let timer: ReturnType<typeof setTimeout> | undefined;
+        const teardown = new AbortController();
 
         const run = () => {
+          if (teardown.signal.aborted) return;
           const attempt = ++attempts;
           let decided = false;
           let done = false; // this attempt forwards nothing more
@@ -67,7 +70,14 @@ export function quiesceRetryLink(options: QuiesceRetryOptions = {}): ApolloLink 
               done = true;
               sub?.unsubscribe();
               onRetry?.({ attempt, delayMs: d.delayMs, status, refusal: d.refusal });
-              timer = setTimeout(run, d.delayMs);
+              pause(d.delayMs, {
+                watcher,
+                refused: d.refusal !== undefined,
+                jitterMs: policy.jitterMs,
+                signal: teardown.signal,
+              }).then(run, () => {
+                // Unsubscribed while waiting: nothing more to send.
+              });
               return true;
             }
             if (d.action === 'give-up') {
@@ -108,7 +118,7 @@ export function quiesceRetryLink(options: QuiesceRetryOptions = {}): ApolloLink 
 
         run();
         return () => {
-          clearTimeout(timer);
+          teardown.abort();
           current?.unsubscribe();
         };
       }),

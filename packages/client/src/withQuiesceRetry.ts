@@ -1,6 +1,7 @@
 import type { QueuedIntent, Refusal } from './quiesceAnswer.js';
 import { decideRetry, type RetryPolicyOptions, resolveRetryPolicy } from './retryPolicy.js';
 import { sleep } from './sleep.js';
+import { pause, watcherFor } from './windowWatcher.js';
 
 /** What `onRetry` is told before each wait. */
 export interface RetryEvent {
@@ -20,7 +21,17 @@ export interface QuiesceRetryHooks {
   onQueued?: (intent: QueuedIntent) => void;
 }
 
-export type QuiesceRetryOptions = RetryPolicyOptions & QuiesceRetryHooks;
+export interface QuiesceEventsOption {
+  /**
+   * URL of the quiesce router's event stream (`'/quiesce/events'`). While a refused write waits, the
+   * client follows it and sends the write as soon as the window ends (plus up to `jitterMs`), instead
+   * of sleeping the whole `Retry-After`; the wait never gets longer. One stream per wrapper, open
+   * only while something waits. @default undefined (sleep the `Retry-After`)
+   */
+  events?: string | URL;
+}
+
+export type QuiesceRetryOptions = RetryPolicyOptions & QuiesceRetryHooks & QuiesceEventsOption;
 
 type Fetch = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
 
@@ -58,7 +69,8 @@ export function withQuiesceRetry(
 ): Fetch {
   if (typeof fetchFn !== 'function') throw new TypeError('withQuiesceRetry(fetch): fetch must be a function');
   const policy = resolveRetryPolicy(options);
-  const { onRetry, onQueued } = options;
+  const { onRetry, onQueued, events } = options;
+  const watcher = watcherFor(events, fetchFn);
   return async function quiesceFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     const template = isRequest(input) ? input : undefined;
     const method = (init?.method ?? template?.method ?? 'GET').toUpperCase();
@@ -111,7 +123,12 @@ export function withQuiesceRetry(
           if (oneShot) return response;
           discard(response);
           onRetry?.({ attempt: attempts, delayMs: d.delayMs, status: response.status, refusal: d.refusal });
-          await sleep(d.delayMs, signal);
+          await pause(d.delayMs, {
+            watcher,
+            refused: d.refusal !== undefined,
+            jitterMs: policy.jitterMs,
+            signal,
+          });
       }
     }
   };

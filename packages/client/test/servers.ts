@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createQuiesce, type QuiesceEngine } from '@quiesce/core';
-import { queue, quiesce } from '@quiesce/express';
+import { createQuiesce, type QuiesceEngine, type RetryAfterOptions } from '@quiesce/core';
+import { queue, quiesce, quiesceRouter } from '@quiesce/express';
 import { quiesceDirectives, useQuiesce } from '@quiesce/graphql-yoga';
 import express from 'express';
 import { createSchema, createYoga } from 'graphql-yoga';
@@ -10,7 +10,7 @@ import { createSchema, createYoga } from 'graphql-yoga';
 /** A real Express app and a real Yoga server, both under one engine, counting what reaches them. */
 export interface Servers {
   engine: QuiesceEngine;
-  /** Base URL of the Express app (`/notes`, `/orders`, `/flaky`). */
+  /** Base URL of the Express app (`/notes`, `/orders`, `/flaky`, `/quiesce/events`). */
   rest: string;
   /** URL of the Yoga endpoint. */
   graphql: string;
@@ -44,12 +44,13 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-export async function startServers(): Promise<Servers> {
-  // Retry-After capped at 1 s (no floor, no server jitter): a test waits about a second per refusal.
+export async function startServers(retryAfter?: RetryAfterOptions): Promise<Servers> {
+  // By default Retry-After is capped at 1 s (no floor, no server jitter): a test waits about a
+  // second per refusal.
   const engine = createQuiesce({
     soakMs: 0,
     heartbeatMs: 50,
-    retryAfter: { floorSeconds: 0, capSeconds: 1, jitterSeconds: 0 },
+    retryAfter: retryAfter ?? { floorSeconds: 0, capSeconds: 1, jitterSeconds: 0 },
   });
   await engine.start();
   const applied: string[] = [];
@@ -63,6 +64,8 @@ export async function startServers(): Promise<Servers> {
   });
   app.use(quiesce(engine));
   app.use(express.json());
+  const router = quiesceRouter(engine, { adminToken: 'client-test-admin-token-0123456789' });
+  app.use('/quiesce', router);
   app.post('/notes', (req, res) => {
     applied.push(`note:${req.body.text}`);
     res.status(201).json({ id: applied.length, text: req.body.text });
@@ -136,6 +139,7 @@ export async function startServers(): Promise<Servers> {
       await engine.waitForPhase('frozen');
     },
     async close() {
+      router.close();
       await close(restServer);
       await close(graphqlServer);
       await engine.close();
