@@ -4,7 +4,7 @@
 // Driven over IPC: `begin` (window ending in `windowMs`), `end`, `stats`.
 import { createServer } from 'node:http';
 import { createQuiesce } from '@quiesce/core';
-import { quiesce } from '@quiesce/express';
+import { quiesce, quiesceRouter } from '@quiesce/express';
 import { quiesceDirectives, useQuiesce } from '@quiesce/graphql-yoga';
 import express from 'express';
 import { createSchema, createYoga } from 'graphql-yoga';
@@ -46,6 +46,7 @@ engine.on('decision', (d) => {
   if (d.outcome === 'refuse') stats.refusals.push(Date.now() + d.retryAfter * 1000);
 });
 app.use('/graphql', yoga);
+app.use('/quiesce', quiesceRouter(engine, { adminToken: 'storm-bench-admin-token-0123456789' }));
 app.use(quiesce(engine));
 app.use(express.json());
 app.post('/notes', (req, res) => {

@@ -6,7 +6,7 @@
 // - `asked`: the latest return the server's Retry-After allowed (the smallest spread of clients that honour it).
 // Strategies: (a) a naive loop re-posting at once until it succeeds (GraphQL; (a') the same on REST); (b) Apollo Client with
 // RetryLink defaults; (c) Apollo Client with @quiesce/client's link; (d) @quiesce/client's fetch
-// wrapper on REST. Medians over RUNS runs.
+// wrapper on REST; (e) the same following /quiesce/events. Medians over RUNS runs.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { ApolloClient, ApolloLink, gql, HttpLink, InMemoryCache } from '@apollo/client';
@@ -17,6 +17,8 @@ import { withQuiesceRetry } from '../dist/index.js';
 const N = Number(process.env.BENCH_CLIENTS ?? 200);
 const WINDOW_MS = Number(process.env.BENCH_WINDOW_MS ?? 10_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+/** Only the strategies whose name contains one of these letters, e.g. `a,c`. @default all */
+const ONLY = process.env.BENCH_ONLY?.split(',').map((l) => `(${l.trim()})`);
 /** Clients start at random within this much of the window's start. */
 const START_SPREAD_MS = 1_000;
 /** A client still trying this long after the end is counted as not landed. */
@@ -80,6 +82,16 @@ const STRATEGIES = {
       if (!res.ok) throw new Error(`status ${res.status}`);
     };
   },
+  // One wrapper per client, as each browser tab has its own: each opens its own event stream.
+  '(e) @quiesce/client fetch + events': (url) => async (id) => {
+    const f = withQuiesceRetry(fetch, { events: `${url}/quiesce/events` });
+    const res = await f(`${url}/notes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id }),
+    });
+    if (!res.ok) throw new Error(`status ${res.status}`);
+  },
 };
 
 async function runOnce(name) {
@@ -138,7 +150,7 @@ console.log(
   `retry storm: ${N} clients, ${WINDOW_MS / 1000} s window, ${RUNS} run(s) per strategy; medians over runs`,
 );
 const rows = {};
-for (const name of Object.keys(STRATEGIES)) {
+for (const name of Object.keys(STRATEGIES).filter((n) => !ONLY || ONLY.some((o) => n.startsWith(o)))) {
   const runs = [];
   for (let i = 0; i < RUNS; i++) runs.push(await runOnce(name));
   rows[name] = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, median(runs.map((r) => r[k]))]));
@@ -164,8 +176,10 @@ console.table(
 for (const [c, naive] of [
   ['(c) @quiesce/client Apollo link', '(a) naive immediate retry'],
   ['(d) @quiesce/client fetch (REST)', "(a') naive immediate retry (REST)"],
+  ['(e) @quiesce/client fetch + events', "(a') naive immediate retry (REST)"],
 ]) {
   const r = rows[c];
+  if (!r || !rows[naive]) continue;
   console.log(
     `${c}: ${(rows[naive].during / r.during).toFixed(1)}× fewer requests during the window than ${naive.slice(0, 4)} (aim ≥ 20×); ` +
       `spread ${(r.returnMax / r.asked).toFixed(2)}× the minimum an obedient client can have (aim ≤ 2×)`,
