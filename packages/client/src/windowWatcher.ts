@@ -79,13 +79,17 @@ export class WindowWatcher {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buffer += value.replace(/\r\n?/g, '\n');
+      // Lines end in CRLF, LF or CR; a CR at a chunk's end may be the first half of a CRLF.
+      buffer += value;
+      const held = buffer.endsWith('\r') ? '\r' : '';
+      buffer = buffer.slice(0, buffer.length - held.length).replace(/\r\n?/g, '\n');
       let cut = buffer.indexOf('\n\n');
       while (cut !== -1) {
         this.#event(buffer.slice(0, cut));
         buffer = buffer.slice(cut + 2);
         cut = buffer.indexOf('\n\n');
       }
+      buffer += held;
     }
   }
 
