@@ -67,7 +67,13 @@ describe('waiting on /quiesce/events instead of the whole Retry-After', () => {
   it('a stream that cannot be opened leaves the Retry-After wait in place', async () => {
     await s.begin(2_000);
     const end = endOnFirstRefusal(s);
-    const f = withQuiesceRetry(fetch, { ...LONG, events: `${s.rest}/no-such-stream`, onRetry: end.onRetry });
+    // maxWaitMs bounds the timer's wait whatever Retry-After the server computed.
+    const f = withQuiesceRetry(fetch, {
+      ...LONG,
+      maxWaitMs: 1_500,
+      events: `${s.rest}/no-such-stream`,
+      onRetry: end.onRetry,
+    });
     const res = await f(`${s.rest}/notes`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
