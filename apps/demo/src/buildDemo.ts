@@ -80,6 +80,7 @@ export interface Demo {
 
 const DEFAULT_DATA_DIR = fileURLToPath(new URL('../.data', import.meta.url));
 const bannerScript = createRequire(import.meta.url).resolve('@quiesce/banner/quiesce-banner.global.js');
+const clientScript = createRequire(import.meta.url).resolve('@quiesce/client/quiesce-client.global.js');
 
 function invalid(field: string, message: string): never {
   throw new QuiesceError('INVALID_INPUT', `buildDemo: ${field}: ${message}`, { field });
@@ -214,6 +215,7 @@ export async function buildDemo(options: DemoOptions = {}): Promise<Demo> {
       (_req, res) => void res.json({ ok: true, phase: engine.phase, readOnly: engine.readOnly }),
     );
     app.get('/assets/quiesce-banner.js', (_req, res) => res.type('js').sendFile(bannerScript));
+    app.get('/assets/quiesce-client.js', (_req, res) => res.type('js').sendFile(clientScript));
     const html = (page: string) => (_req: Request, res: Response) => {
       res.set('cache-control', 'no-store').type('html').send(page);
     };
