@@ -9,6 +9,7 @@ export type QuiesceErrorCode =
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
   | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
   | 'WINDOW_CONFLICT'
   | 'NO_ACTIVE_WINDOW'
   | 'VERSION_CONFLICT'
@@ -27,6 +28,7 @@ const STATUS: Record<QuiesceErrorCode, number> = {
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   WINDOW_CONFLICT: 409,
   NO_ACTIVE_WINDOW: 409,
   VERSION_CONFLICT: 409,
@@ -46,6 +48,7 @@ const TITLES: Record<QuiesceErrorCode, string> = {
   UNAUTHORIZED: 'Authentication required',
   FORBIDDEN: 'Forbidden',
   NOT_FOUND: 'Not found',
+  METHOD_NOT_ALLOWED: 'Method not allowed',
   WINDOW_CONFLICT: 'Conflicts with the current window',
   NO_ACTIVE_WINDOW: 'No active window',
   VERSION_CONFLICT: 'State changed concurrently',
