@@ -40,3 +40,30 @@ describe('text every store can hold', () => {
     expect(error).toMatchObject({ code: 'INVALID_INPUT', status: 400, field: 'payload.body' });
   });
 });
+
+describe('text/* bodies decoded by their charset', () => {
+  it('latin-1, UTF-16 (with BOM and LE/BE labels) and UTF-8 decode to the same text', async () => {
+    const { decodeTextBody } = await import('./text.js');
+    const s = 'café à Nîmes';
+    expect(decodeTextBody(Buffer.from(s, 'latin1'), 'text/plain; charset=ISO-8859-1')).toBe(s);
+    expect(decodeTextBody(Buffer.from(s, 'latin1'), 'text/plain;charset="latin1"')).toBe(s);
+    expect(decodeTextBody(Buffer.from(s, 'utf16le'), 'text/plain; charset=utf-16le')).toBe(s);
+    const be = Buffer.from(s, 'utf16le').swap16();
+    expect(decodeTextBody(be, 'text/plain; charset=UTF-16BE')).toBe(s);
+    expect(decodeTextBody(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(s, 'utf16le')]), 'text/plain; charset=utf-16')).toBe(s);
+    const beBom = Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(s, 'utf16le').swap16()]);
+    expect(decodeTextBody(beBom, 'text/plain; charset=utf-16')).toBe(s);
+    expect(decodeTextBody(Buffer.from(s), 'text/plain')).toBe(s);
+  });
+  it('bytes that do not decode, an unknown charset or a NUL are kept as bytes, not replaced', async () => {
+    const { decodeTextBody } = await import('./text.js');
+    const latin1 = Buffer.from('café', 'latin1');
+    expect(decodeTextBody(latin1, 'text/plain')).toEqual({
+      encoding: 'base64',
+      contentType: 'text/plain',
+      data: latin1.toString('base64'),
+    });
+    expect(decodeTextBody(latin1, 'text/plain; charset=x-klingon')).toMatchObject({ encoding: 'base64' });
+    expect(decodeTextBody(Buffer.from('a\u0000b'), 'text/plain')).toMatchObject({ encoding: 'base64' });
+  });
+});

@@ -69,3 +69,54 @@ export function assertStorableText(value: unknown, field: string, what: string):
     );
   }
 }
+
+/** A body kept as its bytes, when it cannot be turned into text faithfully. */
+export interface Base64Body {
+  encoding: 'base64';
+  contentType: string | null;
+  data: string;
+}
+
+/** The `charset` parameter of a Content-Type, lower-cased, or undefined. */
+export function charsetOf(contentType: string | undefined): string | undefined {
+  const m = contentType ? /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(contentType) : null;
+  const v = m ? (m[1] ?? m[2] ?? '').trim().toLowerCase() : '';
+  return v || undefined;
+}
+
+/**
+ * A `text/*` body as a string, decoded by its declared charset (UTF-8 when none is given), so a
+ * latin-1 "café" stays "café" through a queue. Bytes that do not decode in that charset, an unknown
+ * charset, or text no store can hold (NUL) are kept as bytes (base64, with the full Content-Type)
+ * instead of being replaced with U+FFFD: nothing acknowledged is changed.
+ */
+export function decodeTextBody(bytes: Uint8Array, contentType: string | undefined): string | Base64Body {
+  const keep = (): Base64Body => ({
+    encoding: 'base64',
+    contentType: contentType?.trim() || null,
+    data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'),
+  });
+  // A byte order mark wins over the label (as in the WHATWG decode algorithm): `charset=utf-16`
+  // with FE FF is big-endian.
+  const bom =
+    bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf
+      ? 'utf-8'
+      : bytes[0] === 0xfe && bytes[1] === 0xff
+        ? 'utf-16be'
+        : bytes[0] === 0xff && bytes[1] === 0xfe
+          ? 'utf-16le'
+          : undefined;
+  let decoder: TextDecoder;
+  try {
+    decoder = new TextDecoder(bom ?? charsetOf(contentType) ?? 'utf-8', { fatal: true });
+  } catch {
+    return keep(); // a charset this runtime does not know
+  }
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    return keep();
+  }
+  return isStorableText(text) ? text : keep();
+}
