@@ -362,7 +362,7 @@ function parse(command: string, argv: string[]) {
   } catch (err) {
     if (err instanceof CliError) throw err;
     const e = err as Error & { code?: string };
-    const valueFlag = /^Option '(--[\w-]+) <value>' argument (is ambiguous|missing)/.exec(e.message);
+    const valueFlag = /^Option '(--[\w-]+)(?: <value>)?' argument (is ambiguous|missing)/.exec(e.message);
     if (valueFlag) throw valueError(command, argv, valueFlag[1]!, valueFlag[2] === 'missing');
     const flag = /'(-[^']+)'/.exec(e.message)?.[1];
     throw new CliError(EXIT.usage, `${command}: ${e.message.split('. ')[0]}; usage: quiesce ${def.summary}`, {
