@@ -369,6 +369,13 @@ export function quiesceRouter(engine: QuiesceEngine, options: QuiesceRouterOptio
       );
     });
   for (const path of ['/state', '/events', '/intents/:id']) router.all(path, open, others('GET, HEAD'));
+  router.all(
+    '/intents{/}',
+    open,
+    route(() => {
+      throw new QuiesceError('NOT_FOUND', 'intent id missing: GET /intents/<id>', { field: 'id' });
+    }),
+  );
 
   if (tokens) {
     const actorOf = (req: IncomingMessage): string => {
@@ -528,7 +535,7 @@ export function quiesceRouter(engine: QuiesceEngine, options: QuiesceRouterOptio
       }),
     );
     router.all(
-      '/admin/*rest',
+      '/admin{/*rest}',
       open,
       admin(async (req) => {
         throw new QuiesceError(
