@@ -1,8 +1,8 @@
-import { createQuiesce, type QuiesceEngine } from '@quiesce/core';
+import { createMemoryIntentQueue, createQuiesce, type IntentQueue, type QuiesceEngine } from '@quiesce/core';
 import { contractRequest } from '@quiesce/testkit';
 import express from 'express';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { quiesce, quiesceRouter } from '../src/index.js';
+import { queue as queueRoute, quiesce, quiesceRouter } from '../src/index.js';
 import { ADMIN_TOKEN, listen } from './expressApp.js';
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -117,5 +117,61 @@ describe('times and text at the admin API (issue #15)', () => {
     expect(r.status).toBe(400);
     expect(r.json()).toMatchObject({ code: 'INVALID_INPUT', field });
     expect(engine.state.version).toBe(0);
+  });
+});
+
+describe('Idempotency-Key through Express (issue #15)', () => {
+  it('the same key while the first request is still being stored → 409 problem; then the same intent', async () => {
+    const inner = createMemoryIntentQueue();
+    let entered!: () => void;
+    const reached = new Promise<void>((r) => {
+      entered = r;
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const queue: IntentQueue = {
+      ...inner,
+      kind: 'gated',
+      async enqueue(input) {
+        entered();
+        await gate;
+        return inner.enqueue(input);
+      },
+    };
+    const e = createQuiesce({ soakMs: 0, intentQueue: queue });
+    await e.start();
+    const a = express();
+    a.use(quiesce(e));
+    a.post('/notes', queueRoute({ name: 'notes.add', idempotencyKey: 'header' }), (_req, res) => {
+      res.json({ ran: true });
+    });
+    const server = await listen(a);
+    try {
+      await e.begin({ reason: 'r', message: 'm' });
+      const headers = { 'idempotency-key': '"note-42"' };
+      const missing = await contractRequest(server.url, 'POST', '/notes', { body: { n: 1 } });
+      expect(missing.status).toBe(400);
+      expect(missing.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_REQUIRED', field: 'Idempotency-Key' });
+      const first = contractRequest(server.url, 'POST', '/notes', { headers, body: { n: 1 } });
+      await reached;
+      const second = await contractRequest(server.url, 'POST', '/notes', { headers, body: { n: 1 } });
+      expect(second.status).toBe(409);
+      expect(second.headers['content-type']).toBe('application/problem+json');
+      expect(second.json()).toMatchObject({ code: 'IDEMPOTENCY_IN_PROGRESS', field: 'Idempotency-Key' });
+      release();
+      const r1 = await first;
+      expect(r1.status).toBe(202);
+      const again = await contractRequest(server.url, 'POST', '/notes', { headers, body: { n: 1 } });
+      expect(again.json()).toMatchObject({ intentId: r1.json().intentId, created: false });
+      const other = await contractRequest(server.url, 'POST', '/notes', { headers, body: { n: 2 } });
+      expect(other.status).toBe(422);
+      expect(other.json()).toMatchObject({ code: 'IDEMPOTENCY_CONFLICT' });
+    } finally {
+      release();
+      await server.close();
+      await e.close();
+    }
   });
 });
