@@ -1,7 +1,7 @@
 import { QuiesceError } from './errors.js';
 
 /** Longest idempotency key accepted (characters). */
-export const MAX_KEY_LENGTH = 255;
+const MAX_KEY_LENGTH = 255;
 
 const EXAMPLE = 'Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324"';
 

@@ -50,7 +50,12 @@ describe('text/* bodies decoded by their charset', () => {
     expect(decodeTextBody(Buffer.from(s, 'utf16le'), 'text/plain; charset=utf-16le')).toBe(s);
     const be = Buffer.from(s, 'utf16le').swap16();
     expect(decodeTextBody(be, 'text/plain; charset=UTF-16BE')).toBe(s);
-    expect(decodeTextBody(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(s, 'utf16le')]), 'text/plain; charset=utf-16')).toBe(s);
+    expect(
+      decodeTextBody(
+        Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(s, 'utf16le')]),
+        'text/plain; charset=utf-16',
+      ),
+    ).toBe(s);
     const beBom = Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(s, 'utf16le').swap16()]);
     expect(decodeTextBody(beBom, 'text/plain; charset=utf-16')).toBe(s);
     expect(decodeTextBody(Buffer.from(s), 'text/plain')).toBe(s);

@@ -106,7 +106,7 @@ export function decodeTextBody(bytes: Uint8Array, contentType: string | undefine
         : bytes[0] === 0xff && bytes[1] === 0xfe
           ? 'utf-16le'
           : undefined;
-  let decoder: TextDecoder;
+  let decoder: InstanceType<typeof TextDecoder>;
   try {
     decoder = new TextDecoder(bom ?? charsetOf(contentType) ?? 'utf-8', { fatal: true });
   } catch {

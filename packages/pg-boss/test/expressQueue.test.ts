@@ -57,7 +57,7 @@ describe.skipIf(!postgresAvailable)(
     let engine: QuiesceEngine;
     let intents: PgBossIntentQueue;
     let proxy: Awaited<ReturnType<typeof tcpProxy>>;
-    let server: Server;
+    let server: HttpServer | undefined;
     let base = '';
     const replayed: unknown[] = [];
 
