@@ -13,6 +13,7 @@ import { createMemoryStore } from './memoryStore.js';
 import type { Logger } from './notifier.js';
 import type { Operation } from './operation.js';
 import type { StateStore } from './store.js';
+import { INITIAL_STATE, parseState } from './window.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'quiesce-conform-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -89,6 +90,19 @@ describe.each(stores)('times and text at the engine boundary (%s)', (_name, make
     expect((await engine.status()).state.mode).toBe('read-only');
     expect((await engine.audit()).map((a) => a.action)).not.toContain('end');
     await engine.close();
+  });
+});
+
+describe('store payloads', () => {
+  it('a state payload with a loose time is refused naming the field (a store never feeds one to the engine)', () => {
+    for (const updatedAt of ['2035-01-01T00:00:00', 'March 7, 2035', '2030']) {
+      expect(() => parseState({ ...INITIAL_STATE, updatedAt })).toThrow(
+        /state payload: updatedAt: must be an RFC 3339/,
+      );
+    }
+    expect(parseState({ ...INITIAL_STATE, updatedAt: '2035-01-01T01:00:00+01:00' }).updatedAt).toBe(
+      '2035-01-01T00:00:00.000Z',
+    );
   });
 });
 
