@@ -1,6 +1,8 @@
 import { createMemoryIntentQueue, createQuiesce, type IntentQueue, type QuiesceEngine } from '@quiesce/core';
-import { contractRequest } from '@quiesce/testkit';
+import { createPostgresStore } from '@quiesce/postgres';
+import { contractRequest, POSTGRES_URL, serviceAvailable, uniqueName } from '@quiesce/testkit';
 import express from 'express';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { queue as queueRoute, quiesce, quiesceRouter } from '../src/index.js';
 import { ADMIN_TOKEN, listen } from './expressApp.js';
@@ -172,6 +174,46 @@ describe('Idempotency-Key through Express (issue #15)', () => {
       release();
       await server.close();
       await e.close();
+    }
+  });
+});
+
+const pgUp = await serviceAvailable('postgres', '@quiesce/express text checks on the PostgreSQL store');
+describe.skipIf(!pgUp)('text the database cannot hold, on the PostgreSQL store (issue #15)', () => {
+  it('NUL or a lone surrogate in reason/message is 400 naming the field, not 503 STORE_UNAVAILABLE', async () => {
+    const schema = uniqueName('qconftext');
+    const e = createQuiesce({
+      store: createPostgresStore({ connectionString: POSTGRES_URL, schema }),
+      soakMs: 0,
+    });
+    await e.start();
+    const a = express();
+    a.use(quiesce(e));
+    const r = quiesceRouter(e, { adminToken: ADMIN_TOKEN });
+    a.use('/quiesce', r);
+    const server = await listen(a);
+    try {
+      for (const [body, field] of [
+        [{ reason: 'a\u0000b', message: 'm' }, 'reason'],
+        [{ reason: 'r', message: 'back \ud800soon' }, 'message'],
+      ] as const) {
+        const res = await contractRequest(server.url, 'POST', '/quiesce/admin/windows', {
+          headers: auth,
+          body,
+        });
+        expect(res.status).toBe(400);
+        expect(res.json()).toMatchObject({ code: 'INVALID_INPUT', field });
+      }
+      expect((await e.status()).store.healthy).toBe(true);
+      expect(e.state.version).toBe(0);
+    } finally {
+      r.close();
+      await server.close();
+      await e.close();
+      const client = new pg.Client({ connectionString: POSTGRES_URL });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await client.end();
     }
   });
 });
