@@ -49,6 +49,8 @@ export function progressLine(
   startedAt: number,
   now = Date.now(),
   kind: 'http' | 'store' = 'http',
+  /** `tty`: the line is redrawn in place (elapsed figures stay current); `soakMs`: the soak length, when known. */
+  display: { tty?: boolean; soakMs?: number } = { tty: true },
 ): string {
   const w = s.state.window;
   const elapsed = formatDuration(now - startedAt);
@@ -69,8 +71,14 @@ export function progressLine(
     );
   }
   if (w.phase === 'thawing') {
+    const of = display.soakMs !== undefined ? ` of ${formatDuration(display.soakMs)}` : '';
+    if (display.tty === false) {
+      // In a pipe this line is printed once: an elapsed figure would be stale at once ("soaking for 49ms").
+      const length = display.soakMs !== undefined ? ` ${formatDuration(display.soakMs)}` : '';
+      return `thawing: writes are back on${w.endedAt ? ` since ${w.endedAt}` : ''}; soaking${length} (watching reads before the closure notice and backfill)`;
+    }
     const since = w.endedAt ? formatDuration(now - Date.parse(w.endedAt)) : elapsed;
-    return `thawing: writes are back on; soaking for ${since} (watching reads before the closure notice and backfill)`;
+    return `thawing: writes are back on; soaking for ${since}${of} (watching reads before the closure notice and backfill)`;
   }
   if (w.phase === 'backfilling') {
     const b = s.backfill;
@@ -87,7 +95,9 @@ export function progressLine(
 export function frozenSummary(w: MaintenanceWindow, s: EngineStatus): string[] {
   const f = freezeFigures(s);
   const lines = [
-    `frozen at ${w.frozenAt ?? 'unknown'}: ${f.live} live instance${f.live === 1 ? '' : 's'} confirmed; no instance will start a write`,
+    f.live === 0
+      ? `frozen at ${w.frozenAt ?? 'unknown'}: no live app instance is registered, so none confirmed the freeze`
+      : `frozen at ${w.frozenAt ?? 'unknown'}: ${f.live} live instance${f.live === 1 ? '' : 's'} confirmed; no instance will start a write`,
   ];
   if (w.stragglers.length > 0) {
     lines.push(

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { agentRefusal } from './agentRefusal.js';
 import { type AuditEntry, createMemoryAuditLog } from './audit.js';
-import { type BypassCheck, createBypassCheck } from './bypass.js';
+import { type BypassCheck, createBypassCheck, redactOperation } from './bypass.js';
 import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
-import { QuiesceError } from './errors.js';
+import { isQuiesceError, QuiesceError } from './errors.js';
 import { EscalationPolicy } from './escalation.js'; // #18
+import { createInProgressKeys } from './idempotencyKey.js';
 import { InFlightTracker } from './inflight.js';
 import {
   deriveIdempotencyKey,
@@ -36,6 +37,7 @@ import type {
 import { ReadHealthWatcher } from './readHealth.js';
 import { computeRetryAfter, type ResolvedRetryAfter, resolveRetryAfterOptions } from './retryAfter.js';
 import type { InstanceRecord, StateStore } from './store.js';
+import { assertStorableText } from './text.js';
 import type {
   EngineEvents,
   EngineSettings,
@@ -122,6 +124,8 @@ class Engine implements QuiesceEngine {
   readonly #store: StateStore;
   readonly #ownsStore: boolean;
   readonly #queue: IntentQueue;
+  /** conform (#15): keys whose first enqueue is still being stored (a second one meanwhile is 409). */
+  readonly #inProgress = createInProgressKeys();
   readonly #ownsQueue: boolean;
   readonly #clock: Clock;
   readonly #classify: Classifier;
@@ -1328,14 +1332,34 @@ class Engine implements QuiesceEngine {
   async enqueue(op: Operation, payload: unknown, options: { name?: string } = {}) {
     const name = options.name ?? op.name;
     const idempotencyKey = op.idempotencyKey ?? deriveIdempotencyKey(name, payload, op.principal);
-    const r = await this.#queue.enqueue({
-      name,
-      idempotencyKey,
-      payload,
-      principal: op.principal ?? null,
-      surface: op.surface,
-      windowId: this.#state.window?.id ?? null,
-    });
+    // conform (#15) begin: text every store can hold (400 naming the field, the same on every queue);
+    // one request per key at a time (409); a queue that cannot store the intent is a 503, never a 500.
+    assertStorableText(payload, 'payload', 'intent');
+    assertStorableText({ name, idempotencyKey, principal: op.principal ?? null }, 'intent', 'intent');
+    const release = this.#inProgress.begin(name, idempotencyKey);
+    let r: Awaited<ReturnType<IntentQueue['enqueue']>>;
+    try {
+      r = await this.#queue.enqueue({
+        name,
+        idempotencyKey,
+        payload,
+        principal: op.principal ?? null,
+        surface: op.surface,
+        windowId: this.#state.window?.id ?? null,
+      });
+    } catch (err) {
+      if (isQuiesceError(err)) throw err;
+      throw new QuiesceError(
+        'QUEUE_UNAVAILABLE',
+        'intent: the queue could not store this write; retry later',
+        {
+          cause: err,
+        },
+      );
+    } finally {
+      release();
+    }
+    // conform (#15) end
     return { ...r, statusUrl: this.#statusUrl(r.intent.id) };
   }
 
@@ -1551,6 +1575,8 @@ class Engine implements QuiesceEngine {
   #emit<E extends keyof EngineEvents>(event: E, ...args: EngineEvents[E]): void {
     const set = this.#listeners.get(event);
     if (!set || set.size === 0) return;
+    // conform (#15): a bypass token never reaches a listener (logs, metrics, apps' own audit).
+    if (event === 'decision') args = [args[0], redactOperation(args[1] as Operation)] as EngineEvents[E];
     for (const l of set) {
       try {
         l(...args);
