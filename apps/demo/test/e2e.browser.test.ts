@@ -1,15 +1,15 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { browserAvailable, CHROMIUM_PATH } from '@quiesce/testkit';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildDemo, type Demo } from '../src/index.js';
 import { quiesceCli } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available) console.warn(`\n*** SKIPPED: demo browser test — ${CHROMIUM} is missing. ***\n`);
+// Chromium from QUIESCE_TEST_CHROMIUM (default /usr/bin/chromium); mandatory under QUIESCE_REQUIRE_SERVICES=1.
+const CHROMIUM = CHROMIUM_PATH;
+const available = browserAvailable('demo browser test');
 
 const eventually = (fn: () => Promise<unknown>, timeout = 20_000) =>
   vi.waitFor(fn, { timeout, interval: 150 });

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createMemoryStore, createQuiesce, type QuiesceEngine } from '@quiesce/core';
+import { browserAvailable, CHROMIUM_PATH } from '@quiesce/testkit';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStateServer } from './stateServer.js';
@@ -27,8 +28,8 @@ const PAGE = `<!doctype html><html lang="de"><head><meta charset="utf-8"><title>
 <button id="search">Suchen</button><a id="edit" href="#" data-quiesce-write>Bearbeiten</a></form></main>
 <script src="/quiesce-banner.global.js"></script></body></html>`;
 
-const available = existsSync('/usr/bin/chromium');
-if (!available) console.warn('\n*** SKIPPED: banner browser test — /usr/bin/chromium is missing. ***\n');
+// Chromium from QUIESCE_TEST_CHROMIUM (default /usr/bin/chromium); mandatory under QUIESCE_REQUIRE_SERVICES=1.
+const available = browserAvailable('banner browser test');
 
 describe.skipIf(!available)('<quiesce-banner> in headless Chromium', () => {
   let browser: Browser;
@@ -71,7 +72,7 @@ describe.skipIf(!available)('<quiesce-banner> in headless Chromium', () => {
     await engine.start();
     server = await startStateServer(engine, { page: PAGE });
     browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
+      executablePath: CHROMIUM_PATH,
       args: [
         '--headless',
         '--no-sandbox',

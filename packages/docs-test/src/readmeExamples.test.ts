@@ -214,3 +214,23 @@ describe('what the packages publish', () => {
     expect(existsSync(join(ROOT, 'LICENSE'))).toBe(true);
   });
 });
+
+describe('the quick start', () => {
+  it('installs the pnpm version pinned in package.json without corepack, and names corepack as the alternative', () => {
+    const pinned = (
+      JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { packageManager: string }
+    ).packageManager;
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const quickStart = readme.slice(readme.indexOf('## Quick start'), readme.indexOf('## Five-minute tour'));
+    expect(quickStart).toContain(`npm install -g ${pinned}`);
+    expect(quickStart).toMatch(/corepack enable/);
+    expect(quickStart).toMatch(/pnpm install && pnpm demo/);
+  });
+
+  it('the demo path builds JavaScript only (no declarations to wait for)', () => {
+    const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(root.scripts.demo).toMatch(/turbo run build:js --filter=@quiesce\/demo\.\.\./);
+  });
+});
