@@ -79,35 +79,45 @@ async function readsAndRefusedWrites(ctx: CheckContext, cors: boolean) {
   expect((await call(`${ctx.url}/orders`, post({ item: 'coffee' }))).status).toBe(201);
 }
 
+/**
+ * allow / drop / writes / queue during a window, then the queued write replayed after it ends:
+ * the route helpers (Express) and the decorators (Nest) promise the same.
+ */
+async function policiesAndReplay(ctx: CheckContext) {
+  await beginWindow(ctx);
+  const login = await call(`${ctx.url}/login`, post({ user: 'ada' }));
+  expect(login.status, JSON.stringify(login.body)).toBeGreaterThanOrEqual(200);
+  expect(login.status).toBeLessThan(300);
+  expect(login.body).toEqual({ session: 'ok' });
+  const dropped = await call(`${ctx.url}/events`, post({ page: '/' }));
+  expect(dropped.status).toBe(202);
+  expect(dropped.body.code).toBe('WRITE_DROPPED');
+  expectRefusal(await call(`${ctx.url}/unsubscribe`));
+  const queued = await call(`${ctx.url}/orders`, post({ item: 'tea' }, { 'idempotency-key': 'order-1' }));
+  expect(queued.status, JSON.stringify(queued.body)).toBe(202);
+  expect(queued.body).toMatchObject({ status: 'queued', code: 'WRITE_QUEUED', idempotencyKey: 'order-1' });
+  expect(queued.headers.get('location')).toBe(queued.body.statusUrl);
+  // Same key, same body: the same intent.
+  const again = await call(`${ctx.url}/orders`, post({ item: 'tea' }, { 'idempotency-key': 'order-1' }));
+  expect(again.body).toMatchObject({ intentId: queued.body.intentId, created: false });
+  expect((await call(`${ctx.url}/orders`)).body).toEqual([]);
+  await endWindow(ctx);
+  // Replayed after the soak: the status route says applied, and the order is there.
+  await expect
+    .poll(async () => (await call(`${ctx.url}${queued.body.statusUrl}`)).body.status, {
+      timeout: 60_000,
+      interval: 250,
+    })
+    .toBe('applied');
+  expect((await call(`${ctx.url}/orders`)).body).toEqual([{ item: 'tea' }]);
+}
+
 export const checks: Record<string, Check> = {
   'packages/express/README.md#Two-line setup': (ctx) => readsAndRefusedWrites(ctx, true),
   'packages/nestjs/README.md#Two-line setup': (ctx) => readsAndRefusedWrites(ctx, false),
 
-  'packages/express/README.md#Route helpers': async (ctx) => {
-    await beginWindow(ctx);
-    expect((await call(`${ctx.url}/login`, post({ user: 'ada' }))).status).toBe(200);
-    const dropped = await call(`${ctx.url}/events`, post({ page: '/' }));
-    expect(dropped.status).toBe(202);
-    expect(dropped.body.code).toBe('WRITE_DROPPED');
-    expectRefusal(await call(`${ctx.url}/unsubscribe`));
-    const queued = await call(`${ctx.url}/orders`, post({ item: 'tea' }, { 'idempotency-key': 'order-1' }));
-    expect(queued.status, JSON.stringify(queued.body)).toBe(202);
-    expect(queued.body).toMatchObject({ status: 'queued', code: 'WRITE_QUEUED', idempotencyKey: 'order-1' });
-    expect(queued.headers.get('location')).toBe(queued.body.statusUrl);
-    // Same key, same body: the same intent.
-    const again = await call(`${ctx.url}/orders`, post({ item: 'tea' }, { 'idempotency-key': 'order-1' }));
-    expect(again.body).toMatchObject({ intentId: queued.body.intentId, created: false });
-    expect((await call(`${ctx.url}/orders`)).body).toEqual([]);
-    await endWindow(ctx);
-    // Replayed after the soak: the status route says applied, and the order is there.
-    await expect
-      .poll(async () => (await call(`${ctx.url}${queued.body.statusUrl}`)).body.status, {
-        timeout: 60_000,
-        interval: 250,
-      })
-      .toBe('applied');
-    expect((await call(`${ctx.url}/orders`)).body).toEqual([{ item: 'tea' }]);
-  },
+  'packages/express/README.md#Route helpers': (ctx) => policiesAndReplay(ctx),
+  'packages/nestjs/README.md#Decorators': (ctx) => policiesAndReplay(ctx),
 
   'packages/graphql-yoga/README.md#Smallest working example': async ({ url }) => {
     const gql = (query: string, headers: Record<string, string> = {}) =>
