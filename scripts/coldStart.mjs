@@ -55,8 +55,13 @@ demo.stdout.on('data', (d) => {
 });
 const exited = new Promise((resolve) => demo.once('exit', resolve));
 let served = false;
+const deadline = installed + 600_000;
 while (!served) {
   if (demo.exitCode !== null) throw new Error(`pnpm demo exited with ${demo.exitCode}:\n${output}`);
+  if (performance.now() > deadline) {
+    process.kill(-demo.pid, 'SIGTERM');
+    throw new Error(`the demo page did not answer within 600 s:\n${output}`);
+  }
   try {
     served = (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) })).ok;
   } catch {}
