@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -232,5 +232,18 @@ describe('the quick start', () => {
       scripts: Record<string, string>;
     };
     expect(root.scripts.demo).toMatch(/turbo run build:js --filter=@quiesce\/demo\.\.\./);
+    // turbo skips a package without the script, and the demo would start without its dist.
+    for (const base of ['packages', 'apps']) {
+      for (const dir of readdirSync(join(ROOT, base))) {
+        const manifest = join(ROOT, base, dir, 'package.json');
+        if (!existsSync(manifest)) continue;
+        const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as {
+          name: string;
+          scripts?: Record<string, string>;
+        };
+        if (pkg.scripts?.build)
+          expect(pkg.scripts['build:js'], `${pkg.name} has build but no build:js`).toBeDefined();
+      }
+    }
   });
 });
