@@ -310,3 +310,6 @@ export function resolveIdempotencyKey(
   }
   return key;
 }
+
+export * from './httpEnforcer.js';
+export { type NormalizedPath, normalizeRequestPath } from './requestPath.js';
