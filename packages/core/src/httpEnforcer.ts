@@ -60,6 +60,17 @@ export interface HttpRequest {
   readBody?: (limit: number) => unknown | Promise<unknown>;
   /** The parsed query string. @default parsed from `target` */
   query?: () => Record<string, unknown>;
+  /**
+   * What a decision taken earlier for this request (before the body, from a route table) let
+   * through. The decision here, from the handler's own metadata, must agree, or the write is refused.
+   */
+  earlier?: EarlyPass;
+}
+
+/** An early decision that let a request go on to its handler. */
+export interface EarlyPass {
+  readonly respond: null;
+  readonly decision: Decision;
 }
 
 /** The request goes on to its handler. */
@@ -147,7 +158,19 @@ export class HttpEnforcer {
     let decision: Decision;
     try {
       op = this.#operation(req);
-      decision = this.#engine.decide(op);
+      const e = req.earlier?.decision;
+      if (e === undefined) {
+        decision = this.#engine.decide(op);
+      } else {
+        // Decided (and counted) once already: the handler's own classification must agree with it.
+        const c = this.#engine.classify(op);
+        if (c.classification !== e.classification || c.policy !== e.policy) {
+          throw new Error(
+            `the early decision (${e.classification}/${e.policy}) and the handler's own (${c.classification}/${c.policy}) disagree`,
+          );
+        }
+        decision = e;
+      }
     } catch (error) {
       return this.#failClosed(req, error);
     }
@@ -167,6 +190,23 @@ export class HttpEnforcer {
         };
       case 'enqueue':
         return this.#enqueue(req, op, decision);
+    }
+  }
+
+  /**
+   * Decide before the body is read (from a route table, not the framework's dispatch): answer a
+   * refused or dropped write now; anything else goes on, and the handler's own decision, given this
+   * pass as `earlier`, must agree. Takes no in-flight handle.
+   */
+  precheck(req: HttpRequest): HttpRespond | EarlyPass {
+    try {
+      const d = this.#engine.decide(this.#operation(req));
+      if (d.outcome === 'refuse' || d.outcome === 'discard') {
+        return { respond: renderDecision(d, { accept: headerOf(req.headers, 'accept') }), unreadBody: true };
+      }
+      return { respond: null, decision: d };
+    } catch (error) {
+      return this.#failClosed(req, error);
     }
   }
 

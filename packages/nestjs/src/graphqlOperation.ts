@@ -126,7 +126,10 @@ function baseOperation(options: ResolvedModuleOptions, req: PlatformRequest | un
     ip: req.ip,
     principal: options.principal?.(req),
   };
-  const translate = { bypassHeader: options.bypassHeader, bypassCookie: options.bypassCookie };
+  const translate = {
+    bypassHeader: options.engine.options.bypassHeader,
+    bypassCookie: options.engine.options.bypassCookie,
+  };
   try {
     return operationFromHttp(facts, translate);
   } catch (error) {
