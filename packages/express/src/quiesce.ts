@@ -114,7 +114,8 @@ class Guard implements GuardOnRequest {
   #routedPath(r: Req): string {
     const baseUrl = r.baseUrl ?? '';
     const below = baseUrl.slice(Math.min(appBase(r).length, baseUrl.length));
-    const url = r.url ?? '/';
+    // Absolute-form (`POST http://host/app/login`): Express keeps the scheme and host in `req.url`.
+    const url = (r.url ?? '/').replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '') || '/';
     const q = url.indexOf('?');
     return below + (q === -1 ? url : url.slice(0, q));
   }

@@ -1,3 +1,4 @@
+export * from './enforcementInvariant.js';
 export * from './fakeStatuspage.js';
 export * from './graphqlContract.js';
 export * from './httpContract.js';
