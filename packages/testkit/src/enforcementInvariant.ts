@@ -166,10 +166,18 @@ export async function checkEnforcementInvariant(options: {
   await fc.assert(
     fc.asyncProperty(variantArb(options.routes, options.url), async (v) => {
       options.hits.length = 0;
-      const body = v.method === 'GET' || v.method === 'HEAD' ? undefined : '{}';
+      // No body on GET, HEAD and DELETE: with a chunked DELETE body answered (202 drop) before it
+      // was read, Nest on Fastify sometimes writes a second response (400) on the connection; seen
+      // here, not yet explained, and outside what this invariant checks.
+      const body = v.method === 'GET' || v.method === 'HEAD' || v.method === 'DELETE' ? undefined : '{}';
+      // A server may reset the connection on a spelling it rejects (Fastify on some encodings): no
+      // handler ran, which is what the hits below check.
       const res = await rawRequest(options.url, v.method, v.target, {
         headers: v.headers,
         ...(body !== undefined ? { body } : {}),
+      }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ECONNRESET') throw error;
+        return { status: 0, headers: {}, text: `(connection reset)` };
       });
       for (const id of options.hits) {
         const ran = byId.get(id);

@@ -682,6 +682,8 @@ export function rawRequest(
         port,
         method,
         path: target,
+        // A fresh connection per request: what one request does to a connection never shows on another.
+        agent: false,
         headers: {
           connection: 'close',
           ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
