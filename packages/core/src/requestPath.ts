@@ -21,7 +21,7 @@ export interface NormalizedPath {
 
 const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\//i;
 /** Characters that make a path worth normalising; a plain path skips all the work. */
-const NEEDS_WORK = /%|\\|\/\.|\/\/|[?#]/;
+const NEEDS_WORK = /%|\\|\/\.|\/\//;
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 const HEX = '0123456789ABCDEF';
@@ -71,7 +71,14 @@ function removeDotSegments(path: string): string {
  * path a rule is matched against, and say whether its spelling could resolve upward elsewhere.
  */
 export function normalizeRequestPath(target: string): NormalizedPath {
-  if (!NEEDS_WORK.test(target) && target.startsWith('/')) return { path: target, unsafe: false };
+  if (target.charCodeAt(0) === 47 /* / */) {
+    // Origin-form, the common case: a plain path (after the query) needs no work.
+    const q = target.indexOf('?');
+    const h = target.indexOf('#');
+    const end = q === -1 ? h : h === -1 ? q : Math.min(q, h);
+    const plain = end === -1 ? target : target.slice(0, end);
+    if (!NEEDS_WORK.test(plain)) return { path: plain, unsafe: false };
+  }
   let path = target;
   if (ABSOLUTE_FORM.test(path)) {
     const afterScheme = path.indexOf('//') + 2;

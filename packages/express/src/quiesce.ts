@@ -2,14 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isSafeMethod, type QuiesceEngine, QuiesceError } from '@quiesce/core';
 import {
   HttpEnforcer,
-  type HttpRequest,
   type HttpVerdict,
-  readNodeBody,
   releaseNodeResponse,
   sendNodeVerdict,
   watchNodeResponse,
 } from '@quiesce/core/http';
 import { registerRoutes } from './registerRoutes.js';
+import { appBase, type ExpressRequest, requestFacts, routedPath } from './requestFacts.js';
 import {
   type GuardOnRequest,
   type Handler,
@@ -34,34 +33,12 @@ export interface QuiesceMiddlewareOptions {
   inventory?: boolean;
 }
 
-type Req = IncomingMessage & {
-  originalUrl?: string;
-  baseUrl?: string;
-  app?: { path?: () => string };
-  ip?: string;
-  params?: Record<string, string>;
-  query?: Record<string, unknown>;
-  route?: { path?: unknown };
-  [kGuard]?: GuardOnRequest;
-  [kApplied]?: RoutePolicy | null;
-};
-
 const isPromise = (v: unknown): v is Promise<HttpVerdict> =>
   typeof (v as Promise<unknown>)?.then === 'function';
 
 /** A long-lived response (an event stream) is not a read whose latency means anything. */
 export function excludeFromReadHealth(res: ServerResponse): void {
   releaseNodeResponse(res);
-}
-
-/** Where `req.app` is mounted, so its router is searched with the path it routes on. */
-function appBase(req: Req): string {
-  try {
-    const p = typeof req.app?.path === 'function' ? req.app.path() : '';
-    return typeof p === 'string' ? p : '';
-  } catch {
-    return '';
-  }
 }
 
 class Guard implements GuardOnRequest {
@@ -74,16 +51,16 @@ class Guard implements GuardOnRequest {
   ) {}
 
   readonly middleware: Handler = (req, res, next) => {
-    const r = req as Req;
+    const r = req as ExpressRequest;
     r[kGuard] = this;
     if (this.o.inventory && r.app !== this.#lastApp) this.#inventory(r.app);
     const engine = this.enforcer.engine;
     if (!engine.readOnly || isSafeMethod(req.method)) {
-      const v = this.enforcer.enforce(this.#facts(r, null));
+      const v = this.enforcer.enforce(requestFacts(r, null, this.o.principal, engine.readOnly));
       // A GET that a rule makes a write: its route may still say otherwise (a helper of its own).
       if (v instanceof Promise || v.respond === null || !engine.readOnly) return this.#act(r, res, next, v);
     }
-    const route = findRoute(r.app, req.method ?? 'GET', this.#routedPath(r));
+    const route = findRoute(r.app, req.method ?? 'GET', routedPath(r));
     const kind = route?.policy?.kind;
     if (kind === 'queue' || kind === 'drop') {
       // The helper decides where it stands in the route: the handlers before it (validation, auth)
@@ -94,74 +71,23 @@ class Guard implements GuardOnRequest {
     }
     r[kApplied] = route?.policy ?? null;
     const named = route ? { ...route, pattern: `${appBase(r)}${route.pattern}` } : null;
-    this.#act(r, res, next, this.enforcer.enforce(this.#facts(r, named)));
+    this.#act(r, res, next, this.enforcer.enforce(requestFacts(r, named, this.o.principal)));
   };
 
   /** The route helper on the route that runs re-decides with its own policy (the framework picked it). */
   applyPolicy(req: IncomingMessage, res: ServerResponse, next: Next, policy: RoutePolicy): void {
-    const r = req as Req;
+    const r = req as ExpressRequest;
     r[kApplied] = policy;
     const own = typeof r.route?.path === 'string' ? `${r.baseUrl ?? ''}${r.route.path}` : undefined;
     this.#act(
       r,
       res,
       next,
-      this.enforcer.enforce(this.#facts(r, { pattern: own, params: r.params, policy })),
+      this.enforcer.enforce(requestFacts(r, { pattern: own, params: r.params, policy }, this.o.principal)),
     );
   }
 
-  /** The path `req.app`'s router routes on: below the app's mount point, above the middleware's. */
-  #routedPath(r: Req): string {
-    const baseUrl = r.baseUrl ?? '';
-    const below = baseUrl.slice(Math.min(appBase(r).length, baseUrl.length));
-    // Absolute-form (`POST http://host/app/login`): Express keeps the scheme and host in `req.url`.
-    const url = (r.url ?? '/').replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '') || '/';
-    const q = url.indexOf('?');
-    return below + (q === -1 ? url : url.slice(0, q));
-  }
-
-  #facts(
-    r: Req,
-    route: {
-      pattern?: string | undefined;
-      params?: Record<string, string> | undefined;
-      policy: RoutePolicy | null;
-    } | null,
-  ): HttpRequest {
-    const method = (r.method ?? 'GET').toUpperCase();
-    const principal = this.o.principal;
-    const ip = r.ip ?? r.socket?.remoteAddress;
-    const facts: HttpRequest = {
-      method,
-      target: r.originalUrl ?? r.url ?? '/',
-      headers: r.headers,
-      mount: r.baseUrl ?? '',
-      readBody: (limit) => readNodeBody(r, limit),
-      query: () => (r.query && typeof r.query === 'object' ? r.query : {}),
-    };
-    if (ip) facts.ip = ip;
-    if (principal) facts.principal = () => principal(r);
-    if (route) {
-      const q = route.policy?.queue;
-      const source = q?.idempotencyKey;
-      facts.route = {
-        ...(route.pattern ? { name: `${method} ${route.pattern}` } : {}),
-        ...(route.policy ? { annotation: route.policy.annotation } : {}),
-        params: { ...route.params },
-        ...(q
-          ? {
-              queue: {
-                ...(q.name ? { name: q.name } : {}),
-                idempotencyKey: typeof source === 'function' ? (p) => source(r, p) : source,
-              },
-            }
-          : {}),
-      };
-    }
-    return facts;
-  }
-
-  #act(req: Req, res: ServerResponse, next: Next, v: HttpVerdict | Promise<HttpVerdict>): void {
+  #act(req: ExpressRequest, res: ServerResponse, next: Next, v: HttpVerdict | Promise<HttpVerdict>): void {
     if (isPromise(v)) {
       v.then((settled) => this.#act(req, res, next, settled), next);
       return;
