@@ -1,17 +1,14 @@
-import { type QuiesceEngine, QuiesceError } from '@quiesce/core';
+import type { QuiesceEngine } from '@quiesce/core';
 import {
   decideGraphqlOperation,
   documentFragments,
-  type GraphqlAnswer,
-  type GraphqlFieldPolicy,
   type GraphqlVerdict,
   rootFields,
   selectOperation,
 } from '@quiesce/core/graphql';
-import type { GraphQLFieldResolver, GraphQLSchema } from 'graphql';
-import { createGraphQLError, type Plugin, type YogaInitialContext } from 'graphql-yoga';
-import { readSchemaWrites } from './directives.js';
+import type { Plugin, YogaInitialContext } from 'graphql-yoga';
 import { checkOptions } from './options.js';
+import { schemaPlanner, toError } from './schemaPlan.js';
 
 /** The Yoga context as the option callbacks see it: Yoga's initial context plus the server's and the app's. */
 export type QuiesceYogaContext = YogaInitialContext & Record<string, any>;
@@ -34,27 +31,7 @@ export interface QuiesceYogaOptions {
   reportReads?: boolean;
 }
 
-type Policies = Record<'mutation' | 'query', Map<string, GraphqlFieldPolicy>>;
-
-/** A GraphQL error that answers rather than reports a fault: no stack trace (most of a refusal's cost). */
-function toError(answer: GraphqlAnswer) {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return createGraphQLError(answer.message, { extensions: answer.extensions });
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
-}
-
 const isAsyncIterable = (v: any): boolean => v != null && typeof v[Symbol.asyncIterator] === 'function';
-
-/** graphql-js's default resolver, for root fields without their own. */
-const defaultResolve: GraphQLFieldResolver<any, any> = (source, args, context, info) => {
-  if (source === null || (typeof source !== 'object' && typeof source !== 'function')) return undefined;
-  const value = source[info.fieldName];
-  return typeof value === 'function' ? value.call(source, args, context, info) : value;
-};
 
 /**
  * The Yoga (envelop) plugin. Core's `decideGraphqlOperation` decides each operation once: one
@@ -66,7 +43,6 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
   const { principal, requireIdempotencyKey = false, reportReads = true, idempotencyKeyHeader } = options;
   const ipOf = options.ip ?? ((c: QuiesceYogaContext) => c.req?.socket?.remoteAddress);
   const intentNameOf = options.intentName ?? ((f) => f.coordinate);
-  const plans = new WeakMap<GraphQLSchema, Policies>();
   /** Per execution context: the verdict the wrapped root resolvers read. */
   const verdicts = new WeakMap<object, GraphqlVerdict>();
   /** Per request: how many operations it executed, and the refusals (a batch shares its request). */
@@ -75,62 +51,7 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
     { total: number; refused: number; status: number; retryAfter: number }
   >();
 
-  function planFor(schema: GraphQLSchema): Policies {
-    let plan = plans.get(schema);
-    if (plan) return plan;
-    const writes = readSchemaWrites(schema);
-    plan = { mutation: new Map(), query: new Map() };
-    for (const [kind, fields] of [
-      ['mutation', writes.mutation],
-      ['query', writes.writingQueries],
-    ] as const) {
-      for (const field of fields.values()) {
-        const intentName = intentNameOf(field);
-        const keyPath = field.keyPath;
-        plan[kind].set(field.fieldName, {
-          coordinate: field.coordinate,
-          intentName,
-          ...(kind === 'query' || field.policy
-            ? { annotation: { classification: 'write', ...(field.policy ? { policy: field.policy } : {}) } }
-            : {}),
-          keyRequired: requireIdempotencyKey,
-          ...(keyPath
-            ? {
-                idempotencyKey: (args) => keyPath.reduce<any>((v, k) => (v == null ? v : v[k]), args),
-                keyField: keyPath.join('.'),
-              }
-            : {}),
-        });
-        engine.register({
-          surface: 'graphql',
-          name: `${kind} ${field.fieldName}`,
-          classification: 'write',
-          policy: field.policy ?? 'block',
-          explicit: field.policy !== undefined,
-          source: 'graphql-yoga',
-          details: {
-            coordinate: field.coordinate,
-            ...(keyPath ? { key: keyPath.join('.') } : {}),
-            intentName,
-          },
-        });
-      }
-    }
-    for (const type of [schema.getMutationType(), schema.getQueryType()]) {
-      for (const f of Object.values(type?.getFields() ?? {})) {
-        const original = f.resolve ?? defaultResolve;
-        f.resolve = function quiesceRoot(source, args, context, info) {
-          const stop = verdicts.get(context)?.stop(info.path.key as string);
-          if (stop === undefined) return original.call(this, source, args, context, info);
-          return stop.settle(args).then((answer) => {
-            throw toError(answer);
-          });
-        };
-      }
-    }
-    plans.set(schema, plan);
-    return plan;
-  }
+  const planFor = schemaPlanner(engine, { requireIdempotencyKey, intentNameOf }, verdicts);
 
   return {
     onSchemaChange({ schema }) {
@@ -192,7 +113,12 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
           try {
             const r = executeFn(a) as unknown;
             return (
-              r instanceof Promise ? r.catch((e: unknown) => (release(), Promise.reject(e))) : r
+              r instanceof Promise
+                ? r.catch((e: unknown) => {
+                    release();
+                    throw e;
+                  })
+                : r
             ) as never;
           } catch (e) {
             release();
@@ -232,5 +158,3 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
     },
   };
 }
-
-export { QuiesceError };
