@@ -107,7 +107,12 @@ for (let round = 0; round < ROUNDS; round++) {
     }
   }
   for (const [id, a] of acc) {
-    results[id].push({ rps: a.n / (a.ms / 1000), cpuUs: a.cpuUs / a.n, p50: median(a.p50), p99: median(a.p99) });
+    results[id].push({
+      rps: a.n / (a.ms / 1000),
+      cpuUs: a.cpuUs / a.n,
+      p50: median(a.p50),
+      p99: median(a.p99),
+    });
   }
 }
 

@@ -3,7 +3,8 @@ import type { AbstractHttpAdapter, ApplicationConfig, DiscoveryService, Metadata
 import { compilePathPattern, isSafeMethod } from '@quiesce/core';
 import { hasLargeUnreadBody, normalizeRequestPath, sendNodeVerdict } from '@quiesce/core/http';
 import { type PlatformRequest, requestPath } from './platform.js';
-import { ReadOnlyGuard, requestFacts } from './readOnlyGuard.js';
+import { ReadOnlyGuard } from './readOnlyGuard.js';
+import { requestFacts } from './requestFacts.js';
 import { joinPath, type RouteInfo } from './routeInfo.js';
 import { controllerRoutes } from './routeInventory.js';
 import { kEarlyDecision, type ResolvedModuleOptions } from './tokens.js';

@@ -9,58 +9,16 @@ import {
 } from '@nestjs/common';
 import { ApplicationConfig } from '@nestjs/core';
 import type { QuiesceEngine } from '@quiesce/core';
-import { type EarlyPass, type HttpRequest, type HttpVerdict, watchNodeResponse } from '@quiesce/core/http';
+import { type EarlyPass, type HttpVerdict, watchNodeResponse } from '@quiesce/core/http';
 import { graphqlDecision } from './graphqlOperation.js';
-import {
-  type PlatformRequest,
-  type PlatformResponse,
-  rawResponse,
-  requestPath,
-  setHeaders,
-} from './platform.js';
+import { type PlatformRequest, type PlatformResponse, rawResponse, setHeaders } from './platform.js';
 import { QuiesceResponse } from './quiesceResponse.js';
-import { joinPath, RouteCache, type RouteInfo } from './routeInfo.js';
+import { requestFacts } from './requestFacts.js';
+import { joinPath, RouteCache } from './routeInfo.js';
 import { kEarlyDecision, QUIESCE, QUIESCE_MODULE_OPTIONS, type ResolvedModuleOptions } from './tokens.js';
 
 /** Modules (by their options) already warned about a mount path they were not given. */
 const mountWarned = new WeakSet<ResolvedModuleOptions>();
-
-/** The facts of a Nest request for core's enforcer (shared by the guard and the early decision). */
-export function requestFacts(
-  req: PlatformRequest,
-  route: RouteInfo,
-  options: ResolvedModuleOptions,
-): HttpRequest {
-  const principal = options.principal;
-  const queue = route.policy?.queue;
-  const source = queue?.idempotencyKey;
-  const facts: HttpRequest = {
-    method: req.method,
-    target: requestPath(req, options.mountPath),
-    headers: req.headers,
-    mount: options.mountPath,
-    route: {
-      name: route.name,
-      ...(route.annotation ? { annotation: route.annotation } : {}),
-      params: { ...(req.params as Record<string, string> | undefined) },
-      ...(queue
-        ? {
-            queue: {
-              ...(queue.name ? { name: queue.name } : {}),
-              ...(source
-                ? { idempotencyKey: typeof source === 'function' ? () => source(req) : source }
-                : {}),
-            },
-          }
-        : {}),
-    },
-    readBody: () => req.body ?? null,
-    query: () => ({ ...(req.query as Record<string, unknown> | undefined) }),
-  };
-  if (req.ip) facts.ip = req.ip;
-  if (principal) facts.principal = () => principal(req);
-  return facts;
-}
 
 @Injectable()
 class ReadOnlyGuardImpl implements CanActivate {
