@@ -86,7 +86,8 @@ async function measure(s, amount) {
   const ms = performance.now() - start;
   const cpu = (await serverCpu()) - cpuBefore;
   latencies.sort((a, b) => a - b);
-  const at = (q) => Number(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))].toFixed(1));
+  const at = (q) =>
+    Number(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))].toFixed(1));
   return { n: amount, ms, p50: at(0.5), p99: at(0.99), cpuUs: cpu };
 }
 
