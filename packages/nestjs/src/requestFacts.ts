@@ -1,7 +1,19 @@
-import type { HttpRequest } from '@quiesce/core/http';
+import type { HttpRequest, HttpRoute } from '@quiesce/core/http';
 import { type PlatformRequest, requestPath } from './platform.js';
 import type { RouteInfo } from './routeInfo.js';
 import type { ResolvedModuleOptions } from './tokens.js';
+
+/** What a route says whatever the request: built once per handler. */
+const staticRoutes = new WeakMap<RouteInfo, HttpRoute>();
+
+function staticRoute(route: RouteInfo): HttpRoute {
+  let r = staticRoutes.get(route);
+  if (!r) {
+    r = { name: route.name, ...(route.annotation ? { annotation: route.annotation } : {}) };
+    staticRoutes.set(route, r);
+  }
+  return r;
+}
 
 /** The facts of a Nest request for core's enforcer (shared by the guard and the early decision). */
 export function requestFacts(
@@ -9,6 +21,16 @@ export function requestFacts(
   route: RouteInfo,
   options: ResolvedModuleOptions,
 ): HttpRequest {
+  if (!options.engine.readOnly) {
+    // Outside a window nothing reads the caller, the body or the params: the hot path allocates little.
+    return {
+      method: req.method,
+      target: requestPath(req, options.mountPath),
+      headers: req.headers,
+      mount: options.mountPath,
+      route: staticRoute(route),
+    };
+  }
   const principal = options.principal;
   const queue = route.policy?.queue;
   const source = queue?.idempotencyKey;
