@@ -2,6 +2,7 @@ import type { QuiesceEngine } from '@quiesce/core';
 import {
   decideGraphqlOperation,
   documentFragments,
+  type GraphqlAnswer,
   type GraphqlVerdict,
   rootFields,
   selectOperation,
@@ -43,6 +44,8 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
   const { principal, requireIdempotencyKey = false, reportReads = true, idempotencyKeyHeader } = options;
   const ipOf = options.ip ?? ((c: QuiesceYogaContext) => c.req?.socket?.remoteAddress);
   const intentNameOf = options.intentName ?? ((f) => f.coordinate);
+  /** The refusal errors this plugin answered with, to render them itself. */
+  const refusals = new WeakMap<object, GraphqlAnswer>();
   /** Per execution context: the verdict the wrapped root resolvers read. */
   const verdicts = new WeakMap<object, GraphqlVerdict>();
   /** Per request: how many operations it executed, and the refusals (a batch shares its request). */
@@ -94,7 +97,9 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
           mark.status = verdict.refusal.extensions.http!.status;
           mark.retryAfter = Math.max(mark.retryAfter, Number(verdict.refusal.extensions.retryAfter ?? 0));
         }
-        setResultAndStopExecution({ errors: [toError(verdict.refusal)] });
+        const error = toError(verdict.refusal);
+        refusals.set(error, verdict.refusal);
+        setResultAndStopExecution({ errors: [error] });
         return;
       }
       verdicts.set(context, verdict);
@@ -141,6 +146,29 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
           return undefined;
         },
       };
+    },
+
+    onResultProcess({ request, result, resultProcessor, setResultProcessor }) {
+      // A single refused operation is answered as core rendered it: Yoga's own serialiser rebuilds
+      // every GraphQLError (with a stack trace) to strip `extensions.http`, most of a refusal's cost.
+      const errors = !Array.isArray(result) && !isAsyncIterable(result) ? (result as any).errors : undefined;
+      const refusal = errors?.length === 1 ? refusals.get(errors[0]) : undefined;
+      if (!refusal || !resultProcessor) return;
+      const accept = request.headers.get('accept') ?? '';
+      const type = accept.includes('application/graphql-response+json')
+        ? 'application/graphql-response+json'
+        : accept === '' || accept.includes('application/json') || accept.includes('*/*')
+          ? 'application/json'
+          : undefined;
+      if (!type) return;
+      setResultProcessor((_result, fetchAPI) => {
+        const { http, ...extensions } = refusal.extensions;
+        const body = JSON.stringify({ errors: [{ message: refusal.message, extensions }] });
+        return new fetchAPI.Response(body, {
+          status: http?.status ?? 503,
+          headers: { 'content-type': `${type}; charset=utf-8`, ...http?.headers },
+        });
+      }, type);
     },
 
     onResponse({ request, response, setResponse, fetchAPI }) {
