@@ -9,6 +9,7 @@ import {
 } from '@quiesce/core/graphql';
 import type { Plugin, YogaInitialContext } from 'graphql-yoga';
 import { checkOptions } from './options.js';
+import { renderRefusal } from './refusalResponse.js';
 import { schemaPlanner, toError } from './schemaPlan.js';
 
 /** The Yoga context as the option callbacks see it: Yoga's initial context plus the server's and the app's. */
@@ -148,27 +149,8 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
       };
     },
 
-    onResultProcess({ request, result, resultProcessor, setResultProcessor }) {
-      // A single refused operation is answered as core rendered it: Yoga's own serialiser rebuilds
-      // every GraphQLError (with a stack trace) to strip `extensions.http`, most of a refusal's cost.
-      const errors = !Array.isArray(result) && !isAsyncIterable(result) ? (result as any).errors : undefined;
-      const refusal = errors?.length === 1 ? refusals.get(errors[0]) : undefined;
-      if (!refusal || !resultProcessor) return;
-      const accept = request.headers.get('accept') ?? '';
-      const type = accept.includes('application/graphql-response+json')
-        ? 'application/graphql-response+json'
-        : accept === '' || accept.includes('application/json') || accept.includes('*/*')
-          ? 'application/json'
-          : undefined;
-      if (!type) return;
-      setResultProcessor((_result, fetchAPI) => {
-        const { http, ...extensions } = refusal.extensions;
-        const body = JSON.stringify({ errors: [{ message: refusal.message, extensions }] });
-        return new fetchAPI.Response(body, {
-          status: http?.status ?? 503,
-          headers: { 'content-type': `${type}; charset=utf-8`, ...http?.headers },
-        });
-      }, type);
+    onResultProcess(payload) {
+      renderRefusal(payload, refusals);
     },
 
     onResponse({ request, response, setResponse, fetchAPI }) {
