@@ -8,9 +8,17 @@ import {
   selectOperation,
 } from '@quiesce/core/graphql';
 import type { Plugin, YogaInitialContext } from 'graphql-yoga';
+import { executionHooks } from './executionHooks.js';
 import { checkOptions } from './options.js';
 import { renderRefusal } from './refusalResponse.js';
 import { schemaPlanner, toError } from './schemaPlan.js';
+
+const A_READ: GraphqlVerdict = Object.freeze({
+  refusal: null,
+  inFlight: null,
+  stop: () => undefined,
+  read: true,
+});
 
 /** The Yoga context as the option callbacks see it: Yoga's initial context plus the server's and the app's. */
 export type QuiesceYogaContext = YogaInitialContext & Record<string, any>;
@@ -32,8 +40,6 @@ export interface QuiesceYogaOptions {
   /** Report each query's execution time and errors to the engine's read-health watcher. @default true */
   reportReads?: boolean;
 }
-
-const isAsyncIterable = (v: any): boolean => v != null && typeof v[Symbol.asyncIterator] === 'function';
 
 /**
  * The Yoga (envelop) plugin. Core's `decideGraphqlOperation` decides each operation once: one
@@ -70,19 +76,23 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
       const context = executionContext as QuiesceYogaContext;
       const kind = operation.operation === 'mutation' ? 'mutation' : 'query';
       const start = performance.now();
-      const verdict = decideGraphqlOperation(engine, {
-        operationType: operation.operation,
-        fields: rootFields(
-          operation,
-          documentFragments(args.document),
-          args.variableValues as Record<string, unknown>,
-        ),
-        policy: (field) => plan[kind].get(field),
-        ...(context?.request?.headers ? { headers: context.request.headers } : {}),
-        ...(context ? { ip: ipOf(context) } : {}),
-        ...(principal && context ? { principal: () => principal(context) } : {}),
-        ...(idempotencyKeyHeader ? { idempotencyKeyHeader } : {}),
-      });
+      // A query decides nothing unless the schema has query fields that write (`@writes`).
+      const verdict: GraphqlVerdict =
+        kind === 'query' && plan.query.size === 0
+          ? A_READ
+          : decideGraphqlOperation(engine, {
+              operationType: operation.operation,
+              fields: rootFields(
+                operation,
+                documentFragments(args.document),
+                args.variableValues as Record<string, unknown>,
+              ),
+              policy: (field) => plan[kind].get(field),
+              ...(context?.request?.headers ? { headers: context.request.headers } : {}),
+              ...(context ? { ip: ipOf(context) } : {}),
+              ...(principal && context ? { principal: () => principal(context) } : {}),
+              ...(idempotencyKeyHeader ? { idempotencyKeyHeader } : {}),
+            });
       const request = context?.request;
       const mark =
         request && engine.readOnly
@@ -103,50 +113,10 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
         setResultAndStopExecution({ errors: [error] });
         return;
       }
-      verdicts.set(context, verdict);
+      if (!verdict.read) verdicts.set(context, verdict);
       if (verdict.read && (!reportReads || kind === 'mutation' || operation.operation === 'subscription'))
         return;
-      let open = true;
-      const release = () => {
-        if (!open) return;
-        open = false;
-        verdicts.delete(context);
-        verdict.inFlight?.done();
-      };
-      // However execution settles (a throwing or rejecting executor included), the write is released.
-      if (verdict.inFlight) {
-        setExecuteFn((a) => {
-          try {
-            const r = executeFn(a) as unknown;
-            return (
-              r instanceof Promise
-                ? r.catch((e: unknown) => {
-                    release();
-                    throw e;
-                  })
-                : r
-            ) as never;
-          } catch (e) {
-            release();
-            throw e;
-          }
-        });
-      }
-      return {
-        onExecuteDone({ result }) {
-          if (isAsyncIterable(result)) return { onEnd: release };
-          release();
-          if (verdict.read) {
-            const errors = (result as { errors?: unknown[] } | undefined)?.errors;
-            engine.reportRead({
-              surface: 'graphql',
-              durationMs: performance.now() - start,
-              error: !!errors?.length,
-            });
-          }
-          return undefined;
-        },
-      };
+      return executionHooks(engine, verdict, start, () => verdicts.delete(context), setExecuteFn, executeFn);
     },
 
     onResultProcess(payload) {
