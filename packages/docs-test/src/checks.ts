@@ -8,6 +8,8 @@ import { expect } from 'vitest';
 export interface CheckContext {
   url: string;
   token: string;
+  /** Resolves when the example's process exits by itself. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 export type Check = (ctx: CheckContext) => Promise<void>;
 
@@ -112,7 +114,67 @@ async function policiesAndReplay(ctx: CheckContext) {
   expect((await call(`${ctx.url}/orders`)).body).toEqual([{ item: 'tea' }]);
 }
 
+/**
+ * For an example that starts its own server and a client against it (a client library's README):
+ * it listens, then must finish by itself with exit 0 — its asserts are the claims.
+ */
+async function finishesOnItsOwn({ exited }: CheckContext) {
+  const { code, signal } = await exited;
+  expect(signal, 'the example was killed').toBeNull();
+  expect(code, 'the example exited with an error').toBe(0);
+}
+
+/** One MCP `tools/call` over stateless Streamable HTTP with JSON responses (what the example serves). */
+async function mcpToolCall(url: string, name: string, id: number) {
+  const r = await call(`${url}/mcp`, {
+    method: 'POST',
+    headers: { ...json, accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } }),
+  });
+  // The endpoint itself is never refused by the HTTP middleware: the decision is per tool call.
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  expect(r.body.id).toBe(id);
+  expect(r.body.error, JSON.stringify(r.body.error)).toBeUndefined();
+  return r.body.result as {
+    isError?: boolean;
+    content: Array<{ type: string; text: string }>;
+    structuredContent?: Record<string, any>;
+  };
+}
+
+/** Read tools run during a window; a write tool is refused with READ_ONLY_MODE and runs again after. */
+async function mcpOverHttp(ctx: CheckContext) {
+  const first = await mcpToolCall(ctx.url, 'list_notes', 1);
+  expect(first.isError).not.toBe(true);
+  expect(first.content[0]!.text).toBe('(no notes)');
+  await beginWindow(ctx);
+  const read = await mcpToolCall(ctx.url, 'list_notes', 2);
+  expect(read.isError, JSON.stringify(read)).not.toBe(true);
+  const refused = await mcpToolCall(ctx.url, 'clear_notes', 3);
+  expect(refused.isError, JSON.stringify(refused)).toBe(true);
+  expect(refused.structuredContent).toMatchObject({
+    code: 'READ_ONLY_MODE',
+    outcome: 'refused',
+    message: 'Orders are read-only for about ten minutes.',
+  });
+  expect(refused.structuredContent!.windowId).toEqual(expect.any(String));
+  expect(Date.parse(refused.structuredContent!.windowEndsAt)).toBeGreaterThan(Date.now());
+  expect(refused.structuredContent!.retryAfterSeconds).toBeGreaterThan(0);
+  expect(refused.content[0]!.text).toMatch(/clear_notes/);
+  await endWindow(ctx);
+  const cleared = await mcpToolCall(ctx.url, 'clear_notes', 4);
+  expect(cleared.isError, JSON.stringify(cleared)).not.toBe(true);
+  expect(cleared.content[0]!.text).toBe('Cleared.');
+}
+
 export const checks: Record<string, Check> = {
+  'packages/client/README.md#fetch': finishesOnItsOwn,
+  'packages/client/README.md#Apollo Client': finishesOnItsOwn,
+  'packages/client/README.md#urql': finishesOnItsOwn,
+  'packages/client/README.md#ky': finishesOnItsOwn,
+
+  'packages/mcp/README.md#Over Streamable HTTP behind @quiesce/express': (ctx) => mcpOverHttp(ctx),
+
   'packages/express/README.md#Two-line setup': (ctx) => readsAndRefusedWrites(ctx, true),
   'packages/nestjs/README.md#Two-line setup': (ctx) => readsAndRefusedWrites(ctx, false),
 

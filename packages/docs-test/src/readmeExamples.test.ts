@@ -169,7 +169,7 @@ describe('README examples run as written in outside apps', () => {
             );
             return;
           }
-          await check({ url: started.url, token: TOKEN }).catch((error: Error) => {
+          await check({ url: started.url, token: TOKEN, exited: started.exited }).catch((error: Error) => {
             error.message += `\n--- the example's output:\n${started.output()}`;
             throw error;
           });

@@ -5,7 +5,14 @@ const HOOK = fileURLToPath(new URL('./listenHook.cjs', import.meta.url));
 
 export type Started =
   | { kind: 'exited'; code: number | null; signal: NodeJS.Signals | null; output: () => string }
-  | { kind: 'serving'; url: string; output: () => string; stop: () => Promise<void> };
+  | {
+      kind: 'serving';
+      url: string;
+      output: () => string;
+      stop: () => Promise<void>;
+      /** Resolves when the program exits by itself (or is stopped). */
+      exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+    };
 
 /**
  * Runs a compiled example with Node. Resolves when it either exits (a program that finishes) or
@@ -28,7 +35,9 @@ export function runExample(
   child.stderr!.on('data', (d) => {
     output += d;
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -57,6 +66,7 @@ export function runExample(
         url: `http://127.0.0.1:${message.docsTestListening}`,
         output: () => output,
         stop,
+        exited,
       });
     });
     child.once('exit', (code, signal) => {
