@@ -4,6 +4,7 @@ import { type AuditEntry, createMemoryAuditLog } from './audit.js';
 import { type BypassCheck, createBypassCheck } from './bypass.js';
 import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
+import { recordReadHealth } from './closingRecord.js';
 import { QuiesceError } from './errors.js';
 import { InFlightTracker } from './inflight.js';
 import {
@@ -110,7 +111,12 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export function createQuiesce(options: QuiesceOptions = {}): QuiesceEngine {
-  return new Engine(options);
+  const engine = new Engine(options);
+  // record (#13): each instance adds its read-health summary to the closing record at the thaw.
+  recordReadHealth(engine, (err) =>
+    options.logger?.warn?.('quiesce: read health not recorded', { error: err.message }),
+  );
+  return engine;
 }
 
 class Engine implements QuiesceEngine {

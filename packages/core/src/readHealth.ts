@@ -9,6 +9,8 @@ export interface ReadHealthOptions {
   errorRatioDelta?: number;
 }
 
+import { ReadHistogram, type ReadSummary } from './readSummary.js';
+
 export interface ReadStats {
   count: number;
   p50Ms: number | null;
@@ -21,6 +23,12 @@ export interface ReadHealthReport {
   window: ReadStats;
   healthy: boolean;
   reasons: string[];
+  /**
+   * Every timed read before the window and during it, as histograms instances can add up (the
+   * closing record merges every instance's). `before`: from the end of the previous window (or the
+   * start) to this window's start; both are kept once the window ends, until the next begins.
+   */
+  summary: { before: ReadSummary; during: ReadSummary };
 }
 
 /** A fixed ring of samples; no allocation per sample. */
@@ -66,6 +74,10 @@ export class ReadHealthWatcher {
   #baselineStats: ReadStats | null = null;
   #escalated = false;
   #checkEvery = 0;
+  readonly #hOutside = new ReadHistogram();
+  readonly #hDuring = new ReadHistogram();
+  /** The reads before the current (or last) window, taken when it began. */
+  #before: ReadSummary | null = null;
 
   constructor(
     options: ReadHealthOptions = {},
@@ -86,16 +98,26 @@ export class ReadHealthWatcher {
     if (active === this.#inWindow) return;
     this.#inWindow = active;
     this.#escalated = false;
-    this.#window.clear();
+    // The window's reads are kept once it ends (the closing record is written after the soak) and
+    // cleared when the next one begins.
+    if (active) {
+      this.#window.clear();
+      this.#before = this.#hOutside.summary();
+      this.#hDuring.clear();
+    } else {
+      this.#hOutside.clear();
+    }
   }
 
   record(durationMs: number, error: boolean): void {
     if (!this.#inWindow) {
+      this.#hOutside.record(durationMs, error);
       this.#baseline.push(durationMs, error);
       this.#baselineStats = null;
       return;
     }
     this.#window.push(durationMs, error);
+    this.#hDuring.record(durationMs, error);
     // Check every 64th sample: sorting the window's samples is not free.
     if (!this.#escalated && ++this.#checkEvery % 64 === 0) {
       const report = this.report();
@@ -123,7 +145,12 @@ export class ReadHealthWatcher {
         );
       }
     }
-    return { baseline, window, healthy: reasons.length === 0, reasons };
+    return { baseline, window, healthy: reasons.length === 0, reasons, summary: this.summary() };
+  }
+
+  /** Reads before the current (or last) window and during it; before any window, `before` is all so far. */
+  summary(): { before: ReadSummary; during: ReadSummary } {
+    return { before: this.#before ?? this.#hOutside.summary(), during: this.#hDuring.summary() };
   }
 }
 

@@ -1,0 +1,280 @@
+import type { AuditEntry } from './audit.js';
+import {
+  EMPTY_READ_SUMMARY,
+  isReadSummary,
+  mergeReadSummaries,
+  type ReadSummary,
+  type ReadSummaryStats,
+  readSummaryStats,
+} from './readSummary.js';
+import type { QuiesceEngine } from './types.js';
+import type { MaintenanceWindow, Phase, Straggler } from './window.js';
+
+/**
+ * The closing record: what a window leaves behind, assembled from the window as stored (every
+ * instance's contributions are in it) and the audit trail. `buildClosingRecord` is pure; the admin
+ * page and `quiesce audit` show its result.
+ */
+
+/** Prefix of the report members each instance adds with its read-health summary at the thaw. */
+export const READ_HEALTH_KEY_PREFIX = 'readHealth@';
+
+/** What one instance adds to the record at the thaw. */
+export interface InstanceReadHealth {
+  instanceId: string;
+  /** When the instance took it (its clock). */
+  at: string;
+  before: ReadSummary;
+  during: ReadSummary;
+}
+
+export interface PhaseRecord {
+  action: AuditEntry['action'];
+  /** The phase (or mode, without a window) it went to. */
+  to: string;
+  at: string;
+  actor: string;
+  reason: string | null;
+  version: number;
+}
+
+export interface VersionGap {
+  /** First and last missing version. */
+  from: number;
+  to: number;
+  reason: string;
+}
+
+export interface ClosingRecord {
+  windowId: string;
+  reason: string;
+  message: string;
+  openedBy: string | null;
+  contact: string | null;
+  rollbackPlan: string | null;
+  phase: Phase;
+  startsAt: string;
+  /** The end that was planned (`endsAt`) … */
+  plannedEnd: string | null;
+  frozenAt: string | null;
+  /** … and the real one: when writes came back on. */
+  endedAt: string | null;
+  closedAt: string | null;
+  /** How long writes were refused (frozen or freezing), when it ended. */
+  readOnlyMs: number | null;
+  /** Who moved the window, when and why: one entry per audited change, oldest first. */
+  phases: PhaseRecord[];
+  /** The audit's versions for the window, and every gap with why it is there. */
+  versions: { first: number | null; last: number | null; contiguous: boolean; gaps: VersionGap[] };
+  /** Instances that did not confirm, were fenced or were lost. */
+  stragglers: Straggler[];
+  /** Confirmations and takeovers of the window's checklist, when the engine keeps one. */
+  checklist: Record<string, unknown> | null;
+  readHealth: {
+    /** Every instance's reads added up (`instances`), the controller's alone, or none. */
+    source: 'instances' | 'controller' | 'none';
+    before: ReadSummaryStats;
+    during: ReadSummaryStats;
+    instances: Array<{ instanceId: string; before: ReadSummaryStats; during: ReadSummaryStats }>;
+    /** The engine's own verdict at the end of the soak (one instance's sample), when there is one. */
+    healthy: boolean | null;
+    reasons: string[];
+  };
+  backfill: {
+    applied: number;
+    failed: number;
+    done: number;
+    total: number;
+    remaining: number | null;
+    /** Per instance that replayed, when the engine records it. */
+    byInstance: Record<string, { applied: number; failed: number; done: number; total: number }>;
+    skipped: string | null;
+  } | null;
+  /** The storage write audit, as recorded (`@quiesce/postgres`), or null. */
+  writeAudit: unknown;
+  closingMessage: string | null;
+}
+
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+const obj = (v: unknown): Record<string, unknown> | null =>
+  v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+
+function readHealthOf(w: MaintenanceWindow): ClosingRecord['readHealth'] {
+  const instances: InstanceReadHealth[] = [];
+  for (const [key, value] of Object.entries(w.report)) {
+    if (!key.startsWith(READ_HEALTH_KEY_PREFIX)) continue;
+    const v = obj(value);
+    if (!v || !isReadSummary(v.before) || !isReadSummary(v.during)) continue;
+    instances.push({
+      instanceId: key.slice(READ_HEALTH_KEY_PREFIX.length),
+      at: String(v.at ?? ''),
+      before: v.before,
+      during: v.during,
+    });
+  }
+  instances.sort((a, b) => (a.instanceId < b.instanceId ? -1 : 1));
+  const engineVerdict = obj(w.report.readHealth);
+  const healthy = typeof engineVerdict?.healthy === 'boolean' ? engineVerdict.healthy : null;
+  const reasons = Array.isArray(engineVerdict?.reasons) ? (engineVerdict.reasons as string[]) : [];
+  if (instances.length > 0) {
+    return {
+      source: 'instances',
+      before: readSummaryStats(mergeReadSummaries(instances.map((i) => i.before))),
+      during: readSummaryStats(mergeReadSummaries(instances.map((i) => i.during))),
+      instances: instances.map((i) => ({
+        instanceId: i.instanceId,
+        before: readSummaryStats(i.before),
+        during: readSummaryStats(i.during),
+      })),
+      healthy,
+      reasons,
+    };
+  }
+  // An engine without per-instance summaries: the controller's own sample, as it recorded it.
+  const stat = (v: unknown): ReadSummaryStats => {
+    const s = obj(v);
+    const n = (x: unknown) => (typeof x === 'number' ? x : null);
+    return {
+      count: num(s?.count),
+      p50Ms: n(s?.p50Ms),
+      p95Ms: n(s?.p95Ms),
+      p99Ms: n(s?.p99Ms),
+      errorRatio: n(s?.errorRatio),
+    };
+  };
+  if (engineVerdict) {
+    return {
+      source: 'controller',
+      before: stat(engineVerdict.baseline),
+      during: stat(engineVerdict.window),
+      instances: [],
+      healthy,
+      reasons,
+    };
+  }
+  const none = readSummaryStats(EMPTY_READ_SUMMARY);
+  return { source: 'none', before: none, during: none, instances: [], healthy: null, reasons: [] };
+}
+
+function backfillOf(w: MaintenanceWindow): ClosingRecord['backfill'] {
+  const checklist = obj((w as { checklist?: unknown }).checklist);
+  const totals = obj(checklist?.backfill);
+  const local = obj(w.report.backfill);
+  const src = totals ?? local;
+  if (!src) return null;
+  const byInstance: NonNullable<ClosingRecord['backfill']>['byInstance'] = {};
+  for (const [id, v] of Object.entries(obj(src.byInstance) ?? {})) {
+    const o = obj(v);
+    if (o)
+      byInstance[id] = {
+        applied: num(o.applied),
+        failed: num(o.failed),
+        done: num(o.done),
+        total: num(o.total),
+      };
+  }
+  return {
+    applied: num(src.applied),
+    failed: num(src.failed),
+    done: num(src.done),
+    total: num(src.total),
+    remaining: typeof local?.remaining === 'number' ? local.remaining : null,
+    byInstance,
+    skipped: typeof local?.skipped === 'string' ? local.skipped : null,
+  };
+}
+
+/** Versions between audited changes of the window that the audit trail has no entry for, and why. */
+export function versionGaps(entries: readonly AuditEntry[]): VersionGap[] {
+  const versions = [...new Set(entries.map((e) => e.version))].sort((a, b) => a - b);
+  const gaps: VersionGap[] = [];
+  for (let i = 1; i < versions.length; i++) {
+    const prev = versions[i - 1]!;
+    const next = versions[i]!;
+    if (next - prev > 1) {
+      gaps.push({
+        from: prev + 1,
+        to: next - 1,
+        reason:
+          'no state-change entry: record updates (notices, the write audit, read health, checklist progress) ' +
+          'move the version without one, and changes made through another instance are in that instance’s log',
+      });
+    }
+  }
+  return gaps;
+}
+
+/** The closing record of a window, from the window as stored and the audit entries for it. */
+export function buildClosingRecord(w: MaintenanceWindow, entries: readonly AuditEntry[] = []): ClosingRecord {
+  const mine = entries.filter((e) => e.windowId === w.id).sort((a, b) => a.version - b.version);
+  const phases: PhaseRecord[] = mine
+    .filter((e) => e.action !== 'notice')
+    .map((e) => ({
+      action: e.action,
+      to: e.to.phase ?? e.to.mode,
+      at: e.at,
+      actor: e.actor,
+      reason: e.reason ?? null,
+      version: e.version,
+    }));
+  const gaps = versionGaps(mine);
+  const checklist = obj((w as { checklist?: unknown }).checklist);
+  const readOnlyFrom = Date.parse(w.startsAt);
+  return {
+    windowId: w.id,
+    reason: w.reason,
+    message: w.message,
+    openedBy: w.openedBy ?? null,
+    contact: w.contact ?? null,
+    rollbackPlan: w.rollbackPlan ?? null,
+    phase: w.phase,
+    startsAt: w.startsAt,
+    plannedEnd: w.endsAt,
+    frozenAt: w.frozenAt,
+    endedAt: w.endedAt,
+    closedAt: w.closedAt,
+    readOnlyMs:
+      w.endedAt && w.phase !== 'scheduled' ? Math.max(0, Date.parse(w.endedAt) - readOnlyFrom) : null,
+    phases,
+    versions: {
+      first: mine[0]?.version ?? null,
+      last: mine[mine.length - 1]?.version ?? null,
+      contiguous: gaps.length === 0,
+      gaps,
+    },
+    stragglers: w.stragglers,
+    checklist,
+    readHealth: readHealthOf(w),
+    backfill: backfillOf(w),
+    writeAudit: w.report.writeAudit ?? null,
+    closingMessage: typeof w.report.closingMessage === 'string' ? w.report.closingMessage : null,
+  };
+}
+
+/**
+ * Each instance adds its read-health summary (reads before the window and during it, as histograms)
+ * to the window's record when it applies `thawing`, under `readHealth@<instanceId>`: the record
+ * then adds up every instance's reads. Instances that timed no read add nothing. Returns the detach
+ * function. `createQuiesce` calls it for every engine.
+ */
+export function recordReadHealth(
+  engine: Pick<QuiesceEngine, 'onPhase' | 'status' | 'addToReport' | 'window' | 'instanceId'>,
+  onError: (error: Error) => void = () => {},
+): () => void {
+  return engine.onPhase('thawing', (w) => {
+    // Detached: a phase hook must not hold the engine's state application.
+    void (async () => {
+      const status = await engine.status();
+      const summary = status.readHealth.summary;
+      if (!summary || summary.before.count + summary.during.count === 0) return;
+      if (engine.window?.id !== w.id) return;
+      const value: InstanceReadHealth = {
+        instanceId: engine.instanceId,
+        at: new Date().toISOString(),
+        before: summary.before,
+        during: summary.during,
+      };
+      await engine.addToReport(`${READ_HEALTH_KEY_PREFIX}${engine.instanceId}`, value);
+    })().catch((err) => onError(err instanceof Error ? err : new Error(String(err))));
+  });
+}
