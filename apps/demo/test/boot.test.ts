@@ -177,6 +177,10 @@ describe.skipIf(!pgOk)('the demo on PostgreSQL, as two instances', () => {
     expect(
       (await post(`${b.url}/api/notes`, { text: 'queued on b' }, { 'idempotency-key': 'pg-1' })).status,
     ).toBe(202);
+    // Reads during the window on both instances: the closing record adds them up.
+    for (const d of demos)
+      for (let i = 0; i < 3; i++) expect((await fetch(`${d.url}/api/notes`)).status).toBe(200);
+    const windowId = a.engine.window!.id;
 
     const end = await quiesceCli(['end', ...store, '--soak', '200ms']);
     expect(end.code).toBe(0);
@@ -202,6 +206,28 @@ describe.skipIf(!pgOk)('the demo on PostgreSQL, as two instances', () => {
         ).toContain('queued on b'),
       { timeout: 15_000, interval: 200 },
     );
+    // The closing record as `quiesce audit --window` shows it: both instances' reads, the backfill,
+    // the write audit, the real end.
+    await vi.waitFor(() => expect(a.engine.window?.phase).toBe('closed'), { timeout: 15_000, interval: 100 });
+    const app = ['--url', `${a.url}/quiesce`, '--token', a.adminToken];
+    const audit = await quiesceCli(['audit', ...app, '--window', windowId, '--json']);
+    expect(audit.stderr).toBe('');
+    const record = JSON.parse(audit.stdout).record;
+    expect(record.readHealth.source).toBe('instances');
+    expect(record.readHealth.instances.map((i: { instanceId: string }) => i.instanceId)).toEqual([
+      'demo-0',
+      'demo-1',
+    ]);
+    for (const i of record.readHealth.instances) expect(i.during.count).toBeGreaterThanOrEqual(3);
+    expect(record.readHealth.during.count).toBeGreaterThanOrEqual(6);
+    expect(record.endedAt).not.toBeNull();
+    expect(Date.parse(record.endedAt)).toBeLessThan(Date.parse(record.plannedEnd));
+    expect(record.backfill).not.toBeNull();
+    expect(record.writeAudit.verdict).toBe('clean');
+    const human = await quiesceCli(['audit', ...app, '--window', windowId]);
+    expect(human.stdout).toMatch(/reads {6}from 2 instances/);
+    expect(human.stdout).toMatch(/storage {3}CLEAN/);
+    expect(human.stdout).toMatch(/ended {4}\S+ \(planned /);
   });
 });
 

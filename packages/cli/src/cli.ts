@@ -1,6 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { EngineStatus } from '@quiesce/core';
+import { buildClosingRecord, type ClosingRecord, type EngineStatus } from '@quiesce/core';
 import { CliError, EXIT, type ExitCode } from './cliError.js';
 import type { BeginRequest, Controller } from './controller.js';
 import { formatDuration, parseDuration, parseTime } from './duration.js';
@@ -8,6 +8,7 @@ import { createHttpController, parseBaseUrl } from './httpController.js';
 import {
   auditLines,
   closedSummary,
+  closingRecordLines,
   frozenSummary,
   intentLines,
   inventoryLines,
@@ -567,12 +568,29 @@ async function intents(c: Controller, positionals: string[], v: Values, out: Out
 
 async function audit(c: Controller, v: Values, out: Output): Promise<ExitCode> {
   const limit = limitFlag(v);
+  const windowId = str(v, 'window');
   const entries = await c.audit({
     ...(limit ? { limit } : {}),
-    ...(str(v, 'window') ? { windowId: str(v, 'window')! } : {}),
+    ...(windowId ? { windowId } : {}),
   });
-  if (out.json) out.data({ entries });
-  else out.lines(auditLines(entries));
+  // record (#13): with --window, that window's closing record as recorded, when the state still holds it.
+  let record: ClosingRecord | null = null;
+  if (windowId) {
+    const w = (await c.status()).state.window;
+    if (w?.id === windowId) record = buildClosingRecord(w, await c.audit({ windowId }));
+  }
+  if (out.json) out.data(windowId ? { entries, record } : { entries });
+  else {
+    if (windowId) {
+      out.lines(
+        record
+          ? closingRecordLines(record)
+          : [`the closing record of ${windowId} is no longer in the state (it holds the latest window only)`],
+      );
+      out.line('');
+    }
+    out.lines(auditLines(entries));
+  }
   return EXIT.ok;
 }
 
