@@ -115,6 +115,18 @@ describe('closing record', () => {
     // Every gap between audited versions has its reason.
     for (const g of record.versions.gaps) expect(g.reason).toMatch(/record updates/);
     expect(record.versions.contiguous).toBe(record.versions.gaps.length === 0);
+    // The other instance made none of these changes, yet its view of the record has them all.
+    await vi.waitFor(() => expect(b.window?.phase).toBe('closed'));
+    await vi.waitFor(() => {
+      const fromB = buildClosingRecord(b.window!, []);
+      expect(fromB.phases.map((p) => `${p.action}:${p.to}:${p.actor}:${p.reason ?? ''}`)).toEqual([
+        'begin:freezing:ops:migration',
+        'phase:frozen:controller:all instances confirmed',
+        'end:thawing:ops:migration done',
+        'phase:backfilling:controller:soak complete',
+        'phase:closed:controller:backfill complete',
+      ]);
+    });
     await a.close();
     await b.close();
   });

@@ -16,6 +16,9 @@ import type { MaintenanceWindow, Phase, Straggler } from './window.js';
  * page and `quiesce audit` show its result.
  */
 
+/** Prefix of the report members that keep who moved the window, when and why (one per version). */
+export const PHASE_KEY_PREFIX = 'phase@v';
+
 /** Prefix of the report members each instance adds with its read-health summary at the thaw. */
 export const READ_HEALTH_KEY_PREFIX = 'readHealth@';
 
@@ -184,8 +187,22 @@ function backfillOf(w: MaintenanceWindow): ClosingRecord['backfill'] {
   };
 }
 
+function phaseRecordOf(v: unknown): PhaseRecord | null {
+  const o = obj(v);
+  if (!o || !Number.isSafeInteger(o.version) || typeof o.at !== 'string' || typeof o.actor !== 'string')
+    return null;
+  return {
+    action: String(o.action) as AuditEntry['action'],
+    to: String(o.to),
+    at: o.at,
+    actor: o.actor,
+    reason: typeof o.reason === 'string' ? o.reason : null,
+    version: o.version as number,
+  };
+}
+
 /** Versions between audited changes of the window that the audit trail has no entry for, and why. */
-export function versionGaps(entries: readonly AuditEntry[]): VersionGap[] {
+export function versionGaps(entries: ReadonlyArray<{ version: number }>): VersionGap[] {
   const versions = [...new Set(entries.map((e) => e.version))].sort((a, b) => a - b);
   const gaps: VersionGap[] = [];
   for (let i = 1; i < versions.length; i++) {
@@ -196,8 +213,8 @@ export function versionGaps(entries: readonly AuditEntry[]): VersionGap[] {
         from: prev + 1,
         to: next - 1,
         reason:
-          'no state-change entry: record updates (notices, the write audit, read health, checklist progress) ' +
-          'move the version without one, and changes made through another instance are in that instance’s log',
+          'record updates (notices, this trail, the write audit, read health, checklist progress) move the ' +
+          'version without a state change; every state change of the window is listed',
       });
     }
   }
@@ -207,17 +224,27 @@ export function versionGaps(entries: readonly AuditEntry[]): VersionGap[] {
 /** The closing record of a window, from the window as stored and the audit entries for it. */
 export function buildClosingRecord(w: MaintenanceWindow, entries: readonly AuditEntry[] = []): ClosingRecord {
   const mine = entries.filter((e) => e.windowId === w.id).sort((a, b) => a.version - b.version);
-  const phases: PhaseRecord[] = mine
-    .filter((e) => e.action !== 'notice')
-    .map((e) => ({
+  // Who/when/why: kept in the window by the instance that made each change (so a change made by a
+  // CLI or another instance is there too), and this instance's own audit log.
+  const byVersion = new Map<number, PhaseRecord>();
+  for (const [key, value] of Object.entries(w.report)) {
+    if (!key.startsWith(PHASE_KEY_PREFIX)) continue;
+    const p = phaseRecordOf(value);
+    if (p) byVersion.set(p.version, p);
+  }
+  for (const e of mine) {
+    if (e.action === 'notice' || byVersion.has(e.version)) continue;
+    byVersion.set(e.version, {
       action: e.action,
       to: e.to.phase ?? e.to.mode,
       at: e.at,
       actor: e.actor,
       reason: e.reason ?? null,
       version: e.version,
-    }));
-  const gaps = versionGaps(mine);
+    });
+  }
+  const phases = [...byVersion.values()].sort((a, b) => a.version - b.version);
+  const gaps = versionGaps(phases);
   const checklist = obj((w as { checklist?: unknown }).checklist);
   const readOnlyFrom = Date.parse(w.startsAt);
   return {
@@ -237,8 +264,8 @@ export function buildClosingRecord(w: MaintenanceWindow, entries: readonly Audit
       w.endedAt && w.phase !== 'scheduled' ? Math.max(0, Date.parse(w.endedAt) - readOnlyFrom) : null,
     phases,
     versions: {
-      first: mine[0]?.version ?? null,
-      last: mine[mine.length - 1]?.version ?? null,
+      first: phases[0]?.version ?? null,
+      last: phases[phases.length - 1]?.version ?? null,
       contiguous: gaps.length === 0,
       gaps,
     },
@@ -277,4 +304,50 @@ export function recordReadHealth(
       await engine.addToReport(`${READ_HEALTH_KEY_PREFIX}${engine.instanceId}`, value);
     })().catch((err) => onError(err instanceof Error ? err : new Error(String(err))));
   });
+}
+
+const TRAIL_ACTIONS = new Set<AuditEntry['action']>(['schedule', 'begin', 'extend', 'end', 'phase']);
+
+/**
+ * Keeps who moved the window, when and why in the window itself: the instance (or CLI) that makes a
+ * state change adds it under `phase@v<version>` once the window is its current one. The audit log of
+ * one process only holds that process's changes; the record then holds all of them. Returns the
+ * detach function. `createQuiesce` calls it for every engine.
+ */
+export function recordPhases(
+  engine: Pick<QuiesceEngine, 'on' | 'addToReport' | 'window'>,
+  onError: (error: Error) => void = () => {},
+): () => void {
+  let pending: AuditEntry[] = [];
+  const flush = () => {
+    const w = engine.window;
+    if (!w || pending.length === 0) return;
+    const now = pending.filter((e) => e.windowId === w.id);
+    // Entries of a window that is not (or no longer) the current one cannot be added: bounded.
+    pending = pending.filter((e) => e.windowId !== w.id).slice(-20);
+    for (const e of now) {
+      const value: PhaseRecord = {
+        action: e.action,
+        to: e.to.phase ?? e.to.mode,
+        at: e.at,
+        actor: e.actor,
+        reason: e.reason ?? null,
+        version: e.version,
+      };
+      engine
+        .addToReport(`${PHASE_KEY_PREFIX}${e.version}`, value)
+        .catch((err) => onError(err instanceof Error ? err : new Error(String(err))));
+    }
+  };
+  const offAudit = engine.on('audit', (entry) => {
+    if (!entry.windowId || !TRAIL_ACTIONS.has(entry.action)) return;
+    pending.push(entry);
+    // The new state is applied just after its audit entry: the window may not be current yet.
+    queueMicrotask(flush);
+  });
+  const offState = engine.on('state', flush);
+  return () => {
+    offAudit();
+    offState();
+  };
 }

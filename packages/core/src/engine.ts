@@ -4,7 +4,7 @@ import { type AuditEntry, createMemoryAuditLog } from './audit.js';
 import { type BypassCheck, createBypassCheck } from './bypass.js';
 import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
-import { recordReadHealth } from './closingRecord.js';
+import { recordPhases, recordReadHealth } from './closingRecord.js';
 import { QuiesceError } from './errors.js';
 import { InFlightTracker } from './inflight.js';
 import {
@@ -112,10 +112,12 @@ const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e)
 
 export function createQuiesce(options: QuiesceOptions = {}): QuiesceEngine {
   const engine = new Engine(options);
-  // record (#13): each instance adds its read-health summary to the closing record at the thaw.
-  recordReadHealth(engine, (err) =>
-    options.logger?.warn?.('quiesce: read health not recorded', { error: err.message }),
-  );
+  // record (#13): each instance adds its read-health summary at the thaw, and each state change
+  // (who/when/why) to the window's closing record.
+  const recordError = (err: Error) =>
+    options.logger?.warn?.('quiesce: closing record', { error: err.message });
+  recordReadHealth(engine, recordError);
+  recordPhases(engine, recordError);
   return engine;
 }
 
