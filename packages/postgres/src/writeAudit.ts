@@ -127,7 +127,7 @@ export interface WriteAudit {
   /** Remove the audit triggers from every table. */
   uninstall(): Promise<void>;
   /**
-   * Take a mark now and keep it under a window id. `freezing` and `frozen`: the first mark is kept
+   * Take a mark now and keep it under a window id. `freezing` and `frozen`: the earliest mark is kept
    * (a `frozen` mark is refused once the window has a thaw mark). `thaw`: taken before writes come
    * back on (`beforeEnd: true`) replaces an earlier one; after (`beforeEnd: false`), only if none.
    */
@@ -138,7 +138,8 @@ export interface WriteAudit {
   ): Promise<{ mark: WriteAuditMark; kept: boolean }>;
   /**
    * The window's report: computed once from its marks (the thaw is marked now if it has not been),
-   * stored, and returned as stored afterwards.
+   * stored, and returned as stored afterwards. Call it once the window has ended: its marks are
+   * final from then on.
    */
   report(windowId: string): Promise<WriteAuditReport>;
   /**
@@ -488,7 +489,12 @@ export function createWriteAudit(options: WriteAuditOptions): WriteAudit {
         // end that failed and was retried); one taken after the end never replaces anything.
         else if (phase === 'thaw')
           keep = !current || (taken.beforeEnd === true && current.beforeEnd === true);
-        else keep = !current && !(phase === 'frozen' && has.has('thaw'));
+        // `freezing`/`frozen`: the earliest instance's mark (instances apply a phase at slightly
+        // different moments; the earliest makes the audited interval the widest), never after a thaw.
+        else
+          keep =
+            !(phase === 'frozen' && has.has('thaw')) &&
+            (!current || Date.parse(taken.takenAt) < Date.parse(current.takenAt));
         if (!keep) return { mark: current ?? taken, kept: false };
         await client.query(
           `INSERT INTO ${s}.write_audit_marks (window_id, phase, taken_at, mark) VALUES ($1, $2, $3, $4)
@@ -683,6 +689,8 @@ export function createWriteAudit(options: WriteAuditOptions): WriteAudit {
           const value = await report(window.id);
           const current = engine.window;
           if (current?.id !== window.id) {
+            // Marked before the end: the ending instance added it to the record before the thaw.
+            if (value.thawMarkedBeforeEnd) return;
             throw new QuiesceError(
               'NO_ACTIVE_WINDOW',
               `write audit: window ${window.id} was replaced before its report was added (audit.report('${window.id}') has it)`,

@@ -465,6 +465,16 @@ describe.skipIf(!ok)('write audit (triggers, transaction visibility)', { timeout
     await sql(`DROP TABLE app.scratch`);
   });
 
+  it('the earliest frozen mark is kept: a slower instance does not narrow the window', async () => {
+    const windowId = randomUUID();
+    const first = await audit.mark(windowId, 'frozen');
+    expect(first.kept).toBe(true);
+    const during = await write(`INSERT INTO app.orders (note) VALUES ('between the two instances')`);
+    expect((await audit.mark(windowId, 'frozen')).kept).toBe(false);
+    await audit.mark(windowId, 'thaw', { beforeEnd: true });
+    await expectTruth(await audit.report(windowId), [during]);
+  });
+
   it('a window that never reached frozen is unknown, not clean', async () => {
     const windowId = randomUUID();
     await audit.mark(windowId, 'freezing');
