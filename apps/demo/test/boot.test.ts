@@ -228,6 +228,13 @@ describe.skipIf(!pgOk)('the demo on PostgreSQL, as two instances', () => {
     expect(human.stdout).toMatch(/reads {6}from 2 instances/);
     expect(human.stdout).toMatch(/storage {3}CLEAN/);
     expect(human.stdout).toMatch(/ended {4}\S+ \(planned /);
+    // Through the store alone (no app): the record is in the state, with every change's who/when/why.
+    const onStore = await quiesceCli(['audit', ...store, '--window', windowId]);
+    expect(onStore.code).toBe(0);
+    expect(onStore.stdout).toMatch(/begin → freezing {2}by .+ · pg/);
+    expect(onStore.stdout).toMatch(/end → thawing/);
+    expect(onStore.stdout).toMatch(/reads {6}from 2 instances/);
+    expect(onStore.stdout).toMatch(/the audit log lives in the app/);
   });
 });
 

@@ -569,15 +569,19 @@ async function intents(c: Controller, positionals: string[], v: Values, out: Out
 async function audit(c: Controller, v: Values, out: Output): Promise<ExitCode> {
   const limit = limitFlag(v);
   const windowId = str(v, 'window');
-  const entries = await c.audit({
-    ...(limit ? { limit } : {}),
-    ...(windowId ? { windowId } : {}),
-  });
-  // record (#13): with --window, that window's closing record as recorded, when the state still holds it.
+  // record (#13): with --window, that window's closing record as recorded, when the state still holds
+  // it. On a store the record is there (it is in the state); the audit log lives in the app.
+  const onStore = c.kind === 'store' && windowId !== undefined;
+  const entries = onStore
+    ? []
+    : await c.audit({
+        ...(limit ? { limit } : {}),
+        ...(windowId ? { windowId } : {}),
+      });
   let record: ClosingRecord | null = null;
   if (windowId) {
     const w = (await c.status()).state.window;
-    if (w?.id === windowId) record = buildClosingRecord(w, await c.audit({ windowId }));
+    if (w?.id === windowId) record = buildClosingRecord(w, onStore ? [] : await c.audit({ windowId }));
   }
   if (out.json) out.data(windowId ? { entries, record } : { entries });
   else {
@@ -589,7 +593,7 @@ async function audit(c: Controller, v: Values, out: Output): Promise<ExitCode> {
       );
       out.line('');
     }
-    out.lines(auditLines(entries));
+    out.lines(onStore ? ['(the audit log lives in the app: --url for its entries)'] : auditLines(entries));
   }
   return EXIT.ok;
 }

@@ -267,9 +267,27 @@ export function closingRecordLines(r: ClosingRecord): string[] {
     );
   }
   if (r.phases.length === 0) lines.push('  (no audit entries for this window on this instance)');
-  for (const g of r.versions.gaps) {
-    lines.push(`  v${g.from}${g.to > g.from ? `–v${g.to}` : ''} not in this log: ${g.reason}`);
+  // One reason for every gap (record updates): said once.
+  const reasons = [...new Set(r.versions.gaps.map((g) => g.reason))];
+  for (const reason of reasons) {
+    const which = r.versions.gaps
+      .filter((g) => g.reason === reason)
+      .map((g) => `v${g.from}${g.to > g.from ? `–v${g.to}` : ''}`);
+    lines.push(`  ${which.join(', ')}: ${reason}`);
   }
+  const inst = r.instances;
+  const parts = [
+    ...(inst.confirmedFreeze !== null ? [`${inst.confirmedFreeze} confirmed the freeze`] : []),
+    ...(inst.confirmedThaw !== null ? [`${inst.confirmedThaw} the thaw`] : []),
+    ...(inst.fenced.length > 0
+      ? [
+          `fenced: ${inst.fenced.map((f) => `${f.instanceId}${f.leaseUntil ? ` (lease expired ${f.leaseUntil})` : ''}`).join(', ')}`,
+        ]
+      : []),
+    ...(inst.lost.length > 0 ? [`lost: ${inst.lost.join(', ')}`] : []),
+    ...inst.takeovers.map((x) => `${x.by} took over from ${x.from ?? 'nobody'} at ${x.at} (${x.phase})`),
+  ];
+  if (parts.length > 0) lines.push(`instances  ${parts.join(' · ')}`);
   if (r.stragglers.length > 0) {
     lines.push(`stragglers (${r.stragglers.length})`);
     for (const s of r.stragglers) lines.push(`  ${describeStraggler(s)}`);

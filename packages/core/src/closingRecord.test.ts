@@ -151,6 +151,57 @@ describe('closing record', () => {
     expect(record.readHealth.source).toBe('none');
     expect(record.backfill).toBeNull();
     expect(record.readOnlyMs).toBe(1000);
+    expect(record.instances).toEqual({
+      confirmedFreeze: null,
+      confirmedThaw: null,
+      fenced: [],
+      lost: [],
+      takeovers: [],
+    });
+  });
+
+  it('fenced and lost instances, takeovers and per-instance backfill come from the checklist', () => {
+    const window = {
+      id: 'w',
+      reason: 'r',
+      message: 'm',
+      startsAt: '2026-01-01T00:00:00.000Z',
+      endsAt: null,
+      phase: 'closed' as const,
+      autoEnd: false,
+      freezeVersion: 1,
+      frozenAt: '2026-01-01T00:00:00.500Z',
+      endedAt: '2026-01-01T00:00:01.000Z',
+      closedAt: '2026-01-01T00:00:02.000Z',
+      stragglers: [{ instanceId: 'c', inFlight: 0, ackedVersion: 1, reason: 'lost' as const }],
+      notices: {},
+      report: {},
+      checklist: {
+        freeze: { confirmed: 2, fenced: [{ instanceId: 'd', leaseUntil: '2026-01-01T00:00:00.400Z' }] },
+        thaw: { confirmed: 2, fenced: [] },
+        takeovers: [{ from: 'a', by: 'b', at: '2026-01-01T00:00:01.500Z', phase: 'backfilling' }],
+        backfill: {
+          done: 5,
+          total: 5,
+          applied: 4,
+          failed: 1,
+          byInstance: {
+            a: { done: 2, total: 2, applied: 2, failed: 0 },
+            b: { done: 3, total: 3, applied: 2, failed: 1 },
+          },
+        },
+      },
+    };
+    const record = buildClosingRecord(window);
+    expect(record.instances).toEqual({
+      confirmedFreeze: 2,
+      confirmedThaw: 2,
+      fenced: [{ instanceId: 'd', leaseUntil: '2026-01-01T00:00:00.400Z' }],
+      lost: ['c'],
+      takeovers: [{ from: 'a', by: 'b', at: '2026-01-01T00:00:01.500Z', phase: 'backfilling' }],
+    });
+    expect(record.backfill).toMatchObject({ applied: 4, failed: 1, done: 5, total: 5 });
+    expect(record.backfill!.byInstance.b).toEqual({ done: 3, total: 3, applied: 2, failed: 1 });
   });
 
   it('version gaps are listed with their reason', () => {

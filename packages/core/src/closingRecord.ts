@@ -73,6 +73,16 @@ export interface ClosingRecord {
   stragglers: Straggler[];
   /** Confirmations and takeovers of the window's checklist, when the engine keeps one. */
   checklist: Record<string, unknown> | null;
+  /** How the instances stood: from the checklist's confirmations (fencing) and the stragglers. */
+  instances: {
+    confirmedFreeze: number | null;
+    confirmedThaw: number | null;
+    /** Unreachable instances counted as stopped once their lease expired. */
+    fenced: Array<{ instanceId: string; leaseUntil: string | null }>;
+    /** Instances whose lease expired after they had confirmed (died or cut off mid-window). */
+    lost: string[];
+    takeovers: Array<{ from: string | null; by: string; at: string; phase: string }>;
+  };
   readHealth: {
     /** Every instance's reads added up (`instances`), the controller's alone, or none. */
     source: 'instances' | 'controller' | 'none';
@@ -187,6 +197,60 @@ function backfillOf(w: MaintenanceWindow): ClosingRecord['backfill'] {
   };
 }
 
+function instancesOf(
+  w: MaintenanceWindow,
+  checklist: Record<string, unknown> | null,
+): ClosingRecord['instances'] {
+  const freeze = obj(checklist?.freeze);
+  const thaw = obj(checklist?.thaw);
+  const fenced = new Map<string, string | null>();
+  for (const c of [freeze, thaw]) {
+    for (const f of Array.isArray(c?.fenced) ? c.fenced : []) {
+      const o = obj(f);
+      if (o && typeof o.instanceId === 'string')
+        fenced.set(o.instanceId, typeof o.leaseUntil === 'string' ? o.leaseUntil : null);
+    }
+  }
+  for (const s of w.stragglers) {
+    if ((s.reason as string) === 'fenced')
+      fenced.set(s.instanceId, (s as { leaseUntil?: string }).leaseUntil ?? null);
+  }
+  const takeovers = (Array.isArray(checklist?.takeovers) ? checklist.takeovers : [])
+    .map(obj)
+    .filter((o): o is Record<string, unknown> => o !== null && typeof o.by === 'string')
+    .map((o) => ({
+      from: typeof o.from === 'string' ? o.from : null,
+      by: o.by as string,
+      at: String(o.at ?? ''),
+      phase: String(o.phase ?? ''),
+    }));
+  return {
+    confirmedFreeze: typeof freeze?.confirmed === 'number' ? freeze.confirmed : null,
+    confirmedThaw: typeof thaw?.confirmed === 'number' ? thaw.confirmed : null,
+    fenced: [...fenced].map(([instanceId, leaseUntil]) => ({ instanceId, leaseUntil })),
+    lost: w.stragglers.filter((s) => s.reason === 'lost').map((s) => s.instanceId),
+    takeovers,
+  };
+}
+
+/** What the window's record was updated with (each update is a version of its own). */
+function recordUpdates(w: MaintenanceWindow): string {
+  const keys = Object.keys(w.report);
+  const trail = keys.filter((k) => k.startsWith(PHASE_KEY_PREFIX)).length;
+  const reads = keys
+    .filter((k) => k.startsWith(READ_HEALTH_KEY_PREFIX))
+    .map((k) => k.slice(READ_HEALTH_KEY_PREFIX.length));
+  const other = keys.filter((k) => !k.startsWith(PHASE_KEY_PREFIX) && !k.startsWith(READ_HEALTH_KEY_PREFIX));
+  const parts = [
+    ...(Object.keys(w.notices).length > 0 ? [`notices: ${Object.keys(w.notices).join(', ')}`] : []),
+    ...(trail > 0 ? [`${trail} trail entries`] : []),
+    ...(reads.length > 0 ? [`read health of ${reads.join(', ')}`] : []),
+    ...other,
+    ...((w as { checklist?: unknown }).checklist ? ['checklist progress'] : []),
+  ];
+  return parts.length > 0 ? parts.join('; ') : 'notices, reports';
+}
+
 function phaseRecordOf(v: unknown): PhaseRecord | null {
   const o = obj(v);
   if (!o || !Number.isSafeInteger(o.version) || typeof o.at !== 'string' || typeof o.actor !== 'string')
@@ -202,7 +266,10 @@ function phaseRecordOf(v: unknown): PhaseRecord | null {
 }
 
 /** Versions between audited changes of the window that the audit trail has no entry for, and why. */
-export function versionGaps(entries: ReadonlyArray<{ version: number }>): VersionGap[] {
+export function versionGaps(
+  entries: ReadonlyArray<{ version: number }>,
+  updates = 'notices, this trail, the write audit, read health, checklist progress',
+): VersionGap[] {
   const versions = [...new Set(entries.map((e) => e.version))].sort((a, b) => a - b);
   const gaps: VersionGap[] = [];
   for (let i = 1; i < versions.length; i++) {
@@ -212,9 +279,7 @@ export function versionGaps(entries: ReadonlyArray<{ version: number }>): Versio
       gaps.push({
         from: prev + 1,
         to: next - 1,
-        reason:
-          'record updates (notices, this trail, the write audit, read health, checklist progress) move the ' +
-          'version without a state change; every state change of the window is listed',
+        reason: `record updates (${updates}) move the version without a state change; every state change of the window is listed`,
       });
     }
   }
@@ -244,7 +309,7 @@ export function buildClosingRecord(w: MaintenanceWindow, entries: readonly Audit
     });
   }
   const phases = [...byVersion.values()].sort((a, b) => a.version - b.version);
-  const gaps = versionGaps(phases);
+  const gaps = versionGaps(phases, recordUpdates(w));
   const checklist = obj((w as { checklist?: unknown }).checklist);
   const readOnlyFrom = Date.parse(w.startsAt);
   return {
@@ -271,6 +336,7 @@ export function buildClosingRecord(w: MaintenanceWindow, entries: readonly Audit
     },
     stragglers: w.stragglers,
     checklist,
+    instances: instancesOf(w, checklist),
     readHealth: readHealthOf(w),
     backfill: backfillOf(w),
     writeAudit: w.report.writeAudit ?? null,
