@@ -488,7 +488,13 @@ export function createWriteAudit(options: WriteAuditOptions): WriteAudit {
         // A thaw mark taken before writes came back on replaces an earlier one of the same kind (an
         // end that failed and was retried); one taken after the end never replaces anything.
         else if (phase === 'thaw')
-          keep = !current || (taken.beforeEnd === true && current.beforeEnd === true);
+          keep =
+            !current ||
+            (taken.beforeEnd === true && current.beforeEnd === true) ||
+            // Two instances marking after the end: the earliest is the nearer to it.
+            (!taken.beforeEnd &&
+              !current.beforeEnd &&
+              Date.parse(taken.takenAt) < Date.parse(current.takenAt));
         // `freezing`/`frozen`: the earliest instance's mark (instances apply a phase at slightly
         // different moments; the earliest makes the audited interval the widest), never after a thaw.
         else

@@ -312,6 +312,28 @@ describe.skipIf(!ok)('write audit (triggers, transaction visibility)', { timeout
     expect(report).toMatchObject({ verdict: 'clean', clean: true, reasons: [], written: [] });
   });
 
+  it('ended by an instance without the audit: another marks the thaw and reports, saying so', async () => {
+    const { engine } = await engineWith();
+    const store = createPostgresStore({ connectionString: dbUrl, schema: STATE });
+    const bare = createQuiesce({ store, heartbeatMs: 50, logger: silentLogger });
+    cleanups.push(async () => {
+      await bare.close();
+      await store.close();
+    });
+    await bare.start();
+    const window = await bare.begin({ reason: 'from a process without the audit', message: 'm' });
+    await markOf(window.id, 'frozen').promise;
+    const during = await write(`UPDATE app.orders SET note = 'no audit on the ender' WHERE id = 5`);
+    await bare.end();
+    const report = await recorded(engine, window.id);
+    expect(report.thawMarkedBeforeEnd).toBe(false);
+    // Nothing was written after the end here, so the counts are exact; the reason is given anyway.
+    await expectTruth(report, [during]);
+    expect(report.reasons).toEqual([
+      'the thaw mark was taken after writes came back on: writes just after the end are counted too',
+    ]);
+  });
+
   it('a 1 s window gets a well-formed report', async () => {
     const { engine, holdEnd } = await engineWith();
     const release = holdEnd();
