@@ -19,6 +19,9 @@ import type { MaintenanceWindow, Phase, Straggler } from './window.js';
 /** Prefix of the report members that keep who moved the window, when and why (one per version). */
 export const PHASE_KEY_PREFIX = 'phase@v';
 
+/** Prefix of the report members each instance adds with what it replayed of the window's backfill. */
+export const BACKFILL_KEY_PREFIX = 'backfill@';
+
 /** Prefix of the report members each instance adds with its read-health summary at the thaw. */
 export const READ_HEALTH_KEY_PREFIX = 'readHealth@';
 
@@ -171,8 +174,27 @@ function readHealthOf(w: MaintenanceWindow): ClosingRecord['readHealth'] {
 
 function backfillOf(w: MaintenanceWindow): ClosingRecord['backfill'] {
   const checklist = obj((w as { checklist?: unknown }).checklist);
-  const totals = obj(checklist?.backfill);
   const local = obj(w.report.backfill);
+  // The engine's own totals (every instance's, when it keeps a checklist); otherwise what each
+  // instance added to the record; otherwise the closing instance's report alone.
+  let totals = obj(checklist?.backfill);
+  if (!totals) {
+    const parts = Object.entries(w.report).filter(([k]) => k.startsWith(BACKFILL_KEY_PREFIX));
+    if (parts.length > 0) {
+      const sum = { done: 0, total: 0, applied: 0, failed: 0, byInstance: {} as Record<string, unknown> };
+      for (const [k, v] of parts) {
+        const o = obj(v);
+        if (!o) continue;
+        const x = { done: num(o.done), total: num(o.total), applied: num(o.applied), failed: num(o.failed) };
+        sum.done += x.done;
+        sum.total += x.total;
+        sum.applied += x.applied;
+        sum.failed += x.failed;
+        sum.byInstance[k.slice(BACKFILL_KEY_PREFIX.length)] = x;
+      }
+      totals = sum;
+    }
+  }
   const src = totals ?? local;
   if (!src) return null;
   const byInstance: NonNullable<ClosingRecord['backfill']>['byInstance'] = {};
@@ -415,5 +437,58 @@ export function recordPhases(
   return () => {
     offAudit();
     offState();
+  };
+}
+
+/**
+ * Each instance adds what it replayed of the window's backfill to the record
+ * (`backfill@<instanceId>`), when its replay finishes and when the window closes, so the record's
+ * totals cover every instance that replayed a shared queue, not only the one that closed the
+ * window. Returns the detach function. `createQuiesce` calls it for every engine.
+ */
+export function recordBackfill(
+  engine: Pick<QuiesceEngine, 'on' | 'onPhase' | 'addToReport' | 'window' | 'instanceId'>,
+  onError: (error: Error) => void = () => {},
+): () => void {
+  type Totals = { done: number; total: number; applied: number; failed: number };
+  let windowId: string | null = null;
+  let base: Totals = { done: 0, total: 0, applied: 0, failed: 0 };
+  let last: Totals | null = null;
+  let written = '';
+  const value = (): Totals => ({
+    done: base.done + (last?.done ?? 0),
+    total: base.total + (last?.total ?? 0),
+    applied: base.applied + (last?.applied ?? 0),
+    failed: base.failed + (last?.failed ?? 0),
+  });
+  const write = () => {
+    const w = engine.window;
+    if (!w || w.id !== windowId || !last) return;
+    const v = value();
+    const key = JSON.stringify(v);
+    if (key === written) return;
+    written = key;
+    engine
+      .addToReport(`${BACKFILL_KEY_PREFIX}${engine.instanceId}`, v)
+      .catch((err) => onError(err instanceof Error ? err : new Error(String(err))));
+  };
+  const offProgress = engine.on('backfill-progress', (p) => {
+    const w = engine.window;
+    if (!w || (w.phase !== 'thawing' && w.phase !== 'backfilling')) return;
+    if (w.id !== windowId) {
+      windowId = w.id;
+      base = { done: 0, total: 0, applied: 0, failed: 0 };
+      last = null;
+      written = '';
+    }
+    // A new replay run of the same window (one was paused): keep what the earlier run did.
+    if (last && p.done < last.done) base = value();
+    last = { done: p.done, total: p.total, applied: p.applied, failed: p.failed };
+    if (p.done === p.total) write();
+  });
+  const offClosed = engine.onPhase('closed', () => write());
+  return () => {
+    offProgress();
+    offClosed();
   };
 }

@@ -4,7 +4,7 @@ import { type AuditEntry, createMemoryAuditLog } from './audit.js';
 import { type BypassCheck, createBypassCheck } from './bypass.js';
 import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
-import { recordPhases, recordReadHealth } from './closingRecord.js';
+import { recordBackfill, recordPhases, recordReadHealth } from './closingRecord.js';
 import { QuiesceError } from './errors.js';
 import { InFlightTracker } from './inflight.js';
 import {
@@ -118,6 +118,7 @@ export function createQuiesce(options: QuiesceOptions = {}): QuiesceEngine {
     options.logger?.warn?.('quiesce: closing record', { error: err.message });
   recordReadHealth(engine, recordError);
   recordPhases(engine, recordError);
+  recordBackfill(engine, recordError);
   return engine;
 }
 
