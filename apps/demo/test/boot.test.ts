@@ -223,12 +223,15 @@ describe.skipIf(!pgOk)('the demo on PostgreSQL, as two instances', () => {
     expect(record.endedAt).not.toBeNull();
     expect(Date.parse(record.endedAt)).toBeLessThan(Date.parse(record.plannedEnd));
     // One intent was queued (on b): replayed once, whichever instance took it from the shared queue.
-    await vi.waitFor(async () => {
-      const again = JSON.parse(
-        (await quiesceCli(['audit', ...app, '--window', windowId, '--json'])).stdout,
-      ).record;
-      expect(again.backfill).toMatchObject({ applied: 1, failed: 0 });
-    });
+    await vi.waitFor(
+      async () => {
+        const again = JSON.parse(
+          (await quiesceCli(['audit', ...app, '--window', windowId, '--json'])).stdout,
+        ).record;
+        expect(again.backfill).toMatchObject({ applied: 1, failed: 0 });
+      },
+      { timeout: 15_000, interval: 200 },
+    );
     expect(record.writeAudit.verdict).toBe('clean');
     const human = await quiesceCli(['audit', ...app, '--window', windowId]);
     expect(human.stdout).toMatch(/reads {6}from 2 instances/);
