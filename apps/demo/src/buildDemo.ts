@@ -15,6 +15,7 @@ import {
 } from '@quiesce/core';
 import type { HttpIntentPayload } from '@quiesce/core/http';
 import { queue, quiesce, quiesceRouter } from '@quiesce/express';
+import { mcpEndpointRule } from '@quiesce/mcp';
 import { createPgBossIntentQueue, freezeJobs, pgliteDatabase } from '@quiesce/pg-boss';
 import { createPostgresStore, createWriteAudit } from '@quiesce/postgres';
 import { createRedisStore } from '@quiesce/redis';
@@ -22,6 +23,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { PgBoss } from 'pg-boss';
 import { type Database, notesRepository, openDatabase } from './database.js';
 import { createGraphqlNotes } from './graphqlNotes.js';
+import { createMcpNotes } from './mcpNotes.js';
 import { prometheusMetrics } from './metrics.js';
 import { createNestNotes } from './nestNotes.js';
 import { adminPage, notesPage } from './pages.js';
@@ -77,6 +79,7 @@ export interface Demo {
 
 const DEFAULT_DATA_DIR = fileURLToPath(new URL('../.data', import.meta.url));
 const bannerScript = createRequire(import.meta.url).resolve('@quiesce/banner/quiesce-banner.global.js');
+const clientScript = createRequire(import.meta.url).resolve('@quiesce/client/quiesce-client.global.js');
 
 function invalid(field: string, message: string): never {
   throw new QuiesceError('INVALID_INPUT', `buildDemo: ${field}: ${message}`, { field });
@@ -147,6 +150,8 @@ export async function buildDemo(options: DemoOptions = {}): Promise<Demo> {
       soakMs: options.soakMs ?? 5000,
       drainDeadlineMs: options.drainDeadlineMs ?? 15_000,
       logger: log,
+      // MCP: the endpoint carries reads too; the decision is per tool call (guardMcpServer).
+      rules: [mcpEndpointRule('/mcp')],
       ...(options.instanceId ? { instanceId: options.instanceId } : {}),
     });
     cleanups.push(() => engine.close());
@@ -210,6 +215,7 @@ export async function buildDemo(options: DemoOptions = {}): Promise<Demo> {
       (_req, res) => void res.json({ ok: true, phase: engine.phase, readOnly: engine.readOnly }),
     );
     app.get('/assets/quiesce-banner.js', (_req, res) => res.type('js').sendFile(bannerScript));
+    app.get('/assets/quiesce-client.js', (_req, res) => res.type('js').sendFile(clientScript));
     const html = (page: string) => (_req: Request, res: Response) => {
       res.set('cache-control', 'no-store').type('html').send(page);
     };
@@ -241,6 +247,7 @@ export async function buildDemo(options: DemoOptions = {}): Promise<Demo> {
       const removed = await notes.remove(Number(req.params.id));
       res.status(removed ? 204 : 404).end();
     });
+    app.post('/mcp', createMcpNotes(engine, notes));
 
     const server = createServer(app);
     await new Promise<void>((resolve, reject) => {

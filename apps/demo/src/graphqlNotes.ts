@@ -1,5 +1,6 @@
 import type { QuiesceEngine } from '@quiesce/core';
 import { quiesceDirectives, useQuiesce } from '@quiesce/graphql-yoga';
+import { GraphQLError } from 'graphql';
 import { createSchema, createYoga } from 'graphql-yoga';
 import type { NotesRepository } from './database.js';
 
@@ -31,6 +32,17 @@ const typeDefs = /* GraphQL */ `
   }
 `;
 
+/** A note id from a GraphQL `ID`: a positive integer, else a validation error naming the argument. */
+function noteId(raw: string): number {
+  const id = /^[1-9]\d{0,14}$/.test(String(raw)) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(id)) {
+    throw new GraphQLError(`id: must be a note id (a positive integer), got ${JSON.stringify(raw)}`, {
+      extensions: { code: 'BAD_USER_INPUT', field: 'id' },
+    });
+  }
+  return id;
+}
+
 /** The GraphQL face of the board on Yoga, with the quiesce plugin and policy directives. */
 export function createGraphqlNotes(engine: QuiesceEngine, notes: NotesRepository) {
   const schema = createSchema({
@@ -38,14 +50,14 @@ export function createGraphqlNotes(engine: QuiesceEngine, notes: NotesRepository
     resolvers: {
       Query: {
         notes: () => notes.list(),
-        note: (_: unknown, a: { id: string }) => notes.get(Number(a.id)),
+        note: (_: unknown, a: { id: string }) => notes.get(noteId(a.id)),
       },
       Mutation: {
         addNote: (_: unknown, a: { input: { text: string; requestId?: string } }) =>
           notes.create(a.input.text, 'graphql', a.input.requestId),
-        deleteNote: (_: unknown, a: { id: string }) => notes.remove(Number(a.id)),
+        deleteNote: (_: unknown, a: { id: string }) => notes.remove(noteId(a.id)),
         viewNote: async (_: unknown, a: { id: string }) => {
-          await notes.view(Number(a.id));
+          await notes.view(noteId(a.id));
           return true;
         },
       },

@@ -55,6 +55,7 @@ quiesce demo — ${where}
   notes board   ${demo.url}/
   admin page    ${demo.url}/admin#token=${demo.adminToken}
   GraphQL       ${demo.url}/graphql
+  MCP           ${demo.url}/mcp  (Streamable HTTP: list_notes, add_note, delete_note)
   NestJS        ${demo.url}/nest/notes/1
   metrics       ${demo.url}/metrics
   admin API     ${demo.url}/quiesce/admin/status  (Authorization: Bearer <token>)

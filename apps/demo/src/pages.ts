@@ -28,6 +28,7 @@ export const notesPage = `<!doctype html>
 <title>Notes board · quiesce demo</title>
 <style>${STYLE}</style>
 <script src="/assets/quiesce-banner.js" defer></script>
+<script src="/assets/quiesce-client.js" defer></script>
 </head>
 <body>
 <quiesce-banner src="/quiesce" disable-writes></quiesce-banner>
@@ -48,6 +49,12 @@ export const notesPage = `<!doctype html>
 const $ = (s) => document.querySelector(s);
 const pending = new Map();
 const flash = (t) => { $('#flash').textContent = t; };
+// Writes go through @quiesce/client: a write refused during a window waits it out (Retry-After,
+// within a 30 s budget) and lands once; one past the budget fails at once with the window's message.
+const write = QuiesceClient.withQuiesceRetry(fetch, {
+  budgetMs: 30_000,
+  onRetry: (e) => { if (e.refusal) flash(e.refusal.message + ' — saving when writes resume…'); },
+});
 
 function button(label, action, id) {
   const b = document.createElement('button');
@@ -93,11 +100,12 @@ $('#add').addEventListener('submit', async (e) => {
   e.preventDefault();
   const text = $('#text').value.trim();
   if (!text) return;
-  const r = await fetch('/api/notes', {
+  const r = await write('/api/notes', {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'idempotency-key': crypto.randomUUID() },
     body: JSON.stringify({ text }),
-  });
+  }).catch((error) => { flash(error.message); return null; });
+  if (!r) return;
   if (r.status === 201) { $('#text').value = ''; flash('Note added.'); await load(); }
   else if (r.status === 202) {
     const b = await r.json();
@@ -112,10 +120,11 @@ $('#notes').addEventListener('click', async (e) => {
   const b = e.target.closest('button[data-action]');
   if (!b || b.disabled) return;
   const { action, id } = b.dataset;
-  const r = action === 'delete'
-    ? await fetch('/api/notes/' + id, { method: 'DELETE' })
-    : await fetch('/nest/notes/' + id + '/' + action, { method: 'POST' });
-  if (!r.ok) await problem(r, 'That did not work.');
+  const r = await (action === 'delete'
+    ? write('/api/notes/' + id, { method: 'DELETE' })
+    : write('/nest/notes/' + id + '/' + action, { method: 'POST' })
+  ).catch((error) => { flash(error.message); return null; });
+  if (r && !r.ok) await problem(r, 'That did not work.');
   await load();
 });
 

@@ -34,6 +34,7 @@ describe('the demo on embedded PGlite, from a clean data directory', () => {
     expect((await fetch(`${demo.url}/assets/quiesce-banner.js`)).headers.get('content-type')).toMatch(
       /javascript/,
     );
+    expect(await (await fetch(`${demo.url}/assets/quiesce-client.js`)).text()).toContain('withQuiesceRetry');
     const created = await json(post(`${demo.url}/api/notes`, { text: 'first note' }));
     expect(created).toMatchObject({ id: 1, text: 'first note', source: 'rest' });
     expect((await post(`${demo.url}/api/notes`, { text: '' })).status).toBe(400);

@@ -99,6 +99,24 @@ describe.skipIf(!available)(
       );
       expect(status).toBe(503);
 
+      // The board's client (@quiesce/client's browser bundle) does not spin on a window longer than
+      // its budget: it gives up at once with the window's message.
+      const gaveUp = await board.evaluate(async () => {
+        const client = (window as unknown as { QuiesceClient: any }).QuiesceClient;
+        return client
+          .withQuiesceRetry(fetch, { budgetMs: 30_000 })('/api/notes/1', { method: 'DELETE' })
+          .then(
+            (r: Response) => `status ${r.status}`,
+            (e: any) => ({ name: e.name, reason: e.reason, detail: e.detail, attempts: e.attempts }),
+          );
+      });
+      expect(gaveUp).toEqual({
+        name: 'QuiesceRetryError',
+        reason: 'window-outlasts-budget',
+        detail: 'Notes are read-only while we migrate the database.',
+        attempts: 1,
+      });
+
       // Submit a write that is queued.
       await board.fill('#text', 'written during the window');
       await board.click('#add-button');

@@ -31,85 +31,250 @@ export interface CliIo {
 type Values = Record<string, string | boolean | undefined>;
 type Spec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
 
-const TARGET: Spec = {
-  url: { type: 'string' },
-  token: { type: 'string' },
-  store: { type: 'string' },
-  schema: { type: 'string' },
-  key: { type: 'string' },
-  prefix: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
+/** One option as `--help` documents it: what it is, its value, its default. */
+interface OptionDoc {
+  type: 'string' | 'boolean';
+  short?: string;
+  /** Placeholder of the value (`<duration>`). */
+  value?: string;
+  desc: string;
+  default?: string;
+}
+
+const TARGET_OPTIONS: Record<string, OptionDoc> = {
+  url: {
+    type: 'string',
+    value: '<url>',
+    desc: "the app's quiesce router, e.g. http://127.0.0.1:3000/quiesce",
+    default: 'env QUIESCE_URL',
+  },
+  token: {
+    type: 'string',
+    value: '<token>',
+    desc: 'admin token of the router',
+    default: 'env QUIESCE_TOKEN',
+  },
+  store: {
+    type: 'string',
+    value: '<store url>',
+    desc: 'the state store itself: postgres://…, redis://… or file:./state.json',
+    default: 'env QUIESCE_STORE',
+  },
+  create: {
+    type: 'boolean',
+    desc: 'with --store: start a new store if the file, schema or key does not exist yet (else exit 9)',
+    default: 'off',
+  },
+  schema: { type: 'string', value: '<name>', desc: 'PostgreSQL schema of the store', default: 'quiesce' },
+  key: { type: 'string', value: '<key>', desc: 'row key of the PostgreSQL store', default: 'default' },
+  prefix: { type: 'string', value: '<prefix>', desc: 'key prefix of the Redis store', default: 'quiesce:' },
+  json: { type: 'boolean', desc: 'machine-readable output on stdout', default: 'off' },
+  help: { type: 'boolean', short: 'h', desc: 'this help' },
 };
 
-const COMMANDS: Record<string, { spec: Spec; positionals: number; summary: string }> = {
+interface CommandDoc {
+  summary: string;
+  /** One sentence: what the command does. */
+  about: string;
+  positionals: number;
+  options: Record<string, OptionDoc>;
+  examples: string[];
+}
+
+const COMMANDS: Record<string, CommandDoc> = {
   begin: {
     summary:
       'begin --reason … --message … (--for 30m | --until <time> | --open-ended) [--at <time>] [--contact …] [--rollback-plan …] [--auto-end] [--no-wait] [--timeout 2m] [--drain-deadline 30s]',
+    about:
+      'Open a window: writes are refused from now (or from --at), then wait until every live instance confirmed the freeze.',
     positionals: 0,
-    spec: {
-      reason: { type: 'string' },
-      message: { type: 'string' },
-      for: { type: 'string' },
-      until: { type: 'string' },
-      'open-ended': { type: 'boolean' },
-      at: { type: 'string' },
-      contact: { type: 'string' },
-      'rollback-plan': { type: 'string' },
-      'auto-end': { type: 'boolean' },
-      actor: { type: 'string' },
-      'no-wait': { type: 'boolean' },
-      timeout: { type: 'string' },
-      'drain-deadline': { type: 'string' },
+    options: {
+      reason: { type: 'string', value: '<text>', desc: 'why, for the audit trail (required)' },
+      message: { type: 'string', value: '<text>', desc: 'what users are told (required)' },
+      for: {
+        type: 'string',
+        value: '<duration>',
+        desc: 'expected length, e.g. 30m (one of --for, --until, --open-ended)',
+      },
+      until: {
+        type: 'string',
+        value: '<time>',
+        desc: 'expected end, RFC 3339 with an offset, e.g. 2035-01-01T09:30:00Z',
+      },
+      'open-ended': { type: 'boolean', desc: 'no expected end (clients get a default Retry-After)' },
+      at: {
+        type: 'string',
+        value: '<time>',
+        desc: 'schedule the window to start later instead of now',
+        default: 'now',
+      },
+      contact: { type: 'string', value: '<text>', desc: 'who to contact during the window' },
+      'rollback-plan': { type: 'string', value: '<text>', desc: 'what happens if it goes wrong' },
+      'auto-end': { type: 'boolean', desc: 'end the window by itself at its expected end', default: 'off' },
+      actor: {
+        type: 'string',
+        value: '<name>',
+        desc: 'with --store: who is recorded in the audit log',
+        default: 'user@host (cli)',
+      },
+      'no-wait': {
+        type: 'boolean',
+        desc: 'with --url: return once the window began, without waiting for the freeze',
+        default: 'off',
+      },
+      timeout: {
+        type: 'string',
+        value: '<duration>',
+        desc: 'give up waiting for the freeze after this long (exit 8)',
+        default: '2m',
+      },
+      'drain-deadline': {
+        type: 'string',
+        value: '<duration>',
+        desc: 'with --store: wait this long for in-flight writes',
+        default: '30s',
+      },
     },
+    examples: [
+      'quiesce begin --url http://127.0.0.1:3000/quiesce --token $TOKEN --reason "orders migration" --message "Orders are read-only for 30 minutes." --for 30m',
+      'quiesce begin --store postgres://db/app --reason "index rebuild" --message "Back by 14:30 UTC." --until 2035-01-01T14:30:00Z',
+    ],
   },
   extend: {
     summary: 'extend (--by 15m | --until <time>) [--message …]',
+    about: 'Move the expected end of the open window, or change its message.',
     positionals: 0,
-    spec: {
-      by: { type: 'string' },
-      until: { type: 'string' },
-      message: { type: 'string' },
-      actor: { type: 'string' },
+    options: {
+      by: { type: 'string', value: '<duration>', desc: 'push the end later by this long, e.g. 15m' },
+      until: { type: 'string', value: '<time>', desc: 'new expected end, RFC 3339 with an offset' },
+      message: { type: 'string', value: '<text>', desc: 'new message for users' },
+      actor: {
+        type: 'string',
+        value: '<name>',
+        desc: 'with --store: who is recorded in the audit log',
+        default: 'user@host (cli)',
+      },
     },
+    examples: ['quiesce extend --by 15m --message "Taking longer than planned: back by 15:00 UTC."'],
   },
   end: {
     summary: 'end [--reason …] [--message …] [--no-wait] [--timeout 10m] [--soak 10s]',
+    about: 'End the window: writes are back on; then wait for the soak, the closure notice and the backfill.',
     positionals: 0,
-    spec: {
-      reason: { type: 'string' },
-      message: { type: 'string' },
-      actor: { type: 'string' },
-      'no-wait': { type: 'boolean' },
-      timeout: { type: 'string' },
-      soak: { type: 'string' },
+    options: {
+      reason: { type: 'string', value: '<text>', desc: 'why, for the audit trail' },
+      message: { type: 'string', value: '<text>', desc: 'closing message for users' },
+      actor: {
+        type: 'string',
+        value: '<name>',
+        desc: 'with --store: who is recorded in the audit log',
+        default: 'user@host (cli)',
+      },
+      'no-wait': { type: 'boolean', desc: 'with --url: return once writes are back on', default: 'off' },
+      timeout: {
+        type: 'string',
+        value: '<duration>',
+        desc: 'give up waiting for the close after this long (exit 8)',
+        default: '10m',
+      },
+      soak: {
+        type: 'string',
+        value: '<duration>',
+        desc: 'with --store: watch reads this long before the closure notice',
+        default: '10s',
+      },
     },
+    examples: ['quiesce end --reason "migration done"'],
   },
   status: {
     summary: 'status [--watch] [--interval 1s] [--json]',
+    about: 'Show the state, the phase, the instances and read health.',
     positionals: 0,
-    spec: { watch: { type: 'boolean', short: 'w' }, interval: { type: 'string' } },
+    options: {
+      watch: { type: 'boolean', short: 'w', desc: 'keep watching, printing each change', default: 'off' },
+      interval: { type: 'string', value: '<duration>', desc: 'how often --watch looks', default: '1s' },
+    },
+    examples: ['quiesce status --watch', 'quiesce status --store file:./state.json --json'],
   },
   inventory: {
     summary: 'inventory [--fail-on-unclassified] [--json]',
+    about: "List the app's write surfaces and the policy decided for each (needs --url).",
     positionals: 0,
-    spec: { 'fail-on-unclassified': { type: 'boolean' } },
+    options: {
+      'fail-on-unclassified': {
+        type: 'boolean',
+        desc: 'exit 6 when a write surface has no decided policy (for CI)',
+        default: 'off',
+      },
+    },
+    examples: ['quiesce inventory --fail-on-unclassified'],
   },
   intents: {
     summary: 'intents [<intent id>] [--status queued|replaying|applied|failed] [--limit 100] [--json]',
+    about: 'List the queued write intents, or show one by id (needs --url).',
     positionals: 1,
-    spec: { status: { type: 'string' }, limit: { type: 'string' } },
+    options: {
+      status: {
+        type: 'string',
+        value: '<status>',
+        desc: 'only intents in this status: queued, replaying, applied or failed',
+      },
+      limit: { type: 'string', value: '<n>', desc: 'at most this many (1-1000)', default: '100' },
+    },
+    examples: ['quiesce intents --status failed', 'quiesce intents int_0b6c…'],
   },
   audit: {
     summary: 'audit [--limit 50] [--window <id>] [--json]',
+    about: 'Show the audit log: who changed what, when and why (needs --url).',
     positionals: 0,
-    spec: { limit: { type: 'string' }, window: { type: 'string' } },
+    options: {
+      limit: { type: 'string', value: '<n>', desc: 'at most this many entries (1-1000)', default: '50' },
+      window: { type: 'string', value: '<id>', desc: 'only entries of this window' },
+    },
+    examples: ['quiesce audit --limit 20'],
   },
 };
 
+const specOf = (options: Record<string, OptionDoc>): Spec =>
+  Object.fromEntries(
+    Object.entries(options).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}) }]),
+  );
+const TARGET: Spec = specOf(TARGET_OPTIONS);
+
+function optionRows(options: Record<string, OptionDoc>): string[] {
+  const rows = Object.entries(options).map(([name, o]) => [
+    `  ${o.short ? `-${o.short}, ` : ''}--${name}${o.value ? ` ${o.value}` : ''}`,
+    `${o.desc}${o.default ? ` (default: ${o.default})` : ''}`,
+  ]);
+  const width = Math.max(...rows.map((r) => r[0]!.length)) + 2;
+  return rows.map(([a, b]) => `${a!.padEnd(width)}${b}`);
+}
+
+/** `quiesce <command> --help`: every option with its default, and examples. */
+export function commandHelp(command: string): string {
+  const c = COMMANDS[command]!;
+  return [
+    `usage: quiesce ${c.summary}`,
+    '',
+    c.about,
+    '',
+    'Options:',
+    ...optionRows(c.options),
+    '',
+    'Target (one of --url or --store):',
+    ...optionRows(TARGET_OPTIONS),
+    '',
+    'Examples:',
+    ...c.examples.map((e) => `  ${e}`),
+    '',
+    'Durations: 90s, 30m, 1h30m, 2h, 1d (positive, at most 7d). Times: RFC 3339 with an offset, e.g. 2035-01-01T09:30:00Z.',
+    'Exit codes: quiesce --help.',
+  ].join('\n');
+}
+
 export const USAGE = `quiesce — read-only mode and maintenance windows
 
-Usage: quiesce <command> [options]
+Usage: quiesce <command> [options]      quiesce <command> --help for every option of a command
 
 Commands:
 ${Object.values(COMMANDS)
@@ -119,15 +284,16 @@ ${Object.values(COMMANDS)
 Target (one of):
   --url <http://host/quiesce> --token <admin token>   the app's admin API (env QUIESCE_URL, QUIESCE_TOKEN)
   --store <postgres://…|redis://…|file:./state.json>   the state store itself (env QUIESCE_STORE)
-      [--schema quiesce] [--key default] (postgres)  [--prefix quiesce:] (redis)
+      [--schema quiesce] [--key default] (postgres)  [--prefix quiesce:] (redis)  [--create] (a new store)
 
-Durations: 90s, 30m, 1h30m, 2h, 1d.  Times: ISO 8601 with a zone, e.g. 2026-11-23T14:30:00Z.
+Durations: 90s, 30m, 1h30m, 2h, 1d.  Times: RFC 3339 with an offset, e.g. 2035-01-01T09:30:00Z.
 --json prints machine-readable output on stdout.
 
 Exit codes: 0 ok · 1 unexpected failure · 2 bad usage or input · 3 app or store unreachable ·
 4 token missing or refused · 5 conflicts with the current state (no window, one already open, not found) ·
 6 unclassified write surfaces (inventory --fail-on-unclassified) · 7 frozen with stragglers named ·
-8 timed out waiting`;
+8 timed out waiting · 9 the --store does not exist (no such file, schema or key; --create to start one) ·
+10 began, but no live app instance is registered in the store (nothing confirmed the freeze)`;
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -148,12 +314,42 @@ function str(v: Values, name: string): string | undefined {
   return x;
 }
 
+const DURATION_FLAGS = new Set(['--for', '--by', '--timeout', '--drain-deadline', '--soak', '--interval']);
+
+/** A friendly error for `--for -5m` (a value starting with a dash) or a flag given no value. */
+function valueError(command: string, argv: string[], flag: string, missingValue: boolean): CliError {
+  const opt = COMMANDS[command]!.options[flag.slice(2)] ?? TARGET_OPTIONS[flag.slice(2)];
+  const example = DURATION_FLAGS.has(flag) ? '30m' : opt?.value ? opt.value : 'a value';
+  if (missingValue) {
+    return new CliError(
+      EXIT.usage,
+      `${flag}: needs a value, e.g. ${flag} ${example} (quiesce ${command} --help)`,
+      {
+        field: flag,
+      },
+    );
+  }
+  const given = argv[argv.indexOf(flag) + 1] ?? '';
+  if (DURATION_FLAGS.has(flag) && /^-\d/.test(given)) {
+    return new CliError(
+      EXIT.usage,
+      `${flag}: durations cannot be negative, got "${given}"; give a positive duration such as ${given.slice(1)}`,
+      { field: flag },
+    );
+  }
+  return new CliError(
+    EXIT.usage,
+    `${flag}: the value "${given}" starts with a dash, so it reads as an option; if it is the value, write ${flag}=${given}`,
+    { field: flag },
+  );
+}
+
 function parse(command: string, argv: string[]) {
   const def = COMMANDS[command]!;
   try {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { ...TARGET, ...def.spec },
+      options: { ...TARGET, ...specOf(def.options) },
       allowPositionals: true,
       strict: true,
     });
@@ -167,6 +363,8 @@ function parse(command: string, argv: string[]) {
   } catch (err) {
     if (err instanceof CliError) throw err;
     const e = err as Error & { code?: string };
+    const valueFlag = /^Option '(--[\w-]+)(?: <value>)?' argument (is ambiguous|missing)/.exec(e.message);
+    if (valueFlag) throw valueError(command, argv, valueFlag[1]!, valueFlag[2] === 'missing');
     const flag = /'(-[^']+)'/.exec(e.message)?.[1];
     throw new CliError(EXIT.usage, `${command}: ${e.message.split('. ')[0]}; usage: quiesce ${def.summary}`, {
       ...(flag ? { field: flag } : {}),
@@ -189,7 +387,7 @@ async function openController(v: Values, env: CliIo['env'], command: string): Pr
       { field: '--url' },
     );
   }
-  for (const f of ['schema', 'key', 'prefix'] as const) {
+  for (const f of ['schema', 'key', 'prefix', 'create'] as const) {
     if (v[f] !== undefined && !store)
       throw new CliError(EXIT.usage, `--${f} only applies with --store`, { field: `--${f}` });
   }
@@ -224,6 +422,7 @@ async function openController(v: Values, env: CliIo['env'], command: string): Pr
     ...(str(v, 'prefix') ? { prefix: str(v, 'prefix')! } : {}),
     ...(drain ? { drainDeadlineMs: parseDuration(drain, '--drain-deadline') } : {}),
     ...(soak ? { soakMs: parseDuration(soak, '--soak') } : {}),
+    ...(v.create ? { create: true } : {}),
   });
 }
 
@@ -287,7 +486,10 @@ async function follow(
   for (;;) {
     const s = await c.status();
     if (done(s)) return s;
-    const line = progressLine(s, started, Date.now(), c.kind);
+    const line = progressLine(s, started, Date.now(), c.kind, {
+      tty: out.io.stdout.isTTY === true,
+      ...(c.soakMs !== undefined ? { soakMs: c.soakMs } : {}),
+    });
     // Re-print on a change of substance, not every second of elapsed time (unless on a terminal).
     const key = line.replace(/\d+(ms|s|m|h|d)\b( \d+(s|m|h))?/g, '#');
     if (key !== last || out.io.stdout.isTTY) out.progress(line);
@@ -396,8 +598,18 @@ async function begin(c: Controller, v: Values, out: Output): Promise<ExitCode> {
   if (!fw || fw.id !== w.id) throw new CliError(EXIT.conflict, `window ${w.id} was replaced before it froze`);
   if (fw.phase !== 'frozen') out.line(`window ${w.id} is already ${fw.phase}`);
   else out.lines(frozenSummary(fw, s));
-  if (out.json) out.data({ window: fw, instances: s.instances });
-  return fw.stragglers.length > 0 ? EXIT.stragglers : EXIT.ok;
+  const live = s.instances.filter((i) => i.live).length;
+  if (out.json)
+    out.data({ window: fw, instances: s.instances, ...(live === 0 ? { warning: 'no-live-instances' } : {}) });
+  if (fw.stragglers.length > 0) return EXIT.stragglers;
+  if (live === 0) {
+    out.warn(
+      `quiesce: warning: no live app instance is registered in the ${c.target}: nothing confirmed the freeze. ` +
+        'If apps are running, they use another store, schema, key or prefix (exit 10).',
+    );
+    return EXIT.noInstances;
+  }
+  return EXIT.ok;
 }
 
 async function extend(c: Controller, v: Values, out: Output): Promise<ExitCode> {
@@ -497,9 +709,20 @@ async function status(c: Controller, v: Values, out: Output): Promise<ExitCode> 
 
 async function inventory(c: Controller, v: Values, out: Output): Promise<ExitCode> {
   const { entries, unclassified } = await c.inventory();
-  if (out.json) out.data({ entries, unclassified });
+  const failed = v['fail-on-unclassified'] === true && unclassified.length > 0;
+  if (out.json) out.data({ entries, unclassified, ...(v['fail-on-unclassified'] ? { failed } : {}) });
   else out.lines(inventoryLines(entries, unclassified));
-  return v['fail-on-unclassified'] && unclassified.length > 0 ? EXIT.unclassified : EXIT.ok;
+  if (!failed) return EXIT.ok;
+  out.warn(
+    [
+      `quiesce: inventory failed (--fail-on-unclassified): ${unclassified.length} write surface${unclassified.length === 1 ? ' has' : 's have'} no decided policy:`,
+      ...unclassified.map(
+        (e) => `  - ${e.surface} ${e.name} (${e.source}; blocked by default during a window)`,
+      ),
+      'Decide each with a route helper (allow(), queue(), drop(), writes()) or a rule, then run this again.',
+    ].join('\n'),
+  );
+  return EXIT.unclassified;
 }
 
 const INTENT_STATUSES = ['queued', 'replaying', 'applied', 'failed'];
@@ -611,6 +834,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
     io.stderr.write(`quiesce: ${err.message}\n`);
     return err.exitCode;
   };
+  if (command === 'help' && rest[0] && Object.hasOwn(COMMANDS, rest[0])) {
+    io.stdout.write(`${commandHelp(rest[0])}\n`);
+    return EXIT.ok;
+  }
+  if (
+    command !== undefined &&
+    Object.hasOwn(COMMANDS, command) &&
+    (rest.includes('--help') || rest.includes('-h'))
+  ) {
+    io.stdout.write(`${commandHelp(command)}\n`);
+    return EXIT.ok;
+  }
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     io.stdout.write(`${USAGE}\n`);
     return command ? EXIT.ok : EXIT.usage;
@@ -631,7 +866,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
   try {
     const { values, positionals } = parse(command, rest);
     if (values.help) {
-      io.stdout.write(`usage: quiesce ${COMMANDS[command]!.summary}\n\n${USAGE}\n`);
+      io.stdout.write(`${commandHelp(command)}\n`);
       return EXIT.ok;
     }
     const out = new Output(io, values.json === true);

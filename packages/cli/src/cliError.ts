@@ -19,6 +19,13 @@ export const EXIT = {
   stragglers: 7,
   /** `--timeout` passed before the window reached the phase the command waits for. */
   timeout: 8,
+  /**
+   * `--store` names a store that does not exist (no such file, schema or key): a typo would
+   * otherwise freeze nobody. Pass `--create` to start a new store there.
+   */
+  storeMissing: 9,
+  /** `begin` froze, but no live app instance is registered in the store: nothing confirmed the freeze. */
+  noInstances: 10,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -54,7 +61,14 @@ export function exitForCode(code: string | undefined, status?: number): ExitCode
     case 'STORE_READ_ONLY':
       return EXIT.conflict;
     case 'STORE_UNAVAILABLE':
+    case 'QUEUE_UNAVAILABLE':
       return EXIT.unreachable;
+    case 'IDEMPOTENCY_CONFLICT':
+      return EXIT.usage;
+    case 'METHOD_NOT_ALLOWED':
+      return EXIT.usage;
+    case 'IDEMPOTENCY_IN_PROGRESS':
+      return EXIT.conflict;
   }
   if (status === 401 || status === 403) return EXIT.auth;
   if (status === 400 || status === 413 || status === 422) return EXIT.usage;

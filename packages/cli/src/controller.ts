@@ -45,6 +45,8 @@ export interface Controller {
   readonly kind: 'http' | 'store';
   /** `http://host/quiesce` or `postgres store` for messages. */
   readonly target: string;
+  /** How long the soak after `end` lasts, when this side knows it (the store controller runs it). */
+  readonly soakMs?: number;
   begin(input: BeginRequest): Promise<MaintenanceWindow>;
   extend(input: ExtendRequest): Promise<MaintenanceWindow>;
   end(input: EndRequest): Promise<MaintenanceWindow>;

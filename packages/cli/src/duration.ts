@@ -1,3 +1,4 @@
+import { parseDateTime } from '@quiesce/core';
 import { CliError, EXIT } from './cliError.js';
 
 const UNIT_MS: Record<string, number> = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
@@ -11,7 +12,15 @@ export function parseDuration(value: string, flag: string): number {
   const v = value.trim().toLowerCase();
   const m = DURATION.exec(v);
   if (!v || !m || m.slice(1).every((g) => g === undefined)) {
-    const hint = /^\d+(\.\d+)?$/.test(v) ? ` (a bare number has no unit; write ${v}m or ${v}s)` : '';
+    const hint = /^\d+(\.\d+)?$/.test(v)
+      ? ` (a bare number has no unit; write ${v}m or ${v}s)`
+      : /^-/.test(v)
+        ? ' (durations cannot be negative)'
+        : /^\d+\.\d+[a-z]+$/.test(v)
+          ? ' (no fractions: write 1h30m rather than 1.5h)'
+          : /^\d+\s+[a-z]+$/.test(v)
+            ? ` (no space, short units: write e.g. ${v.replace(/\s+([a-z]).*$/, '$1')})`
+            : '';
     throw new CliError(
       EXIT.usage,
       `${flag}: "${value}" is not a duration${hint}; use e.g. 90s, 30m, 1h30m, 2h`,
@@ -33,21 +42,27 @@ export function parseDuration(value: string, flag: string): number {
 }
 
 /**
- * An ISO 8601 date-time with an explicit offset (`2026-11-23T14:30:00Z`, `…+01:00`). A time
- * without an offset is refused: read-only mode starting an hour off is worse than an error.
+ * An RFC 3339 date-time with an explicit offset (`2035-01-01T09:30:00Z`, `…+01:00`), the same rule
+ * as the admin API and the engine. A time without an offset is refused: read-only mode starting an
+ * hour off is worse than an error.
  */
 export function parseTime(value: string, flag: string, now = Date.now()): string {
   const v = value.trim();
-  const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
-  if (!iso.test(v) || Number.isNaN(Date.parse(v))) {
-    const hint = /^\d{4}-\d{2}-\d{2}T[\d:.]+$/.test(v) ? ' (add a time zone: Z or +01:00)' : '';
+  const ms = parseDateTime(v);
+  if (ms === null) {
+    const hint = /^\d{4}-\d{2}-\d{2}T[\d:.]+$/i.test(v)
+      ? ' (add an offset: Z or +01:00)'
+      : /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$/i.test(v)
+        ? ' (add the seconds: hh:mm:ss)'
+        : /[+-]\d{4}$/.test(v)
+          ? ' (write the offset as ±hh:mm)'
+          : '';
     throw new CliError(
       EXIT.usage,
-      `${flag}: "${value}" is not an ISO 8601 date-time with a time zone${hint}; use e.g. 2026-11-23T14:30:00Z`,
+      `${flag}: "${value}" is not an RFC 3339 date-time with an offset${hint}; use e.g. 2035-01-01T09:30:00Z`,
       { field: flag },
     );
   }
-  const ms = Date.parse(v);
   if (ms <= now) {
     throw new CliError(EXIT.usage, `${flag}: ${new Date(ms).toISOString()} is in the past`, { field: flag });
   }

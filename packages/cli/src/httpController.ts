@@ -54,7 +54,8 @@ export function parseBaseUrl(value: string, flag = '--url'): URL {
 export function createHttpController(options: HttpControllerOptions): Controller {
   const base = parseBaseUrl(options.url);
   const timeoutMs = options.requestTimeoutMs ?? 10_000;
-  const target = base.toString();
+  // No trailing slash: `${target}/admin/…` must not become `//admin` (a QUIESCE_URL without a path).
+  const target = base.toString().replace(/\/+$/, '');
 
   async function call<T>(method: string, path: string, body?: unknown, admin = true): Promise<T> {
     if (admin && !options.token) {

@@ -1,11 +1,12 @@
-import type {
-  AuditEntry,
-  ClosingRecord,
-  EngineStatus,
-  InventoryEntry,
-  MaintenanceWindow,
-  ReadSummaryStats,
-  Straggler,
+import {
+  type AuditEntry,
+  type ClosingRecord,
+  describeEscalation,
+  type EngineStatus,
+  type InventoryEntry,
+  type MaintenanceWindow,
+  type ReadSummaryStats,
+  type Straggler,
 } from '@quiesce/core';
 import type { IntentView } from './controller.js';
 import { formatDuration } from './duration.js';
@@ -50,6 +51,8 @@ export function progressLine(
   startedAt: number,
   now = Date.now(),
   kind: 'http' | 'store' = 'http',
+  /** `tty`: the line is redrawn in place (elapsed figures stay current); `soakMs`: the soak length, when known. */
+  display: { tty?: boolean; soakMs?: number } = { tty: true },
 ): string {
   const w = s.state.window;
   const elapsed = formatDuration(now - startedAt);
@@ -70,8 +73,14 @@ export function progressLine(
     );
   }
   if (w.phase === 'thawing') {
+    const of = display.soakMs !== undefined ? ` of ${formatDuration(display.soakMs)}` : '';
+    if (display.tty === false) {
+      // In a pipe this line is printed once: an elapsed figure would be stale at once ("soaking for 49ms").
+      const length = display.soakMs !== undefined ? ` ${formatDuration(display.soakMs)}` : '';
+      return `thawing: writes are back on${w.endedAt ? ` since ${w.endedAt}` : ''}; soaking${length} (watching reads before the closure notice and backfill)`;
+    }
     const since = w.endedAt ? formatDuration(now - Date.parse(w.endedAt)) : elapsed;
-    return `thawing: writes are back on; soaking for ${since} (watching reads before the closure notice and backfill)`;
+    return `thawing: writes are back on; soaking for ${since}${of} (watching reads before the closure notice and backfill)`;
   }
   if (w.phase === 'backfilling') {
     const b = s.backfill;
@@ -88,7 +97,9 @@ export function progressLine(
 export function frozenSummary(w: MaintenanceWindow, s: EngineStatus): string[] {
   const f = freezeFigures(s);
   const lines = [
-    `frozen at ${w.frozenAt ?? 'unknown'}: ${f.live} live instance${f.live === 1 ? '' : 's'} confirmed; no instance will start a write`,
+    f.live === 0
+      ? `frozen at ${w.frozenAt ?? 'unknown'}: no live app instance is registered, so none confirmed the freeze`
+      : `frozen at ${w.frozenAt ?? 'unknown'}: ${f.live} live instance${f.live === 1 ? '' : 's'} confirmed; no instance will start a write`,
   ];
   if (w.stragglers.length > 0) {
     lines.push(
@@ -131,6 +142,8 @@ export function windowLines(w: MaintenanceWindow, now = Date.now()): string[] {
   if (w.rollbackPlan) lines.push(`  rollback ${w.rollbackPlan}`);
   if (w.openedBy) lines.push(`  opened   by ${w.openedBy}`);
   if (w.stragglers.length) lines.push(`  straggl. ${w.stragglers.map(describeStraggler).join('; ')}`);
+  const escalation = describeEscalation(w); // #18
+  if (escalation) lines.push(`  escal.   ${escalation}`);
   return lines;
 }
 

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -25,6 +26,11 @@ export interface StoreControllerOptions {
   soakMs?: number;
   /** An app instance silent for longer is dropped and named. @default 5000 */
   instanceTimeoutMs?: number;
+  /**
+   * Start a new store where none exists yet. Without it, a store URL whose file, schema, key or
+   * Redis keys do not exist is refused (exit 9): a typo must not freeze nobody. @default false
+   */
+  create?: boolean;
 }
 
 type StoreKind = 'postgres' | 'redis' | 'file';
@@ -105,6 +111,118 @@ async function openStore(o: StoreControllerOptions): Promise<{ store: StateStore
   };
 }
 
+const missing = (what: string, flag = '--store') =>
+  new CliError(
+    EXIT.storeMissing,
+    `${what}; check ${flag}${flag === '--store' ? '' : ' and --store'}, or pass --create to start a new store there`,
+    { field: flag },
+  );
+
+/**
+ * Refuse a store that does not exist (exit 9) unless `--create`: a file with neither state nor
+ * instance registry, a PostgreSQL schema without the state table or without the key (no state row,
+ * no registered instance), Redis keys absent under the prefix. Looked up without creating anything.
+ */
+async function assertStoreExists(o: StoreControllerOptions): Promise<void> {
+  if (o.create) return;
+  const { kind, location } = parseStoreUrl(o.store);
+  if (kind === 'file') {
+    if (!existsSync(location) && !existsSync(`${location}.instances.json`))
+      throw missing(`the file store ${location} does not exist (no state file, no instance registry)`);
+    return;
+  }
+  if (kind === 'postgres') {
+    const pg = await optionalImport<typeof import('pg')>('pg', 'postgres://');
+    const Client =
+      (pg as { Client?: typeof import('pg').Client; default?: { Client: typeof import('pg').Client } })
+        .Client ?? (pg as { default: { Client: typeof import('pg').Client } }).default.Client;
+    const client = new Client({ connectionString: location, connectionTimeoutMillis: 10_000 });
+    const schema = o.schema ?? 'quiesce';
+    const key = o.key ?? 'default';
+    try {
+      await client.connect();
+      const table = await client.query('SELECT to_regclass($1) AS t', [
+        `"${schema.replaceAll('"', '""')}".state`,
+      ]);
+      if (!table.rows[0]?.t) {
+        throw missing(
+          `the postgres store has no schema "${schema}" with a quiesce state table`,
+          o.schema ? '--schema' : '--store',
+        );
+      }
+      const s = `"${schema.replaceAll('"', '""')}"`;
+      const found = await client.query(
+        `SELECT (SELECT count(*) FROM ${s}.state WHERE key = $1)::int AS states,
+                (SELECT count(*) FROM ${s}.instances WHERE key = $1)::int AS instances`,
+        [key],
+      );
+      const row = found.rows[0] as { states: number; instances: number } | undefined;
+      if (!row || (row.states === 0 && row.instances === 0)) {
+        const keys = await client.query(
+          `SELECT key FROM ${s}.state UNION SELECT key FROM ${s}.instances ORDER BY 1 LIMIT 10`,
+        );
+        const known = keys.rows.map((r: { key: string }) => r.key);
+        throw missing(
+          `the postgres store (schema "${schema}") has no state and no instance under key "${key}"` +
+            (known.length ? ` (keys there: ${known.join(', ')})` : ''),
+          o.key ? '--key' : '--store',
+        );
+      }
+    } catch (err) {
+      if (err instanceof CliError) throw err;
+      throw new CliError(
+        EXIT.unreachable,
+        `cannot reach the postgres store ${redact(location)}: ${(err as Error)?.message ?? String(err)}`,
+        {
+          cause: err,
+        },
+      );
+    } finally {
+      await client.end().catch(() => {});
+    }
+    return;
+  }
+  type RedisCtor = new (url: string, o: object) => RedisLike;
+  const mod = await optionalImport<{ Redis?: RedisCtor; default?: RedisCtor }>('ioredis', 'redis://');
+  const Redis = (mod.Redis ?? mod.default)!;
+  const prefix = o.prefix ?? 'quiesce:';
+  const redis = new Redis(location, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    const n = await redis.exists(`${prefix}state`, `${prefix}instances`);
+    if (n === 0) {
+      throw missing(
+        `the redis store has no keys under the prefix "${prefix}"`,
+        o.prefix ? '--prefix' : '--store',
+      );
+    }
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(
+      EXIT.unreachable,
+      `cannot reach the redis store ${redact(location)}: ${(err as Error)?.message ?? String(err)}`,
+      {
+        cause: err,
+      },
+    );
+  } finally {
+    redis.disconnect();
+  }
+}
+
+interface RedisLike {
+  on(event: 'error', fn: (e: unknown) => void): unknown;
+  connect(): Promise<unknown>;
+  exists(...keys: string[]): Promise<number>;
+  disconnect(): void;
+}
+
 function translate(err: unknown, target: string): never {
   if (err instanceof CliError) throw err;
   if (isQuiesceError(err)) {
@@ -135,6 +253,7 @@ const needsApp = (what: string, target: string) =>
  * app instances in the store's registry) and runs the end-of-window checklist, but serves nothing.
  */
 export async function createStoreController(o: StoreControllerOptions): Promise<Controller> {
+  await assertStoreExists(o);
   const { store, target } = await openStore(o);
   // Prove the store answers before an engine starts: a silent fallback would show a wrong state.
   try {
@@ -162,6 +281,7 @@ export async function createStoreController(o: StoreControllerOptions): Promise<
   return {
     kind: 'store',
     target,
+    soakMs: o.soakMs ?? 10_000,
     begin: (input) =>
       guard(() => {
         const { startsAt, ...rest } = input;

@@ -15,8 +15,8 @@ describe('bad input is refused before anything is sent, naming the flag (exit 2)
     [[...BEGIN, '--for', 'half an hour'], /--for: "half an hour" is not a duration; use e.g. 90s, 30m/],
     [[...BEGIN, '--for', '0m'], /--for: must be longer than zero/],
     [[...BEGIN, '--for', '8d'], /--for: must be at most 7d/],
-    [[...BEGIN, '--until', '2030-01-01T10:00:00'], /--until: .* \(add a time zone: Z or \+01:00\)/],
-    [[...BEGIN, '--until', 'tomorrow'], /--until: "tomorrow" is not an ISO 8601 date-time/],
+    [[...BEGIN, '--until', '2030-01-01T10:00:00'], /--until: .* \(add an offset: Z or \+01:00\)/],
+    [[...BEGIN, '--until', 'tomorrow'], /--until: "tomorrow" is not an RFC 3339 date-time with an offset/],
     [[...BEGIN, '--until', '2020-01-01T10:00:00Z'], /--until: 2020-01-01T10:00:00.000Z is in the past/],
     [[...BEGIN, '--until', '2030-02-30T10:00:00Z', '--for', '1h'], /give only one of --for, --until/],
     [[...BEGIN], /give --for 30m, --until <time> or --open-ended/],
@@ -94,6 +94,7 @@ describe('bad input is refused before anything is sent, naming the flag (exit 2)
       'begin',
       '--store',
       'file:/tmp/quiesce-cli-nowait.json',
+      '--create',
       '--reason',
       'r',
       '--message',
@@ -152,7 +153,9 @@ describe('durations and times', () => {
 
   it('times need a zone and the future; offsets are normalised to UTC', () => {
     const now = Date.parse('2030-01-01T00:00:00Z');
-    expect(parseTime('2030-01-01T10:00+01:00', '--until', now)).toBe('2030-01-01T09:00:00.000Z');
+    expect(parseTime('2030-01-01T10:00:00+01:00', '--until', now)).toBe('2030-01-01T09:00:00.000Z');
+    expect(() => parseTime('2030-01-01T10:00+01:00', '--until', now)).toThrow(/add the seconds/);
+    expect(() => parseTime('2030-01-01T10:00:00+0100', '--until', now)).toThrow(/offset as ±hh:mm/);
     expect(() => parseTime('2029-12-31T23:00:00Z', '--until', now)).toThrow(/in the past/);
   });
 });

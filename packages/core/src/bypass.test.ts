@@ -42,14 +42,39 @@ describe('bypass tokens', () => {
       fc.property(fc.nat({ max: token.length - 1 }), fc.constantFrom(...'ABCxyz019-_'), (i, ch) => {
         if (token[i] === ch || token[i] === '.') return true;
         const t = token.slice(0, i) + ch + token.slice(i + 1);
-        // base64url has spare bits in its last char: a change there may decode to the same bytes.
-        const r = verifyBypassToken('s3cret', t, now);
-        return (
-          !r.ok ||
-          Buffer.from(t.split('.')[1]!, 'base64url').equals(Buffer.from(token.split('.')[1]!, 'base64url'))
-        );
+        // Strict parsing: even a change in the spare bits of the last character (same bytes) fails.
+        return !verifyBypassToken('s3cret', t, now).ok;
       }),
     );
+  });
+});
+
+describe('bypass tokens are parsed strictly (issue #15)', () => {
+  const now = Date.UTC(2026, 0, 1);
+  const token = createBypassToken('s3cret', { sub: 'alice', expiresInMs: 60_000 }, now);
+  const [body, sig] = token.split('.') as [string, string];
+  it('an extra separator, padding, whitespace or a non-canonical spelling is malformed', () => {
+    const sameBytes = `${sig.slice(0, -1)}${String.fromCharCode(sig.charCodeAt(sig.length - 1) + 1)}`;
+    expect(Buffer.from(sameBytes, 'base64url').equals(Buffer.from(sig, 'base64url'))).toBe(true);
+    for (const t of [
+      `${body}..${sig}`,
+      `${body}.${sig}.`,
+      `.${body}.${sig}`,
+      `${body}.${sig}=`,
+      `${body}=.${sig}`,
+      ` ${token}`,
+      `${token}\n`,
+      `${body}.${sig.replaceAll('-', '+').replaceAll('_', '/')}`,
+      `${body}.${sameBytes}`,
+      `${body}.${sig}AAAA`,
+    ]) {
+      if (t === token) continue;
+      expect(verifyBypassToken('s3cret', t, now), JSON.stringify(t)).toEqual({
+        ok: false,
+        reason: 'malformed',
+      });
+    }
+    expect(verifyBypassToken('s3cret', token, now).ok).toBe(true);
   });
 });
 

@@ -40,11 +40,29 @@ export type BypassTokenResult =
   | { ok: true; claims: BypassTokenClaims }
   | { ok: false; reason: 'malformed' | 'bad-signature' | 'expired' };
 
+/** base64url without padding, in its one canonical spelling (no stray bits in the last character). */
+function canonicalBase64url(s: string): Buffer | null {
+  if (!/^[A-Za-z0-9_-]+$/.test(s) || s.length % 4 === 1) return null;
+  const bytes = Buffer.from(s, 'base64url');
+  return bytes.toString('base64url') === s ? bytes : null;
+}
+
+/** HMAC-SHA256 is 32 bytes: 43 base64url characters. */
+const SIGNATURE_LENGTH = 43;
+
+/**
+ * Verify a token strictly: exactly one `.`, both halves canonical unpadded base64url (a token
+ * with an extra dot, padding, whitespace or another spelling of the same bytes is `malformed`).
+ */
 export function verifyBypassToken(secret: string, token: string, now = Date.now()): BypassTokenResult {
-  const dot = token.indexOf('.');
-  if (dot <= 0 || dot === token.length - 1) return { ok: false, reason: 'malformed' };
-  const body = token.slice(0, dot);
-  const given = Buffer.from(token.slice(dot + 1), 'base64url');
+  if (typeof token !== 'string') return { ok: false, reason: 'malformed' };
+  const parts = token.split('.');
+  if (parts.length !== 2) return { ok: false, reason: 'malformed' };
+  const [body, signature] = parts as [string, string];
+  if (signature.length !== SIGNATURE_LENGTH || !canonicalBase64url(body))
+    return { ok: false, reason: 'malformed' };
+  const given = canonicalBase64url(signature);
+  if (!given) return { ok: false, reason: 'malformed' };
   const expected = createHmac('sha256', secret).update(body).digest();
   if (given.length !== expected.length || !timingSafeEqual(given, expected))
     return { ok: false, reason: 'bad-signature' };
@@ -58,6 +76,14 @@ export function verifyBypassToken(secret: string, token: string, now = Date.now(
     return { ok: false, reason: 'malformed' };
   if (claims.exp <= now) return { ok: false, reason: 'expired' };
   return { ok: true, claims };
+}
+
+/** What stands for a bypass token wherever an operation is shown (events, logs). */
+export const REDACTED = '[redacted]';
+
+/** The operation without its bypass token (the same object when it carries none). */
+export function redactOperation<T extends { bypassToken?: string | undefined }>(op: T): T {
+  return op.bypassToken === undefined ? op : { ...op, bypassToken: REDACTED };
 }
 
 /** An address as a 128-bit bigint; IPv4 and IPv4-mapped IPv6 map to `::ffff:a.b.c.d`. */

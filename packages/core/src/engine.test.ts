@@ -91,7 +91,7 @@ describe('engine: the basic window', () => {
       field: 'reason',
     });
     await expect(engine.begin({ reason: 'r', message: 'm', endsAt: 'tomorrow' })).rejects.toThrow(
-      /endsAt: must be an ISO 8601/,
+      /endsAt: must be an RFC 3339 date-time with an offset/,
     );
     await expect(engine.begin({ reason: 'r', message: 'm', endsAt: inMinutes(-1) })).rejects.toMatchObject({
       field: 'endsAt',

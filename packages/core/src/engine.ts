@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { agentRefusal } from './agentRefusal.js';
 import { type AuditEntry, createMemoryAuditLog } from './audit.js';
-import { type BypassCheck, createBypassCheck } from './bypass.js';
+import { type BypassCheck, createBypassCheck, redactOperation } from './bypass.js';
 import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
 import { recordBackfill, recordPhases, recordReadHealth } from './closingRecord.js';
-import { QuiesceError } from './errors.js';
+import { isQuiesceError, QuiesceError } from './errors.js';
+import { EscalationPolicy } from './escalation.js'; // #18
+import { createInProgressKeys } from './idempotencyKey.js';
 import { InFlightTracker } from './inflight.js';
 import {
   deriveIdempotencyKey,
@@ -35,6 +38,7 @@ import type {
 import { ReadHealthWatcher } from './readHealth.js';
 import { computeRetryAfter, type ResolvedRetryAfter, resolveRetryAfterOptions } from './retryAfter.js';
 import type { InstanceRecord, StateStore } from './store.js';
+import { assertStorableText } from './text.js';
 import type {
   EngineEvents,
   EngineSettings,
@@ -129,6 +133,8 @@ class Engine implements QuiesceEngine {
   readonly #store: StateStore;
   readonly #ownsStore: boolean;
   readonly #queue: IntentQueue;
+  /** conform (#15): keys whose first enqueue is still being stored (a second one meanwhile is 409). */
+  readonly #inProgress = createInProgressKeys();
   readonly #ownsQueue: boolean;
   readonly #clock: Clock;
   readonly #classify: Classifier;
@@ -139,6 +145,7 @@ class Engine implements QuiesceEngine {
   readonly #notifiers: Notifier[];
   readonly #metrics: QuiesceMetrics;
   readonly #health: ReadHealthWatcher;
+  readonly #escalation: EscalationPolicy | null; // #18
   readonly #inventory = new Inventory();
   readonly #inflight: InFlightTracker;
   readonly #handlers = new Map<string, IntentHandler>();
@@ -254,9 +261,22 @@ class Engine implements QuiesceEngine {
       queueOldestAgeMs: () => this.#queueStats?.oldestAgeMs ?? null,
       stale: () => this.#fallback !== null,
     });
-    this.#health = new ReadHealthWatcher(options.readHealth, (report) => {
+    // ---- escalation policy (#18): the policy lives in escalation.ts; the engine lends it a compare-and-set.
+    this.#escalation = options.escalation
+      ? new EscalationPolicy(options.escalation, {
+          engine: this,
+          clock: this.#clock,
+          log: this.#log,
+          transition: (reason, mutate) =>
+            this.#transition('notice', 'escalation', reason, mutate, reason !== undefined),
+        })
+      : null;
+    const readHealth = options.escalation ? { repeat: true, ...options.readHealth } : options.readHealth;
+    // ---- end escalation policy
+    this.#health = new ReadHealthWatcher(readHealth, (report) => {
       this.#log.warn('quiesce: reads degraded during the window', { reasons: report.reasons });
       this.#emit('escalate', report);
+      void this.#escalation?.onEscalate(report); // #18
     });
     // Start at once so decisions reflect the store as soon as possible; `await start()` to wait.
     void this.start().catch((err) => this.#log.error('quiesce: start failed', { error: errorMessage(err) }));
@@ -316,6 +336,7 @@ class Engine implements QuiesceEngine {
     this.#clock.clearTimeout(this.#heartbeatTimer);
     this.#clock.clearTimeout(this.#windowTimer);
     this.#replayAbort?.abort();
+    this.#escalation?.close(); // #18
     // Notifiers retrying against a dead endpoint must not hold the shutdown for their whole budget.
     this.#notifyAbort.abort();
     this.#unsubscribe?.();
@@ -441,8 +462,9 @@ class Engine implements QuiesceEngine {
   }
 
   reportRead(outcome: ReadOutcome): void {
-    this.#health.record(outcome.durationMs, outcome.error);
+    this.#health.record(outcome.durationMs, outcome.error, outcome.signals); // signals: #18
     this.#metrics.read(outcome.surface, outcome.durationMs, outcome.error, this.#readOnly);
+    if (outcome.signals !== undefined) this.#metrics.readSignals(outcome.signals, this.#readOnly); // #18
   }
 
   // ---------------------------------------------------------------- windows
@@ -511,6 +533,13 @@ class Engine implements QuiesceEngine {
       if (!w || !(w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
         throw new QuiesceError('NO_ACTIVE_WINDOW', 'extend: there is no scheduled or active window');
       }
+      // ---- conditional extend (#18, escalation): extend only the window the caller names.
+      if (v.windowId !== undefined && w.id !== v.windowId)
+        throw new QuiesceError(
+          'NO_ACTIVE_WINDOW',
+          `extend: window ${v.windowId} is no longer the open window`,
+        );
+      // ---- end conditional extend
       let endsAt = w.endsAt;
       if (v.endsAt !== undefined) endsAt = v.endsAt;
       else if (v.byMs !== undefined)
@@ -558,6 +587,10 @@ class Engine implements QuiesceEngine {
       if (!w || !(w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
         throw new QuiesceError('NO_ACTIVE_WINDOW', 'end: there is no scheduled or active window to end');
       }
+      // ---- conditional end (#18, flag follower): end only the window the caller names.
+      if (v.windowId !== undefined && w.id !== v.windowId)
+        throw new QuiesceError('NO_ACTIVE_WINDOW', `end: window ${v.windowId} is no longer the open window`);
+      // ---- end conditional end
       cancelled = w.phase === 'scheduled';
       return {
         mode: 'read-write',
@@ -1308,14 +1341,34 @@ class Engine implements QuiesceEngine {
   async enqueue(op: Operation, payload: unknown, options: { name?: string } = {}) {
     const name = options.name ?? op.name;
     const idempotencyKey = op.idempotencyKey ?? deriveIdempotencyKey(name, payload, op.principal);
-    const r = await this.#queue.enqueue({
-      name,
-      idempotencyKey,
-      payload,
-      principal: op.principal ?? null,
-      surface: op.surface,
-      windowId: this.#state.window?.id ?? null,
-    });
+    // conform (#15) begin: text every store can hold (400 naming the field, the same on every queue);
+    // one request per key at a time (409); a queue that cannot store the intent is a 503, never a 500.
+    assertStorableText(payload, 'payload', 'intent');
+    assertStorableText({ name, idempotencyKey, principal: op.principal ?? null }, 'intent', 'intent');
+    const release = this.#inProgress.begin(name, idempotencyKey);
+    let r: Awaited<ReturnType<IntentQueue['enqueue']>>;
+    try {
+      r = await this.#queue.enqueue({
+        name,
+        idempotencyKey,
+        payload,
+        principal: op.principal ?? null,
+        surface: op.surface,
+        windowId: this.#state.window?.id ?? null,
+      });
+    } catch (err) {
+      if (isQuiesceError(err)) throw err;
+      throw new QuiesceError(
+        'QUEUE_UNAVAILABLE',
+        'intent: the queue could not store this write; retry later',
+        {
+          cause: err,
+        },
+      );
+    } finally {
+      release();
+    }
+    // conform (#15) end
     return { ...r, statusUrl: this.#statusUrl(r.intent.id) };
   }
 
@@ -1363,16 +1416,16 @@ class Engine implements QuiesceEngine {
     return async (...args: A): Promise<R | ToolRefusal> => {
       const d = this.decide(op);
       if (d.outcome !== 'proceed') {
-        const tpl = this.#tpl;
-        return {
-          ok: false,
-          refused: true,
-          code: 'READ_ONLY_MODE',
-          message: tpl?.message ?? 'The service is in read-only mode.',
-          windowId: tpl?.windowId ?? '',
-          endsAt: tpl?.endsAt ?? null,
-          retryAfter: d.outcome === 'discard' ? this.#retryAfter(this.#clock.now()) : d.retryAfter,
-        };
+        // [agent refusal: what an agent is told comes from core/agentRefusal.ts (owner: mcp helper, #19)]
+        const r = agentRefusal({
+          decision: d,
+          message: this.#tpl?.message,
+          contact: this.#state.window?.contact,
+          tool: name,
+          now: this.#clock.now(),
+        });
+        return { ok: false, refused: true, ...r, endsAt: r.windowEndsAt, retryAfter: r.retryAfterSeconds };
+        // [/agent refusal]
       }
       const h = d.classification === 'write' ? this.track(op) : null;
       try {
@@ -1531,6 +1584,8 @@ class Engine implements QuiesceEngine {
   #emit<E extends keyof EngineEvents>(event: E, ...args: EngineEvents[E]): void {
     const set = this.#listeners.get(event);
     if (!set || set.size === 0) return;
+    // conform (#15): a bypass token never reaches a listener (logs, metrics, apps' own audit).
+    if (event === 'decision') args = [args[0], redactOperation(args[1] as Operation)] as EngineEvents[E];
     for (const l of set) {
       try {
         l(...args);

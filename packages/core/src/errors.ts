@@ -9,10 +9,13 @@ export type QuiesceErrorCode =
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
   | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
   | 'WINDOW_CONFLICT'
   | 'NO_ACTIVE_WINDOW'
   | 'VERSION_CONFLICT'
   | 'IDEMPOTENCY_CONFLICT'
+  | 'IDEMPOTENCY_IN_PROGRESS'
+  | 'QUEUE_UNAVAILABLE'
   | 'PAYLOAD_TOO_LARGE'
   | 'STORE_READ_ONLY'
   | 'STORE_UNAVAILABLE'
@@ -25,10 +28,13 @@ const STATUS: Record<QuiesceErrorCode, number> = {
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   WINDOW_CONFLICT: 409,
   NO_ACTIVE_WINDOW: 409,
   VERSION_CONFLICT: 409,
   IDEMPOTENCY_CONFLICT: 422,
+  IDEMPOTENCY_IN_PROGRESS: 409,
+  QUEUE_UNAVAILABLE: 503,
   PAYLOAD_TOO_LARGE: 413,
   STORE_READ_ONLY: 409,
   STORE_UNAVAILABLE: 503,
@@ -42,10 +48,13 @@ const TITLES: Record<QuiesceErrorCode, string> = {
   UNAUTHORIZED: 'Authentication required',
   FORBIDDEN: 'Forbidden',
   NOT_FOUND: 'Not found',
+  METHOD_NOT_ALLOWED: 'Method not allowed',
   WINDOW_CONFLICT: 'Conflicts with the current window',
   NO_ACTIVE_WINDOW: 'No active window',
   VERSION_CONFLICT: 'State changed concurrently',
   IDEMPOTENCY_CONFLICT: 'Idempotency key reused with a different payload',
+  IDEMPOTENCY_IN_PROGRESS: 'A request with this idempotency key is still being processed',
+  QUEUE_UNAVAILABLE: 'Intent queue unavailable',
   PAYLOAD_TOO_LARGE: 'Payload too large',
   STORE_READ_ONLY: 'Store is read-only',
   STORE_UNAVAILABLE: 'State store unavailable',
@@ -60,6 +69,23 @@ export function statusForCode(code: QuiesceErrorCode): number {
 /** Human title for an error code (the RFC 9457 `title`). */
 export function titleForCode(code: QuiesceErrorCode): string {
   return TITLES[code];
+}
+
+/** Retry-After (seconds) of a 503 error that carries no `details.retryAfter` of its own. */
+export const DEFAULT_ERROR_RETRY_AFTER_SECONDS = 30;
+
+/**
+ * Headers an error response carries besides its body: a `503` (store or queue unavailable) says when
+ * to come back (`Retry-After`, from `details.retryAfter` or {@link DEFAULT_ERROR_RETRY_AFTER_SECONDS}).
+ */
+export function headersForError(error: QuiesceError): Record<string, string> {
+  if (statusForCode(error.code) !== 503) return {};
+  const given = error.details?.retryAfter;
+  const seconds =
+    typeof given === 'number' && Number.isInteger(given) && given >= 0
+      ? given
+      : DEFAULT_ERROR_RETRY_AFTER_SECONDS;
+  return { 'retry-after': String(seconds) };
 }
 
 export interface QuiesceErrorOptions {

@@ -3,7 +3,8 @@
  * operation and from a decision to status, headers and body (RFC 9457).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { isQuiesceError, QuiesceError, statusForCode, titleForCode } from './errors.js';
+import { headersForError, isQuiesceError, QuiesceError, statusForCode, titleForCode } from './errors.js';
+import { parseIdempotencyKey } from './idempotencyKey.js';
 import type { WriteIntent } from './intentQueue.js';
 import type {
   Annotation,
@@ -209,7 +210,11 @@ export function renderError(error: unknown): RenderedResponse {
     };
     return {
       status,
-      headers: { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' },
+      headers: {
+        'content-type': PROBLEM_CONTENT_TYPE,
+        'cache-control': 'no-store',
+        ...headersForError(error),
+      },
       body: JSON.stringify(problem),
     };
   }
@@ -290,7 +295,8 @@ export function resolveIdempotencyKey(
     }
     key = (custom.value as string | undefined) || undefined;
   } else if (rule !== 'content') {
-    key = headerKey;
+    // The IETF draft's Structured Field string (quoted), or bare for older clients; 400 when malformed.
+    key = parseIdempotencyKey(headerKey);
     if (rule === 'header' && key === undefined) {
       throw new QuiesceError(
         'IDEMPOTENCY_KEY_REQUIRED',

@@ -29,6 +29,8 @@ export class QuiesceMetrics {
   readonly #surfaceAttrs = new Map<string, Attributes>();
   readonly #readAttrs = new Map<string, Attributes[]>();
   readonly #readDuration: Histogram;
+  readonly #readSignal: Histogram;
+  readonly #signalAttrs = new Map<string, [Attributes, Attributes]>();
   readonly #notifierFailures: Counter;
   readonly #fallbacks: Counter;
   readonly #replays: Counter;
@@ -45,6 +47,10 @@ export class QuiesceMetrics {
     this.#readDuration = meter.createHistogram('quiesce.read.duration', {
       description: 'Latency of reads, labelled by whether a window was active',
       unit: 'ms',
+    });
+    this.#readSignal = meter.createHistogram('quiesce.read.signal', {
+      description:
+        'Read-quality signals reported with reads (e.g. deltaS, lambda), by signal and by whether a window was active',
     });
     this.#notifierFailures = c('quiesce.notifier.failures', 'Notifier calls that failed after retries');
     this.#fallbacks = c(
@@ -114,6 +120,25 @@ export class QuiesceMetrics {
     }
     const attrs = bySurface[(inWindow ? 2 : 0) + (error ? 1 : 0)]!;
     this.#readDuration.record(durationMs, attrs);
+  }
+
+  /** Each signal's values before (window=false) and during (window=true) a window. */
+  readSignals(signals: Readonly<Record<string, number>>, inWindow: boolean): void {
+    for (const name in signals) {
+      const v = signals[name];
+      if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+      let a = this.#signalAttrs.get(name);
+      if (!a) {
+        // The same bound as the watcher's: a generated name must not grow the attribute cache forever.
+        if (this.#signalAttrs.size >= 32) continue;
+        a = [
+          { signal: name, window: false },
+          { signal: name, window: true },
+        ];
+        this.#signalAttrs.set(name, a);
+      }
+      this.#readSignal.record(v, a[inWindow ? 1 : 0]);
+    }
   }
 
   notifierFailed(notifier: string): void {

@@ -1,3 +1,12 @@
+import {
+  type ReadSignals,
+  resolveSignalRules,
+  type SignalReport,
+  type SignalRule,
+  SignalWatch,
+} from './readSignals.js';
+import { ReadHistogram, type ReadSummary } from './readSummary.js';
+
 export interface ReadHealthOptions {
   /** Samples kept for each of the baseline and the window. @default 2048 */
   sampleSize?: number;
@@ -7,9 +16,19 @@ export interface ReadHealthOptions {
   latencyFactor?: number;
   /** Escalate when the window's error ratio exceeds the baseline's by this much (absolute). @default 0.05 */
   errorRatioDelta?: number;
+  /**
+   * Rules for read-quality signals reported with reads (`reportRead({ …, signals })`), by signal
+   * name. Every reported signal is summarized before and during the window; only those with rules
+   * can escalate.
+   */
+  signals?: Record<string, SignalRule | readonly SignalRule[]>;
+  /**
+   * After an escalation, escalate again when the reads recorded since (at least `minSamples`) are
+   * still degraded, instead of once per window. Set by the engine when an escalation policy is on.
+   * @default false
+   */
+  repeat?: boolean;
 }
-
-import { ReadHistogram, type ReadSummary } from './readSummary.js';
 
 export interface ReadStats {
   count: number;
@@ -29,6 +48,8 @@ export interface ReadHealthReport {
    * start) to this window's start; both are kept once the window ends, until the next begins.
    */
   summary: { before: ReadSummary; during: ReadSummary };
+  /** Each read-quality signal's summary before the window and during it. */
+  signals: Record<string, SignalReport>;
 }
 
 /** A fixed ring of samples; no allocation per sample. */
@@ -51,13 +72,22 @@ class Ring {
     this.#size = 0;
     this.#next = 0;
   }
-  stats(): ReadStats {
-    if (this.#size === 0) return { count: 0, p50Ms: null, p95Ms: null, errorRatio: null };
-    const d = this.#durations.slice(0, this.#size).sort();
+  /** Stats of every sample kept, or of the newest `newest` of them. */
+  stats(newest = this.#size): ReadStats {
+    const n = Math.min(newest, this.#size);
+    if (n === 0) return { count: 0, p50Ms: null, p95Ms: null, errorRatio: null };
+    const cap = this.#durations.length;
+    const start = n === this.#size ? 0 : (this.#next - n + cap) % cap;
+    const d = new Float64Array(n);
     let errors = 0;
-    for (let i = 0; i < this.#size; i++) errors += this.#errors[i]!;
+    for (let i = 0; i < n; i++) {
+      const j = n === this.#size ? i : (start + i) % cap;
+      d[i] = this.#durations[j]!;
+      errors += this.#errors[j]!;
+    }
+    d.sort();
     const q = (p: number) => d[Math.min(d.length - 1, Math.floor(p * d.length))]!;
-    return { count: this.#size, p50Ms: q(0.5), p95Ms: q(0.95), errorRatio: errors / this.#size };
+    return { count: n, p50Ms: q(0.5), p95Ms: q(0.95), errorRatio: errors / n };
   }
 }
 
@@ -68,7 +98,8 @@ class Ring {
 export class ReadHealthWatcher {
   readonly #baseline: Ring;
   readonly #window: Ring;
-  readonly #o: Required<ReadHealthOptions>;
+  readonly #o: Required<Omit<ReadHealthOptions, 'signals'>>;
+  readonly #signals: SignalWatch;
   #inWindow = false;
   /** The baseline only changes outside a window: its stats are computed once per window. */
   #baselineStats: ReadStats | null = null;
@@ -78,6 +109,9 @@ export class ReadHealthWatcher {
   readonly #hDuring = new ReadHistogram();
   /** The reads before the current (or last) window, taken when it began. */
   #before: ReadSummary | null = null;
+  /** Window samples recorded, and how many there were at the last escalation (for `repeat`). */
+  #windowCount = 0;
+  #escalatedAt = 0;
 
   constructor(
     options: ReadHealthOptions = {},
@@ -88,7 +122,9 @@ export class ReadHealthWatcher {
       minSamples: options.minSamples ?? 50,
       latencyFactor: options.latencyFactor ?? 2,
       errorRatioDelta: options.errorRatioDelta ?? 0.05,
+      repeat: options.repeat ?? false,
     };
+    this.#signals = new SignalWatch(resolveSignalRules(options.signals), this.#o.sampleSize);
     this.#baseline = new Ring(this.#o.sampleSize);
     this.#window = new Ring(this.#o.sampleSize);
   }
@@ -98,18 +134,22 @@ export class ReadHealthWatcher {
     if (active === this.#inWindow) return;
     this.#inWindow = active;
     this.#escalated = false;
+    this.#windowCount = 0;
+    this.#escalatedAt = 0;
     // The window's reads are kept once it ends (the closing record is written after the soak) and
-    // cleared when the next one begins.
+    // cleared when the next one begins; signals likewise.
     if (active) {
       this.#window.clear();
       this.#before = this.#hOutside.summary();
       this.#hDuring.clear();
+      this.#signals.resetWindow();
     } else {
       this.#hOutside.clear();
     }
   }
 
-  record(durationMs: number, error: boolean): void {
+  record(durationMs: number, error: boolean, signals?: ReadSignals): void {
+    if (signals !== undefined) this.#signals.record(signals, this.#inWindow);
     if (!this.#inWindow) {
       this.#hOutside.record(durationMs, error);
       this.#baseline.push(durationMs, error);
@@ -118,20 +158,26 @@ export class ReadHealthWatcher {
     }
     this.#window.push(durationMs, error);
     this.#hDuring.record(durationMs, error);
+    this.#windowCount++;
     // Check every 64th sample: sorting the window's samples is not free.
-    if (!this.#escalated && ++this.#checkEvery % 64 === 0) {
-      const report = this.report();
-      if (!report.healthy) {
-        this.#escalated = true;
-        this.onEscalate(report);
-      }
+    if (++this.#checkEvery % 64 !== 0) return;
+    let report: ReadHealthReport | null = null;
+    if (!this.#escalated) report = this.report();
+    else if (this.#o.repeat && this.#windowCount - this.#escalatedAt >= this.#o.minSamples)
+      // Judged on the reads since the last escalation alone: did extending help?
+      report = this.report(this.#windowCount - this.#escalatedAt);
+    if (report && !report.healthy) {
+      this.#escalated = true;
+      this.#escalatedAt = this.#windowCount;
+      this.onEscalate(report);
     }
   }
 
-  report(): ReadHealthReport {
+  /** Reads during the window (or its newest `newest` reads) against the baseline before it. */
+  report(newest?: number): ReadHealthReport {
     this.#baselineStats ??= this.#baseline.stats();
     const baseline = this.#baselineStats;
-    const window = this.#window.stats();
+    const window = this.#window.stats(newest);
     const reasons: string[] = [];
     if (window.count >= this.#o.minSamples && baseline.count > 0) {
       if (window.p95Ms! > baseline.p95Ms! * this.#o.latencyFactor && window.p95Ms! - baseline.p95Ms! > 1) {
@@ -145,7 +191,16 @@ export class ReadHealthWatcher {
         );
       }
     }
-    return { baseline, window, healthy: reasons.length === 0, reasons, summary: this.summary() };
+    const sig = this.#signals.report(this.#o.minSamples, newest);
+    reasons.push(...sig.reasons);
+    return {
+      baseline,
+      window,
+      healthy: reasons.length === 0,
+      reasons,
+      signals: sig.signals,
+      summary: this.summary(),
+    };
   }
 
   /** Reads before the current (or last) window and during it; before any window, `before` is all so far. */

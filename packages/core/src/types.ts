@@ -1,7 +1,9 @@
+import type { AgentRefusal } from './agentRefusal.js';
 import type { AuditEntry, AuditLog } from './audit.js';
 import type { BypassOptions } from './bypass.js';
 import type { ClassificationRule, ClassifyResult } from './classifier.js';
 import type { Clock } from './clock.js';
+import type { EscalationOptions } from './escalation.js';
 import type {
   IntentHandler,
   IntentQueue,
@@ -15,6 +17,7 @@ import type { InventoryEntry } from './inventory.js';
 import type { Logger, Notifier } from './notifier.js';
 import type { Decision, Operation, Policy, Surface } from './operation.js';
 import type { ReadHealthOptions, ReadHealthReport } from './readHealth.js';
+import type { ReadSignals } from './readSignals.js';
 import type { RetryAfterOptions } from './retryAfter.js';
 import type { InstanceRecord, StateStore } from './store.js';
 import type {
@@ -71,6 +74,11 @@ export interface QuiesceOptions {
   /** Replay settings for the backfill. */
   replay?: { concurrency?: number; maxAttempts?: number; backoffMs?: number };
   readHealth?: ReadHealthOptions;
+  /**
+   * What happens on `escalate` (reads degraded during a window): extend the window and run a
+   * limited rollback once. Without it, the event is all that happens.
+   */
+  escalation?: EscalationOptions;
   /** Window ids. @default crypto.randomUUID-based `win_…` */
   generateId?: () => string;
 }
@@ -79,13 +87,13 @@ export interface InFlightHandle {
   done(): void;
 }
 
-export interface ToolRefusal {
+/** What `guardTool` returns instead of running: the agent refusal (`agentRefusal`) plus the earlier names. */
+export interface ToolRefusal extends AgentRefusal {
   ok: false;
   refused: true;
-  code: 'READ_ONLY_MODE';
-  message: string;
-  windowId: string;
+  /** Same as `windowEndsAt`. */
   endsAt: string | null;
+  /** Same as `retryAfterSeconds`. */
   retryAfter: number;
 }
 
@@ -136,6 +144,8 @@ export interface ReadOutcome {
   durationMs: number;
   /** True for a 5xx or an exception. */
   error: boolean;
+  /** Read-quality signals of this read, by name (e.g. `{ deltaS: 0.31, lambda: 0.9 }`); finite numbers. */
+  signals?: ReadSignals;
 }
 
 export interface EngineEvents {

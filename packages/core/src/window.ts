@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { dateTimeSchema } from './dateTime.js';
 import { QuiesceError } from './errors.js';
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from './text.js';
 
 export const PHASES = ['scheduled', 'freezing', 'frozen', 'thawing', 'backfilling', 'closed'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -10,10 +12,11 @@ export function isReadOnlyPhase(phase: Phase | null | undefined): boolean {
   return phase === 'freezing' || phase === 'frozen';
 }
 
-const isoTime = z
-  .string()
-  .refine((s) => !Number.isNaN(Date.parse(s)), { message: 'must be an ISO 8601 date-time' })
-  .transform((s) => new Date(s).toISOString());
+// RFC 3339 with an explicit offset (or a Date from JavaScript callers), kept as a UTC ISO string.
+const isoTime = dateTimeSchema;
+
+/** Text that every store can hold: no NUL, no lone surrogate (PostgreSQL refuses both). */
+const text = () => z.string().refine(isStorableText, { message: UNSTORABLE_TEXT_MESSAGE });
 
 const noticeSchema = z.object({
   status: z.enum(['pending', 'ok', 'failed']),
@@ -78,13 +81,13 @@ export const INITIAL_STATE: QuiesceState = Object.freeze({
 /** Input of `engine.begin()`. */
 export const beginInputSchema = z
   .object({
-    reason: z.string().trim().min(1, 'is required'),
-    message: z.string().trim().min(1, 'is required').max(2000),
+    reason: text().trim().min(1, 'is required'),
+    message: text().trim().min(1, 'is required').max(2000),
     endsAt: isoTime.optional(),
-    contact: z.string().max(500).optional(),
-    rollbackPlan: z.string().max(2000).optional(),
-    scope: z.array(z.string()).optional(),
-    actor: z.string().optional(),
+    contact: text().max(500).optional(),
+    rollbackPlan: text().max(2000).optional(),
+    scope: z.array(text()).optional(),
+    actor: text().optional(),
     autoEnd: z.boolean().optional(),
   })
   .strict();
@@ -97,9 +100,11 @@ export const extendInputSchema = z
   .object({
     endsAt: isoTime.optional(),
     byMs: z.number().int().positive().optional(),
-    message: z.string().trim().min(1).max(2000).optional(),
-    actor: z.string().optional(),
-    reason: z.string().optional(),
+    message: text().trim().min(1).max(2000).optional(),
+    actor: text().optional(),
+    reason: text().optional(),
+    /** Extend only this window: `NO_ACTIVE_WINDOW` when another (or none) is current. */
+    windowId: z.string().min(1).optional(),
   })
   .strict()
   .refine((v) => v.endsAt !== undefined || v.byMs !== undefined || v.message !== undefined, {
@@ -108,13 +113,19 @@ export const extendInputSchema = z
 export type ExtendInput = z.input<typeof extendInputSchema>;
 
 export const endInputSchema = z
-  .object({ actor: z.string().optional(), reason: z.string().optional(), message: z.string().optional() })
+  .object({
+    actor: text().optional(),
+    reason: text().optional(),
+    message: text().optional(),
+    /** End only this window: `NO_ACTIVE_WINDOW` when another (or none) is current (a conditional end). */
+    windowId: z.string().min(1).optional(),
+  })
   .strict();
 export type EndInput = z.input<typeof endInputSchema>;
 
 /**
  * Parse untrusted input with a schema; on failure throw `INVALID_INPUT` naming the first field
- * that failed (`endsAt: must be an ISO 8601 date-time`).
+ * that failed (`endsAt: must be an RFC 3339 date-time…`).
  */
 export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
   const result = schema.safeParse(input);

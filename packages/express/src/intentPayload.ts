@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { QuiesceError } from '@quiesce/core';
+import { decodeTextBody, QuiesceError } from '@quiesce/core';
 import type { HttpIntentPayload } from '@quiesce/core/http';
 
 type RequestWithBody = IncomingMessage & { body?: unknown; query?: unknown; originalUrl?: string };
@@ -58,7 +58,8 @@ function parseBody(req: IncomingMessage, raw: Buffer): unknown {
   }
   if (type === 'application/x-www-form-urlencoded')
     return Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
-  if (type.startsWith('text/')) return raw.toString('utf8');
+  // By its charset (latin-1, UTF-16…), or kept as bytes when it does not decode: never U+FFFD.
+  if (type.startsWith('text/')) return decodeTextBody(raw, req.headers['content-type']);
   return { encoding: 'base64', contentType: type || null, data: raw.toString('base64') };
 }
 

@@ -8,6 +8,7 @@ import {
   type QuiesceEngine,
   QuiesceError,
   ReadSampler,
+  readSignalsOf,
 } from '@quiesce/core';
 import {
   operationFromHttp,
@@ -139,7 +140,12 @@ function readListener(engine: QuiesceEngine, sampler: ReadSampler): (this: Res) 
     // sent: not a read whose latency means anything.
     if (start === undefined || !this.writableFinished) return;
     const now = performance.now();
-    engine.reportRead({ surface: 'http', durationMs: now - start, error: this.statusCode >= 500 });
+    engine.reportRead({
+      surface: 'http',
+      durationMs: now - start,
+      error: this.statusCode >= 500,
+      signals: readSignalsOf(this), // set by the app with attachReadSignals(res, …) (#18)
+    });
     sampler.timed(now);
   };
 }

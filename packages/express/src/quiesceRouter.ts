@@ -1,6 +1,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseOrThrow, type QuiesceEngine, QuiesceError, type WriteIntent } from '@quiesce/core';
+import {
+  DATE_TIME_MESSAGE,
+  isStorableText,
+  parseOrThrow,
+  type QuiesceEngine,
+  QuiesceError,
+  toIsoDateTime,
+  UNSTORABLE_TEXT_MESSAGE,
+  type WriteIntent,
+} from '@quiesce/core';
 import { type RenderedResponse, renderError, sendNodeResponse } from '@quiesce/core/http';
 import express from 'express';
 import { z } from 'zod';
@@ -46,17 +55,22 @@ type Req = IncomingMessage & {
   app?: unknown;
 };
 
+// RFC 3339 with an explicit offset, the same rule as the engine's (`2030` or a time without a zone is 400).
 const isoTime = z
-  .string()
-  .refine((s) => !Number.isNaN(Date.parse(s)), { message: 'must be an ISO 8601 date-time' });
+  .string(DATE_TIME_MESSAGE)
+  .refine((s) => toIsoDateTime(s) !== null, { message: DATE_TIME_MESSAGE })
+  .transform((s) => toIsoDateTime(s)!);
+/** Text every store can hold (no NUL, no lone surrogate): the same 400 on every store. */
+const text = (what: string) =>
+  z.string(required(what)).refine(isStorableText, { message: UNSTORABLE_TEXT_MESSAGE });
 const required = (what: string) => ({
   error: (issue: { input: unknown }) => (issue.input === undefined ? 'is required' : `must be ${what}`),
 });
 
 const beginBody = z
   .strictObject({
-    reason: z.string(required('a string')).trim().min(1, 'is required').max(500),
-    message: z.string(required('a string')).trim().min(1, 'is required').max(2000),
+    reason: text('a string').trim().min(1, 'is required').max(500),
+    message: text('a string').trim().min(1, 'is required').max(2000),
     endsAt: isoTime.optional(),
     durationMinutes: z
       .number('must be a number')
@@ -64,9 +78,9 @@ const beginBody = z
       .max(10_080, 'must be at most 10080 (a week)')
       .optional(),
     startsAt: isoTime.optional(),
-    contact: z.string('must be a string').max(500).optional(),
-    rollbackPlan: z.string('must be a string').max(2000).optional(),
-    scope: z.array(z.string(), 'must be an array of surfaces').optional(),
+    contact: text('a string').max(500).optional(),
+    rollbackPlan: text('a string').max(2000).optional(),
+    scope: z.array(text('a string'), 'must be an array of surfaces').optional(),
     autoEnd: z.boolean('must be a boolean').optional(),
   })
   .superRefine((v, ctx) => {
@@ -87,7 +101,7 @@ const patchBody = z
       .positive('must be positive')
       .max(10_080, 'must be at most 10080 (a week)')
       .optional(),
-    message: z.string('must be a string').trim().min(1, 'must not be empty').max(2000).optional(),
+    message: text('a string').trim().min(1, 'must not be empty').max(2000).optional(),
   })
   .superRefine((v, ctx) => {
     if (v.endsAt !== undefined && v.extendMinutes !== undefined) {
@@ -102,8 +116,8 @@ const patchBody = z
   });
 
 const endBody = z.strictObject({
-  reason: z.string('must be a string').max(500).optional(),
-  message: z.string('must be a string').max(2000).optional(),
+  reason: text('a string').max(500).optional(),
+  message: text('a string').max(2000).optional(),
 });
 
 const intentsQuery = z.strictObject({
@@ -123,7 +137,7 @@ const auditQuery = z.strictObject({
     .min(1, 'must be at least 1')
     .max(1000, 'must be at most 1000')
     .optional(),
-  windowId: z.string('must be a string').min(1).optional(),
+  windowId: text('a string').min(1).optional(),
 });
 
 function positiveInt(name: string, value: number, max = Number.MAX_SAFE_INTEGER, min = 1): number {
@@ -330,9 +344,36 @@ export function quiesceRouter(engine: QuiesceEngine, options: QuiesceRouterOptio
     '/intents/:id',
     route(async (req) => {
       const id = req.params?.id ?? '';
-      const intent = await engine.getIntent(id);
-      if (!intent) throw new QuiesceError('NOT_FOUND', `intent ${id} not found`, { field: 'id' });
+      const intent = isStorableText(id) ? await engine.getIntent(id) : null;
+      if (!intent)
+        throw new QuiesceError('NOT_FOUND', `intent ${JSON.stringify(id)} not found`, { field: 'id' });
       return json(200, intentView(intent));
+    }),
+  );
+
+  /*
+   * The router's own paths answer every method themselves (405 + Allow, 404), marked `allow`: the
+   * quiesce middleware in front never refuses its own admin surface as a write during a window.
+   */
+  const others = (allowed: string, guard?: (req: Req, res: ServerResponse) => void) =>
+    route((req, res) => {
+      if (req.method === 'OPTIONS') {
+        return { status: 204, headers: { allow: allowed, 'cache-control': 'no-store' }, body: '' };
+      }
+      guard?.(req, res);
+      res.setHeader('allow', allowed);
+      throw new QuiesceError(
+        'METHOD_NOT_ALLOWED',
+        `${req.method} ${req.baseUrl ?? ''}${(req.url ?? '').split('?', 1)[0]}: use ${allowed}`,
+        { details: { allow: allowed } },
+      );
+    });
+  for (const path of ['/state', '/events', '/intents/:id']) router.all(path, open, others('GET, HEAD'));
+  router.all(
+    '/intents{/}',
+    open,
+    route(() => {
+      throw new QuiesceError('NOT_FOUND', 'intent id missing: GET /intents/<id>', { field: 'id' });
     }),
   );
 
@@ -368,6 +409,16 @@ export function quiesceRouter(engine: QuiesceEngine, options: QuiesceRouterOptio
         }
         return fn(req, actor);
       });
+    const authenticate = (req: Req, res: ServerResponse) => {
+      try {
+        actorOf(req);
+      } catch (err) {
+        if (err instanceof QuiesceError && err.code === 'UNAUTHORIZED') {
+          res.setHeader('www-authenticate', 'Bearer realm="quiesce"');
+        }
+        throw err;
+      }
+    };
 
     router.get(
       '/admin/status',
@@ -461,6 +512,36 @@ export function quiesceRouter(engine: QuiesceEngine, options: QuiesceRouterOptio
       admin(async (req) => {
         const q = parseOrThrow(auditQuery, { ...req.query }, 'GET /admin/audit');
         return json(200, { entries: await engine.audit(q) });
+      }),
+    );
+
+    const adminOthers = (allowed: string) => others(allowed, authenticate);
+    router.all('/admin/status', open, adminOthers('GET, HEAD'));
+    router.all('/admin/windows', open, adminOthers('POST'));
+    router.all('/admin/windows/current', open, adminOthers('PATCH'));
+    router.all('/admin/windows/current/end', open, adminOthers('POST'));
+    for (const path of ['/admin/inventory', '/admin/intents', '/admin/audit'])
+      router.all(path, open, adminOthers('GET, HEAD'));
+    // Only the current window is addressable; any other id, and any other admin path, is 404.
+    router.all(
+      ['/admin/windows/:id', '/admin/windows/:id/*rest'],
+      open,
+      admin(async (req) => {
+        throw new QuiesceError(
+          'NOT_FOUND',
+          `window ${JSON.stringify(req.params?.id ?? '')} not found: the admin API addresses the open window as "current"`,
+          { field: 'id' },
+        );
+      }),
+    );
+    router.all(
+      '/admin{/*rest}',
+      open,
+      admin(async (req) => {
+        throw new QuiesceError(
+          'NOT_FOUND',
+          `${req.baseUrl ?? ''}${(req.url ?? '').split('?', 1)[0]}: no such admin route (see GET /admin/status)`,
+        );
       }),
     );
   }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  assertStorableText,
   backoffDelay,
   type EnqueueInput,
   type EnqueueResult,
@@ -7,6 +8,7 @@ import {
   type IntentQueue,
   type IntentStats,
   type IntentStatus,
+  isQuiesceError,
   QuiesceError,
   type ReplayOptions,
   type ReplayProgress,
@@ -662,7 +664,7 @@ export async function createPgBossIntentQueue(
     boss,
 
     async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
-      if (closed) throw new QuiesceError('STORE_UNAVAILABLE', 'intent queue is closed');
+      if (closed) throw new QuiesceError('QUEUE_UNAVAILABLE', 'intent queue is closed');
       if (!input || typeof input.name !== 'string' || input.name.trim() === '') {
         throw new QuiesceError('INVALID_INPUT', 'intent: name is required', { field: 'name' });
       }
@@ -685,6 +687,13 @@ export async function createPgBossIntentQueue(
           field: 'idempotencyKey',
         });
       }
+      // NUL and lone surrogates: PostgreSQL's jsonb refuses both (a 400 naming the field, not a 500).
+      assertStorableText(input.payload, 'payload', 'intent');
+      assertStorableText(
+        { name: input.name, idempotencyKey: input.idempotencyKey, principal: input.principal ?? null },
+        'intent',
+        'intent',
+      );
       let json: string;
       try {
         json = JSON.stringify(input.payload) ?? 'null';
@@ -761,9 +770,21 @@ export async function createPgBossIntentQueue(
           return existing && { row: existing, created: false };
         });
       let outcome: { row: Row; created: boolean } | null = null;
-      // null: the row holding the key was purged between our insert and our read; try again.
-      for (let tries = 0; !outcome && tries < 3; tries++) {
-        outcome = (await inOneStatement(id, params, written)) ?? (await inTwoStatements());
+      try {
+        // null: the row holding the key was purged between our insert and our read; try again.
+        for (let tries = 0; !outcome && tries < 3; tries++) {
+          outcome = (await inOneStatement(id, params, written)) ?? (await inTwoStatements());
+        }
+      } catch (err) {
+        if (isQuiesceError(err)) throw err;
+        // The database is down or refused the statement: the intent is not stored (503, retry later).
+        throw new QuiesceError(
+          'QUEUE_UNAVAILABLE',
+          'intent: the queue could not store this write; retry later',
+          {
+            cause: err,
+          },
+        );
       }
       if (!outcome) {
         throw new QuiesceError(
@@ -825,7 +846,7 @@ export async function createPgBossIntentQueue(
     },
 
     async replay(replayOptions) {
-      if (closed) throw new QuiesceError('STORE_UNAVAILABLE', 'intent queue is closed');
+      if (closed) throw new QuiesceError('QUEUE_UNAVAILABLE', 'intent queue is closed');
       // One replay at a time per queue object; other processes share the work through pg-boss claims.
       while (replaying) await replaying.catch(() => {});
       replaying = replayOnce(replayOptions);

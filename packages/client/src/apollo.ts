@@ -1,0 +1,1 @@
+export { quiesceRetryLink } from './quiesceRetryLink.js';

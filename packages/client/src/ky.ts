@@ -1,0 +1,1 @@
+export { quiesceKy } from './quiesceKy.js';

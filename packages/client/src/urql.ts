@@ -1,0 +1,1 @@
+export { quiesceExchange } from './quiesceExchange.js';

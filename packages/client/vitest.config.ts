@@ -1,0 +1,16 @@
+import { createRequire } from 'node:module';
+import { defineProject } from 'vitest/config';
+
+const require = createRequire(import.meta.url);
+
+export default defineProject({
+  // Yoga loads graphql's CommonJS entry, as Node does; the schema built in the tests must use that
+  // same copy, not the `module` entry vite prefers, or graphql sees two realms.
+  resolve: {
+    alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
+  },
+  test: {
+    name: 'client',
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+  },
+});
