@@ -8,7 +8,7 @@ import {
   readSummaryStats,
 } from './readSummary.js';
 import type { QuiesceEngine } from './types.js';
-import type { MaintenanceWindow, Phase, Straggler } from './window.js';
+import type { MaintenanceWindow, Phase, QuiesceState, Straggler } from './window.js';
 
 /**
  * The closing record: what a window leaves behind, assembled from the window as stored (every
@@ -18,9 +18,6 @@ import type { MaintenanceWindow, Phase, Straggler } from './window.js';
 
 /** Prefix of the report members that keep who moved the window, when and why (one per version). */
 export const PHASE_KEY_PREFIX = 'phase@v';
-
-/** Prefix of the report members each instance adds with what it replayed of the window's backfill. */
-export const BACKFILL_KEY_PREFIX = 'backfill@';
 
 /** Prefix of the report members each instance adds with its read-health summary at the thaw. */
 export const READ_HEALTH_KEY_PREFIX = 'readHealth@';
@@ -175,26 +172,9 @@ function readHealthOf(w: MaintenanceWindow): ClosingRecord['readHealth'] {
 function backfillOf(w: MaintenanceWindow): ClosingRecord['backfill'] {
   const checklist = obj((w as { checklist?: unknown }).checklist);
   const local = obj(w.report.backfill);
-  // The engine's own totals (every instance's, when it keeps a checklist); otherwise what each
-  // instance added to the record; otherwise the closing instance's report alone.
-  let totals = obj(checklist?.backfill);
-  if (!totals) {
-    const parts = Object.entries(w.report).filter(([k]) => k.startsWith(BACKFILL_KEY_PREFIX));
-    if (parts.length > 0) {
-      const sum = { done: 0, total: 0, applied: 0, failed: 0, byInstance: {} as Record<string, unknown> };
-      for (const [k, v] of parts) {
-        const o = obj(v);
-        if (!o) continue;
-        const x = { done: num(o.done), total: num(o.total), applied: num(o.applied), failed: num(o.failed) };
-        sum.done += x.done;
-        sum.total += x.total;
-        sum.applied += x.applied;
-        sum.failed += x.failed;
-        sum.byInstance[k.slice(BACKFILL_KEY_PREFIX.length)] = x;
-      }
-      totals = sum;
-    }
-  }
+  // The engine's own totals (every instance's, when it keeps a checklist), else the closing
+  // instance's report alone.
+  const totals = obj(checklist?.backfill);
   const src = totals ?? local;
   if (!src) return null;
   const byInstance: NonNullable<ClosingRecord['backfill']>['byInstance'] = {};
@@ -258,14 +238,12 @@ function instancesOf(
 /** What the window's record was updated with (each update is a version of its own). */
 function recordUpdates(w: MaintenanceWindow): string {
   const keys = Object.keys(w.report);
-  const trail = keys.filter((k) => k.startsWith(PHASE_KEY_PREFIX)).length;
   const reads = keys
     .filter((k) => k.startsWith(READ_HEALTH_KEY_PREFIX))
     .map((k) => k.slice(READ_HEALTH_KEY_PREFIX.length));
   const other = keys.filter((k) => !k.startsWith(PHASE_KEY_PREFIX) && !k.startsWith(READ_HEALTH_KEY_PREFIX));
   const parts = [
     ...(Object.keys(w.notices).length > 0 ? [`notices: ${Object.keys(w.notices).join(', ')}`] : []),
-    ...(trail > 0 ? [`${trail} trail entries`] : []),
     ...(reads.length > 0 ? [`read health of ${reads.join(', ')}`] : []),
     ...other,
     ...((w as { checklist?: unknown }).checklist ? ['checklist progress'] : []),
@@ -290,7 +268,7 @@ function phaseRecordOf(v: unknown): PhaseRecord | null {
 /** Versions between audited changes of the window that the audit trail has no entry for, and why. */
 export function versionGaps(
   entries: ReadonlyArray<{ version: number }>,
-  updates = 'notices, this trail, the write audit, read health, checklist progress',
+  updates = 'notices, the write audit, read health, checklist progress',
 ): VersionGap[] {
   const versions = [...new Set(entries.map((e) => e.version))].sort((a, b) => a - b);
   const gaps: VersionGap[] = [];
@@ -368,127 +346,69 @@ export function buildClosingRecord(w: MaintenanceWindow, entries: readonly Audit
 
 /**
  * Each instance adds its read-health summary (reads before the window and during it, as histograms)
- * to the window's record when it applies `thawing`, under `readHealth@<instanceId>`: the record
- * then adds up every instance's reads. Instances that timed no read add nothing. Returns the detach
- * function. `createQuiesce` calls it for every engine.
+ * to the window's record under `readHealth@<instanceId>`: the instance that ends the window just
+ * before writes come back on (`beforeThaw`, so the record has it before the window moves on), every
+ * other one when it applies `thawing`. The record then adds up every instance's reads. Instances
+ * that timed no read add nothing. Returns the detach function. `createQuiesce` calls it for every
+ * engine.
  */
 export function recordReadHealth(
-  engine: Pick<QuiesceEngine, 'onPhase' | 'status' | 'addToReport' | 'window' | 'instanceId'>,
+  engine: Pick<QuiesceEngine, 'onPhase' | 'beforeThaw' | 'status' | 'addToReport' | 'window' | 'instanceId'>,
   onError: (error: Error) => void = () => {},
 ): () => void {
-  return engine.onPhase('thawing', (w) => {
+  const key = `${READ_HEALTH_KEY_PREFIX}${engine.instanceId}`;
+  const add = async (w: MaintenanceWindow) => {
+    const summary = (await engine.status()).readHealth.summary;
+    if (!summary || summary.before.count + summary.during.count === 0) return;
+    if (engine.window?.id !== w.id) return;
+    const value: InstanceReadHealth = {
+      instanceId: engine.instanceId,
+      at: new Date().toISOString(),
+      before: summary.before,
+      during: summary.during,
+    };
+    await engine.addToReport(key, value);
+  };
+  const fail = (err: unknown) => onError(err instanceof Error ? err : new Error(String(err)));
+  const offBefore = engine.beforeThaw((w) => add(w).catch(fail));
+  const offThawing = engine.onPhase('thawing', (w) => {
+    if (w.report[key]) return; // added before the thaw (this instance ended the window)
     // Detached: a phase hook must not hold the engine's state application.
-    void (async () => {
-      const status = await engine.status();
-      const summary = status.readHealth.summary;
-      if (!summary || summary.before.count + summary.during.count === 0) return;
-      if (engine.window?.id !== w.id) return;
-      const value: InstanceReadHealth = {
-        instanceId: engine.instanceId,
-        at: new Date().toISOString(),
-        before: summary.before,
-        during: summary.during,
-      };
-      await engine.addToReport(`${READ_HEALTH_KEY_PREFIX}${engine.instanceId}`, value);
-    })().catch((err) => onError(err instanceof Error ? err : new Error(String(err))));
+    void add(w).catch(fail);
   });
-}
-
-const TRAIL_ACTIONS = new Set<AuditEntry['action']>(['schedule', 'begin', 'extend', 'end', 'phase']);
-
-/**
- * Keeps who moved the window, when and why in the window itself: the instance (or CLI) that makes a
- * state change adds it under `phase@v<version>` once the window is its current one. The audit log of
- * one process only holds that process's changes; the record then holds all of them. Returns the
- * detach function. `createQuiesce` calls it for every engine.
- */
-export function recordPhases(
-  engine: Pick<QuiesceEngine, 'on' | 'addToReport' | 'window'>,
-  onError: (error: Error) => void = () => {},
-): () => void {
-  let pending: AuditEntry[] = [];
-  const flush = () => {
-    const w = engine.window;
-    if (!w || pending.length === 0) return;
-    const now = pending.filter((e) => e.windowId === w.id);
-    // Entries of a window that is not (or no longer) the current one cannot be added: bounded.
-    pending = pending.filter((e) => e.windowId !== w.id).slice(-20);
-    for (const e of now) {
-      const value: PhaseRecord = {
-        action: e.action,
-        to: e.to.phase ?? e.to.mode,
-        at: e.at,
-        actor: e.actor,
-        reason: e.reason ?? null,
-        version: e.version,
-      };
-      engine
-        .addToReport(`${PHASE_KEY_PREFIX}${e.version}`, value)
-        .catch((err) => onError(err instanceof Error ? err : new Error(String(err))));
-    }
-  };
-  const offAudit = engine.on('audit', (entry) => {
-    if (!entry.windowId || !TRAIL_ACTIONS.has(entry.action)) return;
-    pending.push(entry);
-    // The new state is applied just after its audit entry: the window may not be current yet.
-    queueMicrotask(flush);
-  });
-  const offState = engine.on('state', flush);
   return () => {
-    offAudit();
-    offState();
+    offBefore();
+    offThawing();
   };
 }
 
+const TRAIL_ACTIONS = new Set<string>(['schedule', 'begin', 'extend', 'end', 'phase', 'takeover']);
+
 /**
- * Each instance adds what it replayed of the window's backfill to the record
- * (`backfill@<instanceId>`), when its replay finishes and when the window closes, so the record's
- * totals cover every instance that replayed a shared queue, not only the one that closed the
- * window. Returns the detach function. `createQuiesce` calls it for every engine.
+ * The state with the change's who/when/why added to its window's record under `phase@v<version>`,
+ * in the same write as the change itself: so a change made by the CLI or another instance is in
+ * every instance's record, and keeping the trail costs no version of its own. The engine applies it
+ * to each audited state change.
  */
-export function recordBackfill(
-  engine: Pick<QuiesceEngine, 'on' | 'onPhase' | 'addToReport' | 'window' | 'instanceId'>,
-  onError: (error: Error) => void = () => {},
-): () => void {
-  type Totals = { done: number; total: number; applied: number; failed: number };
-  let windowId: string | null = null;
-  let base: Totals = { done: 0, total: 0, applied: 0, failed: 0 };
-  let last: Totals | null = null;
-  let written = '';
-  const value = (): Totals => ({
-    done: base.done + (last?.done ?? 0),
-    total: base.total + (last?.total ?? 0),
-    applied: base.applied + (last?.applied ?? 0),
-    failed: base.failed + (last?.failed ?? 0),
-  });
-  const write = () => {
-    const w = engine.window;
-    if (!w || w.id !== windowId || !last) return;
-    const v = value();
-    const key = JSON.stringify(v);
-    if (key === written) return;
-    written = key;
-    engine
-      .addToReport(`${BACKFILL_KEY_PREFIX}${engine.instanceId}`, v)
-      .catch((err) => onError(err instanceof Error ? err : new Error(String(err))));
+export function withTrail(
+  next: QuiesceState,
+  action: AuditEntry['action'],
+  actor: string,
+  reason: string | undefined,
+  at: string,
+): QuiesceState {
+  const w = next.window;
+  if (!w || !TRAIL_ACTIONS.has(action)) return next;
+  const entry: PhaseRecord = {
+    action,
+    to: w.phase,
+    at,
+    actor,
+    reason: reason ?? null,
+    version: next.version,
   };
-  const offProgress = engine.on('backfill-progress', (p) => {
-    const w = engine.window;
-    if (!w || (w.phase !== 'thawing' && w.phase !== 'backfilling')) return;
-    if (w.id !== windowId) {
-      windowId = w.id;
-      base = { done: 0, total: 0, applied: 0, failed: 0 };
-      last = null;
-      written = '';
-    }
-    // A new replay run of the same window (one was paused): keep what the earlier run did.
-    if (last && p.done < last.done) base = value();
-    last = { done: p.done, total: p.total, applied: p.applied, failed: p.failed };
-    if (p.done === p.total) write();
-  });
-  const offClosed = engine.onPhase('closed', () => write());
-  return () => {
-    offProgress();
-    offClosed();
+  return {
+    ...next,
+    window: { ...w, report: { ...w.report, [`${PHASE_KEY_PREFIX}${next.version}`]: entry } },
   };
 }
