@@ -4,5 +4,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: ['packages/*', 'apps/*'],
+    // After the summary: every skipped test and every loud SKIPPED notice, listed again.
+    reporters: ['default', './scripts/skipSummaryReporter.ts'],
   },
 });

@@ -5,7 +5,8 @@ export default defineConfig([
     // The package entry points for bundlers and SSR (the element class loads in Node too).
     entry: ['src/index.ts', 'src/auto.ts'],
     format: ['esm', 'cjs'],
-    dts: true,
+    // `pnpm run build:js` (the demo's path) skips declarations: an app does not need them.
+    dts: process.env.npm_lifecycle_event !== 'build:js',
     sourcemap: true,
     target: 'es2022',
   },

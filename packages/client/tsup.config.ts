@@ -7,7 +7,8 @@ export default defineConfig([
     format: ['esm', 'cjs'],
     // Shared chunks in CommonJS too, so `QuiesceRetryError` is one class whichever entry threw it.
     splitting: true,
-    dts: true,
+    // `pnpm run build:js` (the demo's path) skips declarations: an app does not need them.
+    dts: process.env.npm_lifecycle_event !== 'build:js',
     sourcemap: true,
     target: 'es2022',
   },

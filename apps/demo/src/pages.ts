@@ -187,15 +187,21 @@ export const adminPage = `<!doctype html>
     <form id="begin" class="row">
       <input type="text" name="reason" required placeholder="Reason (audit)" aria-label="Reason">
       <input type="text" name="message" required placeholder="Message users see" aria-label="Message">
-      <input type="number" name="minutes" min="1" max="10080" value="30" aria-label="Minutes" style="width:6rem">
-      <input type="datetime-local" name="startsAt" aria-label="Starts at (empty: now)">
+      <label>for <input type="number" name="minutes" min="1" max="10080" value="30" aria-label="Duration in minutes" style="width:6rem"> minutes</label>
+      <label>starting <input type="datetime-local" name="startsAt" aria-label="Starts at (empty: now)"> (empty: now)</label>
       <button type="submit">Begin</button>
     </form>
+    <p class="hint">The message is a sentence or two without clock times: the banner shows the exact start and end in each reader's zone and UTC, and an extension would make a time in the text wrong.</p>
     <form id="extend" class="row">
-      <input type="number" name="minutes" min="1" max="10080" value="15" aria-label="Extend by minutes" style="width:6rem">
+      <label>by <input type="number" name="minutes" min="1" max="10080" value="15" aria-label="Extend by minutes" style="width:6rem"> minutes</label>
       <button type="submit" class="secondary">Extend</button>
-      <button type="button" id="end">End window</button>
+      <button type="button" id="end">End window…</button>
     </form>
+    <div id="end-confirm" class="row" role="alertdialog" aria-labelledby="end-question" hidden>
+      <p id="end-question">End the window now? Writes come back on at once on every instance; queued writes replay after the soak.</p>
+      <button type="button" id="end-yes">Yes, end it</button>
+      <button type="button" id="end-no" class="secondary">Keep it</button>
+    </div>
     <h2>Instances</h2>
     <table><thead><tr><th>id</th><th>live</th><th>acked</th><th>in flight</th><th>oldest write</th></tr></thead><tbody id="instances"></tbody></table>
     <h2>Audit trail</h2>
@@ -204,6 +210,8 @@ export const adminPage = `<!doctype html>
 </main>
 <script type="module">
 const $ = (s) => document.querySelector(s);
+// A message ends as a sentence, so it never runs into the banner's next one.
+const sentence = (m) => { const t = String(m || '').trim(); return !t || /[.!?…]["'”’)]*$/.test(t) ? t : t + '.'; };
 const flash = (t) => { $('#flash').textContent = t; };
 const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
 if (fromHash) { sessionStorage.setItem('quiesce-token', fromHash); history.replaceState(null, '', location.pathname); }
@@ -298,7 +306,7 @@ $('#login').addEventListener('submit', (e) => {
 $('#begin').addEventListener('submit', async (e) => {
   e.preventDefault();
   const f = new FormData(e.target);
-  const body = { reason: f.get('reason'), message: f.get('message'), durationMinutes: Number(f.get('minutes')) };
+  const body = { reason: f.get('reason'), message: sentence(f.get('message')), durationMinutes: Number(f.get('minutes')) };
   if (f.get('startsAt')) body.startsAt = new Date(f.get('startsAt')).toISOString();
   try { const r = await api('POST', '/windows', body); flash('Window ' + r.window.id + ' ' + r.window.phase + '.'); } catch (err) { flash(err.message); }
   refresh();
@@ -309,7 +317,11 @@ $('#extend').addEventListener('submit', async (e) => {
   try { const r = await api('PATCH', '/windows/current', { extendMinutes: minutes }); flash('Now ends ' + r.window.endsAt + '.'); } catch (err) { flash(err.message); }
   refresh();
 });
-$('#end').addEventListener('click', async () => {
+// Ending acts on every instance at once: ask first.
+$('#end').addEventListener('click', () => { $('#end-confirm').hidden = false; $('#end-yes').focus(); });
+$('#end-no').addEventListener('click', () => { $('#end-confirm').hidden = true; $('#end').focus(); });
+$('#end-yes').addEventListener('click', async () => {
+  $('#end-confirm').hidden = true;
   try { await api('POST', '/windows/current/end', {}); flash('Writes are back on.'); } catch (err) { flash(err.message); }
   refresh();
 });

@@ -1,15 +1,15 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { browserAvailable, CHROMIUM_PATH } from '@quiesce/testkit';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildDemo, type Demo } from '../src/index.js';
 import { quiesceCli } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available) console.warn(`\n*** SKIPPED: demo browser test — ${CHROMIUM} is missing. ***\n`);
+// Chromium from QUIESCE_TEST_CHROMIUM (default /usr/bin/chromium); mandatory under QUIESCE_REQUIRE_SERVICES=1.
+const CHROMIUM = CHROMIUM_PATH;
+const available = browserAvailable('demo browser test');
 
 const eventually = (fn: () => Promise<unknown>, timeout = 20_000) =>
   vi.waitFor(fn, { timeout, interval: 150 });
@@ -189,7 +189,10 @@ describe.skipIf(!available)(
       await admin.reload();
       await admin.locator('#panel').waitFor();
       await admin.fill('#begin [name=reason]', 'index rebuild');
-      await admin.fill('#begin [name=message]', 'Planned maintenance tonight.');
+      // Number fields say their unit; a message without a final period gets one.
+      expect(await admin.locator('#begin label:has([name=minutes])').textContent()).toMatch(/minutes/);
+      expect(await admin.locator('#extend label:has([name=minutes])').textContent()).toMatch(/minutes/);
+      await admin.fill('#begin [name=message]', 'Planned maintenance tonight');
       await admin.fill('#begin [name=minutes]', '20');
       // datetime-local is in the browser's zone: let the page write an hour from now in it.
       await admin.evaluate(() => {
@@ -216,7 +219,16 @@ describe.skipIf(!available)(
         expect(Date.parse(demo.engine.window!.endsAt!) - endsBefore).toBe(15 * 60_000),
       );
 
+      expect(demo.engine.window!.message).toBe('Planned maintenance tonight.');
+
+      // End asks first: "Keep it" leaves the window alone, "Yes, end it" ends it.
       await admin.click('#end');
+      await admin.locator('#end-confirm').waitFor();
+      await admin.click('#end-no');
+      expect(await admin.locator('#end-confirm').isHidden()).toBe(true);
+      expect(demo.engine.window!.endedAt).toBeNull();
+      await admin.click('#end');
+      await admin.click('#end-yes');
       await eventually(async () => expect(await text(admin, '[data-figure=phase]')).toBe('closed'));
       expect(demo.engine.window!.endedAt).not.toBeNull();
       expect(await text(admin, '#audit')).toMatch(/schedule/);

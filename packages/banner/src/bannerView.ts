@@ -37,19 +37,61 @@ export interface ViewOptions {
   timeZone?: string | undefined;
 }
 
-/** A time for a reader: date left out when it is today, zone name always shown. */
-export function formatTime(iso: string, now: number, locale?: string, timeZone?: string): string {
+/**
+ * A time for a reader, to the minute, with its date, in the reader's zone (named) and — unless that
+ * zone is UTC — in UTC too: `Mon 4 May, 15:00 CEST (13:00 UTC)`. People on a call or in a ticket
+ * compare times across zones; the zone name alone leaves them guessing.
+ */
+export function formatTime(iso: string, _now: number, locale?: string, timeZone?: string): string {
   const at = new Date(iso);
   if (Number.isNaN(at.getTime())) return iso;
-  const base: Intl.DateTimeFormatOptions = { hour: 'numeric', minute: '2-digit', timeZoneName: 'short' };
-  if (timeZone) base.timeZone = timeZone;
-  const day = (d: Date) =>
-    new Intl.DateTimeFormat(locale, { dateStyle: 'short', ...(timeZone ? { timeZone } : {}) }).format(d);
-  const options =
-    day(at) === day(new Date(now))
-      ? base
-      : ({ ...base, weekday: 'short', month: 'short', day: 'numeric' } as const);
-  return new Intl.DateTimeFormat(locale, options).format(at);
+  const zone = timeZone ?? new Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const local = new Intl.DateTimeFormat(locale, {
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    hour: 'numeric',
+    minute: '2-digit',
+    timeZoneName: 'short',
+    timeZone: zone,
+  }).format(at);
+  if (isUtc(zone)) return local;
+  const utc = new Intl.DateTimeFormat(locale, {
+    hour: 'numeric',
+    minute: '2-digit',
+    timeZone: 'UTC',
+    ...(sameDay(at, zone) ? {} : { day: 'numeric', month: 'short' }),
+  }).format(at);
+  return `${local} (${utc} UTC)`;
+}
+
+function isUtc(zone: string): boolean {
+  return /^(Etc\/)?(UTC|GMT|Universal|Zulu|UCT)(\+0|-0|0)?$/i.test(zone);
+}
+
+/** Is the UTC date of `at` the same as its date in `zone`? (Else the UTC time names its date too.) */
+function sameDay(at: Date, zone: string): boolean {
+  const day = (tz: string) => new Intl.DateTimeFormat('en', { dateStyle: 'short', timeZone: tz }).format(at);
+  return day(zone) === day('UTC');
+}
+
+/** "in 12 minutes", "3 minutes ago", "in 2 hours", "in 3 days" — in the reader's language. */
+export function relativeTime(iso: string, now: number, locale?: string): string {
+  const at = Date.parse(iso);
+  if (Number.isNaN(at)) return '';
+  const diffMinutes = Math.round((at - now) / 60_000);
+  const rtf = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
+  const abs = Math.abs(diffMinutes);
+  if (abs < 90) return rtf.format(diffMinutes, 'minute');
+  if (abs < 48 * 60) return rtf.format(Math.round(diffMinutes / 60), 'hour');
+  return rtf.format(Math.round(diffMinutes / 1440), 'day');
+}
+
+/** A message as a sentence: a final period when it has no closing punctuation of its own. */
+export function sentence(message: string): string {
+  const text = message.trim();
+  if (!text) return '';
+  return /[.!?…。！？]["'”’)\]]*$/.test(text) ? text : `${text}.`;
 }
 
 /** What the banner shows for a state, or null when it shows nothing. Pure, for tests and SSR. */
@@ -59,20 +101,27 @@ export function bannerView(state: BannerState | null, options: ViewOptions): Ban
     time: iso,
     text: formatTime(iso, options.now, options.locale, options.timeZone),
   });
+  const rel = (iso: string) => relativeTime(iso, options.now, options.locale);
   const phase = state.phase;
-  const message = state.message ?? '';
+  const message = sentence(state.message ?? '');
   const contact = state.contact;
   if (state.mode === 'read-only' || phase === 'freezing' || phase === 'frozen') {
+    // Every time shown comes from the window's data, never from the message.
     const parts: BannerPart[] = [message || 'Changes cannot be saved right now.'];
-    parts.push(
-      ...(state.endsAt ? [' Expected back by ', t(state.endsAt), '.'] : [' No end time announced yet.']),
-    );
+    if (state.startsAt) parts.push(' Read-only since ', t(state.startsAt), '.');
+    if (state.endsAt) {
+      const ends = Date.parse(state.endsAt);
+      parts.push(' Expected back by ', t(state.endsAt), ` (${rel(state.endsAt)})`);
+      parts.push(ends < options.now ? ': taking longer than planned.' : '.');
+    } else {
+      parts.push(' No end time announced yet.');
+    }
     return { kind: 'active', role: 'alert', headline: 'Read-only mode', parts, contact };
   }
   if (phase === 'scheduled' && state.startsAt) {
-    const parts: BannerPart[] = ['From ', t(state.startsAt)];
-    parts.push(...(state.endsAt ? [' until ', t(state.endsAt), '. '] : ['. ']));
-    parts.push(message);
+    const parts: BannerPart[] = ['From ', t(state.startsAt), ` (${rel(state.startsAt)})`];
+    parts.push(...(state.endsAt ? [' until ', t(state.endsAt), '.'] : ['.']));
+    if (message) parts.push(' ', message);
     const headline = state.reason ? `Scheduled maintenance: ${state.reason}` : 'Scheduled maintenance';
     return { kind: 'scheduled', role: 'status', headline, parts, contact };
   }

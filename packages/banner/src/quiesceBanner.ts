@@ -36,6 +36,8 @@ export class QuiesceBannerElement extends Base {
   #source: EventSource | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Keeps "in 12 minutes" current while a window is shown. */
+  #tickTimer: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
   #generation = 0;
   #streamBroken = false;
@@ -87,6 +89,7 @@ export class QuiesceBannerElement extends Base {
     this.#source = null;
     clearTimeout(this.#timer);
     clearTimeout(this.#lingerTimer);
+    clearTimeout(this.#tickTimer);
   }
 
   async #connect(): Promise<void> {
@@ -184,9 +187,14 @@ export class QuiesceBannerElement extends Base {
     });
     this.#applyWriteLock(view?.kind === 'active');
     clearTimeout(this.#lingerTimer);
+    clearTimeout(this.#tickTimer);
     if (view?.kind === 'ended' && this.state?.endedAt && this.state.phase === 'closed') {
       const left = Date.parse(this.state.endedAt) + lingerMs - now;
       this.#lingerTimer = setTimeout(() => this.#render(), Math.max(0, left) + 50);
+    }
+    if (view && view.kind !== 'ended') {
+      // Re-render at the next minute boundary of the (server-corrected) clock.
+      this.#tickTimer = setTimeout(() => this.#render(), 60_000 - (now % 60_000) + 50);
     }
     this.hidden = !view;
     if (!view) {

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createMemoryStore, createQuiesce, type QuiesceEngine } from '@quiesce/core';
+import { browserAvailable, CHROMIUM_PATH } from '@quiesce/testkit';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStateServer } from './stateServer.js';
@@ -27,8 +28,8 @@ const PAGE = `<!doctype html><html lang="de"><head><meta charset="utf-8"><title>
 <button id="search">Suchen</button><a id="edit" href="#" data-quiesce-write>Bearbeiten</a></form></main>
 <script src="/quiesce-banner.global.js"></script></body></html>`;
 
-const available = existsSync('/usr/bin/chromium');
-if (!available) console.warn('\n*** SKIPPED: banner browser test — /usr/bin/chromium is missing. ***\n');
+// Chromium from QUIESCE_TEST_CHROMIUM (default /usr/bin/chromium); mandatory under QUIESCE_REQUIRE_SERVICES=1.
+const available = browserAvailable('banner browser test');
 
 describe.skipIf(!available)('<quiesce-banner> in headless Chromium', () => {
   let browser: Browser;
@@ -54,6 +55,29 @@ describe.skipIf(!available)('<quiesce-banner> in headless Chromium', () => {
         })),
       };
     });
+  /** What a reader in de-DE on New York time should see for a time (mirrors the documented format). */
+  const readerTime = (iso: string) => {
+    const at = new Date(iso);
+    const zone = 'America/New_York';
+    const local = new Intl.DateTimeFormat('de-DE', {
+      weekday: 'short',
+      day: 'numeric',
+      month: 'short',
+      hour: 'numeric',
+      minute: '2-digit',
+      timeZoneName: 'short',
+      timeZone: zone,
+    }).format(at);
+    const day = (tz: string) =>
+      new Intl.DateTimeFormat('en', { dateStyle: 'short', timeZone: tz }).format(at);
+    const utc = new Intl.DateTimeFormat('de-DE', {
+      hour: 'numeric',
+      minute: '2-digit',
+      timeZone: 'UTC',
+      ...(day(zone) === day('UTC') ? {} : { day: 'numeric', month: 'short' }),
+    }).format(at);
+    return `${local} (${utc} UTC)`;
+  };
   const waitForKind = (kind: string | null, timeout: number) =>
     page.waitForFunction(
       (k) => {
@@ -71,7 +95,7 @@ describe.skipIf(!available)('<quiesce-banner> in headless Chromium', () => {
     await engine.start();
     server = await startStateServer(engine, { page: PAGE });
     browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
+      executablePath: CHROMIUM_PATH,
       args: [
         '--headless',
         '--no-sandbox',
@@ -116,19 +140,13 @@ describe.skipIf(!available)('<quiesce-banner> in headless Chromium', () => {
     const b = await banner();
     expect(b).toMatchObject({ role: 'status', live: 'polite' });
     expect(b.text).toContain('Scheduled maintenance: Datenbank-Upgrade');
-    const fmt = new Intl.DateTimeFormat('de-DE', {
-      weekday: 'short',
-      month: 'short',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: '2-digit',
-      timeZone: 'America/New_York',
-      timeZoneName: 'short',
-    });
     expect(b.times).toEqual([
-      { iso: startsAt, text: fmt.format(new Date(startsAt)) },
-      { iso: endsAt, text: fmt.format(new Date(endsAt)) },
+      { iso: startsAt, text: readerTime(startsAt) },
+      { iso: endsAt, text: readerTime(endsAt) },
     ]);
+    // Date, reader zone, and UTC: "Mi., 2. Dez., 10:30 GMT-5 (15:30 UTC)"; and how soon, in German.
+    expect(b.times[0]!.text).toMatch(/\(15:30 UTC\)$/);
+    expect(b.text).toMatch(/\(in [23] Tagen\)/);
     // 15:30 UTC is 10:30 or 11:30 in New York, never 15:30.
     expect(b.times[0]!.text).toMatch(/1[01]:30/);
     expect(await page.isDisabled('#save')).toBe(false);
@@ -141,7 +159,7 @@ describe.skipIf(!available)('<quiesce-banner> in headless Chromium', () => {
     const began = Date.now();
     await engine.begin({
       reason: 'Migration',
-      message: 'Speichern ist kurz pausiert.',
+      message: 'Speichern ist kurz pausiert', // no final period: the banner adds one
       endsAt,
       contact: 'ops@example.com',
     });
@@ -152,23 +170,15 @@ describe.skipIf(!available)('<quiesce-banner> in headless Chromium', () => {
     const b = await banner();
     expect(b).toMatchObject({ role: 'alert', live: 'assertive' });
     expect(b.text).toContain('Read-only mode');
-    expect(b.text).toContain('Speichern ist kurz pausiert.');
+    expect(b.text).toContain('Speichern ist kurz pausiert. Read-only since ');
     expect(b.text).toContain('Contact: ops@example.com');
+    // Start and end, each with date, reader zone and UTC; the end from the window, with how soon.
+    const startsAt = engine.window!.startsAt;
     expect(b.times).toEqual([
-      {
-        iso: endsAt,
-        text: new Intl.DateTimeFormat('de-DE', {
-          hour: 'numeric',
-          minute: '2-digit',
-          timeZone: 'America/New_York',
-          timeZoneName: 'short',
-          ...(new Date(endsAt).toLocaleDateString('de-DE', { timeZone: 'America/New_York' }) ===
-          new Date().toLocaleDateString('de-DE', { timeZone: 'America/New_York' })
-            ? {}
-            : { weekday: 'short', month: 'short', day: 'numeric' }),
-        }).format(new Date(endsAt)),
-      },
+      { iso: startsAt, text: readerTime(startsAt) },
+      { iso: endsAt, text: readerTime(endsAt) },
     ]);
+    expect(b.text).toMatch(/Expected back by .* \(in 4[45] Minuten\)\./);
     expect(await page.isDisabled('#save')).toBe(true);
     expect(await page.isDisabled('#qty')).toBe(true);
     expect(await page.isDisabled('#search')).toBe(false);

@@ -110,3 +110,63 @@ describe('classification properties', () => {
     expect(classify(http('GET', '/y'))).toBe(classify(http('HEAD', '/z')));
   });
 });
+
+describe('matching that cannot be fooled (#11)', () => {
+  const classify = createClassifier([
+    { surface: 'http', method: 'POST', path: '/hooks/**', policy: 'allow' },
+    { surface: 'http', method: 'GET', path: '/unsubscribe', classification: 'write' },
+    { surface: 'http', method: 'POST', path: '/:repo.git/info/lfs/locks', policy: 'allow' },
+    { surface: 'http', method: 'POST', path: '/Strict', caseSensitive: true, policy: 'drop' },
+    { surface: 'http', method: 'POST', path: '/app/absolute', pathFrom: 'root', policy: 'drop' },
+    { surface: 'http', method: 'POST', path: '/webhook', policy: 'allow' },
+  ]);
+  const at = (method: string, path: string, mount?: string): Operation => ({
+    ...http(method, path),
+    ...(mount ? { mount } : {}),
+  });
+  it('a GET declared a write stays one as HEAD, in another case, and in absolute-form', () => {
+    for (const op of [
+      at('HEAD', '/unsubscribe'),
+      at('GET', '/UNSUBSCRIBE'),
+      at('GET', 'http://host/unsubscribe?t=1'),
+      at('GET', '/unsubscribe/'),
+      at('GET', '//unsubscribe'),
+      at('GET', '/%75nsubscribe'),
+    ]) {
+      expect(classify(op).classification, `${op.method} ${op.path}`).toBe('write');
+    }
+  });
+  it('an allow rule never matches a path with an upward segment, in any spelling', () => {
+    expect(classify(at('POST', '/hooks/github')).policy).toBe('allow');
+    for (const p of ['/hooks/../orders', '/hooks/%2e%2e/orders', '/hooks/..%2forders', '/hooks/.%2E/x']) {
+      expect(classify(at('POST', p)), p).toMatchObject({ classification: 'write', policy: 'block' });
+    }
+    // Nor does an annotation let it through.
+    expect(classify({ ...at('POST', '/hooks/../x'), annotation: { policy: 'allow' } }).policy).toBe('block');
+    // An explicit non-allow policy still applies.
+    expect(classify({ ...at('POST', '/a/../b'), annotation: { policy: 'queue' } }).policy).toBe('queue');
+  });
+  it(':name.ext keeps its literal suffix, as in Express', () => {
+    expect(classify(at('POST', '/x/info/lfs/locks')).policy).toBe('block');
+    expect(classify(at('POST', '/repo.git/info/lfs/locks')).policy).toBe('allow');
+    expect(compilePathPattern('/:from-:to').test('/a-b')).toBe(true);
+    expect(compilePathPattern('/:from-:to').test('/ab')).toBe(false);
+    expect(compilePathPattern('/files/*path').test('/files/a/b')).toBe(true);
+    expect(compilePathPattern('/files/*path').test('/files')).toBe(false);
+    expect(compilePathPattern('/users{/:id}').test('/users')).toBe(true);
+    expect(compilePathPattern('/users{/:id}').test('/users/7')).toBe(true);
+    expect(() => compilePathPattern('/a/:')).toThrow(/parameter name/);
+  });
+  it('case-insensitive by default, case-sensitive by option', () => {
+    expect(classify(at('POST', '/strict')).policy).toBe('block');
+    expect(classify(at('POST', '/Strict')).policy).toBe('drop');
+  });
+  it('rules are relative to the mount point unless written from the root', () => {
+    expect(classify(at('POST', '/app/webhook', '/app')).policy).toBe('allow');
+    expect(classify(at('POST', '/APP/webhook', '/app')).policy).toBe('allow');
+    expect(classify(at('POST', '/app/webhook', '/other')).policy).toBe('block');
+    expect(classify(at('POST', '/appwebhook', '/app')).policy).toBe('block');
+    expect(classify(at('POST', '/app/absolute', '/app')).policy).toBe('drop');
+    expect(classify(at('POST', '/absolute', '/app')).policy).toBe('block');
+  });
+});

@@ -316,3 +316,6 @@ export function resolveIdempotencyKey(
   }
   return key;
 }
+
+export * from './httpEnforcer.js';
+export { type NormalizedPath, normalizeRequestPath } from './requestPath.js';

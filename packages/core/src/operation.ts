@@ -12,7 +12,13 @@ export interface Operation {
   /** A stable name: `POST /orders`, `mutation createOrder`, `job emails.send`, `tool deleteUser`. */
   name: string;
   method?: string;
+  /** The request target's path (a raw target is normalised before rules match it). */
   path?: string;
+  /**
+   * HTTP: where the app that decided is mounted (`req.baseUrl`, Nest's `mountPath`); path rules are
+   * relative to it unless written with `pathFrom: 'root'`.
+   */
+  mount?: string;
   operationType?: 'query' | 'mutation' | 'subscription';
   queue?: string;
   principal?: string;

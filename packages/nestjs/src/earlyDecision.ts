@@ -1,13 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { AbstractHttpAdapter, ApplicationConfig, DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { compilePathPattern, isSafeMethod } from '@quiesce/core';
-import { renderDecision, sendNodeResponse } from '@quiesce/core/http';
-import { httpOperation, pathname } from './httpOperation.js';
+import { hasLargeUnreadBody, normalizeRequestPath, sendNodeVerdict } from '@quiesce/core/http';
 import { type PlatformRequest, requestPath } from './platform.js';
 import { ReadOnlyGuard } from './readOnlyGuard.js';
+import { requestFacts } from './requestFacts.js';
 import { joinPath, type RouteInfo } from './routeInfo.js';
 import { controllerRoutes } from './routeInventory.js';
-import { type EarlyDecision, kEarlyDecision, type ResolvedModuleOptions } from './tokens.js';
+import { kEarlyDecision, type ResolvedModuleOptions } from './tokens.js';
 
 const GUARDS_METADATA = '__guards__';
 
@@ -25,16 +25,6 @@ function appGuardRegistered(discovery: DiscoveryService): boolean {
     );
 }
 
-/** Past this (or chunked), the unread body of a refused request is not drained: the connection closes. */
-const DRAIN_LIMIT = 64 * 1024;
-
-function unreadBodyIsLarge(req: IncomingMessage): boolean {
-  if (req.complete) return false;
-  const length = req.headers['content-length'];
-  if (length !== undefined) return Number(length) > DRAIN_LIMIT;
-  return req.headers['transfer-encoding'] !== undefined;
-}
-
 interface Table {
   /** Fastify: `POST /orders/:id` (its route pattern, without the mount path) → route. */
   byPattern: Map<string, RouteInfo>;
@@ -44,7 +34,9 @@ interface Table {
 
 /**
  * Decides unsafe requests during a window before the platform reads their body, so a refused
- * upload is never read. Express: a middleware placed right before Nest's body parsers (after the
+ * upload is never read. It may only be stricter than the guard: it answers refusals and drops;
+ * what it lets through is decided again by the guard from the handler's own metadata, and refused
+ * if the two disagree (the route table here is not the framework's dispatch). Express: a middleware placed right before Nest's body parsers (after the
  * app's own middleware such as CORS). Fastify: a `preParsing` hook (after `onRequest` hooks such as
  * CORS, before the content-type parser). Only routes behind ReadOnlyGuard are decided here; what it
  * does not answer (proceed, queue) goes on to the guard with the decision attached, so each
@@ -61,7 +53,7 @@ export function installEarlyDecision(
   if (!adapter || !options.decideBeforeBody) return;
   const type = adapter.getType();
   if (type !== 'express' && type !== 'fastify') return;
-  const { engine, mountPath } = options;
+  const { engine, enforcer, mountPath } = options;
 
   let table: Table | undefined;
   // Built on first use: the global prefix is set after the module is created.
@@ -90,31 +82,24 @@ export function installEarlyDecision(
     return table;
   };
 
-  const decide = (req: PlatformRequest, route: RouteInfo): EarlyDecision => {
-    const op = httpOperation(req, route, options);
-    return { op, decision: engine.decide(op) };
-  };
+  const precheck = (req: PlatformRequest, route: RouteInfo) =>
+    enforcer.precheck(requestFacts(req, route, options));
 
   if (type === 'express') {
     const early = (
       req: IncomingMessage & PlatformRequest,
-      res: Parameters<typeof sendNodeResponse>[0],
+      res: Parameters<typeof sendNodeVerdict>[1],
       next: () => void,
     ) => {
       if (!engine.readOnly || isSafeMethod(req.method)) return next();
       // The patterns start with the module's mount path, as the request path does.
-      const path = pathname(requestPath(req, mountPath));
+      const path = normalizeRequestPath(requestPath(req, mountPath)).path;
       const candidates = routes().byMethod.get(req.method);
       const match = candidates?.find((c) => c.pattern.test(path));
       if (!match) return next();
-      const decided = decide(req, match.route);
-      const d = decided.decision;
-      if (d.outcome === 'refuse' || d.outcome === 'discard') {
-        const rendered = renderDecision(d, { accept: req.headers.accept });
-        if (unreadBodyIsLarge(req)) rendered.headers.connection = 'close';
-        return sendNodeResponse(res, rendered);
-      }
-      (req as unknown as Record<symbol, EarlyDecision>)[kEarlyDecision] = decided;
+      const verdict = precheck(req, match.route);
+      if (verdict.respond !== null) return sendNodeVerdict(req, res, verdict);
+      (req as unknown as Record<symbol, unknown>)[kEarlyDecision] = verdict;
       next();
     };
     // Nest registers its body parsers at init, after the app's own `app.use()` and `enableCors()`:
@@ -144,16 +129,17 @@ export function installEarlyDecision(
     const pattern: string | undefined = request.routeOptions?.url;
     const route = pattern === undefined ? undefined : routes().byPattern.get(`${request.method} ${pattern}`);
     if (!route) return done(null, payload);
-    const early = decide(request, route);
-    const d = early.decision;
-    if (d.outcome === 'refuse' || d.outcome === 'discard') {
-      const rendered = renderDecision(d, { accept: request.headers.accept });
-      if (unreadBodyIsLarge(request.raw)) rendered.headers.connection = 'close';
-      reply.code(rendered.status).headers(rendered.headers).send(Buffer.from(rendered.body));
+    const verdict = precheck(request, route);
+    if (verdict.respond !== null) {
+      const rendered = verdict.respond;
+      const headers = hasLargeUnreadBody(request.raw)
+        ? { ...rendered.headers, connection: 'close' }
+        : rendered.headers;
+      reply.code(rendered.status).headers(headers).send(Buffer.from(rendered.body));
       return;
     }
     // Nest hands the guard this same request object.
-    request[kEarlyDecision] = early;
+    request[kEarlyDecision] = verdict;
     done(null, payload);
   });
 }

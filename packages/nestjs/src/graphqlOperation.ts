@@ -1,25 +1,25 @@
-import type { ExecutionContext } from '@nestjs/common';
-import type { Decision, EnqueueDecision, Operation, QuiesceEngine, RefuseDecision } from '@quiesce/core';
-import { isQuiesceError, type QuiesceError, statusForCode } from '@quiesce/core';
-import { operationFromHttp, resolveIdempotencyKey } from '@quiesce/core/http';
+import { type ExecutionContext, Logger } from '@nestjs/common';
+import type { QuiesceEngine } from '@quiesce/core';
+import {
+  decideGraphqlOperation,
+  type GraphqlAnswer,
+  type GraphqlFieldPolicy,
+  type GraphqlVerdict,
+  type OperationDefinitionNode,
+  rootFields,
+  type SelectionSetNode,
+} from '@quiesce/core/graphql';
 import type { PlatformRequest } from './platform.js';
 import { annotationOf, type RoutePolicy, routePolicy } from './policyDecorators.js';
 import type { ResolvedModuleOptions } from './tokens.js';
 
 /** The members of graphql-js's `GraphQLResolveInfo` read here (structural: graphql is not a dependency). */
-interface SelectionNode {
-  kind: string;
-  name?: { value: string };
-  selectionSet?: { selections: readonly SelectionNode[] };
-}
 interface ResolveInfo {
   fieldName: string;
-  path: { prev: unknown };
-  operation: {
-    operation: 'query' | 'mutation' | 'subscription';
-    selectionSet: { selections: readonly SelectionNode[] };
-  };
-  fragments: Record<string, { selectionSet: { selections: readonly SelectionNode[] } }>;
+  path: { prev: unknown; key: string | number };
+  operation: OperationDefinitionNode;
+  fragments: Record<string, { selectionSet: SelectionSetNode } | undefined>;
+  variableValues?: Record<string, unknown>;
 }
 
 type GraphQLErrorClass = typeof import('graphql').GraphQLError;
@@ -68,42 +68,8 @@ function httpHeaders(headers: Record<string, string>): Map<string, string> {
 /** Mutation field name → the resolver's policy, filled at bootstrap by the inventory scan. */
 export type GraphqlPolicies = Map<string, RoutePolicy | undefined>;
 
-/** The root fields an operation selects, through inline fragments and fragment spreads. */
-function rootFields(info: ResolveInfo): string[] {
-  const out: string[] = [];
-  const walk = (selections: readonly SelectionNode[]) => {
-    for (const s of selections) {
-      if (s.kind === 'Field') {
-        const name = s.name!.value;
-        if (!name.startsWith('__')) out.push(name);
-      } else if (s.kind === 'InlineFragment' && s.selectionSet) {
-        walk(s.selectionSet.selections);
-      } else if (s.kind === 'FragmentSpread' && s.name) {
-        const f = info.fragments[s.name.value];
-        if (f) walk(f.selectionSet.selections);
-      }
-    }
-  };
-  walk(info.operation.selectionSet.selections);
-  return out;
-}
-
-interface Decided {
-  op: Operation;
-  decision: Decision;
-}
-
-interface OperationVerdict {
-  /** What the request says about the caller (bypass token, key, principal, address), read once. */
-  base: Operation;
-  /** The refusal that applies to the whole operation, if any root field is refused. */
-  refusal: RefuseDecision | null;
-  /** Each root field decided once per execution (a decision is also a count). */
-  decided: Map<string, Decided>;
-}
-
-/** One verdict per GraphQL execution (keyed by its context object). */
-const verdicts = new WeakMap<object, OperationVerdict>();
+/** One verdict per GraphQL execution of a mutation (keyed by its context object). */
+const verdicts = new WeakMap<object, GraphqlVerdict>();
 
 function requestOf(ctx: Record<string, any> | undefined): PlatformRequest | undefined {
   return ctx?.req ?? ctx?.request;
@@ -116,64 +82,37 @@ function rawResponseOf(
   return res?.raw ?? res;
 }
 
-/** The caller's side of the operation, from the HTTP request under the GraphQL execution. */
-function baseOperation(options: ResolvedModuleOptions, req: PlatformRequest | undefined): Operation {
-  if (!req?.headers) return { surface: 'graphql', name: '' };
-  const facts = {
-    method: req.method,
-    path: req.url,
-    headers: req.headers,
-    ip: req.ip,
-    principal: options.principal?.(req),
-  };
-  const translate = { bypassHeader: options.bypassHeader, bypassCookie: options.bypassCookie };
-  try {
-    return operationFromHttp(facts, translate);
-  } catch (error) {
-    // A malformed percent-encoded bypass cookie is no token at all, not a server error.
-    if (!(error instanceof URIError)) throw error;
-    return operationFromHttp({ ...facts, headers: { ...req.headers, cookie: undefined } }, translate);
-  }
+/** Core's answer as the app's own `GraphQLError`; `extensions.http.headers` as both servers read them. */
+function toError(answer: GraphqlAnswer): Error {
+  const { http, ...rest } = answer.extensions;
+  return graphqlError(answer.message, {
+    ...rest,
+    ...(http
+      ? { http: { status: http.status, ...(http.headers ? { headers: httpHeaders(http.headers) } : {}) } }
+      : {}),
+  });
 }
 
-function fieldOperation(
-  base: Operation,
-  type: ResolveInfo['operation']['operation'],
-  field: string,
+function fieldPolicy(
   policy: RoutePolicy | undefined,
-): Operation {
-  const op: Operation = { ...base, surface: 'graphql', name: `${type} ${field}`, operationType: type };
-  delete op.method;
-  delete op.path;
+  type: 'query' | 'mutation' | 'subscription',
+  req: PlatformRequest | undefined,
+): GraphqlFieldPolicy | undefined {
   const annotation = annotationOf(policy, type !== 'mutation');
-  if (annotation) op.annotation = annotation;
-  return op;
-}
-
-function refusalError(decision: RefuseDecision): Error {
-  return graphqlError(decision.problem.detail, {
-    code: 'READ_ONLY_MODE',
-    windowId: decision.windowId,
-    endsAt: decision.endsAt,
-    retryAfter: decision.retryAfter,
-    http: { status: decision.status, headers: httpHeaders({ 'retry-after': String(decision.retryAfter) }) },
-  });
-}
-
-/** A `QuiesceError` (bad key, idempotency conflict) as a GraphQL error with its code and status. */
-function quiesceGraphqlError(error: QuiesceError): Error {
-  return graphqlError(error.message, {
-    code: error.code,
-    ...(error.field ? { field: error.field } : {}),
-    http: { status: statusForCode(error.code) },
-  });
+  if (!annotation && !policy?.queue) return undefined;
+  const source = policy?.queue?.idempotencyKey;
+  return {
+    ...(annotation ? { annotation } : {}),
+    ...(policy?.queue?.name ? { intentName: policy.queue.name } : {}),
+    ...(source ? { idempotencyKey: typeof source === 'function' ? () => source(req) : source } : {}),
+  };
 }
 
 /**
- * The guard in a GraphQL execution context. A mutation is refused whole: at its first guarded
- * root field, every root field it selects is decided, and if any is refused, every guarded root
- * field throws the same refusal before its resolver runs. Queries and subscriptions pass unless a
- * decorator says they write.
+ * The guard in a GraphQL execution context: core's `decideGraphqlOperation` decides a mutation
+ * whole at its first guarded root field (every root field it selects, the strictest wins); each
+ * guarded root field then throws the refusal, answers its stop (queued, dropped), or runs.
+ * Queries and subscriptions pass unless a decorator says they write.
  */
 export function graphqlDecision(
   engine: QuiesceEngine,
@@ -189,103 +128,46 @@ export function graphqlDecision(
   if (type !== 'mutation' && annotationOf(own, true)?.classification !== 'write') return true;
 
   const ctx = context.getArgByIndex<Record<string, any> | undefined>(2);
-  const keyed = ctx !== null && typeof ctx === 'object';
+  const req = requestOf(ctx);
+  const res = rawResponseOf(ctx);
+  const keyed = type === 'mutation' && ctx !== null && typeof ctx === 'object';
   let verdict = keyed ? verdicts.get(ctx) : undefined;
   if (!verdict) {
-    verdict = { base: baseOperation(options, requestOf(ctx)), refusal: null, decided: new Map() };
-    const fields = type === 'mutation' ? rootFields(info) : [info.fieldName];
-    for (const field of fields) {
-      if (verdict.decided.has(field)) continue;
-      const op = fieldOperation(
-        verdict.base,
-        type,
-        field,
-        field === info.fieldName ? own : options.graphqlPolicies.get(field),
-      );
-      const decision = engine.decide(op);
-      verdict.decided.set(field, { op, decision });
-      if (decision.outcome === 'refuse') {
-        verdict.refusal = decision;
-        break;
-      }
-    }
+    const principal = options.principal;
+    verdict = decideGraphqlOperation(engine, {
+      operationType: type,
+      fields:
+        type === 'mutation'
+          ? rootFields(info.operation, (name) => info.fragments[name]?.selectionSet, info.variableValues)
+          : new Map([[String(info.path.key), info.fieldName]]),
+      policy: (field) =>
+        fieldPolicy(field === info.fieldName ? own : options.graphqlPolicies.get(field), type, req),
+      ...(req?.headers ? { headers: req.headers } : {}),
+      ...(req?.ip ? { ip: req.ip } : {}),
+      ...(principal && req ? { principal: () => principal(req) } : {}),
+      logger: graphqlLogger,
+    });
     if (keyed) verdicts.set(ctx, verdict);
+    const handle = verdict.inFlight;
+    if (handle) {
+      if (res?.once) res.once('close', () => handle.done());
+      else handle.done();
+    }
   }
-  const res = rawResponseOf(ctx);
   if (verdict.refusal) {
-    if (res?.setHeader && !res.headersSent) res.setHeader('retry-after', String(verdict.refusal.retryAfter));
-    throw refusalError(verdict.refusal);
+    const retryAfter = verdict.refusal.extensions.http?.headers?.['Retry-After'];
+    if (retryAfter && res?.setHeader && !res.headersSent) res.setHeader('retry-after', retryAfter);
+    throw toError(verdict.refusal);
   }
-
-  let decided = verdict.decided.get(info.fieldName);
-  if (!decided) {
-    const op = fieldOperation(verdict.base, type, info.fieldName, own);
-    decided = { op, decision: engine.decide(op) };
-    verdict.decided.set(info.fieldName, decided);
-  }
-  const { op, decision } = decided;
-  switch (decision.outcome) {
-    case 'refuse':
-      throw refusalError(decision);
-    case 'proceed':
-      // An allowed write runs during a window anyway: it does not hold the drain.
-      if (decision.classification === 'write' && decision.policy !== 'allow' && res?.once) {
-        const handle = engine.track(op);
-        res.once('close', () => handle.done());
-      }
-      return true;
-    case 'discard':
-      throw graphqlError(
-        `${op.name} was discarded: writes are paused for maintenance and this one is not kept.`,
-        {
-          code: 'WRITE_DROPPED',
-          windowId: decision.windowId,
-          endsAt: decision.endsAt,
-        },
-      );
-    case 'enqueue':
-      return enqueue(engine, { ...op }, decision, context, own);
-  }
+  const stop = verdict.stop(String(info.path.key));
+  if (!stop) return true;
+  const args = context.getArgByIndex<Record<string, unknown>>(1) ?? {};
+  return stop.settle(args).then((answer) => {
+    throw toError(answer);
+  });
 }
 
-async function enqueue(
-  engine: QuiesceEngine,
-  op: Operation,
-  decision: EnqueueDecision,
-  context: ExecutionContext,
-  policy: RoutePolicy | undefined,
-): Promise<boolean> {
-  // What is replayed is what a durable queue can store: the arguments as JSON (as in @quiesce/graphql-yoga).
-  const args = JSON.parse(JSON.stringify(context.getArgByIndex<Record<string, unknown>>(1) ?? {})) as unknown;
-  const source = policy?.queue?.idempotencyKey;
-  let queued: Awaited<ReturnType<QuiesceEngine['enqueue']>>;
-  try {
-    const key = resolveIdempotencyKey(
-      typeof source === 'function' ? undefined : source,
-      op.idempotencyKey,
-      op.name,
-      typeof source === 'function' ? { value: source(requestOf(context.getArgByIndex(2))) } : undefined,
-    );
-    if (key === undefined) delete op.idempotencyKey;
-    else op.idempotencyKey = key;
-    queued = await engine.enqueue(op, args, { name: policy?.queue?.name ?? op.name });
-  } catch (error) {
-    if (isQuiesceError(error)) throw quiesceGraphqlError(error);
-    throw error;
-  }
-  const { intent, statusUrl, created } = queued;
-  throw graphqlError(
-    `${op.name} was queued as write intent ${intent.id}: writes are paused for maintenance and it will be applied when they resume.`,
-    {
-      code: 'WRITE_QUEUED',
-      intentId: intent.id,
-      idempotencyKey: intent.idempotencyKey,
-      statusUrl,
-      created,
-      windowId: decision.windowId,
-      endsAt: decision.endsAt,
-      retryAfter: decision.retryAfter,
-      http: { status: 202 },
-    },
-  );
-}
+const graphqlLogger = {
+  warn: (message: string, fields?: Record<string, unknown>) =>
+    new Logger('QuiesceModule').warn(`${message} ${JSON.stringify(fields ?? {})}`),
+};

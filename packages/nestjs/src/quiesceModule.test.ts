@@ -221,10 +221,13 @@ describe('QuiesceModule', () => {
 
   it('mountPath: a Nest app mounted in an outer Express app reports and decides with the path clients call', async () => {
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => {});
-    // A rule on the path as clients call it: the inventory and the guard both see it.
+    // Rules are relative to the mount point (or `pathFrom: 'root'`): the inventory and the guard both see them.
     const engine = createQuiesce({
       soakMs: 0,
-      rules: [{ path: '/nest/api/things/views', method: 'POST', policy: 'drop' }],
+      rules: [
+        { path: '/api/things/views', method: 'POST', policy: 'drop' },
+        { path: '/nest/api/things/other', method: 'POST', policy: 'queue', pathFrom: 'root' },
+      ],
     });
     @Module({
       imports: [QuiesceModule.forRoot({ engine, mountPath: '/nest/', globalGuard: true })],
@@ -266,7 +269,7 @@ describe('QuiesceModule', () => {
   it('mountPath on Fastify (behind a proxy that strips /nest): names and rules carry it, writes are still decided before the body', async () => {
     const engine = createQuiesce({
       soakMs: 0,
-      rules: [{ path: '/nest/things/views', method: 'POST', policy: 'drop' }],
+      rules: [{ path: '/things/views', method: 'POST', policy: 'drop' }],
     });
     @Module({
       imports: [QuiesceModule.forRoot({ engine, mountPath: '/nest', globalGuard: true })],

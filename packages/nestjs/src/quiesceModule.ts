@@ -3,6 +3,7 @@ import {
   Global,
   Inject,
   Injectable,
+  Logger,
   Module,
   type ModuleMetadata,
   type OnApplicationBootstrap,
@@ -21,6 +22,7 @@ import {
   MetadataScanner,
 } from '@nestjs/core';
 import { createQuiesce, type QuiesceEngine, QuiesceError, type QuiesceOptions } from '@quiesce/core';
+import { HttpEnforcer } from '@quiesce/core/http';
 import { installEarlyDecision } from './earlyDecision.js';
 import { QuiesceResponseFilter } from './quiesceResponseFilter.js';
 import { ReadOnlyGuard } from './readOnlyGuard.js';
@@ -77,6 +79,8 @@ function normalizeMountPath(path: string): string {
   return joined === '/' ? '' : joined;
 }
 
+const nestLogger = new Logger('QuiesceModule');
+
 function resolveOptions(options: QuiesceModuleOptions): ResolvedModuleOptions {
   if (options === null || typeof options !== 'object') {
     throw new QuiesceError('INVALID_INPUT', 'QuiesceModule: options must be an object', { field: 'options' });
@@ -105,16 +109,18 @@ function resolveOptions(options: QuiesceModuleOptions): ResolvedModuleOptions {
       throw invalid(extra[0]!, 'is an engine option: give it to createQuiesce(), or drop options.engine');
     }
   }
+  // Core validates its own options here and names the field.
+  const theEngine = engine ?? createQuiesce(core);
   return {
-    // Core validates its own options here and names the field.
-    engine: engine ?? createQuiesce(core),
+    engine: theEngine,
+    enforcer: new HttpEnforcer(theEngine, {
+      logger: { warn: (message, fields) => nestLogger.warn(`${message} ${JSON.stringify(fields ?? {})}`) },
+    }),
     ownsEngine: engine === undefined,
     principal,
     inventory: inventory ?? true,
     decideBeforeBody: decideBeforeBody ?? true,
     mountPath: mountPath === undefined ? '' : normalizeMountPath(mountPath),
-    bypassHeader: (core as QuiesceOptions).bypass?.header,
-    bypassCookie: (core as QuiesceOptions).bypass?.cookie,
     rules: (core as QuiesceOptions).rules ?? [],
     graphqlPolicies: new Map(),
   };
@@ -146,6 +152,7 @@ class QuiesceLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplic
       joinPath(o.mountPath, this.config?.getGlobalPrefix() ?? ''),
       o.inventory,
       o.rules,
+      o.mountPath,
     );
   }
 

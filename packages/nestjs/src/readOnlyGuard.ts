@@ -8,89 +8,29 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ApplicationConfig } from '@nestjs/core';
-import type { Decision, InFlightHandle, Operation, QuiesceEngine } from '@quiesce/core';
-import { isQuiesceError, ReadSampler } from '@quiesce/core';
-import {
-  type HttpIntentPayload,
-  type RenderedResponse,
-  renderDecision,
-  renderError,
-  renderQueued,
-  resolveIdempotencyKey,
-} from '@quiesce/core/http';
+import type { QuiesceEngine } from '@quiesce/core';
+import { type EarlyPass, type HttpVerdict, watchNodeResponse } from '@quiesce/core/http';
 import { graphqlDecision } from './graphqlOperation.js';
-import { httpOperation, pathname } from './httpOperation.js';
-import {
-  type PlatformRequest,
-  type PlatformResponse,
-  rawResponse,
-  requestPath,
-  setHeaders,
-} from './platform.js';
+import { type PlatformRequest, type PlatformResponse, rawResponse, setHeaders } from './platform.js';
 import { QuiesceResponse } from './quiesceResponse.js';
-import { joinPath, RouteCache, type RouteInfo } from './routeInfo.js';
-import {
-  type EarlyDecision,
-  kEarlyDecision,
-  QUIESCE,
-  QUIESCE_MODULE_OPTIONS,
-  type ResolvedModuleOptions,
-} from './tokens.js';
-
-/** Set the headers through the platform and hand the response to the exception filters. */
-function respond(res: PlatformResponse, rendered: RenderedResponse, body?: object): QuiesceResponse {
-  setHeaders(res, rendered.headers);
-  return QuiesceResponse.create(rendered, body ?? JSON.parse(rendered.body));
-}
+import { requestFacts } from './requestFacts.js';
+import { joinPath, RouteCache } from './routeInfo.js';
+import { kEarlyDecision, QUIESCE, QUIESCE_MODULE_OPTIONS, type ResolvedModuleOptions } from './tokens.js';
 
 /** Modules (by their options) already warned about a mount path they were not given. */
 const mountWarned = new WeakSet<ResolvedModuleOptions>();
-
-const kInFlight = Symbol('quiesce.inFlight');
-const kReadStart = Symbol('quiesce.readStart');
-
-type RawResponse = ReturnType<typeof rawResponse> & {
-  [kInFlight]?: InFlightHandle;
-  [kReadStart]?: number;
-};
-
-// Shared listeners, no closure per request (`this` is the response). A response emits `close`
-// once, after it finished or when the connection went away first (so `on`, without `once`'s wrapper).
-function onWriteClose(this: RawResponse): void {
-  this[kInFlight]?.done();
-  this[kInFlight] = undefined;
-}
-
-/** One read listener per guard (not per request): a timed response carries only its start time. */
-function readListener(engine: QuiesceEngine, sampler: ReadSampler): (this: RawResponse) => void {
-  return function onReadClose(this: RawResponse): void {
-    const now = performance.now();
-    engine.reportRead({
-      surface: 'http',
-      durationMs: now - this[kReadStart]!,
-      error: this.statusCode >= 500 || !this.writableFinished,
-    });
-    sampler.timed(now);
-  };
-}
 
 @Injectable()
 class ReadOnlyGuardImpl implements CanActivate {
   // TypeScript-private rather than #private: esbuild lowers #members of a decorated class to slower helpers.
   private readonly routes = new RouteCache();
-  /** Which reads are timed: every read while they are rare, about one in `stride` under load. */
-  private readonly sampler = new ReadSampler();
-  private readonly onReadClose: (this: RawResponse) => void;
+  private mountChecked = false;
 
   constructor(
     @Inject(QUIESCE) private readonly engine: QuiesceEngine,
     @Inject(QUIESCE_MODULE_OPTIONS) private readonly options: ResolvedModuleOptions,
     @Optional() @Inject(ApplicationConfig) private readonly config?: ApplicationConfig,
-  ) {
-    this.onReadClose = readListener(engine, this.sampler);
-  }
-
-  private mountChecked = false;
+  ) {}
 
   /**
    * Nest cannot see the path an outer Express app mounts it under before a request arrives (the
@@ -127,84 +67,24 @@ class ReadOnlyGuardImpl implements CanActivate {
     const res = context.getArgByIndex<PlatformResponse>(1);
     if (!this.mountChecked) this.checkMount(req);
     const route = this.routes.get(context.getHandler(), context.getClass(), req.method, this.prefix);
-    const early = (req as unknown as Record<symbol, EarlyDecision | undefined>)[kEarlyDecision];
-    let op: Operation;
-    let decision: Decision;
-    if (early) {
-      op = early.op;
-      decision = early.decision;
-    } else if (!this.engine.readOnly) {
-      // The hot path: outside a window nothing depends on a header (no bypass, no key), so only
-      // classify, to time reads and track writes for the drain.
-      op = {
-        surface: 'http',
-        name: route.name,
-        method: req.method,
-        path: pathname(requestPath(req, this.options.mountPath)),
-      };
-      if (route.annotation) op.annotation = route.annotation;
-      decision = this.engine.decide(op);
-    } else {
-      op = httpOperation(req, route, this.options);
-      decision = this.engine.decide(op);
-    }
-    switch (decision.outcome) {
-      case 'proceed': {
-        const raw = rawResponse(res) as RawResponse;
-        if (decision.classification === 'write') {
-          // An allowed write runs during a window anyway: it does not hold the drain.
-          if (decision.policy !== 'allow' && raw[kInFlight] === undefined) {
-            raw[kInFlight] = this.engine.track(op);
-            raw.on('close', onWriteClose);
-          }
-        } else if (raw[kReadStart] === undefined && this.sampler.take()) {
-          raw[kReadStart] = performance.now();
-          raw.on('close', this.onReadClose);
-        }
-        return true;
-      }
-      case 'refuse':
-        throw respond(res, renderDecision(decision, { accept: req.headers.accept }), decision.problem);
-      case 'discard':
-        throw respond(res, renderDecision(decision, { accept: req.headers.accept }));
-      case 'enqueue':
-        return this.enqueue(req, res, op, route, decision);
-    }
+    const facts = requestFacts(req, route, this.options);
+    // The handler's own metadata decides; an early decision that let the request through must agree.
+    const early = (req as unknown as Record<symbol, EarlyPass | undefined>)[kEarlyDecision];
+    if (early) facts.earlier = early;
+    const verdict = this.options.enforcer.enforce(facts);
+    return verdict instanceof Promise ? verdict.then((v) => this.act(res, v)) : this.act(res, verdict);
   }
 
-  private async enqueue(
-    req: PlatformRequest,
-    res: PlatformResponse,
-    op: Operation,
-    route: RouteInfo,
-    decision: Decision,
-  ): Promise<boolean> {
-    const options = route.policy?.queue ?? {};
-    const source = options.idempotencyKey;
-    try {
-      const name = options.name ?? route.name;
-      const key = resolveIdempotencyKey(
-        typeof source === 'function' ? undefined : source,
-        op.idempotencyKey,
-        name,
-        typeof source === 'function' ? { value: source(req) } : undefined,
-      );
-      if (key === undefined) delete op.idempotencyKey;
-      else op.idempotencyKey = key;
-      const payload: HttpIntentPayload = {
-        method: req.method.toUpperCase(),
-        path: pathname(requestPath(req, this.options.mountPath)),
-        params: { ...(req.params as Record<string, string>) },
-        query: { ...(req.query as Record<string, unknown>) },
-        body: req.body ?? null,
-      };
-      const result = await this.engine.enqueue(op, payload, { name });
-      throw respond(res, renderQueued(result, decision));
-    } catch (error) {
-      if (error instanceof QuiesceResponse) throw error;
-      if (isQuiesceError(error)) throw respond(res, renderError(error));
-      throw error;
+  private act(res: PlatformResponse, verdict: HttpVerdict): boolean {
+    if (verdict.respond === null) {
+      watchNodeResponse(this.options.enforcer, rawResponse(res), verdict);
+      return true;
     }
+    // Headers through the platform; Nest's exception filters (ours) send the body core rendered.
+    setHeaders(res, verdict.respond.headers);
+    const { body, headers, status } = verdict.respond;
+    const json = headers['content-type']?.includes('json') ? (JSON.parse(body) as object) : { status };
+    throw QuiesceResponse.create(verdict.respond, json);
   }
 }
 
@@ -220,7 +100,8 @@ export interface ReadOnlyGuardType {
 }
 
 /**
- * Refuses, queues or drops writes during a window, on HTTP routes and GraphQL mutations.
+ * Refuses, queues or drops writes during a window, on HTTP routes and GraphQL mutations: core's
+ * `HttpEnforcer` decides and acts; the guard hands it the request's facts and the handler's policy.
  *
  * - globally: `{ provide: APP_GUARD, useClass: ReadOnlyGuard }` (or `QuiesceModule.forRoot({ globalGuard: true })`)
  * - per controller or handler: `@ReadOnlyGuard()` or `@UseGuards(ReadOnlyGuard)`

@@ -58,6 +58,8 @@ export function scanApplication(
   prefix: string,
   report: boolean,
   rules: readonly ClassificationRule[],
+  /** Where the app is mounted: rules are relative to it. */
+  mount = '',
 ): GraphqlPolicies {
   const policies: GraphqlPolicies = new Map();
   // Classified as the engine would: annotation, then the app's rules, then the surface default.
@@ -70,6 +72,7 @@ export function scanApplication(
       // `@All()` takes writes too.
       method: method === 'ALL' ? 'POST' : method,
       path: route.path,
+      ...(mount ? { mount } : {}),
       annotation: route.annotation,
     });
     if (!report || (classification === 'read' && !explicit)) continue;

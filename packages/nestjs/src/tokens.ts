@@ -1,4 +1,5 @@
-import type { ClassificationRule, Decision, Operation, QuiesceEngine } from '@quiesce/core';
+import type { ClassificationRule, QuiesceEngine } from '@quiesce/core';
+import type { HttpEnforcer } from '@quiesce/core/http';
 import type { GraphqlPolicies } from './graphqlOperation.js';
 
 /**
@@ -15,8 +16,8 @@ export interface ResolvedModuleOptions {
   ownsEngine: boolean;
   principal: ((request: any) => string | undefined) | undefined;
   inventory: boolean;
-  bypassHeader: string | undefined;
-  bypassCookie: string | undefined;
+  /** Core's decide→act path for HTTP requests, shared by the guard and the early decision. */
+  enforcer: HttpEnforcer;
   decideBeforeBody: boolean;
   /** Where the app is mounted in an outer server (`/nest`), or `''`: prefixed to every route path. */
   mountPath: string;
@@ -26,10 +27,5 @@ export interface ResolvedModuleOptions {
   graphqlPolicies: GraphqlPolicies;
 }
 
-/** Where a decision taken before the body was read waits for the guard, so a request is decided once. */
+/** Where a decision taken before the body was read waits for the guard, which must agree with it. */
 export const kEarlyDecision = Symbol.for('quiesce:nestjs-early-decision');
-
-export interface EarlyDecision {
-  op: Operation;
-  decision: Decision;
-}

@@ -5,7 +5,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { POSTGRES_URL, serviceAvailable, uniqueName } from '@quiesce/testkit';
 import pg from 'pg';
 import { type ConstructorOptions, PgBoss } from 'pg-boss';
-import { inject } from 'vitest';
+import { describe, inject } from 'vitest';
 import {
   createPgBossIntentQueue,
   type PgBossIntentQueue,
@@ -131,7 +131,22 @@ export async function pgliteBackend(): Promise<Backend> {
 
 export const backends: Array<[string, () => Promise<Backend>]> = [
   ['pglite', pgliteBackend],
-  ...(postgresAvailable ? ([['postgres', postgresBackend]] as Array<[string, () => Promise<Backend>]>) : []),
+  ['postgres', postgresBackend],
 ];
+
+/**
+ * `describe.each(backends)`, except that without a PostgreSQL server its suites are declared and
+ * skipped (counted as skipped, listed in the run's skip summary) instead of vanishing from the counts.
+ */
+export function describeEachBackend(
+  title: string,
+  body: (name: string, make: () => Promise<Backend>) => void,
+): void {
+  for (const [name, make] of backends) {
+    describe.skipIf(name === 'postgres' && !postgresAvailable)(title.replace('%s', name), () =>
+      body(name, make),
+    );
+  }
+}
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { IntentHandler } from '@quiesce/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TransactionalDb } from '../src/index.js';
-import { type Backend, backends } from './backends.js';
+import { type Backend, describeEachBackend } from './backends.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 // The child runs this package's TypeScript sources; Node strips the types (behind a flag before 22.18).
@@ -48,7 +48,7 @@ function runAndKill(args: string[], until: (lines: string[]) => boolean): Promis
   });
 }
 
-describe.each(backends)('crash safety on %s (SIGKILL)', (_name, make) => {
+describeEachBackend('crash safety on %s (SIGKILL)', (_name, make) => {
   let backend: Backend;
   beforeAll(async () => {
     backend = await make();

@@ -1,7 +1,7 @@
 import { createQuiesce, type Operation } from '@quiesce/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { PgBossIntentQueue } from '../src/index.js';
-import { type Backend, backends, sleep } from './backends.js';
+import { type Backend, describeEachBackend, sleep } from './backends.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const window = { reason: 'orders migration', message: 'Orders are queued until the migration is done.' };
@@ -14,7 +14,7 @@ const createOrder = (key: string): Operation => ({
   annotation: { classification: 'write', policy: 'queue' },
 });
 
-describe.each(backends)('the engine backfills from the pg-boss queue on %s', (_name, make) => {
+describeEachBackend('the engine backfills from the pg-boss queue on %s', (_name, make) => {
   let backend: Backend;
   let queue: PgBossIntentQueue;
   beforeAll(async () => {

@@ -2,7 +2,7 @@ import { canonicalJson } from '@quiesce/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PgBossIntentQueue } from '../src/index.js';
-import { type Backend, backends } from './backends.js';
+import { type Backend, describeEachBackend } from './backends.js';
 
 const hasNul = (v: unknown): boolean =>
   typeof v === 'string'
@@ -31,7 +31,7 @@ const ops = fc.array(
   },
 );
 
-describe.each(backends)('idempotency on %s (property)', (_name, make) => {
+describeEachBackend('idempotency on %s (property)', (_name, make) => {
   let backend: Backend;
   let queue: PgBossIntentQueue;
   beforeAll(async () => {

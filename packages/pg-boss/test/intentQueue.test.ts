@@ -1,7 +1,7 @@
 import { type IntentHandler, isQuiesceError, type ReplayProgress } from '@quiesce/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPgBossIntentQueue, type PgBossIntentQueue } from '../src/index.js';
-import { type Backend, backends, sleep } from './backends.js';
+import { type Backend, describeEachBackend, sleep } from './backends.js';
 
 async function rejection(p: Promise<unknown>): Promise<any> {
   try {
@@ -14,7 +14,7 @@ async function rejection(p: Promise<unknown>): Promise<any> {
 
 const handlers = (entries: Record<string, IntentHandler>) => new Map(Object.entries(entries));
 
-describe.each(backends)('pg-boss intent queue on %s', (_name, make) => {
+describeEachBackend('pg-boss intent queue on %s', (_name, make) => {
   let backend: Backend;
   let queue: PgBossIntentQueue;
 

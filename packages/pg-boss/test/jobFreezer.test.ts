@@ -3,7 +3,7 @@ import { Cron } from 'croner';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freezeJobs, type JobFreezer } from '../src/index.js';
-import { type Backend, backends, sleep } from './backends.js';
+import { type Backend, describeEachBackend, sleep } from './backends.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const newEngine = () =>
@@ -15,7 +15,7 @@ async function stateOf(boss: PgBoss, queue: string, id: string) {
   return job?.state;
 }
 
-describe.each(backends)('job plane freeze on %s', (_name, make) => {
+describeEachBackend('job plane freeze on %s', (_name, make) => {
   let backend: Backend;
   let boss: PgBoss;
   const cleanups: Array<() => unknown> = [];

@@ -663,3 +663,47 @@ export function runHttpContractSuite(options: HttpContractOptions): void {
     });
   });
 }
+
+/**
+ * One request with the target sent exactly as given (`/a/../b`, `%2e%2e`, `//x`, absolute-form
+ * `http://host/x`): no client-side normalisation, as a hand-written or hostile client sends it.
+ */
+export function rawRequest(
+  baseUrl: string,
+  method: string,
+  target: string,
+  options: { headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
+  const { hostname, port } = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: hostname,
+        port,
+        method,
+        path: target,
+        // A fresh connection per request: what one request does to a connection never shows on another.
+        agent: false,
+        headers: {
+          connection: 'close',
+          ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...options.headers,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString(),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}

@@ -1,4 +1,6 @@
+export * from './enforcementInvariant.js';
 export * from './fakeStatuspage.js';
+export * from './graphqlContract.js';
 export * from './httpContract.js';
 export * from './services.js';
 export * from './storeContract.js';
