@@ -53,7 +53,6 @@ export interface DemoOptions {
    * With PostgreSQL: how long the storage write audit waits for late table statistics at each edge
    * of a window before its report goes into the closing record. @default 10000
    */
-  writeAuditSettleMs?: number;
   /** Period of the in-process snapshot tick (a `setInterval` guarded by `engine.guardJob`). @default 30000 */
   snapshotEveryMs?: number;
   instanceId?: string;
@@ -158,16 +157,17 @@ export async function buildDemo(options: DemoOptions = {}): Promise<Demo> {
     cleanups.push(() => engine.close());
     await engine.start();
 
-    // With PostgreSQL, prove afterwards that nothing reached storage: table counters at the freeze
-    // and at the thaw, the difference in the window's closing record as `writeAudit`.
+    // With PostgreSQL, prove afterwards that nothing reached storage: audit triggers on the demo's
+    // tables, the window's writes counted by transaction visibility into the closing record.
     if (db.pool) {
       const audit = createWriteAudit({
         pool: db.pool,
         schema: `${schema}_quiesce`,
         excludeSchemas: [bossSchema],
-        settleMs: options.writeAuditSettleMs ?? 10_000,
+        schemas: [schema],
         onError: (err) => log.error('demo: write audit failed', { error: err.message }),
       });
+      await audit.install();
       const detach = audit.attach(engine);
       cleanups.push(() => audit.close());
       cleanups.push(detach);

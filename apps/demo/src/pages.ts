@@ -182,6 +182,7 @@ export const adminPage = `<!doctype html>
     <p data-figure="window" class="hint"></p>
     <p data-figure="read-health" class="hint"></p>
     <p data-figure="write-audit" class="hint"></p>
+    <p data-figure="record-reads" class="hint"></p>
     <h2>Begin or schedule a window</h2>
     <form id="begin" class="row">
       <input type="text" name="reason" required placeholder="Reason (audit)" aria-label="Reason">
@@ -233,6 +234,23 @@ const ms = (v) => (v == null ? '–' : v.toFixed(1) + ' ms');
 const set = (name, v) => { document.querySelector('[data-figure="' + name + '"]').textContent = v; };
 const cell = (tr, v) => { const td = document.createElement('td'); td.textContent = v; tr.append(td); };
 
+// The reads every instance added to the window's record (readHealth@<id>: histograms whose bucket i
+// holds durations up to 0.1 ms × 2^(i/4)), added up; percentiles are bucket upper bounds.
+function recordReads(w) {
+  const parts = Object.keys(w.report).filter((k) => k.startsWith('readHealth@')).map((k) => w.report[k]);
+  if (parts.length === 0) return w.phase === 'thawing' || w.phase === 'backfilling' || w.phase === 'closed' ? 'Recorded reads: none.' : '';
+  const stats = (key) => {
+    const b = new Map(); let n = 0; let e = 0;
+    for (const p of parts) { n += p[key].count; e += p[key].errors; for (const [i, c] of p[key].buckets) b.set(i, (b.get(i) || 0) + c); }
+    const sorted = [...b].sort((x, y) => x[0] - y[0]);
+    const q = (f) => { let seen = 0; for (const [i, c] of sorted) { seen += c; if (seen >= Math.max(1, Math.ceil(f * n))) return 0.1 * 2 ** (i / 4); } return null; };
+    return n === 0 ? '0 reads' : n + ' reads, p50 ' + ms(q(0.5)) + ', p95 ' + ms(q(0.95)) + ', p99 ' + ms(q(0.99)) + ', errors ' + (100 * e / n).toFixed(1) + '%';
+  };
+  const bf = (w.checklist && w.checklist.backfill) || w.report.backfill;
+  return 'Recorded reads from ' + parts.length + ' instance' + (parts.length === 1 ? '' : 's') + ' — during: ' + stats('during') + '; before: ' + stats('before') + '.' +
+    (bf ? ' Backfill: ' + bf.applied + ' applied, ' + bf.failed + ' failed (' + bf.done + '/' + bf.total + ').' : '');
+}
+
 async function refresh() {
   if (!token) return;
   try {
@@ -253,11 +271,14 @@ async function refresh() {
     set('read-p95-baseline', ms(s.readHealth.baseline.p95Ms));
     set('read-p95-window', ms(s.readHealth.window.p95Ms));
     set('read-health', s.readHealth.healthy ? 'Reads are healthy (' + s.readHealth.window.count + ' during the window, ' + s.readHealth.baseline.count + ' before).' : 'Reads degraded: ' + s.readHealth.reasons.join('; '));
-    set('window', w ? w.id + ' · ' + w.reason + ' · “' + w.message + '” · ends ' + (w.endsAt || 'open-ended') + (w.stragglers.length ? ' · stragglers: ' + w.stragglers.map((x) => x.instanceId).join(', ') : '') : 'No window.');
+    set('window', w ? w.id + ' · ' + w.reason + ' · “' + w.message + '” · ' + (w.endedAt ? 'ended ' + w.endedAt + (w.endsAt ? ' (planned ' + w.endsAt + ')' : '') : 'ends ' + (w.endsAt || 'open-ended')) + (w.stragglers.length ? ' · stragglers: ' + w.stragglers.map((x) => x.instanceId).join(', ') : '') : 'No window.');
+    // record (#13): the closing record as recorded — the real end, every instance's reads, the audit.
     const wa = w && w.report && w.report.writeAudit;
-    set('write-audit', !wa ? (w && w.phase !== 'closed' ? '' : 'Storage write audit: none (PostgreSQL only).') : wa.clean
-      ? 'Storage write audit: clean — no audited table was written during the window (' + wa.tablesAudited + ' tables).'
-      : 'Storage write audit: WRITES DURING THE WINDOW in ' + wa.written.map((t) => t.schema + '.' + t.table).join(', ') + '.');
+    set('write-audit', !wa ? (w && w.phase !== 'closed' ? '' : 'Storage write audit: none (PostgreSQL only).')
+      : wa.verdict === 'clean' ? 'Storage write audit: clean — no audited table was written during the window (' + wa.tablesAudited + ' tables).'
+      : wa.verdict === 'writes' ? 'Storage write audit: WRITES DURING THE WINDOW in ' + wa.written.map((t) => t.schema + '.' + t.table + ' (+' + t.inserted + ' ~' + t.updated + ' -' + t.deleted + ')').join(', ') + '.'
+      : 'Storage write audit: UNKNOWN — ' + (wa.reasons || []).concat((wa.unknown || []).map((t) => t.schema + '.' + t.table + ': ' + t.reason)).join('; ') + '.');
+    set('record-reads', w ? recordReads(w) : '');
     $('#instances').replaceChildren(...s.instances.map((i) => {
       const tr = document.createElement('tr');
       [i.id + (i.self ? ' (this one)' : ''), i.live ? 'yes' : 'no', 'v' + i.ackedVersion, String(i.inFlight), i.oldestOperation || ''].forEach((v) => cell(tr, v));

@@ -150,7 +150,6 @@ describe.skipIf(!pgOk)('the demo on PostgreSQL, as two instances', () => {
           soakMs: 200,
           cron: false,
           instanceId: `demo-${i}`,
-          writeAuditSettleMs: 300,
         }),
       );
     }
@@ -179,19 +178,24 @@ describe.skipIf(!pgOk)('the demo on PostgreSQL, as two instances', () => {
     expect(
       (await post(`${b.url}/api/notes`, { text: 'queued on b' }, { 'idempotency-key': 'pg-1' })).status,
     ).toBe(202);
+    // Reads during the window on both instances: the closing record adds them up.
+    for (const d of demos)
+      for (let i = 0; i < 3; i++) expect((await fetch(`${d.url}/api/notes`)).status).toBe(200);
+    const windowId = a.engine.window!.id;
 
     const end = await quiesceCli(['end', ...store, '--soak', '200ms']);
     expect(end.code).toBe(0);
-    // The storage write audit: none of the demo's tables was written between freeze and thaw. (The
-    // audit covers the whole database; other test files write their own schemas meanwhile.)
+    // The storage write audit: none of the demo's tables was written between freeze and thaw (the
+    // audit covers the demo's schema, whose tables carry its triggers).
     await vi.waitFor(
       () => {
         const audit = a.engine.window?.report.writeAudit as
-          | { written: Array<{ schema: string; table: string }>; tablesAudited: number }
+          | { verdict: string; tables: Array<{ schema: string; verdict: string }>; tablesAudited: number }
           | undefined;
         expect(audit).toBeDefined();
         expect(audit!.tablesAudited).toBeGreaterThanOrEqual(2);
-        expect(audit!.written.filter((t) => t.schema === schema)).toEqual([]);
+        expect(audit!.tables.every((t) => t.schema === schema && t.verdict === 'clean')).toBe(true);
+        expect(audit!.verdict).toBe('clean');
       },
       { timeout: 15_000, interval: 200 },
     );
@@ -203,6 +207,37 @@ describe.skipIf(!pgOk)('the demo on PostgreSQL, as two instances', () => {
         ).toContain('queued on b'),
       { timeout: 15_000, interval: 200 },
     );
+    // The closing record as `quiesce audit --window` shows it: both instances' reads, the backfill,
+    // the write audit, the real end.
+    await vi.waitFor(() => expect(a.engine.window?.phase).toBe('closed'), { timeout: 15_000, interval: 100 });
+    const app = ['--url', `${a.url}/quiesce`, '--token', a.adminToken];
+    const audit = await quiesceCli(['audit', ...app, '--window', windowId, '--json']);
+    expect(audit.stderr).toBe('');
+    const record = JSON.parse(audit.stdout).record;
+    expect(record.readHealth.source).toBe('instances');
+    expect(record.readHealth.instances.map((i: { instanceId: string }) => i.instanceId)).toEqual([
+      'demo-0',
+      'demo-1',
+    ]);
+    for (const i of record.readHealth.instances) expect(i.during.count).toBeGreaterThanOrEqual(3);
+    expect(record.readHealth.during.count).toBeGreaterThanOrEqual(6);
+    expect(record.endedAt).not.toBeNull();
+    expect(Date.parse(record.endedAt)).toBeLessThan(Date.parse(record.plannedEnd));
+    // Backfill totals of every instance come with the engine's checklist (#12); without it, the
+    // closing instance's own replay.
+    expect(record.backfill).not.toBeNull();
+    expect(record.writeAudit.verdict).toBe('clean');
+    const human = await quiesceCli(['audit', ...app, '--window', windowId]);
+    expect(human.stdout).toMatch(/reads {6}from 2 instances/);
+    expect(human.stdout).toMatch(/storage {3}CLEAN/);
+    expect(human.stdout).toMatch(/ended {4}\S+ \(planned /);
+    // Through the store alone (no app): the record is in the state, with every change's who/when/why.
+    const onStore = await quiesceCli(['audit', ...store, '--window', windowId]);
+    expect(onStore.code).toBe(0);
+    expect(onStore.stdout).toMatch(/begin → freezing {2}by .+ · pg/);
+    expect(onStore.stdout).toMatch(/end → thawing/);
+    expect(onStore.stdout).toMatch(/reads {6}from 2 instances/);
+    expect(onStore.stdout).toMatch(/the audit log lives in the app/);
   });
 });
 

@@ -135,6 +135,8 @@ describe.skipIf(!available)(
       });
       expect(await text(admin, '[data-figure=instances]')).toBe('1/1');
       expect(await text(admin, '#audit')).toMatch(/begin/);
+      // Reads during the window (the closing record shows them).
+      for (let i = 0; i < 3; i++) expect((await fetch(`${demo.url}/api/notes`)).status).toBe(200);
 
       // End the window from the CLI: thaw, soak, backfill, closed.
       const end = await quiesceCli(['end', ...target, '--reason', 'migration done']);
@@ -157,6 +159,16 @@ describe.skipIf(!available)(
         expect(await text(admin, '[data-figure=backfill]')).toBe('1/1');
       });
       expect(await text(admin, '#audit')).toMatch(/end/);
+      // The record as recorded: the real end (with the planned one), the reads during the window.
+      expect(await text(admin, '[data-figure=window]')).toMatch(/ended \S+Z \(planned \S+Z\)/);
+      await eventually(async () => {
+        const reads = (await text(admin, '[data-figure=record-reads]')) ?? '';
+        expect(reads).toMatch(
+          /Recorded reads from 1 instance — during: \d+ reads, p50 [\d.]+ ms, p95 [\d.]+ ms/,
+        );
+        expect(Number(reads.match(/during: (\d+) reads/)?.[1])).toBeGreaterThanOrEqual(3);
+        expect(reads).toMatch(/Backfill: 1 applied, 0 failed/);
+      });
     });
 
     it('the admin page asks for the token and refuses a wrong one', async () => {

@@ -1,6 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { EngineStatus } from '@quiesce/core';
+import { buildClosingRecord, type ClosingRecord, type EngineStatus } from '@quiesce/core';
 import { CliError, EXIT, type ExitCode } from './cliError.js';
 import type { BeginRequest, Controller } from './controller.js';
 import { formatDuration, parseDuration, parseTime } from './duration.js';
@@ -8,6 +8,7 @@ import { createHttpController, parseBaseUrl } from './httpController.js';
 import {
   auditLines,
   closedSummary,
+  closingRecordLines,
   frozenSummary,
   intentLines,
   inventoryLines,
@@ -790,12 +791,33 @@ async function intents(c: Controller, positionals: string[], v: Values, out: Out
 
 async function audit(c: Controller, v: Values, out: Output): Promise<ExitCode> {
   const limit = limitFlag(v);
-  const entries = await c.audit({
-    ...(limit ? { limit } : {}),
-    ...(str(v, 'window') ? { windowId: str(v, 'window')! } : {}),
-  });
-  if (out.json) out.data({ entries });
-  else out.lines(auditLines(entries));
+  const windowId = str(v, 'window');
+  // record (#13): with --window, that window's closing record as recorded, when the state still holds
+  // it. On a store the record is there (it is in the state); the audit log lives in the app.
+  const onStore = c.kind === 'store' && windowId !== undefined;
+  const entries = onStore
+    ? []
+    : await c.audit({
+        ...(limit ? { limit } : {}),
+        ...(windowId ? { windowId } : {}),
+      });
+  let record: ClosingRecord | null = null;
+  if (windowId) {
+    const w = (await c.status()).state.window;
+    if (w?.id === windowId) record = buildClosingRecord(w, onStore ? [] : await c.audit({ windowId }));
+  }
+  if (out.json) out.data(windowId ? { entries, record } : { entries });
+  else {
+    if (windowId) {
+      out.lines(
+        record
+          ? closingRecordLines(record)
+          : [`the closing record of ${windowId} is no longer in the state (it holds the latest window only)`],
+      );
+      out.line('');
+    }
+    out.lines(onStore ? ['(the audit log lives in the app: --url for its entries)'] : auditLines(entries));
+  }
   return EXIT.ok;
 }
 

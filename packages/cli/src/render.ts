@@ -1,9 +1,11 @@
 import {
   type AuditEntry,
+  type ClosingRecord,
   describeEscalation,
   type EngineStatus,
   type InventoryEntry,
   type MaintenanceWindow,
+  type ReadSummaryStats,
   type Straggler,
 } from '@quiesce/core';
 import type { IntentView } from './controller.js';
@@ -254,6 +256,117 @@ export function auditLines(entries: AuditEntry[]): string[] {
     ]);
   }
   return table(rows);
+}
+
+const ms = (v: number | null) => (v === null ? '–' : `${v < 10 ? v.toFixed(2) : v.toFixed(0)}ms`);
+const pct = (v: number | null) => (v === null ? '–' : `${(v * 100).toFixed(1)}%`);
+const readFigures = (s: ReadSummaryStats) =>
+  `${s.count} reads · p50 ${ms(s.p50Ms)} · p95 ${ms(s.p95Ms)} · p99 ${ms(s.p99Ms)} · errors ${pct(s.errorRatio)}`;
+
+/** A window's closing record, as recorded (the real end, every instance's reads and backfill). */
+export function closingRecordLines(r: ClosingRecord): string[] {
+  const lines = [
+    `window     ${r.windowId} · ${r.phase} · ${r.reason} · “${r.message}”`,
+    `  opened   ${r.startsAt}${r.openedBy ? ` by ${r.openedBy}` : ''}`,
+    `  frozen   ${r.frozenAt ?? 'never'}`,
+    `  ended    ${r.endedAt ?? 'not yet'}${r.plannedEnd ? ` (planned ${r.plannedEnd})` : ' (open-ended)'}${r.readOnlyMs !== null ? ` · read-only ${formatDuration(r.readOnlyMs)}` : ''}`,
+    `  closed   ${r.closedAt ?? 'not yet'}`,
+  ];
+  if (r.closingMessage) lines.push(`  closing  “${r.closingMessage}”`);
+  lines.push('phases');
+  for (const p of r.phases) {
+    lines.push(
+      `  v${p.version}  ${p.at}  ${p.action} → ${p.to}  by ${p.actor}${p.reason ? ` · ${p.reason}` : ''}`,
+    );
+  }
+  if (r.phases.length === 0) lines.push('  (no audit entries for this window on this instance)');
+  // One reason for every gap (record updates): said once.
+  const reasons = [...new Set(r.versions.gaps.map((g) => g.reason))];
+  for (const reason of reasons) {
+    const which = r.versions.gaps
+      .filter((g) => g.reason === reason)
+      .map((g) => `v${g.from}${g.to > g.from ? `–v${g.to}` : ''}`);
+    lines.push(`  ${which.join(', ')}: ${reason}`);
+  }
+  const inst = r.instances;
+  const parts = [
+    ...(inst.confirmedFreeze !== null ? [`${inst.confirmedFreeze} confirmed the freeze`] : []),
+    ...(inst.confirmedThaw !== null ? [`${inst.confirmedThaw} the thaw`] : []),
+    ...(inst.fenced.length > 0
+      ? [
+          `fenced: ${inst.fenced.map((f) => `${f.instanceId}${f.leaseUntil ? ` (lease expired ${f.leaseUntil})` : ''}`).join(', ')}`,
+        ]
+      : []),
+    ...(inst.lost.length > 0 ? [`lost: ${inst.lost.join(', ')}`] : []),
+    ...inst.takeovers.map((x) => `${x.by} took over from ${x.from ?? 'nobody'} at ${x.at} (${x.phase})`),
+  ];
+  if (parts.length > 0) lines.push(`instances  ${parts.join(' · ')}`);
+  if (r.stragglers.length > 0) {
+    lines.push(`stragglers (${r.stragglers.length})`);
+    for (const s of r.stragglers) lines.push(`  ${describeStraggler(s)}`);
+  }
+  const h = r.readHealth;
+  if (h.source === 'none') lines.push('reads      none recorded');
+  else {
+    const from =
+      h.source === 'instances'
+        ? `${h.instances.length} instance${h.instances.length === 1 ? '' : 's'}`
+        : 'the controller only';
+    lines.push(`reads      from ${from}${h.healthy === false ? ` · DEGRADED: ${h.reasons.join('; ')}` : ''}`);
+    lines.push(`  before   ${readFigures(h.before)}`);
+    lines.push(`  during   ${readFigures(h.during)}`);
+    for (const i of h.instances) {
+      lines.push(
+        `  ${i.instanceId}: before ${i.before.count} · during ${i.during.count}, p95 ${ms(i.during.p95Ms)}`,
+      );
+    }
+  }
+  const b = r.backfill;
+  if (!b) lines.push('backfill   none recorded');
+  else {
+    lines.push(
+      `backfill   ${b.applied} applied · ${b.failed} failed · ${b.done}/${b.total} done${b.remaining !== null ? ` · ${b.remaining} left` : ''}${b.skipped ? ` · skipped: ${b.skipped}` : ''}`,
+    );
+    for (const [id, x] of Object.entries(b.byInstance)) {
+      lines.push(`  ${id}: ${x.applied} applied · ${x.failed} failed · ${x.done}/${x.total}`);
+    }
+  }
+  lines.push(...writeAuditLines(r.writeAudit));
+  return lines;
+}
+
+function writeAuditLines(value: unknown): string[] {
+  if (!value || typeof value !== 'object') return ['storage   no write audit recorded'];
+  const a = value as {
+    verdict?: string;
+    reasons?: string[];
+    from?: string | null;
+    to?: string | null;
+    tablesAudited?: number;
+    tables?: Array<{
+      schema: string;
+      table: string;
+      inserted: number;
+      updated: number;
+      deleted: number;
+      truncated?: number;
+      verdict: string;
+      reason?: string;
+    }>;
+    clean?: boolean | null;
+  };
+  if (!a.verdict) return [`storage   ${a.clean ? 'clean' : 'not clean'} (an older audit format)`];
+  const lines = [
+    `storage   ${a.verdict.toUpperCase()} · ${a.tablesAudited ?? 0} tables audited · ${a.from ?? '–'} → ${a.to ?? '–'}`,
+  ];
+  for (const reason of a.reasons ?? []) lines.push(`  ${reason}`);
+  for (const t of a.tables ?? []) {
+    if (t.verdict === 'clean') continue;
+    lines.push(
+      `  ${t.schema}.${t.table}: ${t.verdict} · +${t.inserted} ~${t.updated} -${t.deleted}${t.truncated ? ` truncated ${t.truncated}` : ''}${t.reason ? ` · ${t.reason}` : ''}`,
+    );
+  }
+  return lines;
 }
 
 export function intentLines(i: IntentView): string[] {

@@ -5,6 +5,7 @@ import { type AuditEntry, createMemoryAuditLog } from './audit.js';
 import { type BypassCheck, createBypassCheck, redactOperation } from './bypass.js';
 import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
+import { recordReadHealth, withTrail } from './closingRecord.js';
 import { isQuiesceError, QuiesceError } from './errors.js';
 import { EscalationPolicy } from './escalation.js'; // #18
 import { createInProgressKeys } from './idempotencyKey.js';
@@ -114,7 +115,13 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export function createQuiesce(options: QuiesceOptions = {}): QuiesceEngine {
-  return new Engine(options);
+  const engine = new Engine(options);
+  // record (#13): each instance adds its read-health summary at the thaw, and each state change
+  // (who/when/why) to the window's closing record.
+  const recordError = (err: Error) =>
+    options.logger?.warn?.('quiesce: closing record', { error: err.message });
+  recordReadHealth(engine, recordError);
+  return engine;
 }
 
 class Engine implements QuiesceEngine {
@@ -680,7 +687,10 @@ class Engine implements QuiesceEngine {
       });
     }
     for (let attempt = 0; attempt < 20; attempt++) {
-      const next = mutate(current);
+      // record (#13): an audited change of a window keeps its who/when/why in the window itself.
+      const next = audit
+        ? withTrail(mutate(current), action, actor ?? this.instanceId, reason, iso(this.#clock.now()))
+        : mutate(current);
       let r: Awaited<ReturnType<StateStore['compareAndSet']>>;
       try {
         r = await this.#store.compareAndSet(current.version, next);

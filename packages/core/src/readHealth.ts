@@ -5,6 +5,7 @@ import {
   type SignalRule,
   SignalWatch,
 } from './readSignals.js';
+import { ReadHistogram, type ReadSummary } from './readSummary.js';
 
 export interface ReadHealthOptions {
   /** Samples kept for each of the baseline and the window. @default 2048 */
@@ -41,6 +42,12 @@ export interface ReadHealthReport {
   window: ReadStats;
   healthy: boolean;
   reasons: string[];
+  /**
+   * Every timed read before the window and during it, as histograms instances can add up (the
+   * closing record merges every instance's). `before`: from the end of the previous window (or the
+   * start) to this window's start; both are kept once the window ends, until the next begins.
+   */
+  summary: { before: ReadSummary; during: ReadSummary };
   /** Each read-quality signal's summary before the window and during it. */
   signals: Record<string, SignalReport>;
 }
@@ -98,6 +105,10 @@ export class ReadHealthWatcher {
   #baselineStats: ReadStats | null = null;
   #escalated = false;
   #checkEvery = 0;
+  readonly #hOutside = new ReadHistogram();
+  readonly #hDuring = new ReadHistogram();
+  /** The reads before the current (or last) window, taken when it began. */
+  #before: ReadSummary | null = null;
   /** Window samples recorded, and how many there were at the last escalation (for `repeat`). */
   #windowCount = 0;
   #escalatedAt = 0;
@@ -125,19 +136,28 @@ export class ReadHealthWatcher {
     this.#escalated = false;
     this.#windowCount = 0;
     this.#escalatedAt = 0;
-    this.#window.clear();
-    // Signals keep the ended window's samples for the closing record (written after the soak).
-    if (active) this.#signals.resetWindow();
+    // The window's reads are kept once it ends (the closing record is written after the soak) and
+    // cleared when the next one begins; signals likewise.
+    if (active) {
+      this.#window.clear();
+      this.#before = this.#hOutside.summary();
+      this.#hDuring.clear();
+      this.#signals.resetWindow();
+    } else {
+      this.#hOutside.clear();
+    }
   }
 
   record(durationMs: number, error: boolean, signals?: ReadSignals): void {
     if (signals !== undefined) this.#signals.record(signals, this.#inWindow);
     if (!this.#inWindow) {
+      this.#hOutside.record(durationMs, error);
       this.#baseline.push(durationMs, error);
       this.#baselineStats = null;
       return;
     }
     this.#window.push(durationMs, error);
+    this.#hDuring.record(durationMs, error);
     this.#windowCount++;
     // Check every 64th sample: sorting the window's samples is not free.
     if (++this.#checkEvery % 64 !== 0) return;
@@ -173,7 +193,19 @@ export class ReadHealthWatcher {
     }
     const sig = this.#signals.report(this.#o.minSamples, newest);
     reasons.push(...sig.reasons);
-    return { baseline, window, healthy: reasons.length === 0, reasons, signals: sig.signals };
+    return {
+      baseline,
+      window,
+      healthy: reasons.length === 0,
+      reasons,
+      signals: sig.signals,
+      summary: this.summary(),
+    };
+  }
+
+  /** Reads before the current (or last) window and during it; before any window, `before` is all so far. */
+  summary(): { before: ReadSummary; during: ReadSummary } {
+    return { before: this.#before ?? this.#hOutside.summary(), during: this.#hDuring.summary() };
   }
 }
 

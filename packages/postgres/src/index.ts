@@ -12,12 +12,15 @@ export type { ReconnectOptions } from './notificationListener.js';
 export { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from './postgresStore.js';
 export {
   buildWriteAuditReport,
+  CANNOT_SEE,
   createWriteAudit,
-  diffSnapshots,
-  type SnapshotPhase,
-  type TableCounters,
+  type LogCount,
+  type MarkedTable,
+  type MarkPhase,
+  type TableAudit,
+  type TableVerdict,
   type WriteAudit,
+  type WriteAuditMark,
   type WriteAuditOptions,
   type WriteAuditReport,
-  type WriteAuditSnapshot,
 } from './writeAudit.js';
