@@ -12,6 +12,6 @@ export default defineProject({
   },
   test: {
     name: 'nestjs',
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['test/**/*.test.ts'],
   },
 });

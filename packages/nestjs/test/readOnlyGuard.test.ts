@@ -1,11 +1,17 @@
 import { Body, Controller, Get, Inject, Module, Param, Post } from '@nestjs/common';
 import { createBypassToken, createQuiesce, type QuiesceEngine } from '@quiesce/core';
+import { waitFor } from '@quiesce/testkit';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly, Writes } from './policyDecorators.js';
-import { QuiesceModule } from './quiesceModule.js';
-import { ReadOnlyGuard } from './readOnlyGuard.js';
+import {
+  AllowDuringReadOnly,
+  DropDuringReadOnly,
+  QueueDuringReadOnly,
+  Writes,
+} from '../src/policyDecorators.js';
+import { QuiesceModule } from '../src/quiesceModule.js';
+import { ReadOnlyGuard } from '../src/readOnlyGuard.js';
+import { QUIESCE } from '../src/tokens.js';
 import { PLATFORMS, type RunningApp, startNestApp, streamingPost } from './testApp.js';
-import { QUIESCE } from './tokens.js';
 
 const SECRET = 'operator-secret';
 
@@ -311,8 +317,15 @@ describe.each(PLATFORMS)('ReadOnlyGuard on Nest %s', (platform) => {
     await entered;
     await engine.begin({ reason: 'r', message: 'Frozen soon' });
     expect(engine.phase).toBe('freezing');
-    // Several heartbeats later the write is still running, so the window must still be freezing.
-    await new Promise((r) => setTimeout(r, 200));
+    // Three heartbeats that acknowledge the freeze and report the write still running: the window
+    // must still be freezing after them (counted from the registry, not guessed with a sleep).
+    const freezeVersion = engine.window!.freezeVersion ?? 0;
+    const heartbeats = new Set<number>();
+    await waitFor('three heartbeats acknowledging the freeze with the write in flight', async () => {
+      const self = (await engine.status()).instances.find((i) => i.self);
+      if (self && self.ackedVersion >= freezeVersion && self.inFlight === 1) heartbeats.add(self.lastSeen);
+      return heartbeats.size >= 3;
+    });
     expect(engine.phase).toBe('freezing');
     expect((await engine.status()).inFlight.count).toBe(1);
     release();
