@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { createBypassToken } from '@quiesce/core';
-import { waitFor } from '@quiesce/testkit';
+import { waitForHeartbeats } from '@quiesce/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { quiesceDirectives } from '../src/index.js';
 import { codeFirstSchema, type Harness, harness, sdlSchema } from './fixtures.js';
@@ -437,16 +437,15 @@ describe('in-flight writes', () => {
     const reached = h.engine.waitForPhase('frozen', { timeoutMs: 5000 }).then(() => {
       frozen = true;
     });
-    // Three heartbeats that acknowledge the freeze and report the mutation still running: the window
-    // must still be freezing after them (counted from the registry, not guessed with a sleep).
-    const engine = h.engine;
-    const freezeVersion = engine.window!.freezeVersion ?? 0;
-    const heartbeats = new Set<number>();
-    await waitFor('three heartbeats acknowledging the freeze with the mutation in flight', async () => {
-      const self = (await engine.status()).instances.find((i) => i.self);
-      if (self && self.ackedVersion >= freezeVersion && self.inFlight === 1) heartbeats.add(self.lastSeen);
-      return heartbeats.size >= 3;
-    });
+    // Three heartbeats later that acknowledge the freeze and still report the mutation, the window
+    // must still be freezing.
+    const freezeVersion = h.engine.window!.freezeVersion ?? 0;
+    await waitForHeartbeats(
+      h.engine,
+      3,
+      'acknowledging the freeze with the mutation in flight',
+      (self) => self.ackedVersion >= freezeVersion && self.inFlight === 1,
+    );
     expect(h.engine.phase).toBe('freezing');
     expect(frozen).toBe(false);
     h.rec.releaseSlowWrite();

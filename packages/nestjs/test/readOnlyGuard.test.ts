@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Inject, Module, Param, Post } from '@nestjs/common';
 import { createBypassToken, createQuiesce, type QuiesceEngine } from '@quiesce/core';
-import { waitFor } from '@quiesce/testkit';
+import { waitForHeartbeats } from '@quiesce/testkit';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   AllowDuringReadOnly,
@@ -317,15 +317,15 @@ describe.each(PLATFORMS)('ReadOnlyGuard on Nest %s', (platform) => {
     await entered;
     await engine.begin({ reason: 'r', message: 'Frozen soon' });
     expect(engine.phase).toBe('freezing');
-    // Three heartbeats that acknowledge the freeze and report the write still running: the window
-    // must still be freezing after them (counted from the registry, not guessed with a sleep).
+    // Three heartbeats later that acknowledge the freeze and still report the write, the window must
+    // still be freezing.
     const freezeVersion = engine.window!.freezeVersion ?? 0;
-    const heartbeats = new Set<number>();
-    await waitFor('three heartbeats acknowledging the freeze with the write in flight', async () => {
-      const self = (await engine.status()).instances.find((i) => i.self);
-      if (self && self.ackedVersion >= freezeVersion && self.inFlight === 1) heartbeats.add(self.lastSeen);
-      return heartbeats.size >= 3;
-    });
+    await waitForHeartbeats(
+      engine,
+      3,
+      'acknowledging the freeze with the write in flight',
+      (self) => self.ackedVersion >= freezeVersion && self.inFlight === 1,
+    );
     expect(engine.phase).toBe('freezing');
     expect((await engine.status()).inFlight.count).toBe(1);
     release();

@@ -1,9 +1,10 @@
 import { createManualClock, createQuiesce, type QuiesceEngine } from '@quiesce/core';
+import { waitFor, waitForHeartbeats } from '@quiesce/testkit';
 import { Cron } from 'croner';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freezeJobs, type JobFreezer } from '../src/index.js';
-import { type Backend, describeEachBackend, sleep } from './backends.js';
+import { type Backend, describeEachBackend } from './backends.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const newEngine = () =>
@@ -70,7 +71,14 @@ describeEachBackend('job plane freeze on %s', (_name, make) => {
     // The running job is an in-flight write: the window cannot be confirmed frozen until it ends.
     expect(engine.phase).toBe('freezing');
     expect((await engine.status()).inFlight.count).toBe(1);
-    await sleep(200);
+    // Three heartbeats later that acknowledge the freeze and still report the job, still freezing.
+    const freezeVersion = engine.window!.freezeVersion ?? 0;
+    await waitForHeartbeats(
+      engine,
+      3,
+      'acknowledging the freeze with the job in flight',
+      (self) => self.ackedVersion >= freezeVersion && self.inFlight === 1,
+    );
     expect(engine.phase).toBe('freezing');
     releaseSlow();
     await engine.waitForPhase('frozen', { timeoutMs: 5000 });
@@ -80,7 +88,14 @@ describeEachBackend('job plane freeze on %s', (_name, make) => {
     const held = await boss.send('emails.send', { kind: 'during-window' });
     await boss.send('reports.read', { kind: 'report' });
     await vi.waitFor(() => expect(done).toContain('report'), { timeout: 5000 });
-    await sleep(1200); // more than two polling intervals of the stopped worker
+    // Two more fetches of the reports.read worker (same polling interval as the stopped one): time in
+    // which a running emails.send worker would have fetched the held job.
+    const fetches = new Set<string>();
+    await waitFor('two more polling rounds of the reports.read worker', () => {
+      const at = boss.getWipData().find((w) => w.name === 'reports.read')?.lastFetchedOn;
+      if (at) fetches.add(String(at));
+      return fetches.size >= 3;
+    });
     expect(done).not.toContain('during-window');
     expect(await stateOf(boss, 'emails.send', held!)).toBe('created');
     expect(boss.getWipData().filter((w) => w.name === 'emails.send' && w.state === 'active')).toHaveLength(0);

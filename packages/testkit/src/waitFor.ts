@@ -1,3 +1,4 @@
+import type { InstanceStatus, QuiesceEngine } from '@quiesce/core';
 import { expect, TestRunner } from 'vitest';
 
 export interface WaitForOptions {
@@ -47,4 +48,30 @@ export async function waitFor<T>(
     )
     .toBeTruthy();
   return last as NonNullable<T>;
+}
+
+/**
+ * Wait until `count` heartbeats of `engine`'s own instance record (distinct `lastSeen`) matched
+ * `test`. This is how a test says "several heartbeats went by and it still has not happened" (the
+ * window is still freezing, a write is still in flight) without sleeping and hoping that was long
+ * enough: assert the absence after this resolves. Needs a store with an instance registry (the
+ * memory store has one) and a short `heartbeatMs` on the engine.
+ */
+export async function waitForHeartbeats(
+  engine: QuiesceEngine,
+  count: number,
+  what: string,
+  test: (self: InstanceStatus) => boolean,
+  options: WaitForOptions = {},
+): Promise<void> {
+  const seen = new Set<number>();
+  await waitFor(
+    `${count} heartbeats ${what}`,
+    async () => {
+      const self = (await engine.status()).instances.find((i) => i.self);
+      if (self && test(self)) seen.add(self.lastSeen);
+      return seen.size >= count;
+    },
+    options,
+  );
 }

@@ -1,5 +1,6 @@
+import { createQuiesce } from '@quiesce/core';
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '../src/waitFor.js';
+import { waitFor, waitForHeartbeats } from '../src/waitFor.js';
 
 describe('waitFor', () => {
   it('returns the first truthy value the check gives', async () => {
@@ -27,5 +28,27 @@ describe('waitFor', () => {
     const err = await waitFor('the moon', () => 0, { timeout: 50, interval: 5 }).catch((e: unknown) => e);
     expect(String(err)).toContain('timed out after 50 ms waiting for the moon');
     expect(String(err)).toContain('0');
+  });
+});
+
+describe('waitForHeartbeats', () => {
+  it('resolves after that many heartbeats matched, and names them on timeout', async () => {
+    const engine = createQuiesce({ heartbeatMs: 10 });
+    try {
+      await engine.start();
+      await waitForHeartbeats(engine, 3, 'with nothing in flight', (self) => self.inFlight === 0);
+      const err = await waitForHeartbeats(
+        engine,
+        2,
+        'with a write in flight',
+        (self) => self.inFlight === 1,
+        {
+          timeout: 100,
+        },
+      ).catch((e: unknown) => e);
+      expect(String(err)).toContain('waiting for 2 heartbeats with a write in flight');
+    } finally {
+      await engine.close();
+    }
   });
 });
