@@ -200,8 +200,10 @@ describeEachBackend('job plane freeze on %s', (_name, make) => {
     // 3h20m of window on the fake clock: hourly ticks 01:00, 02:00, 03:00; five-minute ticks up to 03:30.
     await clock.set(Date.UTC(2026, 0, 1, 3, 30));
     await engine.end();
-    await vi.waitFor(() => expect(freezer.frozen).toBe(false));
-    await vi.waitFor(async () => expect(await boss.getSchedules('nightly.skip')).toHaveLength(1));
+    await vi.waitFor(() => expect(freezer.frozen).toBe(false), { timeout: 5000 });
+    await vi.waitFor(async () => expect(await boss.getSchedules('nightly.skip')).toHaveLength(1), {
+      timeout: 5000,
+    });
 
     const jobs = async (q: string) => boss.findJobs<{ job: string }>(q);
     expect(await jobs('nightly.skip')).toHaveLength(0);
@@ -223,7 +225,9 @@ describeEachBackend('job plane freeze on %s', (_name, make) => {
     expect((await boss.getSchedules('nightly.coalesce'))[0]?.options).toMatchObject({ priority: 3 });
     expect(await boss.getSchedules('often.coalesce')).toEqual([]);
     await clock.set(Date.UTC(2026, 0, 1, 3, 31, 5));
-    await vi.waitFor(async () => expect(await boss.getSchedules('often.coalesce')).toHaveLength(1));
+    await vi.waitFor(async () => expect(await boss.getSchedules('often.coalesce')).toHaveLength(1), {
+      timeout: 5000,
+    });
     expect(await backend.sql(`SELECT * FROM ${backend.schema}.quiesce_paused_schedule`)).toEqual([]);
   }, 30_000);
 
@@ -301,7 +305,7 @@ describe('guarding a croner job with engine.guardJob', () => {
     for (const job of jobs) await job.trigger();
     expect(runs).toMatchObject({ skip: 1, coalesce: 1, replay: 1 });
     void long.trigger();
-    await vi.waitFor(() => expect(tickRunning).toBe(true));
+    await vi.waitFor(() => expect(tickRunning).toBe(true), { timeout: 5000 });
 
     await engine.begin(window);
     expect((await engine.status()).inFlight.count).toBe(1); // the running tick holds the freeze
@@ -314,7 +318,9 @@ describe('guarding a croner job with engine.guardJob', () => {
     expect(runs).toEqual({ skip: 1, coalesce: 1, replay: 1, read: 3 });
 
     await engine.end();
-    await vi.waitFor(() => expect(runs).toEqual({ skip: 1, coalesce: 2, replay: 4, read: 3 }));
+    await vi.waitFor(() => expect(runs).toEqual({ skip: 1, coalesce: 2, replay: 4, read: 3 }), {
+      timeout: 5000,
+    });
     expect(engine.inventory()).toEqual(
       expect.arrayContaining([
         expect.objectContaining({
@@ -328,5 +334,5 @@ describe('guarding a croner job with engine.guardJob', () => {
     );
     for (const job of [...jobs, reader, long]) job.stop();
     await engine.close();
-  });
+  }, 30_000);
 });
