@@ -7,7 +7,7 @@ import { queue, quiesce, quiesceRouter } from '@quiesce/express';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/index.js';
-import { cli, listen, sleep } from './helpers.js';
+import { cli, listen, startCli } from './helpers.js';
 
 const TOKEN = 'cli-test-token-0123456789';
 const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
@@ -16,6 +16,7 @@ const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 function buildApp(engine: QuiesceEngine) {
   const notes: string[] = [];
   let release: (() => void) | null = null;
+  let arrived: (() => void) | null = null;
   const app = express();
   app.use(express.json());
   app.use('/quiesce', quiesceRouter(engine, { adminToken: TOKEN }));
@@ -28,6 +29,7 @@ function buildApp(engine: QuiesceEngine) {
   // A write that takes as long as the test wants: an in-flight write the freeze must wait for.
   app.post('/slow', (_req, res) => {
     release = () => res.json({ ok: true });
+    arrived?.();
   });
   app.delete('/notes', (_req, res) => {
     notes.length = 0;
@@ -36,7 +38,13 @@ function buildApp(engine: QuiesceEngine) {
   engine.handle('notes.create', (payload: { body: { text: string } }) => {
     notes.push(payload.body.text);
   });
-  return { app, notes, release: () => release?.() };
+  return {
+    app,
+    notes,
+    release: () => release?.(),
+    /** Resolves when the next POST /slow is in the handler (in flight). */
+    slowArrived: () => new Promise<void>((r) => (arrived = r)),
+  };
 }
 
 describe('quiesce CLI against an Express app (admin API)', () => {
@@ -171,8 +179,9 @@ describe('quiesce CLI against an Express app (admin API)', () => {
   });
 
   it('begin names a straggler when an in-flight write outlives the drain deadline (exit 7)', async () => {
+    const inFlight = app.slowArrived();
     const pending = fetch(`${base}/slow`, { method: 'POST' });
-    await sleep(50);
+    await inFlight;
     const r = await cli(['begin', ...target, '--reason', 'r', '--message', 'm', '--for', '10m']);
     expect(r.code).toBe(EXIT.stragglers);
     expect(r.stdout).toMatch(
@@ -211,12 +220,16 @@ describe('quiesce CLI against an Express app (admin API)', () => {
 
   it('status --watch prints each change until interrupted', async () => {
     const ctrl = new AbortController();
-    const watching = cli(['status', ...target, '--watch', '--interval', '50ms', '--json'], {}, ctrl.signal);
-    await sleep(150);
+    const watching = startCli(
+      ['status', ...target, '--watch', '--interval', '50ms', '--json'],
+      {},
+      ctrl.signal,
+    );
+    await watching.printed(/"phase":"closed"/);
     await cli(['begin', ...target, '--reason', 'watch', '--message', 'watch', '--for', '5m']);
-    await sleep(200);
+    await watching.printed(/"phase":"frozen"/);
     ctrl.abort();
-    const r = await watching;
+    const r = await watching.result;
     expect(r.code).toBe(EXIT.ok);
     const phases = r.stdout
       .trim()

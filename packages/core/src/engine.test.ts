@@ -162,14 +162,16 @@ describe('engine: bypass and dry-run', () => {
 
 describe('engine: drain and acknowledgements', () => {
   it('freezing holds until in-flight writes finish', async () => {
-    const engine = createQuiesce();
+    const clock = createManualClock();
+    const engine = createQuiesce({ clock });
     await engine.start();
     const h = engine.track(post);
     await engine.begin({ reason: 'r', message: 'm' });
-    await new Promise((r) => setTimeout(r, 120));
+    await clock.advance(5_000); // five heartbeats and many confirmation rounds, the write still running
     expect(engine.phase).toBe('freezing');
     expect((await engine.status()).inFlight).toMatchObject({ count: 1, oldest: { name: 'POST /orders' } });
     h.done();
+    await clock.advance(1_000); // the next heartbeat reports it
     const w = await engine.waitForPhase('frozen', { timeoutMs: 1000 });
     expect(w.stragglers).toEqual([]);
     await engine.close();
@@ -198,17 +200,19 @@ describe('engine: drain and acknowledgements', () => {
 
   it('two instances on one store: both refuse; the other instance’s in-flight write holds freezing', async () => {
     const store = createMemoryStore();
-    const a = createQuiesce({ store, instanceId: 'a', heartbeatMs: 20 });
-    const b = createQuiesce({ store, instanceId: 'b', heartbeatMs: 20 });
+    const clock = createManualClock();
+    const a = createQuiesce({ store, clock, instanceId: 'a', heartbeatMs: 20 });
+    const b = createQuiesce({ store, clock, instanceId: 'b', heartbeatMs: 20 });
     await Promise.all([a.start(), b.start()]);
     const h = b.track(post);
     await a.begin({ reason: 'r', message: 'm' });
     await vi.waitFor(() => expect(b.decide(post).outcome).toBe('refuse'));
-    await new Promise((r) => setTimeout(r, 100));
+    await clock.advance(100); // five heartbeats of both instances, b's write still running
     expect(a.phase).toBe('freezing');
     const st = await a.status();
     expect(st.instances.find((i) => i.id === 'b')).toMatchObject({ inFlight: 1, live: true });
     h.done();
+    await clock.advance(20);
     await a.waitForPhase('frozen', { timeoutMs: 1000 });
     await vi.waitFor(() => expect(b.phase).toBe('frozen'));
     await a.close();
@@ -326,7 +330,15 @@ describe('engine: schedules and the checklist on a fake clock', () => {
   });
 
   it('a new window during the backfill pauses it; the rest replays after', async () => {
-    const engine = createQuiesce({ soakMs: 0, replay: { concurrency: 1 } });
+    let paused = false;
+    const info = (message: string) => {
+      if (message.includes('backfill paused')) paused = true;
+    };
+    const engine = createQuiesce({
+      soakMs: 0,
+      replay: { concurrency: 1 },
+      logger: { debug() {}, info, warn() {}, error() {} },
+    });
     let release!: () => void;
     let started!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -346,7 +358,10 @@ describe('engine: schedules and the checklist on a fake clock', () => {
     await firstStarted;
     await engine.begin({ reason: 'again', message: 'm2' });
     release();
-    await new Promise((r) => setTimeout(r, 50));
+    // The running replay finishes its intent, sees the new window and returns paused.
+    await expect
+      .poll(() => paused, { timeout: 4000, message: 'the backfill to report it paused' })
+      .toBe(true);
     expect(applied).toEqual([0]);
     await engine.end();
     await engine.waitForPhase('closed', { timeoutMs: 2000 });

@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { createQuiesce, type QuiesceEngine, type QuiesceOptions } from '@quiesce/core';
-import { contractRequest } from '@quiesce/testkit';
+import { contractRequest, waitFor } from '@quiesce/testkit';
 import express, { type Express } from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -292,9 +292,10 @@ describe('in-flight writes and read health', () => {
     await inHandler;
     expect((await engine.status()).inFlight.count).toBe(1);
     req.destroy();
-    for (let i = 0; i < 50 && (await engine.status()).inFlight.count > 0; i++)
-      await new Promise((r) => setTimeout(r, 10));
-    expect((await engine.status()).inFlight.count).toBe(0);
+    await waitFor(
+      'the aborted write to leave the in-flight count',
+      async () => (await engine.status()).inFlight.count === 0,
+    );
   });
 
   it('tracks a GET marked writes(), not an allow() write', async () => {
@@ -309,7 +310,7 @@ describe('in-flight writes and read health', () => {
     });
     const a = contractRequest(url, 'GET', '/unsubscribe');
     const b = contractRequest(url, 'POST', '/login', { body: {} });
-    while (release.length < 2) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('both requests to reach their handlers', () => release.length === 2);
     const s = await engine.status();
     expect(s.inFlight.count).toBe(1);
     expect(s.inFlight.oldest?.name).toBe('GET /unsubscribe');

@@ -52,6 +52,9 @@ export interface Recorder {
   /** What `slowWrite` waits for, and how it says it started. */
   slowWriteGate: Promise<void>;
   markSlowWriteStarted: () => void;
+  /** The `ticks` subscription yields its first tick, then waits for this before the others. */
+  ticksGate: Promise<void>;
+  releaseTicks: () => void;
 }
 
 export function createRecorder(): Recorder {
@@ -63,6 +66,10 @@ export function createRecorder(): Recorder {
   const slowWriteStarted = new Promise<void>((r) => {
     markStarted = r;
   });
+  let releaseTicks!: () => void;
+  const ticksGate = new Promise<void>((r) => {
+    releaseTicks = r;
+  });
   return {
     calls: [],
     orders: [],
@@ -70,6 +77,8 @@ export function createRecorder(): Recorder {
     slowWriteGate,
     slowWriteStarted,
     markSlowWriteStarted: () => markStarted(),
+    ticksGate,
+    releaseTicks,
   };
 }
 
@@ -124,7 +133,8 @@ export function resolversFor(rec: Recorder) {
       ticks: {
         async *subscribe(_: unknown, { count }: { count: number }) {
           for (let i = 1; i <= count; i++) {
-            await new Promise((r) => setTimeout(r, 40));
+            // The test begins a window between the first tick and the others.
+            if (i === 2) await rec.ticksGate;
             yield { ticks: i };
           }
         },

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { createBypassToken } from '@quiesce/core';
+import { waitForHeartbeats } from '@quiesce/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { quiesceDirectives } from '../src/index.js';
 import { codeFirstSchema, type Harness, harness, sdlSchema } from './fixtures.js';
@@ -427,7 +428,7 @@ describe('operations', () => {
 
 describe('in-flight writes', () => {
   it('holds the window in freezing until a running mutation finishes', async () => {
-    h = await harness();
+    h = await harness({ engine: { heartbeatMs: 20 } });
     const running = h.gql('mutation { slowWrite }');
     await h.rec.slowWriteStarted;
     expect((await h.engine.status()).inFlight.count).toBe(1);
@@ -436,7 +437,15 @@ describe('in-flight writes', () => {
     const reached = h.engine.waitForPhase('frozen', { timeoutMs: 5000 }).then(() => {
       frozen = true;
     });
-    await new Promise((r) => setTimeout(r, 150));
+    // Three heartbeats later that acknowledge the freeze and still report the mutation, the window
+    // must still be freezing.
+    const freezeVersion = h.engine.window!.freezeVersion ?? 0;
+    await waitForHeartbeats(
+      h.engine,
+      3,
+      'acknowledging the freeze with the mutation in flight',
+      (self) => self.ackedVersion >= freezeVersion && self.inFlight === 1,
+    );
     expect(h.engine.phase).toBe('freezing');
     expect(frozen).toBe(false);
     h.rec.releaseSlowWrite();
@@ -530,6 +539,7 @@ describe('subscriptions', () => {
         begun = true;
         await h.begin();
         expect(h.engine.readOnly).toBe(true);
+        h.rec.releaseTicks();
       }
       if (buffer.includes('event: complete')) break;
     }

@@ -148,5 +148,3 @@ export function describeEachBackend(
     );
   }
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

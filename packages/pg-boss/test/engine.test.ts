@@ -1,7 +1,8 @@
 import { createQuiesce, type Operation } from '@quiesce/core';
+import { waitFor, waitForHeartbeats } from '@quiesce/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { PgBossIntentQueue } from '../src/index.js';
-import { type Backend, describeEachBackend, sleep } from './backends.js';
+import { type Backend, describeEachBackend } from './backends.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const window = { reason: 'orders migration', message: 'Orders are queued until the migration is done.' };
@@ -61,9 +62,12 @@ describeEachBackend('the engine backfills from the pg-boss queue on %s', (_name,
     const engine = createQuiesce({ intentQueue: queue, heartbeatMs: 25, soakMs: 0, logger: silent });
     const applied: string[] = [];
     const started: string[] = [];
+    // Four intents apply; the ones started after them are held until the next window has begun.
+    let secondWindowBegun!: () => void;
+    const secondWindow = new Promise<void>((r) => (secondWindowBegun = r));
     engine.handle('orders.create', async (_p, ctx) => {
       started.push(ctx.idempotencyKey);
-      await sleep(40);
+      if (started.length > 4) await secondWindow;
       applied.push(ctx.idempotencyKey);
     });
     const progress: number[] = [];
@@ -77,12 +81,13 @@ describeEachBackend('the engine backfills from the pg-boss queue on %s', (_name,
     await engine.waitForPhase('backfilling', { timeoutMs: 5000 });
     await vi.waitFor(() => expect(applied.length).toBeGreaterThanOrEqual(4), { timeout: 5000 });
     await engine.begin({ ...window, reason: 'second migration' });
+    secondWindowBegun();
     await engine.waitForPhase('frozen', { timeoutMs: 5000 });
     // Handlers already running finish; no new one starts while writes are refused.
-    await sleep(100);
+    await waitFor('the running handlers to finish', () => applied.length === started.length);
     const pausedAt = started.length;
     expect(pausedAt).toBeLessThan(32);
-    await sleep(150);
+    await waitForHeartbeats(engine, 3, 'while frozen', () => true);
     expect(started.length).toBe(pausedAt);
     expect((await queue.stats()).replaying).toBe(0);
 

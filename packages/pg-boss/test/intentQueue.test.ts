@@ -1,7 +1,8 @@
 import { type IntentHandler, isQuiesceError, type ReplayProgress } from '@quiesce/core';
+import { waitFor } from '@quiesce/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPgBossIntentQueue, type PgBossIntentQueue } from '../src/index.js';
-import { type Backend, describeEachBackend, sleep } from './backends.js';
+import { type Backend, describeEachBackend } from './backends.js';
 
 async function rejection(p: Promise<unknown>): Promise<any> {
   try {
@@ -216,6 +217,9 @@ describeEachBackend('pg-boss intent queue on %s', (_name, make) => {
 
     let inFlight = 0;
     let maxInFlight = 0;
+    // The first handler waits until a second runs beside it: concurrency shown without timing.
+    let overlapped!: () => void;
+    const overlap = new Promise<void>((r) => (overlapped = r));
     const seen: Array<{ key: string; attempt: number; i: unknown }> = [];
     let flakyCalls = 0;
     const progress: ReplayProgress[] = [];
@@ -228,7 +232,9 @@ describeEachBackend('pg-boss intent queue on %s', (_name, make) => {
         ok: async (payload, ctx) => {
           inFlight++;
           maxInFlight = Math.max(maxInFlight, inFlight);
-          await sleep(15);
+          if (inFlight >= 2) overlapped();
+          await overlap;
+          await new Promise((r) => setImmediate(r));
           inFlight--;
           seen.push({ key: ctx.idempotencyKey, attempt: ctx.attempt, i: payload.i });
         },
@@ -288,7 +294,7 @@ describeEachBackend('pg-boss intent queue on %s', (_name, make) => {
     const applied: string[] = [];
     const ctrl = new AbortController();
     const slow: IntentHandler = async (_p, ctx) => {
-      await sleep(20);
+      await new Promise((r) => setImmediate(r));
       applied.push(ctx.idempotencyKey);
       if (applied.length === 3) ctrl.abort();
     };
@@ -329,7 +335,7 @@ describeEachBackend('pg-boss intent queue on %s', (_name, make) => {
       await queue.enqueue({ name: 'shared', idempotencyKey: `sh-${i}`, payload: { i } });
     const calls: string[] = [];
     const shared: IntentHandler = async (_p, ctx) => {
-      await sleep(5);
+      await new Promise((r) => setImmediate(r));
       calls.push(ctx.idempotencyKey);
     };
     const [a, b] = await Promise.all([
@@ -346,9 +352,11 @@ describeEachBackend('pg-boss intent queue on %s', (_name, make) => {
     const first = await short.enqueue({ name: 'h', idempotencyKey: 'horizon', payload: { v: 1 } });
     // Within the horizon (the default queue keeps 7 days) a finished intent still answers for its key.
     await short.replay({ handlers: handlers({ h: () => {} }) });
-    await sleep(5);
-    await short.purge(); // replay purges too, at its end
-    expect(await short.get(first.intent.id)).toBeNull();
+    // Once the 1 ms horizon has passed, purge (replay purges too, at its end) drops it.
+    await waitFor('the finished intent to be purged after its 1 ms horizon', async () => {
+      await short.purge();
+      return (await short.get(first.intent.id)) === null;
+    });
     const reused = await short.enqueue({ name: 'h', idempotencyKey: 'horizon', payload: { v: 2 } });
     expect(reused.created).toBe(true);
     expect(reused.intent.id).not.toBe(first.intent.id);

@@ -1,9 +1,10 @@
 import { createManualClock, createQuiesce, type QuiesceEngine } from '@quiesce/core';
+import { waitFor, waitForHeartbeats } from '@quiesce/testkit';
 import { Cron } from 'croner';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freezeJobs, type JobFreezer } from '../src/index.js';
-import { type Backend, describeEachBackend, sleep } from './backends.js';
+import { type Backend, describeEachBackend } from './backends.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const newEngine = () =>
@@ -70,7 +71,14 @@ describeEachBackend('job plane freeze on %s', (_name, make) => {
     // The running job is an in-flight write: the window cannot be confirmed frozen until it ends.
     expect(engine.phase).toBe('freezing');
     expect((await engine.status()).inFlight.count).toBe(1);
-    await sleep(200);
+    // Three heartbeats later that acknowledge the freeze and still report the job, still freezing.
+    const freezeVersion = engine.window!.freezeVersion ?? 0;
+    await waitForHeartbeats(
+      engine,
+      3,
+      'acknowledging the freeze with the job in flight',
+      (self) => self.ackedVersion >= freezeVersion && self.inFlight === 1,
+    );
     expect(engine.phase).toBe('freezing');
     releaseSlow();
     await engine.waitForPhase('frozen', { timeoutMs: 5000 });
@@ -80,7 +88,14 @@ describeEachBackend('job plane freeze on %s', (_name, make) => {
     const held = await boss.send('emails.send', { kind: 'during-window' });
     await boss.send('reports.read', { kind: 'report' });
     await vi.waitFor(() => expect(done).toContain('report'), { timeout: 5000 });
-    await sleep(1200); // more than two polling intervals of the stopped worker
+    // Two more fetches of the reports.read worker (same polling interval as the stopped one): time in
+    // which a running emails.send worker would have fetched the held job.
+    const fetches = new Set<string>();
+    await waitFor('two more polling rounds of the reports.read worker', () => {
+      const at = boss.getWipData().find((w) => w.name === 'reports.read')?.lastFetchedOn;
+      if (at) fetches.add(String(at));
+      return fetches.size >= 3;
+    });
     expect(done).not.toContain('during-window');
     expect(await stateOf(boss, 'emails.send', held!)).toBe('created');
     expect(boss.getWipData().filter((w) => w.name === 'emails.send' && w.state === 'active')).toHaveLength(0);
@@ -185,8 +200,10 @@ describeEachBackend('job plane freeze on %s', (_name, make) => {
     // 3h20m of window on the fake clock: hourly ticks 01:00, 02:00, 03:00; five-minute ticks up to 03:30.
     await clock.set(Date.UTC(2026, 0, 1, 3, 30));
     await engine.end();
-    await vi.waitFor(() => expect(freezer.frozen).toBe(false));
-    await vi.waitFor(async () => expect(await boss.getSchedules('nightly.skip')).toHaveLength(1));
+    await vi.waitFor(() => expect(freezer.frozen).toBe(false), { timeout: 5000 });
+    await vi.waitFor(async () => expect(await boss.getSchedules('nightly.skip')).toHaveLength(1), {
+      timeout: 5000,
+    });
 
     const jobs = async (q: string) => boss.findJobs<{ job: string }>(q);
     expect(await jobs('nightly.skip')).toHaveLength(0);
@@ -208,7 +225,9 @@ describeEachBackend('job plane freeze on %s', (_name, make) => {
     expect((await boss.getSchedules('nightly.coalesce'))[0]?.options).toMatchObject({ priority: 3 });
     expect(await boss.getSchedules('often.coalesce')).toEqual([]);
     await clock.set(Date.UTC(2026, 0, 1, 3, 31, 5));
-    await vi.waitFor(async () => expect(await boss.getSchedules('often.coalesce')).toHaveLength(1));
+    await vi.waitFor(async () => expect(await boss.getSchedules('often.coalesce')).toHaveLength(1), {
+      timeout: 5000,
+    });
     expect(await backend.sql(`SELECT * FROM ${backend.schema}.quiesce_paused_schedule`)).toEqual([]);
   }, 30_000);
 
@@ -286,7 +305,7 @@ describe('guarding a croner job with engine.guardJob', () => {
     for (const job of jobs) await job.trigger();
     expect(runs).toMatchObject({ skip: 1, coalesce: 1, replay: 1 });
     void long.trigger();
-    await vi.waitFor(() => expect(tickRunning).toBe(true));
+    await vi.waitFor(() => expect(tickRunning).toBe(true), { timeout: 5000 });
 
     await engine.begin(window);
     expect((await engine.status()).inFlight.count).toBe(1); // the running tick holds the freeze
@@ -299,7 +318,9 @@ describe('guarding a croner job with engine.guardJob', () => {
     expect(runs).toEqual({ skip: 1, coalesce: 1, replay: 1, read: 3 });
 
     await engine.end();
-    await vi.waitFor(() => expect(runs).toEqual({ skip: 1, coalesce: 2, replay: 4, read: 3 }));
+    await vi.waitFor(() => expect(runs).toEqual({ skip: 1, coalesce: 2, replay: 4, read: 3 }), {
+      timeout: 5000,
+    });
     expect(engine.inventory()).toEqual(
       expect.arrayContaining([
         expect.objectContaining({
@@ -313,5 +334,5 @@ describe('guarding a croner job with engine.guardJob', () => {
     );
     for (const job of [...jobs, reader, long]) job.stop();
     await engine.close();
-  });
+  }, 30_000);
 });

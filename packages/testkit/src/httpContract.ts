@@ -539,7 +539,6 @@ export function runHttpContractSuite(options: HttpContractOptions): void {
 
       it('a streaming upload is refused before its body is read', async () => {
         const url = new URL('/upload', h.app.url);
-        const started = Date.now();
         const result = await new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>(
           (resolve, reject) => {
             const req = httpRequest(url, {
@@ -547,9 +546,11 @@ export function runHttpContractSuite(options: HttpContractOptions): void {
               agent: false,
               headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
             });
-            req.setTimeout(3000, () =>
+            // The body never ends: no answer at all means the server waited for it. A hang guard, not
+            // a timed assertion (generous, under the test's timeout).
+            req.setTimeout(10_000, () =>
               req.destroy(
-                new Error('no response within 3 s: the body was probably read before the decision'),
+                new Error('no response within 10 s: the body was probably read before the decision'),
               ),
             );
             req.on('response', (res) => {
@@ -571,7 +572,6 @@ export function runHttpContractSuite(options: HttpContractOptions): void {
         );
         expect(result.status).toBe(503);
         expect(JSON.parse(result.body)).toMatchObject({ code: 'READ_ONLY_MODE', windowId: w.id });
-        expect(Date.now() - started).toBeLessThan(3000);
         expect(callsTo(h, 'POST /upload')).toHaveLength(0);
       });
 

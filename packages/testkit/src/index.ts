@@ -4,3 +4,4 @@ export * from './graphqlContract.js';
 export * from './httpContract.js';
 export * from './services.js';
 export * from './storeContract.js';
+export * from './waitFor.js';

@@ -1,4 +1,4 @@
-import { type FakeStatuspage, startFakeStatuspage } from '@quiesce/testkit';
+import { type FakeStatuspage, startFakeStatuspage, waitFor } from '@quiesce/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createQuiesce } from '../engine.js';
 import { createMemoryStore } from '../memoryStore.js';
@@ -38,14 +38,6 @@ function engineWith(store = createMemoryStore(), notifier = statuspage()) {
   return engine;
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 3000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('statuspage notifier driven by the engine', () => {
   it('schedule, begin, extend, end: one incident, the id kept in the window record', async () => {
     const engine = engineWith();
@@ -57,7 +49,7 @@ describe('statuspage notifier driven by the engine', () => {
       startsAt,
       endsAt,
     });
-    await until('the scheduled notice', () => engine.window?.notices.statuspage?.lastEvent === 'scheduled');
+    await waitFor('the scheduled notice', () => engine.window?.notices.statuspage?.lastEvent === 'scheduled');
     expect(fake.incidents()[0]).toMatchObject({
       status: 'scheduled',
       scheduled_for: w.startsAt,
@@ -68,18 +60,18 @@ describe('statuspage notifier driven by the engine', () => {
     expect(incidentId).toBe(fake.incidents()[0]!.id);
 
     await engine.waitForPhase('frozen', { timeoutMs: 3000 });
-    await until('the started notice', () => engine.window?.notices.statuspage?.lastEvent === 'started');
+    await waitFor('the started notice', () => engine.window?.notices.statuspage?.lastEvent === 'started');
     expect(fake.incidents()[0]!.status).toBe('in_progress');
     expect(fake.componentStatus('cmp_web')).toBe('under_maintenance');
 
     const later = new Date(Date.parse(endsAt) + 1_800_000).toISOString();
     await engine.extend({ endsAt: later });
-    await until('the extended notice', () => engine.window?.notices.statuspage?.lastEvent === 'extended');
+    await waitFor('the extended notice', () => engine.window?.notices.statuspage?.lastEvent === 'extended');
     expect(fake.incidents()[0]!.scheduled_until).toBe(later);
 
     await engine.end({ message: 'All done.' });
     await engine.waitForPhase('closed', { timeoutMs: 3000 });
-    await until('the closed notice', () => engine.window?.notices.statuspage?.lastEvent === 'closed');
+    await waitFor('the closed notice', () => engine.window?.notices.statuspage?.lastEvent === 'closed');
     expect(fake.incidents()).toHaveLength(1);
     expect(fake.incidents()[0]!.status).toBe('completed');
     expect(fake.componentStatus('cmp_api')).toBe('operational');
@@ -93,20 +85,23 @@ describe('statuspage notifier driven by the engine', () => {
     const store = createMemoryStore();
     const first = engineWith(store);
     await first.begin({ reason: 'Failover', message: 'Writes paused during failover.' });
-    await until('the started notice', () => first.window?.notices.statuspage?.status === 'ok');
+    await waitFor('the started notice', () => first.window?.notices.statuspage?.status === 'ok');
     await first.close();
 
     const second = engineWith(store, statuspage({ adoptExisting: false }));
     await second.start();
     await second.end();
     await second.waitForPhase('closed', { timeoutMs: 3000 });
-    await until('the ended notice', () => second.window?.notices.statuspage?.lastEvent !== 'started');
-    await until('completion', () => fake.incidents()[0]?.status === 'completed');
+    await waitFor('the ended notice', () => second.window?.notices.statuspage?.lastEvent !== 'started');
+    await waitFor('completion', () => fake.incidents()[0]?.status === 'completed');
     expect(fake.incidents()).toHaveLength(1);
     expect(fake.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
   });
 
-  it('a Statuspage outage neither stops nor delays the freeze, and is recorded on the window', async () => {
+  // Four real attempts with backoff: room for a busy machine (waitFor uses 80 % of it).
+  it('a Statuspage outage neither stops nor delays the freeze, and is recorded on the window', {
+    timeout: 10_000,
+  }, async () => {
     fake.failNext(10_000, 503);
     // Real waits here (small backoff) so the freeze demonstrably completes while the notifier retries.
     const notifier = statuspage({
@@ -121,7 +116,7 @@ describe('statuspage notifier driven by the engine', () => {
     await engine.begin({ reason: 'Emergency', message: 'Read-only while we investigate.' });
     await engine.waitForPhase('frozen', { timeoutMs: 1000 });
     expect(engine.window?.notices.statuspage?.status).not.toBe('failed');
-    await until('the failed notice', () => engine.window?.notices.statuspage?.status === 'failed', 5000);
+    await waitFor('the failed notice', () => engine.window?.notices.statuspage?.status === 'failed');
     expect(engine.window?.notices.statuspage?.lastError).toMatch(
       /statuspage: .* failed after 4 attempts .*HTTP 503/,
     );

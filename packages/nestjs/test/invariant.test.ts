@@ -3,8 +3,13 @@ import { Controller, Delete, Get, Module, Post, Put } from '@nestjs/common';
 import { createQuiesce } from '@quiesce/core';
 import { checkEnforcementInvariant, type InvariantRoute, invariantRuns } from '@quiesce/testkit';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly, Writes } from './policyDecorators.js';
-import { QuiesceModule } from './quiesceModule.js';
+import {
+  AllowDuringReadOnly,
+  DropDuringReadOnly,
+  QueueDuringReadOnly,
+  Writes,
+} from '../src/policyDecorators.js';
+import { QuiesceModule } from '../src/quiesceModule.js';
 import { PLATFORMS, type RunningApp, startNestApp } from './testApp.js';
 
 // Issue #11's invariant against real Nest applications on Express and on Fastify, with a global

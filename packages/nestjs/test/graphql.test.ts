@@ -2,9 +2,9 @@ import { Module } from '@nestjs/common';
 import { Args, GraphQLModule, Mutation, Query, Resolver } from '@nestjs/graphql';
 import { createQuiesce } from '@quiesce/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly } from './policyDecorators.js';
-import { QuiesceModule } from './quiesceModule.js';
-import { ReadOnlyGuard } from './readOnlyGuard.js';
+import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly } from '../src/policyDecorators.js';
+import { QuiesceModule } from '../src/quiesceModule.js';
+import { ReadOnlyGuard } from '../src/readOnlyGuard.js';
 import { PLATFORMS, type RunningApp, startNestApp } from './testApp.js';
 import { YogaTestDriver } from './testGraphqlDriver.js';
 

@@ -3,9 +3,9 @@ import { Module } from '@nestjs/common';
 import { Args, GraphQLModule, Mutation, Query, Resolver } from '@nestjs/graphql';
 import { createQuiesce } from '@quiesce/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AllowDuringReadOnly } from './policyDecorators.js';
-import { QuiesceModule } from './quiesceModule.js';
-import { ReadOnlyGuard } from './readOnlyGuard.js';
+import { AllowDuringReadOnly } from '../src/policyDecorators.js';
+import { QuiesceModule } from '../src/quiesceModule.js';
+import { ReadOnlyGuard } from '../src/readOnlyGuard.js';
 import { PLATFORMS, type Platform, type RunningApp, startNestApp } from './testApp.js';
 
 // The real Apollo driver (@nestjs/apollo 14, @apollo/server 5) on Nest's Express and Fastify platforms.

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { ensureDatabase, POSTGRES_URL, serviceAvailable, uniqueName } from './services.js';
+import { ensureDatabase, POSTGRES_URL, serviceAvailable, uniqueName } from '../src/services.js';
 
 const available = await serviceAvailable('postgres', 'testkit services: a missing database is created');
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type BannerState, bannerView, formatTime, relativeTime, sentence } from './bannerView.js';
-import { defineQuiesceBanner, QuiesceBannerElement } from './index.js';
+import { type BannerState, bannerView, formatTime, relativeTime, sentence } from '../src/bannerView.js';
+import { defineQuiesceBanner, QuiesceBannerElement } from '../src/index.js';
 
 const NOW = Date.parse('2026-05-04T12:00:00Z');
 const none: BannerState = {

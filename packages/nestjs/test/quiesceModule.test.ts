@@ -15,11 +15,16 @@ import { Test } from '@nestjs/testing';
 import { createQuiesce, type QuiesceEngine } from '@quiesce/core';
 import { quiesceRouter } from '@quiesce/express';
 import { describe, expect, it, vi } from 'vitest';
-import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly, Writes } from './policyDecorators.js';
-import { QuiesceModule } from './quiesceModule.js';
-import { ReadOnlyGuard } from './readOnlyGuard.js';
+import {
+  AllowDuringReadOnly,
+  DropDuringReadOnly,
+  QueueDuringReadOnly,
+  Writes,
+} from '../src/policyDecorators.js';
+import { QuiesceModule } from '../src/quiesceModule.js';
+import { ReadOnlyGuard } from '../src/readOnlyGuard.js';
+import { QUIESCE } from '../src/tokens.js';
 import { startMountedNestApp, startNestApp, streamingPost } from './testApp.js';
-import { QUIESCE } from './tokens.js';
 
 @Controller('things')
 class ThingsController {

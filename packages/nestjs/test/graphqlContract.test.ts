@@ -3,9 +3,9 @@ import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { Module } from '@nestjs/common';
 import { Args, GraphQLModule, Mutation, Query, Resolver } from '@nestjs/graphql';
 import { GRAPHQL_CONTRACT_TYPEDEFS, type GraphqlContractInput, runGraphqlContract } from '@quiesce/testkit';
-import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly } from './policyDecorators.js';
-import { QuiesceModule } from './quiesceModule.js';
-import { ReadOnlyGuard } from './readOnlyGuard.js';
+import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly } from '../src/policyDecorators.js';
+import { QuiesceModule } from '../src/quiesceModule.js';
+import { ReadOnlyGuard } from '../src/readOnlyGuard.js';
 import { PLATFORMS, type Platform, startNestApp } from './testApp.js';
 import { YogaTestDriver } from './testGraphqlDriver.js';
 

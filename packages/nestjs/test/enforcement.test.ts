@@ -3,7 +3,7 @@ import { Controller, Get, Module, Post } from '@nestjs/common';
 import { createBypassToken, createQuiesce, type QuiesceEngine, type QuiesceOptions } from '@quiesce/core';
 import { rawRequest } from '@quiesce/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AllowDuringReadOnly, QuiesceModule, ReadOnlyGuard, Writes } from './index.js';
+import { AllowDuringReadOnly, QuiesceModule, ReadOnlyGuard, Writes } from '../src/index.js';
 import { PLATFORMS, type RunningApp, startNestApp } from './testApp.js';
 
 /* The cases of issue #11 against real Nest applications on both platforms. */

@@ -1,11 +1,17 @@
 import { Body, Controller, Get, Inject, Module, Param, Post } from '@nestjs/common';
 import { createBypassToken, createQuiesce, type QuiesceEngine } from '@quiesce/core';
+import { waitForHeartbeats } from '@quiesce/testkit';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AllowDuringReadOnly, DropDuringReadOnly, QueueDuringReadOnly, Writes } from './policyDecorators.js';
-import { QuiesceModule } from './quiesceModule.js';
-import { ReadOnlyGuard } from './readOnlyGuard.js';
+import {
+  AllowDuringReadOnly,
+  DropDuringReadOnly,
+  QueueDuringReadOnly,
+  Writes,
+} from '../src/policyDecorators.js';
+import { QuiesceModule } from '../src/quiesceModule.js';
+import { ReadOnlyGuard } from '../src/readOnlyGuard.js';
+import { QUIESCE } from '../src/tokens.js';
 import { PLATFORMS, type RunningApp, startNestApp, streamingPost } from './testApp.js';
-import { QUIESCE } from './tokens.js';
 
 const SECRET = 'operator-secret';
 
@@ -311,8 +317,15 @@ describe.each(PLATFORMS)('ReadOnlyGuard on Nest %s', (platform) => {
     await entered;
     await engine.begin({ reason: 'r', message: 'Frozen soon' });
     expect(engine.phase).toBe('freezing');
-    // Several heartbeats later the write is still running, so the window must still be freezing.
-    await new Promise((r) => setTimeout(r, 200));
+    // Three heartbeats later that acknowledge the freeze and still report the write, the window must
+    // still be freezing.
+    const freezeVersion = engine.window!.freezeVersion ?? 0;
+    await waitForHeartbeats(
+      engine,
+      3,
+      'acknowledging the freeze with the write in flight',
+      (self) => self.ackedVersion >= freezeVersion && self.inFlight === 1,
+    );
     expect(engine.phase).toBe('freezing');
     expect((await engine.status()).inFlight.count).toBe(1);
     release();

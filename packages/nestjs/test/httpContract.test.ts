@@ -12,8 +12,8 @@ import {
   QueueDuringReadOnly,
   type QueueDuringReadOnlyOptions,
   Writes,
-} from './policyDecorators.js';
-import { QuiesceModule } from './quiesceModule.js';
+} from '../src/policyDecorators.js';
+import { QuiesceModule } from '../src/quiesceModule.js';
 import { PLATFORMS, type Platform, startNestApp } from './testApp.js';
 
 const VERBS = { GET: Get, POST: Post, PUT: Put, PATCH: Patch, DELETE: Delete } as const;
