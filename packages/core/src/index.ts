@@ -1,5 +1,6 @@
 export * from './audit.js';
 export * from './bypass.js';
+export * from './checklist.js';
 export * from './classifier.js';
 export * from './clock.js';
 export { createQuiesce, PROBLEM_TYPE } from './engine.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { checklistSchema } from './checklist.js';
 import { QuiesceError } from './errors.js';
 
 export const PHASES = ['scheduled', 'freezing', 'frozen', 'thawing', 'backfilling', 'closed'] as const;
@@ -30,7 +31,13 @@ const stragglerSchema = z.object({
   inFlight: z.number().int().nonnegative(),
   ackedVersion: z.number().int(),
   oldestOperation: z.string().optional(),
-  reason: z.enum(['not-acknowledged', 'in-flight', 'lost']),
+  /**
+   * `fenced`: unreachable, counted as stopped once its lease expired (it stops starting writes by
+   * itself); `lost`: its lease expired after it had confirmed (it died or was cut off mid-window).
+   */
+  reason: z.enum(['not-acknowledged', 'in-flight', 'lost', 'fenced']),
+  /** When its lease expired (fenced, lost). */
+  leaseUntil: z.string().optional(),
 });
 export type Straggler = z.infer<typeof stragglerSchema>;
 
@@ -56,6 +63,8 @@ export const windowSchema = z.object({
   notices: z.record(z.string(), noticeSchema).default({}),
   /** Closing record members contributed by extensions (write audit, backfill report). */
   report: z.record(z.string(), z.unknown()).default({}),
+  /** Durable checklist: driver, confirmations, soak, closure notice, backfill (see checklist.ts). */
+  checklist: checklistSchema.optional(),
 });
 export type MaintenanceWindow = z.infer<typeof windowSchema>;
 
@@ -108,7 +117,13 @@ export const extendInputSchema = z
 export type ExtendInput = z.input<typeof extendInputSchema>;
 
 export const endInputSchema = z
-  .object({ actor: z.string().optional(), reason: z.string().optional(), message: z.string().optional() })
+  .object({
+    actor: z.string().optional(),
+    reason: z.string().optional(),
+    message: z.string().optional(),
+    /** End the window in any phase (a stuck thaw or backfill too): closed at once, audited. */
+    force: z.boolean().optional(),
+  })
   .strict();
 export type EndInput = z.input<typeof endInputSchema>;
 
