@@ -164,6 +164,7 @@ export function createFileStore(options: FileStoreOptions | string): FileStore {
         all[record.id] = record;
       }),
     list: async () => Object.values(await readInstances()),
+    get: async (id) => (await readInstances())[id] ?? null,
     remove: (id) =>
       updateInstances((all) => {
         delete all[id];
