@@ -234,7 +234,7 @@ describe('engine: drain and acknowledgements', () => {
       confirmedIds: ['a'],
       fenced: [{ instanceId: 'ghost' }],
     });
-    expect((await store.registry!.list()).map((r) => r.id)).toEqual(['a']);
+    await vi.waitFor(async () => expect((await store.registry!.list()).map((r) => r.id)).toEqual(['a']));
     await a.close();
   });
 });

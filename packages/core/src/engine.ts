@@ -1086,7 +1086,7 @@ class Engine implements QuiesceEngine {
         };
         if (r.ackedVersion >= version && (kind === 'thaw' || r.inFlight === 0)) confirmed.push(r.id);
         else if (this.#expired(r, now))
-          fenced.push({ ...base, reason: 'fenced', leaseUntil: iso(this.#leaseOf(r)) });
+          fenced.push({ ...base, reason: 'fenced', leaseUntil: iso(this.#leaseOf(r)), lastSeen: r.lastSeen });
         else blocking.push({ ...base, reason: r.ackedVersion < version ? 'not-acknowledged' : 'in-flight' });
       }
     }
@@ -1116,6 +1116,8 @@ class Engine implements QuiesceEngine {
       for (;;) {
         const w = this.#state.window;
         if (this.#closed || w?.id !== windowId || w.phase !== phase) return null;
+        // Another instance took the window over: it confirms now.
+        if (w.checklist && w.checklist.controller !== this.instanceId) return null;
         const { confirmed, fenced, blocking } = await this.#assess(kind, version);
         const now0 = this.#clock.now();
         const timedOut = now0 >= deadline;
@@ -1127,8 +1129,6 @@ class Engine implements QuiesceEngine {
               `quiesce: instance unreachable; counted as stopped once its lease expired (${kind})`,
               { instanceId: f.instanceId, leaseUntil: f.leaseUntil },
             );
-            // Dropped from the registry: if it comes back it registers again.
-            await this.#store.registry?.remove(f.instanceId).catch(() => {});
           }
           if (timedOut && blocking.length > 0 && kind === 'freeze') {
             this.#log.warn('quiesce: drain deadline passed; stragglers', { stragglers: blocking });
@@ -1208,14 +1208,27 @@ class Engine implements QuiesceEngine {
             },
           };
         },
-      ).catch((err) => {
-        if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND')) throw err;
-      });
+      )
+        .then(() => this.#dropFenced(stragglers.filter((x) => x.reason === 'fenced')))
+        .catch((err) => {
+          if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND')) throw err;
+        });
     } catch (err) {
       this.#log.error('quiesce: freeze confirmation failed', { windowId, error: errorMessage(err) });
     } finally {
       this.#driving.delete(key);
     }
+  }
+
+  /**
+   * Fenced instances leave the registry once the confirmation that named them is committed (not
+   * before: a concurrent confirmation must still see them). Back, they register again.
+   */
+  async #dropFenced(fenced: Straggler[]): Promise<void> {
+    for (const f of fenced)
+      await this.#store.registry
+        ?.remove(f.instanceId, f.lastSeen !== undefined ? { ifLastSeen: f.lastSeen } : {})
+        .catch(() => {});
   }
 
   /** A live instance from the registry (a replayer when asked), other than this one; null if none. */
@@ -1280,11 +1293,16 @@ class Engine implements QuiesceEngine {
       this.#missingSince.delete(w.id);
       return;
     }
+    // A controller with no record holds no lease (a CLI, or one already dropped): give it one
+    // lease's time from when this instance first saw it missing.
+    if (!rec && !this.#missingSince.has(w.id)) this.#missingSince.set(w.id, now);
+    const goneAt = rec
+      ? this.#leaseOf(rec) + this.#o.clockSkewMs
+      : this.#missingSince.get(w.id)! + this.#o.leaseTtlMs + this.#o.clockSkewMs;
+    if (now <= goneAt) return;
+    // Instances that can replay get the first chance at a thaw or backfill; the others step in only if none does.
     if ((w.phase === 'thawing' || w.phase === 'backfilling') && this.#handlers.size === 0) {
-      // Instances that can replay get the first chance; the others step in only if none does.
-      const since = rec ? this.#leaseOf(rec) + this.#o.clockSkewMs : (this.#missingSince.get(w.id) ?? now);
-      if (!rec && !this.#missingSince.has(w.id)) this.#missingSince.set(w.id, now);
-      if (now <= since + 2 * this.#o.leaseTtlMs) return;
+      if (now <= goneAt + 2 * this.#o.leaseTtlMs) return;
     }
     await this.#takeOver(w.id, controller);
   }
@@ -1345,6 +1363,7 @@ class Engine implements QuiesceEngine {
         ackedVersion: r.ackedVersion,
         reason: 'lost',
         leaseUntil: iso(this.#leaseOf(r)),
+        lastSeen: r.lastSeen,
         ...(r.oldestOperation ? { oldestOperation: r.oldestOperation } : {}),
       });
     }
@@ -1355,7 +1374,7 @@ class Engine implements QuiesceEngine {
       added = lost.filter((l) => !known.has(l.instanceId));
       return { ...w, stragglers: [...w.stragglers, ...added] };
     });
-    for (const l of lost) await registry.remove(l.instanceId).catch(() => {});
+    await this.#dropFenced(lost);
     for (const l of added) {
       this.#log.warn('quiesce: instance lost during the window (its lease expired); dropped and named', {
         instanceId: l.instanceId,
@@ -1399,7 +1418,10 @@ class Engine implements QuiesceEngine {
     if (this.#driving.has(key)) return;
     this.#driving.add(key);
     const still = () =>
-      !this.#closed && this.#state.window?.id === windowId && this.#state.window.phase === 'thawing';
+      !this.#closed &&
+      this.#state.window?.id === windowId &&
+      this.#state.window.phase === 'thawing' &&
+      this.#state.window.checklist?.controller === this.instanceId;
     try {
       let w = this.#state.window;
       if (!w || !still()) return;
@@ -1409,6 +1431,7 @@ class Engine implements QuiesceEngine {
         const result = await this.#confirm('thaw', windowId, version, 'thawing', since);
         if (!result) return;
         await this.#updateChecklist(windowId, (c) => ({ ...c, thaw: result.confirmation }));
+        await this.#dropFenced(result.stragglers.filter((x) => x.reason === 'fenced'));
       }
       w = this.#state.window!;
       const soakFrom = Date.parse(w.checklist?.soakStartedAt ?? w.endedAt ?? iso(this.#clock.now()));
@@ -1465,6 +1488,7 @@ class Engine implements QuiesceEngine {
     for (;;) {
       const w = this.#state.window;
       if (this.#closed || w?.id !== windowId || w.phase !== 'thawing') return false;
+      if (w.checklist?.controller !== this.instanceId) return false;
       const n = w.checklist?.closureNotice ?? null;
       if (n?.sentAt) return true;
       if (n && n.by !== this.instanceId) {
@@ -1517,7 +1541,10 @@ class Engine implements QuiesceEngine {
     if (this.#driving.has(key)) return;
     this.#driving.add(key);
     const still = () =>
-      !this.#closed && this.#state.window?.id === windowId && this.#state.window.phase === 'backfilling';
+      !this.#closed &&
+      this.#state.window?.id === windowId &&
+      this.#state.window.phase === 'backfilling' &&
+      this.#state.window.checklist?.controller === this.instanceId;
     const waiter = this.#registryWaiter();
     try {
       const canReplay = this.#participant && this.#handlers.size > 0;
@@ -1905,8 +1932,26 @@ class Engine implements QuiesceEngine {
       this.#storeError = errorMessage(err);
       return;
     }
-    // The lease runs from before the read: whatever the store said then, this instance has applied.
-    if (sawStore && this.#leased) this.#renewLease(sentAt + this.#o.leaseTtlMs);
+    if (!sawStore || !this.#leased) return;
+    // A lease that held until now is extended: its record was in the registry the whole time, so a
+    // controller either saw this instance or saw the state it read. The lease runs from before the
+    // read: whatever the store said then, this instance has applied.
+    if (this.#clock.now() <= this.#leaseUntil) {
+      this.#renewLease(sentAt + this.#o.leaseTtlMs);
+      return;
+    }
+    // A lapsed (or first) lease is granted only after the record is in place *and* the state was
+    // read after it: a controller that listed the registry before the record landed began its window
+    // before this read, so this instance sees that window and refuses.
+    try {
+      const s = await this.#store.read();
+      this.#lastSync = this.#clock.now();
+      await this.#enqueueApply(s);
+    } catch (err) {
+      this.#storeError = errorMessage(err);
+      return;
+    }
+    this.#renewLease(sentAt + this.#o.leaseTtlMs);
   }
 
   #renewLease(until: number): void {

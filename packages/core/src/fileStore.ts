@@ -165,8 +165,10 @@ export function createFileStore(options: FileStoreOptions | string): FileStore {
       }),
     list: async () => Object.values(await readInstances()),
     get: async (id) => (await readInstances())[id] ?? null,
-    remove: (id) =>
+    remove: (id, options) =>
       updateInstances((all) => {
+        const known = all[id];
+        if (!known || (options?.ifLastSeen !== undefined && known.lastSeen !== options.ifLastSeen)) return;
         delete all[id];
       }),
   };

@@ -26,7 +26,9 @@ export function createMemoryStore(initial: QuiesceState = INITIAL_STATE): StateS
       const r = instances.get(id);
       return r ? structuredClone(r) : null;
     },
-    async remove(id) {
+    async remove(id, options) {
+      const known = instances.get(id);
+      if (!known || (options?.ifLastSeen !== undefined && known.lastSeen !== options.ifLastSeen)) return;
       instances.delete(id);
       for (const l of registryListeners) queueMicrotask(l);
     },

@@ -76,7 +76,11 @@ export interface InstanceRegistry {
   list(): Promise<InstanceRecord[]>;
   /** One record (the controller's lease, checked by every instance while a window is open). */
   get?(instanceId: string): Promise<InstanceRecord | null>;
-  remove(instanceId: string): Promise<void>;
+  /**
+   * Drop a record. With `ifLastSeen`, only if the record is still the one that was judged expired
+   * (an instance that renewed its lease meanwhile keeps its record).
+   */
+  remove(instanceId: string, options?: { ifLastSeen?: number }): Promise<void>;
   /**
    * Push of announced registry changes, for a controller waiting on acknowledgements. A store
    * listens to its registry channel only while someone subscribes (never on every instance).

@@ -38,6 +38,8 @@ const stragglerSchema = z.object({
   reason: z.enum(['not-acknowledged', 'in-flight', 'lost', 'fenced']),
   /** When its lease expired (fenced, lost). */
   leaseUntil: z.string().optional(),
+  /** Heartbeat time of the record judged expired (ms since epoch, its own clock). */
+  lastSeen: z.number().optional(),
 });
 export type Straggler = z.infer<typeof stragglerSchema>;
 

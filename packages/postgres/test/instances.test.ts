@@ -18,8 +18,9 @@ describe.skipIf(!ok)('postgres', () => {
     const schema = uniqueName('qpg_instances');
     const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
     return {
-      spawn: (id, engine, proxyPort) =>
+      spawn: (id, engine, proxyPort, extra) =>
         spawnInstance({
+          ...extra,
           id,
           schema,
           engine,

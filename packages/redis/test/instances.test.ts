@@ -12,10 +12,10 @@ describe.skipIf(!ok)('redis', () => {
     const admin = new Redis(REDIS_URL);
     const server = new URL(REDIS_URL);
     return {
-      spawn: (id, engine, proxyPort) => {
+      spawn: (id, engine, proxyPort, extra) => {
         const url = new URL(REDIS_URL);
         if (proxyPort) url.port = String(proxyPort);
-        return spawnInstance({ id, prefix, engine, url: url.toString() });
+        return spawnInstance({ ...extra, id, prefix, engine, url: url.toString() });
       },
       openStore: () => createRedisStore({ url: REDIS_URL, prefix }),
       proxy: () => createTcpProxy(server.hostname, Number(server.port || 6379)),

@@ -10,7 +10,9 @@ import {
   type StateStore,
   silentLogger,
 } from '@quiesce/core';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { POSTGRES_URL, uniqueName } from './services.js';
 
 /** One backend (a schema, a key prefix, a file…) the suite can open several handles on. */
 export interface StoreContractBackend {
@@ -359,13 +361,28 @@ export interface InstanceReport {
   /** Whether the instance refuses a plain write (`POST /orders`) right now. */
   refusing: boolean;
   fallback: string | null;
+  /** The window's controller and checklist progress, as this instance last applied them. */
+  controller?: string | null;
+  closureNotice?: { by: string; claimedAt: string; sentAt: string | null } | null;
+  backfill?: { done: number; total: number; applied: number } | null;
 }
 
 /** One engine running in a child process on the backend. */
 export interface InstanceHandle {
   readonly id: string;
   call<T = unknown>(
-    cmd: 'begin' | 'end' | 'decide' | 'status' | 'track' | 'finish' | 'close',
+    cmd:
+      | 'begin'
+      | 'end'
+      | 'decide'
+      | 'status'
+      | 'track'
+      | 'finish'
+      | 'close'
+      | 'enqueue'
+      | 'startWriting'
+      | 'stopWriting'
+      | 'waitForPhase',
     args?: unknown,
   ): Promise<T>;
   waitForReport(
@@ -377,12 +394,15 @@ export interface InstanceHandle {
   /** SIGKILL: the instance stops heartbeating without deregistering. */
   kill(): Promise<unknown>;
   close(): Promise<void>;
+  /** Notices the instance's notifiers sent (child config `notices: true`). */
+  readonly notices?: Array<{ kind: string; windowId: string; id: string }>;
 }
 
 /** Engine timings the scenarios run with (short, so the suite stays fast). */
 export interface ScenarioTimings {
   heartbeatMs: number;
-  instanceTimeoutMs: number;
+  leaseTtlMs: number;
+  clockSkewMs: number;
   stalenessMs: number;
   drainDeadlineMs: number;
   soakMs: number;
@@ -402,6 +422,8 @@ export interface InstanceScenarioBackend {
     id: string,
     engine: Partial<ScenarioTimings> & { storeFallback?: 'keep' | 'read-only' | 'read-write' },
     proxyPort?: number,
+    /** More of the child's config: `effects`, `queue`, `notices` (see serveInstance.mjs). */
+    extra?: Record<string, unknown>,
   ): Promise<InstanceHandle>;
   /** A store handle for the test process's own controller engine (like the CLI's). */
   openStore(): StateStore | Promise<StateStore>;
@@ -417,8 +439,9 @@ export interface InstanceScenarioBackend {
 
 export const SCENARIO_TIMINGS: ScenarioTimings = {
   heartbeatMs: 100,
-  // Generous against a loaded CI machine (an event loop stalled past it would be 'lost').
-  instanceTimeoutMs: 2000,
+  // Generous against a loaded CI machine (an event loop stalled past it fences the instance).
+  leaseTtlMs: 2000,
+  clockSkewMs: 250,
   stalenessMs: 600,
   drainDeadlineMs: 10_000,
   soakMs: 0,
@@ -503,7 +526,7 @@ export function runInstanceScenarios(
         expect(i!.ackedVersion).toBeGreaterThanOrEqual(freezeVersion);
         expect(i!.inFlight).toBe(0);
         expect(i!.live).toBe(true);
-        expect(Date.now() - i!.lastSeen).toBeLessThan(t.instanceTimeoutMs);
+        expect(i!.leaseUntil).toBeGreaterThan(Date.now() - t.clockSkewMs);
       }
       await b!.call('end', { actor: 'ops' });
       await Promise.all(
@@ -552,13 +575,139 @@ export function runInstanceScenarios(
       const started = Date.now();
       const window = await a!.call<MaintenanceWindow>('begin', { reason: 'migration', message: 'Back soon' });
       await Promise.all([a, b].map((h) => refusingAt(h!, window.freezeVersion!)));
-      const frozen = await controller!.waitForPhase('frozen', { timeoutMs: t.instanceTimeoutMs + 5000 });
-      expect(frozen.stragglers).toEqual([expect.objectContaining({ instanceId: c!.id, reason: 'lost' })]);
-      // Not dropped before it had been silent for the timeout.
-      expect(Date.now() - started).toBeGreaterThanOrEqual(t.instanceTimeoutMs - 2 * t.heartbeatMs - 50);
+      const frozen = await controller!.waitForPhase('frozen', { timeoutMs: t.leaseTtlMs + 5000 });
+      // Unreachable: counted as stopped only once its lease expired (it had fenced itself).
+      expect(frozen.stragglers).toEqual([expect.objectContaining({ instanceId: c!.id, reason: 'fenced' })]);
+      const leaseUntil = Date.parse(frozen.stragglers[0]!.leaseUntil!);
+      expect(Date.parse(frozen.frozenAt!)).toBeGreaterThan(leaseUntil + t.clockSkewMs);
+      expect(started).toBeLessThan(leaseUntil + t.clockSkewMs);
       await waitUntil('the lost instance gone from status', 3000, async () =>
         (await controller!.status()).instances.every((i) => i.id !== c!.id),
       );
+    });
+
+    it('an instance killed during frozen is dropped and named by the controller once its lease expired', {
+      timeout: 30_000,
+    }, async () => {
+      const [a, b, c] = (await setup(3)).handles;
+      const window = await controller!.begin({ reason: 'migration', message: 'Back soon' });
+      const frozen = await controller!.waitForPhase('frozen', { timeoutMs: 5000 });
+      expect(frozen.stragglers).toEqual([]);
+      // The CLI-like controller holds no lease: it handed the window to a live instance.
+      const driver = frozen.checklist?.controller;
+      expect([a, b, c].map((h) => h!.id)).toContain(driver);
+      const victim = [a, b, c].find((h) => h!.id !== driver)!;
+      await victim.kill();
+      const killedAt = Date.now();
+      await waitUntil('the killed instance named as lost', t.leaseTtlMs + 10_000, async () =>
+        (controller!.window?.stragglers ?? []).some((s) => s.instanceId === victim.id),
+      );
+      const named = controller!.window!.stragglers.find((s) => s.instanceId === victim.id)!;
+      expect(named).toMatchObject({ reason: 'lost' });
+      // Named only once its lease (renewed before the kill) had expired, plus the skew margin.
+      expect(Date.parse(named.leaseUntil!)).toBeLessThanOrEqual(killedAt + t.leaseTtlMs);
+      expect(controller!.window!.id).toBe(window.id);
+      await waitUntil('the lost instance gone from status', 5000, async () =>
+        (await controller!.status()).instances.every((i) => i.id !== victim.id),
+      );
+    });
+
+    it('a partitioned instance (fallback keep) fences itself: no write reaches the database from frozen to thaw; closed only once every instance writes again', {
+      timeout: 60_000,
+    }, async () => {
+      backend = await createBackend();
+      const db = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
+      const schema = uniqueName('qfence');
+      closers.push(async () => {
+        await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await db.end();
+      });
+      const table = `"${schema}".writes`;
+      // Every write that reaches the database is stamped by a trigger with the database's clock.
+      await db.query(`CREATE SCHEMA "${schema}";
+        CREATE TABLE ${table} (id bigserial PRIMARY KEY, instance text NOT NULL, at timestamptz);
+        CREATE FUNCTION "${schema}".stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN NEW.at := clock_timestamp(); RETURN NEW; END $$;
+        CREATE TRIGGER stamp BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION "${schema}".stamp();`);
+      const proxy = await backend.proxy();
+      closers.push(() => proxy.close());
+      const a = await backend.spawn('steady-a', t);
+      const b = await backend.spawn('steady-b', t);
+      const cutOff = await backend.spawn(
+        'cut-off',
+        { ...t, storeFallback: 'keep', stalenessMs: 30_000 },
+        proxy.port,
+      );
+      handles = [a, b, cutOff];
+      const store = await backend.openStore();
+      closers.push(() => store.close());
+      controller = createQuiesce({
+        ...t,
+        store,
+        participant: false,
+        instanceId: 'controller',
+        logger: silentLogger,
+      });
+      await controller.start();
+      await waitUntil(
+        'every instance registered',
+        5000,
+        async () => (await controller!.status()).instances.length >= 3,
+      );
+      for (const h of handles) await h.call('startWriting', { connectionString: POSTGRES_URL, table });
+      const written = async (id: string, from?: string, to?: string) =>
+        Number(
+          (
+            await db.query(
+              `SELECT count(*)::int AS n FROM ${table} WHERE instance = $1 AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3)`,
+              [id, from ?? null, to ?? null],
+            )
+          ).rows[0].n,
+        );
+      await waitUntil('every instance writing', 10_000, async () => {
+        for (const h of handles) if ((await written(h.id)) === 0) return false;
+        return true;
+      });
+
+      // Cut the instance off its store: open connections hang (half-open), new ones are refused.
+      proxy.cut();
+      (proxy as TcpProxy & { freeze?: () => void }).freeze?.();
+      const window = await controller.begin({ reason: 'migration', message: 'Back soon' });
+      const fenced = await cutOff.waitForReport(
+        (r) => r.event === 'fenced',
+        t.leaseTtlMs + 10_000,
+        'self-fencing',
+      );
+      expect(fenced.refusing).toBe(true);
+      const frozen = await controller.waitForPhase('frozen', { timeoutMs: t.leaseTtlMs + 10_000 });
+      expect(frozen.id).toBe(window.id);
+      expect(frozen.stragglers).toEqual([
+        expect.objectContaining({ instanceId: cutOff.id, reason: 'fenced' }),
+      ]);
+      expect(frozen.checklist?.freeze?.fenced.map((f) => f.instanceId)).toEqual([cutOff.id]);
+      expect(frozen.checklist?.freeze?.confirmedIds).toEqual(expect.arrayContaining([a.id, b.id]));
+      // The instance fenced itself before the controller counted it as stopped.
+      expect(fenced.at).toBeLessThan(Date.parse(frozen.frozenAt!));
+
+      proxy.restore();
+      await cutOff.waitForReport((r) => r.event === 'unfenced', 20_000, 'the lease renewed');
+      expect(await cutOff.call('decide')).toBe('refuse'); // the window holds it now
+      await controller.end({ actor: 'ops' });
+      const closed = await controller.waitForPhase('closed', { timeoutMs: 20_000 });
+      const thawedAt = closed.endedAt!;
+      // Not one write reached the database from any instance between frozen and thaw.
+      for (const h of handles) expect(await written(h.id, frozen.frozenAt!, thawedAt), h.id).toBe(0);
+      // … and the check could fail: each of them wrote before, and writes again after.
+      for (const h of handles)
+        expect(await written(h.id, undefined, window.startsAt), h.id).toBeGreaterThan(0);
+      // `closed` only after the thaw was confirmed by every instance.
+      expect(closed.checklist?.thaw).toMatchObject({ confirmed: 3, fenced: [], unconfirmed: [] });
+      expect(Date.parse(closed.checklist!.thaw!.at)).toBeLessThanOrEqual(Date.parse(closed.closedAt!));
+      await waitUntil('every instance writes again', 10_000, async () => {
+        for (const h of handles) if ((await written(h.id, closed.closedAt!)) === 0) return false;
+        return true;
+      });
+      for (const h of handles) await h.call('stopWriting');
     });
 
     it('store outage: keeps the last state, applies the fallback past the staleness bound, recovers by itself', {
