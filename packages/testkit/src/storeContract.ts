@@ -764,3 +764,129 @@ async function waitUntil(what: string, timeoutMs: number, check: () => Promise<b
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** Where the controller is killed in a crash trial. */
+export type CrashPoint = 'freezing' | 'soak' | 'notice' | 'backfill';
+const CRASH_POINTS: CrashPoint[] = ['freezing', 'soak', 'notice', 'backfill'];
+
+/**
+ * Crash trials: the instance driving a window (its controller) is killed with SIGKILL at a random
+ * point of freezing, soak, closure notice or backfill; the survivor takes the window over once the
+ * controller's lease expired. Every window reaches `closed`, every acknowledged intent (a shared
+ * pg-boss queue on PostgreSQL) is applied exactly once in effect, the closure notice goes out once.
+ * Trials: `QUIESCE_CRASH_TRIALS` (default 4, one per crash point; CI should run ≥ 20 per store).
+ */
+export function runCrashTrials(
+  name: string,
+  createBackend: () => InstanceScenarioBackend | Promise<InstanceScenarioBackend>,
+): void {
+  const trials = Math.max(1, Number(process.env.QUIESCE_CRASH_TRIALS ?? 4) || 4);
+  const t = { ...SCENARIO_TIMINGS, soakMs: 400, replay: { ratePerSecond: 300, concurrency: 2 } };
+  describe(`crash trials: ${name}`, () => {
+    const cleanups: Array<() => Promise<unknown>> = [];
+    afterEach(async () => {
+      for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+    });
+
+    for (let trial = 0; trial < trials; trial++) {
+      const point = CRASH_POINTS[trial % CRASH_POINTS.length]!;
+      it(`trial ${trial + 1}/${trials}: controller killed during ${point}`, { timeout: 60_000 }, async () => {
+        const backend = await createBackend();
+        cleanups.push(async () => backend.dispose?.());
+        const db = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
+        const schema = uniqueName('qcrash');
+        cleanups.push(async () => {
+          await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+          await db.end();
+        });
+        const effects = `"${schema}".effects`;
+        await db.query(`CREATE SCHEMA "${schema}";
+          CREATE TABLE ${effects} (key text PRIMARY KEY, value int NOT NULL);
+          CREATE TABLE ${effects}_attempts (key text NOT NULL, instance text NOT NULL);`);
+        const extra = {
+          effects: { connectionString: POSTGRES_URL, table: effects },
+          queue: { connectionString: POSTGRES_URL, schema: `${schema}_boss`, leaseMs: 1500 },
+          notices: true,
+        };
+        cleanups.push(() => db.query(`DROP SCHEMA IF EXISTS "${schema}_boss" CASCADE`));
+        const [a, b] = await Promise.all([
+          backend.spawn(`ctl-${trial}`, t, undefined, extra),
+          backend.spawn(`survivor-${trial}`, t, undefined, extra),
+        ]);
+        cleanups.push(async () => {
+          await a!.close();
+          await b!.close();
+        });
+        const keys: string[] = [];
+        const enqueue = async (h: InstanceHandle, n: number) => {
+          for (let i = 0; i < n; i++) {
+            const key = `${h.id}-${keys.length}`;
+            const r = await h.call<{ created: boolean }>('enqueue', { key, value: keys.length });
+            expect(r.created).toBe(true);
+            keys.push(key);
+          }
+        };
+        const rnd = (max: number) => Math.floor(Math.random() * max);
+        const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+        if (point === 'freezing') {
+          // The survivor holds the freeze with a write in flight; the controller dies while freezing.
+          await b!.call('track', { name: 'POST /slow' });
+          const w = await a!.call<MaintenanceWindow>('begin', {
+            reason: 'crash trial',
+            message: 'Back soon',
+          });
+          await pause(rnd(100));
+          await a!.kill();
+          await b!.waitForReport((r) => r.controller === b!.id, t.leaseTtlMs + 10_000, 'the takeover');
+          await b!.call('finish', { name: 'POST /slow' });
+          await b!.waitForReport((r) => r.windowId === w.id && r.phase === 'frozen', 10_000, 'frozen');
+          await enqueue(b!, 20);
+          await b!.call('end', { actor: 'ops' });
+        } else {
+          const w = await a!.call<MaintenanceWindow>('begin', {
+            reason: 'crash trial',
+            message: 'Back soon',
+          });
+          await a!.waitForReport((r) => r.windowId === w.id && r.phase === 'frozen', 10_000, 'frozen');
+          await enqueue(a!, 30);
+          await enqueue(b!, 30);
+          await a!.call('end', { actor: 'ops' });
+          if (point === 'soak') await pause(rnd(t.soakMs));
+          else if (point === 'notice')
+            await a!.waitForReport(
+              (r) => r.closureNotice?.by === a!.id,
+              10_000,
+              'the closure notice claimed',
+            );
+          else {
+            await a!.waitForReport((r) => r.phase === 'backfilling', 10_000, 'backfilling');
+            await pause(rnd(150));
+          }
+          await a!.kill();
+        }
+        const closed = await b!.waitForReport(
+          (r) => r.phase === 'closed',
+          t.leaseTtlMs * 3 + 30_000,
+          'the window closed by the survivor',
+        );
+        expect(closed.controller).toBe(b!.id);
+        // Exactly once in effect: one row per acknowledged intent, none missing, none extra.
+        const rows = await db.query(`SELECT key FROM ${effects} ORDER BY key`);
+        expect(rows.rows.map((r: { key: string }) => r.key)).toEqual([...keys].sort());
+        const all = () =>
+          [...(a!.notices ?? []), ...(b!.notices ?? [])].filter((n) => n.windowId === closed.windowId);
+        // The closed notice follows the closed state (notifiers run after the state is committed).
+        await waitUntil('the closed notice', 10_000, async () => all().some((n) => n.kind === 'closed'));
+        const notices = all();
+        const ended = notices.filter((n) => n.kind === 'ended').length;
+        // A controller killed between sending the notice and recording it sent leaves a claim the
+        // survivor cannot tell from an unsent one: only then may the notice go out twice.
+        if (point === 'notice') expect(ended).toBeGreaterThanOrEqual(1);
+        else expect(ended).toBe(1);
+        expect(ended).toBeLessThanOrEqual(2);
+        expect(notices.filter((n) => n.kind === 'closed')).toHaveLength(1);
+      });
+    }
+  });
+}
