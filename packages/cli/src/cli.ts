@@ -73,12 +73,14 @@ const COMMANDS: Record<string, { spec: Spec; positionals: number; summary: strin
     },
   },
   end: {
-    summary: 'end [--reason …] [--message …] [--no-wait] [--timeout 10m] [--soak 10s]',
+    summary: 'end [--reason …] [--message …] [--no-wait] [--timeout 10m] [--soak 10s] [--force]',
     positionals: 0,
     spec: {
       reason: { type: 'string' },
       message: { type: 'string' },
       actor: { type: 'string' },
+      // fencing (#12): close a window stuck in any phase, audited
+      force: { type: 'boolean' },
       'no-wait': { type: 'boolean' },
       timeout: { type: 'string' },
       soak: { type: 'string' },
@@ -433,7 +435,14 @@ async function end(c: Controller, v: Values, out: Output): Promise<ExitCode> {
     ...(str(v, 'reason') ? { reason: str(v, 'reason')! } : {}),
     ...(str(v, 'message') ? { message: str(v, 'message')! } : {}),
     actor: str(v, 'actor') ?? defaultActor(),
+    ...(v.force ? { force: true } : {}),
   });
+  // fencing (#12): a forced end closes the window at once, whatever phase it was in.
+  if (v.force && w.checklist?.forced) {
+    out.line(`window ${w.id} closed by force (it was ${w.checklist.forced.fromPhase})`);
+    if (out.json) out.data({ window: w });
+    return EXIT.ok;
+  }
   if (w.phase === 'closed') {
     out.line(`window ${w.id} was only scheduled: cancelled`);
     if (out.json) out.data({ window: w });

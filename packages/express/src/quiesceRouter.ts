@@ -104,6 +104,8 @@ const patchBody = z
 const endBody = z.strictObject({
   reason: z.string('must be a string').max(500).optional(),
   message: z.string('must be a string').max(2000).optional(),
+  // fencing (#12): end a window in any phase (a stuck thaw or backfill), audited
+  force: z.boolean('must be a boolean').optional(),
 });
 
 const intentsQuery = z.strictObject({

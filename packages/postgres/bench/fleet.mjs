@@ -43,3 +43,5 @@ printFleet(
   `@quiesce/postgres — fleet on loopback (PostgreSQL ${version}, max_connections ${maxConnections}; per process: a pool of 6 + one LISTEN connection)`,
   results,
 );
+// Whatever a closed client leaves scheduled must not hold the benchmark open.
+process.exit(0);

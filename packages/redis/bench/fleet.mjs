@@ -40,3 +40,5 @@ for (const n of sizes) {
 }
 admin.disconnect();
 printFleet(`@quiesce/redis — fleet on loopback (Redis ${version})`, results);
+// Whatever a closed client leaves scheduled must not hold the benchmark open.
+process.exit(0);
