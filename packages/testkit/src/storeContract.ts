@@ -335,12 +335,39 @@ export function runStoreContractSuite(
         const a = await open(b);
         const other = await open(b);
         if (!a.registry?.subscribe || !other.registry) return ctx.skip();
-        let calls = 0;
-        const off = a.registry.subscribe(() => calls++);
+        const seen: string[] = [];
+        let subscribed = false;
+        const off = a.registry.subscribe(() => {
+          subscribed = true;
+          seen.push('notice');
+        });
+        // A store may call the listener once when its subscription is in place (to look again).
         await new Promise((r) => setTimeout(r, 150));
+        const before = seen.length;
+        // A heartbeat that nobody waits for announces nothing; an acknowledgement does (in order).
         await other.registry.upsert(record('i-9', { ackedVersion: 1 }));
-        await waitFor('a registry notification', propagation, () => calls > 0);
+        await other.registry.upsert(record('i-9', { ackedVersion: 2 }), { announce: true });
+        await waitFor('a registry notification', propagation, () => seen.length > before);
+        // The announced upsert was the last one published: a notice of the first would be here too.
+        expect(seen.length - before).toBe(1);
+        expect(subscribed).toBe(true);
         off();
+      });
+
+      it('get() reads one record; remove() with ifLastSeen keeps a record renewed meanwhile', {
+        timeout,
+      }, async (ctx) => {
+        const b = await fresh();
+        const s = await open(b);
+        if (!s.registry?.get) return ctx.skip();
+        await s.registry.upsert(record('i-7', { ackedVersion: 1, lastSeen: 1000 }));
+        expect(await s.registry.get('i-7')).toMatchObject({ id: 'i-7', ackedVersion: 1, lastSeen: 1000 });
+        expect(await s.registry.get('nobody')).toBeNull();
+        await s.registry.upsert(record('i-7', { ackedVersion: 1, lastSeen: 2000 }));
+        await s.registry.remove('i-7', { ifLastSeen: 1000 });
+        expect(await s.registry.get('i-7')).toMatchObject({ lastSeen: 2000 });
+        await s.registry.remove('i-7', { ifLastSeen: 2000 });
+        expect(await s.registry.get('i-7')).toBeNull();
       });
     });
   });
