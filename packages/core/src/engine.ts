@@ -1909,9 +1909,15 @@ class Engine implements QuiesceEngine {
     if (this.#closed) return;
     const sentAt = this.#clock.now();
     let sawStore = !poll;
+    const registry = this.#store.registry;
+    // One round trip where the store offers it (a read and the renewal in one statement).
+    const combined =
+      poll && !announce && this.#participant && registry && this.#store.heartbeat
+        ? this.#store.heartbeat.bind(this.#store)
+        : null;
     if (poll) {
       try {
-        const s = await this.#store.read();
+        const s = combined ? await combined(this.#record(sentAt)) : await this.#store.read();
         this.#lastSync = this.#clock.now();
         this.#storeError = null;
         sawStore = true;
@@ -1924,13 +1930,14 @@ class Engine implements QuiesceEngine {
       }
       this.#queueStats = await this.#queue.stats().catch(() => this.#queueStats);
     }
-    const registry = this.#store.registry;
     if (!registry || !this.#participant) return;
-    try {
-      await registry.upsert(this.#record(sentAt), { announce });
-    } catch (err) {
-      this.#storeError = errorMessage(err);
-      return;
+    if (!combined) {
+      try {
+        await registry.upsert(this.#record(sentAt), { announce });
+      } catch (err) {
+        this.#storeError = errorMessage(err);
+        return;
+      }
     }
     if (!sawStore || !this.#leased) return;
     // A lease that held until now is extended: its record was in the registry the whole time, so a

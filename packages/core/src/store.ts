@@ -23,6 +23,12 @@ export interface StateStore {
   subscribe(listener: (state: QuiesceState) => void, onError?: (error: Error) => void): () => void;
   /** The instance registry kept in the same backend, when the store has one. */
   readonly registry?: InstanceRegistry;
+  /**
+   * A heartbeat in one round trip, when the backend can: upsert this instance's record (not
+   * announced) and read the state as of the start of that call. Optional: the engine otherwise
+   * calls `read()` then `registry.upsert()`.
+   */
+  heartbeat?(record: InstanceRecord): Promise<QuiesceState>;
   close(): Promise<void>;
 }
 

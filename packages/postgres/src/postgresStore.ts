@@ -309,6 +309,29 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     writable: true,
     schema,
     registry,
+    async heartbeat(record) {
+      const checked = parseInstanceRecord(record, 'heartbeat');
+      // The renewal and the state read in one statement (the read sees the state as of its start).
+      const r = await query(
+        `WITH up AS (
+           INSERT INTO ${s}.instances AS t (key, id, acked_version, in_flight, last_seen, record)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (key, id) DO UPDATE SET acked_version = EXCLUDED.acked_version,
+             in_flight = EXCLUDED.in_flight, last_seen = EXCLUDED.last_seen, record = EXCLUDED.record
+           WHERE t.acked_version <= EXCLUDED.acked_version
+           RETURNING 1)
+         SELECT version, payload, (SELECT count(*) FROM up) AS renewed FROM ${s}.state WHERE key = $1`,
+        [key, checked.id, checked.ackedVersion, checked.inFlight, checked.lastSeen, JSON.stringify(checked)],
+        'heartbeat',
+      );
+      const row = r.rows[0];
+      if (!row) {
+        if (highest > 0) throw vanished();
+        // No state yet: the upsert ran all the same (a data-modifying WITH always does).
+        return structuredClone(INITIAL_STATE);
+      }
+      return decode(row.version, row.payload);
+    },
     get listening() {
       return stopState !== null && listener.listening(channel);
     },
