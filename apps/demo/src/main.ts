@@ -37,6 +37,9 @@ const demo = await buildDemo({
   ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
   ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}),
   ...(env.QUIESCE_ADMIN_TOKEN ? { adminToken: env.QUIESCE_ADMIN_TOKEN } : {}),
+  // Two demos on one machine: their own data directory, schema and Redis key prefix.
+  ...(env.QUIESCE_DEMO_DATA_DIR ? { dataDir: env.QUIESCE_DEMO_DATA_DIR } : {}),
+  ...(env.QUIESCE_DEMO_SCHEMA ? { schema: env.QUIESCE_DEMO_SCHEMA } : {}),
   logger,
 }).catch((err) => {
   process.stderr.write(`quiesce demo: could not start: ${err?.message ?? err}\n`);
@@ -47,7 +50,7 @@ const demo = await buildDemo({
 
 const where =
   demo.database === 'pglite'
-    ? 'embedded PGlite under apps/demo/.data (no server needed), state in apps/demo/.data/state.json'
+    ? `embedded PGlite under ${env.QUIESCE_DEMO_DATA_DIR ?? 'apps/demo/.data'} (no server needed), state in ${env.QUIESCE_DEMO_DATA_DIR ?? 'apps/demo/.data'}/state.json`
     : `PostgreSQL (DATABASE_URL), state in ${demo.store}`;
 print(`
 quiesce demo — ${where}

@@ -158,7 +158,7 @@ const COMMANDS: Record<string, CommandDoc> = {
     examples: ['quiesce extend --by 15m --message "Taking longer than planned: back by 15:00 UTC."'],
   },
   end: {
-    summary: 'end [--reason …] [--message …] [--no-wait] [--timeout 10m] [--soak 10s]',
+    summary: 'end [--reason …] [--message …] [--no-wait] [--timeout 10m] [--soak 10s] [--force]',
     about: 'End the window: writes are back on; then wait for the soak, the closure notice and the backfill.',
     positionals: 0,
     options: {
@@ -169,6 +169,12 @@ const COMMANDS: Record<string, CommandDoc> = {
         value: '<name>',
         desc: 'with --store: who is recorded in the audit log',
         default: 'user@host (cli)',
+      },
+      // fencing (#12): close a window stuck in any phase, audited
+      force: {
+        type: 'boolean',
+        desc: 'close the window in any phase at once (a stuck thaw or backfill), audited',
+        default: 'off',
       },
       'no-wait': { type: 'boolean', desc: 'with --url: return once writes are back on', default: 'off' },
       timeout: {
@@ -646,7 +652,14 @@ async function end(c: Controller, v: Values, out: Output): Promise<ExitCode> {
     ...(str(v, 'reason') ? { reason: str(v, 'reason')! } : {}),
     ...(str(v, 'message') ? { message: str(v, 'message')! } : {}),
     actor: str(v, 'actor') ?? defaultActor(),
+    ...(v.force ? { force: true } : {}),
   });
+  // fencing (#12): a forced end closes the window at once, whatever phase it was in.
+  if (v.force && w.checklist?.forced) {
+    out.line(`window ${w.id} closed by force (it was ${w.checklist.forced.fromPhase})`);
+    if (out.json) out.data({ window: w });
+    return EXIT.ok;
+  }
   if (w.phase === 'closed') {
     out.line(`window ${w.id} was only scheduled: cancelled`);
     if (out.json) out.data({ window: w });

@@ -23,6 +23,8 @@ export interface EndRequest {
   reason?: string;
   message?: string;
   actor?: string;
+  /** End a window in any phase (a stuck thaw or backfill): closed at once, audited. */
+  force?: boolean;
 }
 
 /** What a client may see of one queued write (the admin API never shows payloads). */

@@ -4,7 +4,19 @@ import type { Mode, Phase } from './window.js';
 export interface AuditEntry {
   at: string;
   actor: string;
-  action: 'schedule' | 'begin' | 'extend' | 'end' | 'phase' | 'fallback' | 'recover' | 'notice';
+  action:
+    | 'schedule'
+    | 'begin'
+    | 'extend'
+    | 'end'
+    | 'phase'
+    | 'fallback'
+    | 'recover'
+    | 'notice'
+    // fencing: an instance's own lease lapsed or came back; another instance's lease expired
+    | 'lease'
+    // fencing: a live instance took over the window of a controller whose lease expired
+    | 'takeover';
   reason?: string;
   windowId: string | null;
   from: { mode: Mode; phase: Phase | null };

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import type { AuditEntry } from './audit.js';
+import { emptyChecklist } from './checklist.js';
 import { buildClosingRecord, READ_HEALTH_KEY_PREFIX, versionGaps } from './closingRecord.js';
 import { createQuiesce } from './engine.js';
 import { createMemoryStore } from './memoryStore.js';
@@ -176,11 +177,30 @@ describe('closing record', () => {
       stragglers: [{ instanceId: 'c', inFlight: 0, ackedVersion: 1, reason: 'lost' as const }],
       notices: {},
       report: {},
+      // The checklist as the engine keeps it (core/src/checklist.ts).
       checklist: {
-        freeze: { confirmed: 2, fenced: [{ instanceId: 'd', leaseUntil: '2026-01-01T00:00:00.400Z' }] },
-        thaw: { confirmed: 2, fenced: [] },
+        ...emptyChecklist('a'),
+        freeze: {
+          version: 1,
+          at: '2026-01-01T00:00:00.500Z',
+          tookMs: 500,
+          confirmed: 2,
+          fenced: [{ instanceId: 'd', leaseUntil: '2026-01-01T00:00:00.400Z', ackedVersion: 0, inFlight: 0 }],
+          unconfirmed: [],
+        },
+        thawVersion: 2,
+        thaw: {
+          version: 2,
+          at: '2026-01-01T00:00:01.100Z',
+          tookMs: 100,
+          confirmed: 2,
+          fenced: [],
+          unconfirmed: [],
+        },
         takeovers: [{ from: 'a', by: 'b', at: '2026-01-01T00:00:01.500Z', phase: 'backfilling' }],
         backfill: {
+          startedAt: '2026-01-01T00:00:01.600Z',
+          updatedAt: '2026-01-01T00:00:01.900Z',
           done: 5,
           total: 5,
           applied: 4,

@@ -228,11 +228,17 @@ describe('engine: drain and acknowledgements', () => {
       ackedVersion: 0,
       inFlight: 2,
     });
-    const a = createQuiesce({ store, instanceId: 'a', instanceTimeoutMs: 1000 });
+    const a = createQuiesce({ store, instanceId: 'a', leaseTtlMs: 2000 });
     await a.begin({ reason: 'r', message: 'm' });
     const w = await a.waitForPhase('frozen', { timeoutMs: 1000 });
-    expect(w.stragglers).toEqual([expect.objectContaining({ instanceId: 'ghost', reason: 'lost' })]);
-    expect((await store.registry!.list()).map((r) => r.id)).toEqual(['a']);
+    // Its lease (lastSeen + TTL: a record without one) expired long ago: fenced, named, dropped.
+    expect(w.stragglers).toEqual([expect.objectContaining({ instanceId: 'ghost', reason: 'fenced' })]);
+    expect(w.checklist?.freeze).toMatchObject({
+      confirmed: 1,
+      confirmedIds: ['a'],
+      fenced: [{ instanceId: 'ghost' }],
+    });
+    await vi.waitFor(async () => expect((await store.registry!.list()).map((r) => r.id)).toEqual(['a']));
     await a.close();
   });
 });
@@ -474,7 +480,7 @@ describe('engine: store failure', () => {
     ['read-write', 'proceed'],
     ['keep', 'proceed'],
   ] as const)(
-    'past the staleness bound, fallback %s; recovers when the store returns',
+    'past the staleness bound, fallback %s; past the lease, fenced whatever the fallback; recovers when the store returns',
     async (fallback, outcome) => {
       const clock = createManualClock();
       const store = flakyStore();
@@ -484,11 +490,15 @@ describe('engine: store failure', () => {
         clock,
         heartbeatMs: 1000,
         stalenessMs: 5000,
+        leaseTtlMs: 10_000,
         storeFallback: fallback,
       });
       engine.on('store-fallback', (f) => events.push(`fallback:${f.fallback}`));
       engine.on('store-recovered', () => events.push('recovered'));
+      engine.on('fenced', () => events.push('fenced'));
+      engine.on('unfenced', () => events.push('unfenced'));
       await engine.start();
+      const leaseFrom = clock.now();
       store.down = true;
       await clock.advance(4000);
       expect(engine.decide(post).outcome).toBe('proceed');
@@ -502,10 +512,24 @@ describe('engine: store failure', () => {
       await expect(engine.begin({ reason: 'r', message: 'm' })).rejects.toMatchObject({
         code: 'STORE_UNAVAILABLE',
       });
+      // The lease taken at start runs out: no write starts, whatever the fallback says.
+      await clock.set(leaseFrom + 10_000);
+      expect(engine.decide(post).outcome).toBe(outcome);
+      await clock.set(leaseFrom + 10_001);
+      const d = engine.decide(post);
+      expect(d).toMatchObject({ outcome: 'refuse', windowId: 'lease-expired' });
+      expect((await engine.status()).lease).toMatchObject({ held: true, fenced: true });
       store.down = false;
-      await clock.advance(1000);
+      // Heartbeats come every heartbeatMs ± 10% (jitter).
+      await clock.advance(1100);
       expect(engine.decide(post).outcome).toBe('proceed');
-      expect(events).toEqual([`fallback:${fallback}`, 'recovered']);
+      expect((await engine.status()).lease).toMatchObject({ held: true, fenced: false });
+      expect(events).toEqual([`fallback:${fallback}`, 'fenced', 'recovered', 'unfenced']);
+      const audit = await engine.audit();
+      expect(audit.filter((e) => e.action === 'lease').map((e) => e.reason)).toEqual([
+        expect.stringMatching(/^lease expired at /),
+        'lease renewed; writes allowed again',
+      ]);
       await engine.close();
     },
   );

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { agentRefusal } from './agentRefusal.js';
 import { type AuditEntry, createMemoryAuditLog } from './audit.js';
 import { type BypassCheck, createBypassCheck, redactOperation } from './bypass.js';
+import { type Checklist, type Confirmation, emptyChecklist } from './checklist.js';
 import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
 import { recordReadHealth, withTrail } from './closingRecord.js';
@@ -37,7 +38,7 @@ import type {
 } from './operation.js';
 import { ReadHealthWatcher } from './readHealth.js';
 import { computeRetryAfter, type ResolvedRetryAfter, resolveRetryAfterOptions } from './retryAfter.js';
-import type { InstanceRecord, StateStore } from './store.js';
+import type { InstanceBackfill, InstanceRecord, StateStore } from './store.js';
 import { assertStorableText } from './text.js';
 import type {
   EngineEvents,
@@ -110,6 +111,11 @@ interface RefusalTemplate {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Above this many confirmed instances a confirmation records the count only (a fleet's state stays small). */
+const NAMED_CONFIRMATIONS = 50;
+/** The driver writes backfill progress into the state at most this often (every write reaches every instance). */
+const PROGRESS_EVERY_MS = 1000;
+const OPEN_PHASES = new Set<Phase>(['freezing', 'frozen', 'thawing', 'backfilling']);
 const PHASE_INDEX = new Map<Phase, number>(PHASES.map((p, i) => [p, i]));
 const iso = (ms: number) => new Date(ms).toISOString();
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -155,9 +161,18 @@ class Engine implements QuiesceEngine {
   readonly #o: Required<
     Pick<
       QuiesceOptions,
-      'drainDeadlineMs' | 'soakMs' | 'heartbeatMs' | 'instanceTimeoutMs' | 'stalenessMs' | 'storeFallback'
+      | 'drainDeadlineMs'
+      | 'soakMs'
+      | 'heartbeatMs'
+      | 'leaseTtlMs'
+      | 'clockSkewMs'
+      | 'sweepMs'
+      | 'stalenessMs'
+      | 'storeFallback'
     >
   >;
+  /** True when this engine holds a lease: a participant on a registry it may share with others. */
+  readonly #leased: boolean;
   readonly #statusUrl: (id: string) => string;
   readonly #generateId: () => string;
   readonly #startedAt: string;
@@ -180,11 +195,20 @@ class Engine implements QuiesceEngine {
   #replayAbort: AbortController | null = null;
   #backfill: ReplayProgress | null = null;
   #queueStats: IntentStats | null = null;
-  #confirming = new Set<string>();
-  #backfilling = new Set<string>();
   #notifyChains = new Map<string, Promise<void>>();
   readonly #notifyAbort = new AbortController();
-  #lostInstances: Record<string, Straggler[]> = {};
+  /** Until when this instance may start writes (its own clock); Infinity when it holds no lease. */
+  #leaseUntil = Number.POSITIVE_INFINITY;
+  #fenced = false;
+  #fenceTimer: unknown = null;
+  #sweepTimer: unknown = null;
+  #sweeping = false;
+  #driving = new Set<string>();
+  #shareRuns = new Map<string, Promise<ReplayReport | null>>();
+  #myBackfill: InstanceBackfill | null = null;
+  #queuedOutsideWindow = 0;
+  #lastProgressWrite = 0;
+  #lastSweep = Number.NEGATIVE_INFINITY;
 
   constructor(options: QuiesceOptions) {
     this.#clock = options.clock ?? systemClock;
@@ -224,12 +248,19 @@ class Engine implements QuiesceEngine {
       bypassCookie: options.bypass?.cookie ?? 'quiesce_bypass',
     });
     this.#participant = options.participant ?? true;
+    // A store the engine made for itself (memory) has nobody else on it: nothing to fence against.
+    this.#leased = this.#participant && !!options.store?.registry;
+    // Fail closed: a leased instance starts writes only once it has seen the store and renewed its lease.
+    if (this.#leased) this.#leaseUntil = Number.NEGATIVE_INFINITY;
     this.#replayOptions = options.replay ?? {};
+    const heartbeatMs = options.heartbeatMs ?? 1000;
     this.#o = {
       drainDeadlineMs: options.drainDeadlineMs ?? 30_000,
       soakMs: options.soakMs ?? 10_000,
-      heartbeatMs: options.heartbeatMs ?? 1000,
-      instanceTimeoutMs: options.instanceTimeoutMs ?? 5000,
+      heartbeatMs,
+      leaseTtlMs: options.leaseTtlMs ?? options.instanceTimeoutMs ?? Math.max(5000, 3 * heartbeatMs),
+      clockSkewMs: options.clockSkewMs ?? 1000,
+      sweepMs: options.sweepMs ?? 30_000,
       stalenessMs: options.stalenessMs ?? 30_000,
       storeFallback: options.storeFallback ?? 'keep',
     };
@@ -237,6 +268,23 @@ class Engine implements QuiesceEngine {
       if (typeof v === 'number' && (!Number.isFinite(v) || v < 0)) {
         throw new QuiesceError('INVALID_INPUT', `${k} must be a non-negative number, got ${v}`, { field: k });
       }
+    }
+    if (this.#o.leaseTtlMs < 2 * this.#o.heartbeatMs) {
+      throw new QuiesceError(
+        'INVALID_INPUT',
+        `leaseTtlMs must be at least twice heartbeatMs (${2 * this.#o.heartbeatMs}), got ${this.#o.leaseTtlMs}`,
+        { field: options.leaseTtlMs === undefined ? 'instanceTimeoutMs' : 'leaseTtlMs' },
+      );
+    }
+    const rate = options.replay?.ratePerSecond;
+    if (rate !== undefined && (!Number.isFinite(rate) || rate < 0)) {
+      throw new QuiesceError(
+        'INVALID_INPUT',
+        `replay.ratePerSecond must be a non-negative number, got ${rate}`,
+        {
+          field: 'replay.ratePerSecond',
+        },
+      );
     }
     if (!['keep', 'read-only', 'read-write'].includes(this.#o.storeFallback)) {
       throw new QuiesceError(
@@ -333,6 +381,8 @@ class Engine implements QuiesceEngine {
     this.#closed = true;
     this.#clock.clearTimeout(this.#heartbeatTimer);
     this.#clock.clearTimeout(this.#windowTimer);
+    this.#clock.clearTimeout(this.#fenceTimer);
+    this.#clock.clearTimeout(this.#sweepTimer);
     this.#replayAbort?.abort();
     this.#escalation?.close(); // #18
     // Notifiers retrying against a dead endpoint must not hold the shutdown for their whole budget.
@@ -351,7 +401,13 @@ class Engine implements QuiesceEngine {
 
   decide(op: Operation): Decision {
     const c = this.#classify(op);
-    if (!this.#readOnly) return PROCEED['no-window'][c.classification][c.policy];
+    if (!this.#readOnly) {
+      // A lapsed lease is checked here too, not only by its timer: a stalled event loop may run
+      // requests before the timer fires. One comparison; Infinity for an engine without a lease.
+      if (this.#leaseUntil === Number.POSITIVE_INFINITY || this.#clock.now() <= this.#leaseUntil)
+        return PROCEED['no-window'][c.classification][c.policy];
+      this.#fence();
+    }
     if (c.classification === 'read') return PROCEED.read.read[c.policy];
     if (c.policy === 'allow') return PROCEED.allow.write.allow;
     const tpl = this.#tpl!;
@@ -454,7 +510,7 @@ class Engine implements QuiesceEngine {
     // One shared hook, set on the first write, instead of a wrapping handle and closure per write:
     // tell the controller at once when the last write of a freezing instance finishes.
     this.#inflight.onDone ??= () => {
-      if (this.#inflight.count === 0 && this.phase === 'freezing') void this.#heartbeat();
+      if (this.#inflight.count === 0 && this.phase === 'freezing') void this.#heartbeat(false, true);
     };
     return this.#inflight.track(op);
   }
@@ -474,6 +530,7 @@ class Engine implements QuiesceEngine {
     if (v.endsAt && Date.parse(v.endsAt) <= now) {
       throw new QuiesceError('INVALID_INPUT', 'begin: endsAt: must be in the future', { field: 'endsAt' });
     }
+    this.#announcing++;
     const state = await this.#transition('begin', v.actor, v.reason, (s) => {
       this.#assertNoOpenWindow(s);
       const version = s.version + 1;
@@ -482,12 +539,15 @@ class Engine implements QuiesceEngine {
         version,
         updatedAt: iso(now),
         updatedBy: v.actor,
-        window: this.#newWindow({ ...v, startsAt: iso(now) }, 'freezing', version),
+        window: {
+          ...this.#newWindow({ ...v, startsAt: iso(now) }, 'freezing', version),
+          checklist: emptyChecklist(this.instanceId),
+        },
       };
-    });
+    }).finally(() => this.#announcing--);
     const w = state.window!;
-    this.#notify('started', w);
-    void this.#confirmFreeze(w.id);
+    void this.#notify('started', w);
+    this.#drive();
     return w;
   }
 
@@ -518,7 +578,7 @@ class Engine implements QuiesceEngine {
         window: this.#newWindow(v, 'scheduled', null),
       };
     });
-    this.#notify('scheduled', state.window!);
+    void this.#notify('scheduled', state.window!);
     return state.window!;
   }
 
@@ -561,13 +621,14 @@ class Engine implements QuiesceEngine {
         window: { ...w, endsAt, message: v.message ?? w.message },
       };
     });
-    this.#notify('extended', state.window!);
+    void this.#notify('extended', state.window!);
     return state.window!;
   }
 
   async end(input: EndInput = {}): Promise<MaintenanceWindow> {
     const v = parseOrThrow(endInputSchema, input, 'end');
     await this.start();
+    if (v.force) return this.#forceEnd(v);
     const current = this.#state.window;
     if (current && isReadOnlyPhase(current.phase)) {
       for (const hook of [...this.#beforeThaw]) {
@@ -578,6 +639,8 @@ class Engine implements QuiesceEngine {
         }
       }
     }
+    // The checklist is driven by an instance that can replay: this one, or a live one it hands it to.
+    const heir = this.#participant && this.#handlers.size > 0 ? null : await this.#pickLive(true);
     const now = this.#clock.now();
     let cancelled = false;
     const state = await this.#transition('end', v.actor, v.reason, (s) => {
@@ -590,9 +653,11 @@ class Engine implements QuiesceEngine {
         throw new QuiesceError('NO_ACTIVE_WINDOW', `end: window ${v.windowId} is no longer the open window`);
       // ---- end conditional end
       cancelled = w.phase === 'scheduled';
+      const version = s.version + 1;
+      const c = w.checklist ?? emptyChecklist(null);
       return {
         mode: 'read-write',
-        version: s.version + 1,
+        version,
         updatedAt: iso(now),
         updatedBy: v.actor,
         window: {
@@ -601,13 +666,66 @@ class Engine implements QuiesceEngine {
           endedAt: iso(now),
           closedAt: cancelled ? iso(now) : null,
           ...(v.message ? { report: { ...w.report, closingMessage: v.message } } : {}),
+          ...(cancelled
+            ? {}
+            : {
+                checklist: {
+                  ...c,
+                  controller: heir ?? this.instanceId,
+                  thawVersion: version,
+                  soakStartedAt: iso(now),
+                  soakMs: this.#o.soakMs,
+                },
+              }),
         },
       };
     });
     const w = state.window!;
-    if (cancelled) this.#notify('ended', w);
-    else void this.#runChecklist(w.id);
+    if (cancelled) void this.#notify('ended', w);
+    else this.#drive();
     return w;
+  }
+
+  /** `end({ force: true })`: close the window at once from any phase (a stuck thaw or backfill). */
+  async #forceEnd(v: { actor?: string; reason?: string; message?: string }): Promise<MaintenanceWindow> {
+    const now = iso(this.#clock.now());
+    let fromPhase = 'closed' as Phase;
+    const state = await this.#transition(
+      'end',
+      v.actor,
+      v.reason ? `forced: ${v.reason}` : 'forced end',
+      (s) => {
+        const w = s.window;
+        if (!w || w.phase === 'closed')
+          throw new QuiesceError(
+            'NO_ACTIVE_WINDOW',
+            'end: there is no window to end (the last one is closed)',
+          );
+        fromPhase = w.phase;
+        const c = w.checklist ?? emptyChecklist(null);
+        return {
+          mode: 'read-write',
+          version: s.version + 1,
+          updatedAt: now,
+          updatedBy: v.actor,
+          window: {
+            ...w,
+            phase: 'closed',
+            endedAt: w.endedAt ?? now,
+            closedAt: now,
+            ...(v.message ? { report: { ...w.report, closingMessage: v.message } } : {}),
+            checklist: { ...c, forced: { by: v.actor ?? this.instanceId, at: now, fromPhase: w.phase } },
+          },
+        };
+      },
+    );
+    this.#log.warn('quiesce: window ended by force', {
+      windowId: state.window!.id,
+      fromPhase,
+      actor: v.actor,
+    });
+    void this.#notify(fromPhase === 'scheduled' ? 'ended' : 'closed', state.window!);
+    return state.window!;
   }
 
   #assertNoOpenWindow(s: QuiesceState): void {
@@ -788,12 +906,15 @@ class Engine implements QuiesceEngine {
       this.#handlers.size > 0 &&
       this.#started
     ) {
-      void this.#backfillAndClose(next.window!.id);
+      void this.#replayShare(next.window!.id);
     }
     if (!this.#readOnly && wasReadOnly) for (const l of this.#writableListeners) l();
     this.#armWindowTimer();
     this.#ackedVersion = next.version;
-    if (this.#started) void this.#heartbeat(false);
+    // Acknowledge at once only while a controller waits for it (a freeze or a thaw being confirmed);
+    // any other version rides on the next heartbeat. Nobody else hears of it.
+    if (this.#started && (phase === 'freezing' || phase === 'thawing')) void this.#heartbeat(false, true);
+    this.#drive();
   }
 
   #recompute(): void {
@@ -801,6 +922,9 @@ class Engine implements QuiesceEngine {
     let readOnly = this.#state.mode === 'read-only';
     if (this.#fallback === 'read-only') readOnly = true;
     else if (this.#fallback === 'read-write') readOnly = false;
+    // Whatever the fallback says: without a lease this instance starts no write.
+    const fenced = this.#fenced || this.#leaseUntil === Number.NEGATIVE_INFINITY;
+    if (fenced) readOnly = true;
     this.#readOnly = readOnly;
     if (!readOnly) {
       this.#tpl = null;
@@ -815,15 +939,25 @@ class Engine implements QuiesceEngine {
             endsAt: w.endsAt,
             endsAtMs: w.endsAt ? Date.parse(w.endsAt) : null,
             message: w.message,
-            scope: w.scope && w.scope.length > 0 ? new Set(w.scope) : null,
+            // A fenced instance refuses every surface: it cannot know the window is still scoped so.
+            scope: !fenced && w.scope && w.scope.length > 0 ? new Set(w.scope) : null,
           }
-        : {
-            windowId: 'store-unavailable',
-            endsAt: null,
-            endsAtMs: null,
-            message: 'Writes are paused: the maintenance state could not be confirmed.',
-            scope: null,
-          };
+        : fenced
+          ? {
+              windowId: 'lease-expired',
+              endsAt: null,
+              endsAtMs: null,
+              message:
+                'Writes are paused: this instance cannot confirm the maintenance state with the others.',
+              scope: null,
+            }
+          : {
+              windowId: 'store-unavailable',
+              endsAt: null,
+              endsAtMs: null,
+              message: 'Writes are paused: the maintenance state could not be confirmed.',
+              scope: null,
+            };
   }
 
   async #runPhaseHooks(phase: Phase, w: MaintenanceWindow): Promise<void> {
@@ -894,6 +1028,7 @@ class Engine implements QuiesceEngine {
     if (this.#closed) return;
     try {
       const now = this.#clock.now();
+      this.#announcing++;
       const state = await this.#transition('begin', 'schedule', 'scheduled start', (s) => {
         if (s.window?.id !== windowId || s.window.phase !== 'scheduled')
           throw new QuiesceError('NOT_FOUND', 'already started');
@@ -903,11 +1038,17 @@ class Engine implements QuiesceEngine {
           version,
           updatedAt: iso(now),
           updatedBy: 'schedule',
-          window: { ...s.window, startsAt: iso(now), phase: 'freezing', freezeVersion: version },
+          window: {
+            ...s.window,
+            startsAt: iso(now),
+            phase: 'freezing',
+            freezeVersion: version,
+            checklist: emptyChecklist(this.instanceId),
+          },
         };
-      });
-      this.#notify('started', state.window!);
-      void this.#confirmFreeze(windowId);
+      }).finally(() => this.#announcing--);
+      void this.#notify('started', state.window!);
+      this.#drive();
     } catch (err) {
       // Another instance won the race, or the window was cancelled.
       if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND'))
@@ -917,13 +1058,56 @@ class Engine implements QuiesceEngine {
 
   // ---------------------------------------------------------------- drain and confirmation
 
-  async #stragglers(freezeVersion: number): Promise<{ blocking: Straggler[]; lost: Straggler[] }> {
+  /**
+   * Hold one registry subscription for the length of a confirmation (the store listens to its
+   * registry channel only while someone does); `wait` wakes on an announced change or after `ms`.
+   */
+  #registryWaiter(): { wait(ms: number): Promise<void>; close(): void } {
+    let wake: (() => void) | null = null;
+    let dirty = false;
+    const off = this.#store.registry?.subscribe?.(() => {
+      dirty = true;
+      wake?.();
+    });
+    return {
+      wait: (ms) => {
+        if (dirty) {
+          dirty = false;
+          return Promise.resolve();
+        }
+        return new Promise<void>((resolve) => {
+          const timer = this.#clock.setTimeout(() => {
+            wake = null;
+            resolve();
+          }, ms);
+          wake = () => {
+            this.#clock.clearTimeout(timer);
+            wake = null;
+            dirty = false;
+            resolve();
+          };
+        });
+      },
+      close: () => off?.(),
+    };
+  }
+
+  /**
+   * Where every instance stands against `version`: confirmed (acknowledged it, and for a freeze has
+   * no write in flight), fenced (unreachable and its lease expired: it stopped by itself), or
+   * blocking (its lease still runs: it may still write, so it is waited for).
+   */
+  async #assess(
+    kind: 'freeze' | 'thaw',
+    version: number,
+  ): Promise<{ confirmed: string[]; fenced: Straggler[]; blocking: Straggler[] }> {
+    const confirmed: string[] = [];
+    const fenced: Straggler[] = [];
     const blocking: Straggler[] = [];
-    const lost: Straggler[] = [];
     const now = this.#clock.now();
     if (this.#participant) {
       const oldest = this.#inflight.oldest();
-      if (this.#inflight.count > 0) {
+      if (kind === 'freeze' && this.#inflight.count > 0) {
         blocking.push({
           instanceId: this.instanceId,
           inFlight: this.#inflight.count,
@@ -931,7 +1115,7 @@ class Engine implements QuiesceEngine {
           reason: 'in-flight',
           ...(oldest ? { oldestOperation: oldest.name } : {}),
         });
-      }
+      } else confirmed.push(this.instanceId);
     }
     const registry = this.#store.registry;
     if (registry) {
@@ -943,163 +1127,596 @@ class Engine implements QuiesceEngine {
           ackedVersion: r.ackedVersion,
           ...(r.oldestOperation ? { oldestOperation: r.oldestOperation } : {}),
         };
-        if (now - r.lastSeen > this.#o.instanceTimeoutMs) lost.push({ ...base, reason: 'lost' });
-        else if (r.ackedVersion < freezeVersion) blocking.push({ ...base, reason: 'not-acknowledged' });
-        else if (r.inFlight > 0) blocking.push({ ...base, reason: 'in-flight' });
+        if (r.ackedVersion >= version && (kind === 'thaw' || r.inFlight === 0)) confirmed.push(r.id);
+        else if (this.#expired(r, now))
+          fenced.push({ ...base, reason: 'fenced', leaseUntil: iso(this.#leaseOf(r)), lastSeen: r.lastSeen });
+        else blocking.push({ ...base, reason: r.ackedVersion < version ? 'not-acknowledged' : 'in-flight' });
       }
     }
-    return { blocking, lost };
+    return { confirmed, fenced, blocking };
+  }
+
+  /**
+   * Wait until every instance confirmed `version` or was fenced by its own lease; past the deadline
+   * (never shorter than a lease plus the skew margin, so an unreachable instance is always fenced
+   * first) the rest are named. Null when the window moved on.
+   */
+  async #confirm(
+    kind: 'freeze' | 'thaw',
+    windowId: string,
+    version: number,
+    phase: Phase,
+    since: number,
+  ): Promise<{ confirmation: Confirmation; stragglers: Straggler[] } | null> {
+    const started = this.#clock.now();
+    const deadline = started + this.#o.drainDeadlineMs;
+    // An instance that has not acknowledged may be cut off and still writing: it is waited for past
+    // the drain deadline until its lease has expired (then it counts as fenced). Only one that keeps
+    // renewing its lease without acknowledging (a stuck phase hook) is named after this.
+    const hardDeadline = deadline + this.#o.leaseTtlMs + this.#o.clockSkewMs + this.#o.heartbeatMs;
+    const waiter = this.#registryWaiter();
+    try {
+      for (;;) {
+        const w = this.#state.window;
+        if (this.#closed || w?.id !== windowId || w.phase !== phase) return null;
+        // Another instance took the window over: it confirms now.
+        if (w.checklist && w.checklist.controller !== this.instanceId) return null;
+        const { confirmed, fenced, blocking } = await this.#assess(kind, version);
+        const now0 = this.#clock.now();
+        const timedOut = now0 >= deadline;
+        const unacknowledged = blocking.some((b) => b.reason === 'not-acknowledged');
+        if (blocking.length === 0 || (timedOut && !unacknowledged) || now0 >= hardDeadline) {
+          const now = this.#clock.now();
+          for (const f of fenced) {
+            this.#log.warn(
+              `quiesce: instance unreachable; counted as stopped once its lease expired (${kind})`,
+              { instanceId: f.instanceId, leaseUntil: f.leaseUntil },
+            );
+          }
+          if (timedOut && blocking.length > 0 && kind === 'freeze') {
+            this.#log.warn('quiesce: drain deadline passed; stragglers', { stragglers: blocking });
+            this.#emit('drain-timeout', blocking);
+          } else if (timedOut && blocking.length > 0) {
+            this.#log.warn('quiesce: thaw not acknowledged by every instance before the deadline', {
+              stragglers: blocking,
+            });
+          }
+          const unconfirmed = timedOut ? blocking : [];
+          return {
+            confirmation: {
+              version,
+              at: iso(now),
+              tookMs: Math.max(0, now - since),
+              confirmed: confirmed.length,
+              ...(confirmed.length <= NAMED_CONFIRMATIONS ? { confirmedIds: confirmed } : {}),
+              fenced: fenced.map((f) => ({
+                instanceId: f.instanceId,
+                leaseUntil: f.leaseUntil!,
+                ackedVersion: f.ackedVersion,
+                inFlight: f.inFlight,
+              })),
+              unconfirmed: unconfirmed.map((b) => b.instanceId),
+            },
+            stragglers: [...fenced, ...unconfirmed],
+          };
+        }
+        const next = this.#clock.now() < deadline ? deadline : hardDeadline;
+        await waiter.wait(Math.min(250, this.#o.heartbeatMs, Math.max(1, next - this.#clock.now())));
+      }
+    } finally {
+      waiter.close();
+    }
   }
 
   async #confirmFreeze(windowId: string): Promise<void> {
-    if (this.#confirming.has(windowId)) return;
-    this.#confirming.add(windowId);
+    const key = `${windowId}:freezing`;
+    if (this.#driving.has(key)) return;
+    this.#driving.add(key);
     try {
-      const deadline = this.#clock.now() + this.#o.drainDeadlineMs;
-      for (;;) {
-        const w = this.#state.window;
-        if (this.#closed || w?.id !== windowId || w.phase !== 'freezing') return;
-        const { blocking, lost } = await this.#stragglers(w.freezeVersion ?? this.#state.version);
-        for (const l of lost) {
-          this.#log.warn('quiesce: instance stopped heartbeating; dropped from acknowledgements', {
-            instanceId: l.instanceId,
-          });
-          await this.#store.registry?.remove(l.instanceId).catch(() => {});
-        }
-        this.#lostInstances[windowId] = [
-          ...(this.#lostInstances[windowId] ?? []).filter((s) => s.reason === 'lost'),
-          ...lost,
-        ];
-        const timedOut = this.#clock.now() >= deadline;
-        if (blocking.length === 0 || timedOut) {
-          const named = [...this.#lostInstances[windowId]!, ...(timedOut ? blocking : [])];
-          if (timedOut && blocking.length > 0) {
-            this.#log.warn('quiesce: drain deadline passed; stragglers', { stragglers: blocking });
-            this.#emit('drain-timeout', blocking);
-          }
-          const now = this.#clock.now();
-          await this.#transition(
-            'phase',
-            'controller',
-            timedOut && blocking.length ? 'drain deadline passed' : 'all instances confirmed',
-            (s) => {
-              if (s.window?.id !== windowId || s.window.phase !== 'freezing')
-                throw new QuiesceError('NOT_FOUND', 'moved on');
-              return {
-                ...s,
-                version: s.version + 1,
-                updatedAt: iso(now),
-                window: { ...s.window, phase: 'frozen', frozenAt: iso(now), stragglers: named },
-              };
+      const w = this.#state.window;
+      if (w?.id !== windowId || w.phase !== 'freezing') return;
+      const version = w.freezeVersion ?? this.#state.version;
+      const result = await this.#confirm('freeze', windowId, version, 'freezing', Date.parse(w.startsAt));
+      if (!result) return;
+      const { confirmation, stragglers } = result;
+      // A controller that holds no lease (a CLI) hands the window to a live instance that confirmed.
+      const heir = this.#participant
+        ? this.instanceId
+        : (confirmation.confirmedIds?.find((id) => id !== this.instanceId) ??
+          (await this.#pickLive(false)) ??
+          this.instanceId);
+      const now = this.#clock.now();
+      await this.#transition(
+        'phase',
+        'controller',
+        confirmation.unconfirmed.length
+          ? 'drain deadline passed'
+          : confirmation.fenced.length
+            ? `all instances confirmed or fenced (${confirmation.fenced.length} fenced by their lease)`
+            : 'all instances confirmed',
+        (s) => {
+          if (s.window?.id !== windowId || s.window.phase !== 'freezing')
+            throw new QuiesceError('NOT_FOUND', 'moved on');
+          const c = s.window.checklist ?? emptyChecklist(this.instanceId);
+          return {
+            ...s,
+            version: s.version + 1,
+            updatedAt: iso(now),
+            window: {
+              ...s.window,
+              phase: 'frozen',
+              frozenAt: iso(now),
+              stragglers,
+              checklist: { ...c, controller: heir, freeze: confirmation },
             },
-          ).catch((err) => {
-            if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND')) throw err;
-          });
-          return;
-        }
-        await this.#waitForChange(Math.min(50, Math.max(1, deadline - this.#clock.now())));
-      }
+          };
+        },
+      )
+        .then(() => this.#dropFenced(stragglers.filter((x) => x.reason === 'fenced')))
+        .catch((err) => {
+          if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND')) throw err;
+        });
     } catch (err) {
       this.#log.error('quiesce: freeze confirmation failed', { windowId, error: errorMessage(err) });
     } finally {
-      this.#confirming.delete(windowId);
+      this.#driving.delete(key);
     }
   }
 
-  /** Sleep, but wake early when the registry reports a change (an acknowledgement, a drained instance). */
-  #waitForChange(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      let off: (() => void) | undefined;
-      const timer = this.#clock.setTimeout(() => {
-        off?.();
-        resolve();
-      }, ms);
-      off = this.#store.registry?.subscribe?.(() => {
-        this.#clock.clearTimeout(timer);
-        off?.();
-        resolve();
-      });
-    });
+  /**
+   * Fenced instances leave the registry once the confirmation that named them is committed (not
+   * before: a concurrent confirmation must still see them). Back, they register again.
+   */
+  async #dropFenced(fenced: Straggler[]): Promise<void> {
+    for (const f of fenced)
+      await this.#store.registry
+        ?.remove(f.instanceId, f.lastSeen !== undefined ? { ifLastSeen: f.lastSeen } : {})
+        .catch(() => {});
+  }
+
+  /** A live instance from the registry (a replayer when asked), other than this one; null if none. */
+  async #pickLive(replayer: boolean): Promise<string | null> {
+    const registry = this.#store.registry;
+    if (!registry) return null;
+    const now = this.#clock.now();
+    const list = await registry.list().catch(() => [] as InstanceRecord[]);
+    const live = list.filter(
+      (r) => r.id !== this.instanceId && !this.#expired(r, now) && (!replayer || r.replays),
+    );
+    return live[0]?.id ?? null;
   }
 
   #sleep(ms: number): Promise<void> {
     return new Promise((r) => this.#clock.setTimeout(r, ms));
   }
 
-  // ---------------------------------------------------------------- end of window checklist
+  // ---------------------------------------------------------------- driving, takeover, supervision
 
-  /** Writes are back on (thawing) → soak → closure notice → backfill → closed. */
-  async #runChecklist(windowId: string): Promise<void> {
-    const still = (phase: Phase) =>
-      !this.#closed && this.#state.window?.id === windowId && this.#state.window.phase === phase;
+  /** Run whatever the current window needs from its controller, when that is this instance. */
+  #drive(): void {
+    const w = this.#state.window;
+    // begin() announces the window before it starts confirming it.
+    if (this.#announcing > 0 && w?.phase === 'freezing') return;
+    if (!w || this.#closed || w.checklist?.controller !== this.instanceId) return;
+    if (w.phase === 'freezing') void this.#confirmFreeze(w.id);
+    else if (w.phase === 'thawing') void this.#runChecklist(w.id);
+    else if (w.phase === 'backfilling') void this.#driveBackfill(w.id);
+  }
+
+  #missingSince = new Map<string, number>();
+  #announcing = 0;
+
+  /**
+   * Every heartbeat: the controller names instances whose lease expired; any other participant
+   * checks the controller's lease (one record) and takes the window over once it has expired.
+   */
+  async #tick(): Promise<void> {
+    if (this.#closed) return;
+    const w = this.#state.window;
+    if (!w || !OPEN_PHASES.has(w.phase)) {
+      this.#maybeSweep();
+      return;
+    }
+    if (!this.#store.writable) return;
+    const controller = w.checklist?.controller ?? null;
+    if (controller === this.instanceId) {
+      if (w.phase !== 'freezing') await this.#nameLost(w.id);
+      this.#drive();
+      return;
+    }
+    const registry = this.#store.registry;
+    if (!this.#participant || !registry || this.#readOnly !== isReadOnlyPhase(w.phase)) return;
+    const now = this.#clock.now();
+    const rec = controller
+      ? registry.get
+        ? await registry.get(controller)
+        : ((await registry.list()).find((r) => r.id === controller) ?? null)
+      : null;
+    if (rec && !this.#expired(rec, now)) {
+      this.#missingSince.delete(w.id);
+      return;
+    }
+    // A controller with no record holds no lease (a CLI, or one already dropped): give it one
+    // lease's time from when this instance first saw it missing.
+    if (!rec && !this.#missingSince.has(w.id)) this.#missingSince.set(w.id, now);
+    const goneAt = rec
+      ? this.#leaseOf(rec) + this.#o.clockSkewMs
+      : this.#missingSince.get(w.id)! + this.#o.leaseTtlMs + this.#o.clockSkewMs;
+    if (now <= goneAt) return;
+    // Instances that can replay get the first chance at a thaw or backfill; the others step in only if none does.
+    if ((w.phase === 'thawing' || w.phase === 'backfilling') && this.#handlers.size === 0) {
+      if (now <= goneAt + 2 * this.#o.leaseTtlMs) return;
+    }
+    await this.#takeOver(w.id, controller);
+  }
+
+  async #takeOver(windowId: string, from: string | null): Promise<void> {
+    const at = iso(this.#clock.now());
     try {
-      await this.#sleep(this.#o.soakMs);
-      if (!still('thawing')) return;
-      const health = this.#health.report();
-      await this.#updateWindow(windowId, (w) => ({ ...w, report: { ...w.report, readHealth: health } }));
-      this.#notify('ended', this.#state.window!);
-      await this.#transition('phase', 'controller', 'soak complete', (s) => {
-        if (s.window?.id !== windowId || s.window.phase !== 'thawing')
-          throw new QuiesceError('NOT_FOUND', 'moved on');
-        return {
-          ...s,
-          version: s.version + 1,
-          updatedAt: iso(this.#clock.now()),
-          window: { ...s.window, phase: 'backfilling' },
-        };
+      const s = await this.#transition(
+        'takeover',
+        this.instanceId,
+        from ? `controller ${from} lost its lease` : 'the window had no controller holding a lease',
+        (cur) => {
+          const w = cur.window;
+          if (w?.id !== windowId || !OPEN_PHASES.has(w.phase) || (w.checklist?.controller ?? null) !== from)
+            throw new QuiesceError('NOT_FOUND', 'moved on');
+          const c = w.checklist ?? emptyChecklist(null);
+          return {
+            ...cur,
+            version: cur.version + 1,
+            updatedAt: at,
+            window: {
+              ...w,
+              checklist: {
+                ...c,
+                controller: this.instanceId,
+                takeovers: [...c.takeovers, { from, by: this.instanceId, at, phase: w.phase }],
+              },
+            },
+          };
+        },
+      );
+      const phase = s.window!.phase;
+      this.#log.warn('quiesce: took over the window from a controller whose lease expired', {
+        windowId,
+        from,
+        phase,
       });
-      // An engine that cannot replay (a CLI or controller without handlers) leaves the backfill to
-      // the participant instances: each replays when it applies `backfilling` and the last to find
-      // the queue empty closes the window.
-      if (this.#handlers.size === 0 && !this.#participant) {
-        const now = this.#clock.now();
-        const replayers = (await this.#store.registry?.list().catch(() => []))?.filter(
-          (r) => r.replays && now - r.lastSeen <= this.#o.instanceTimeoutMs,
-        );
-        if (replayers && replayers.length > 0) return;
-        // Nobody can replay: close rather than sit in `backfilling`, and say so in the record.
-        this.#log.warn('quiesce: no live instance has replay handlers; closing without a backfill', {
-          windowId,
-        });
-        await this.#close(
-          windowId,
-          {
-            skipped: 'no live instance has replay handlers',
-            done: 0,
-            total: 0,
-            applied: 0,
-            failed: 0,
-            paused: false,
-          },
-          null,
-        );
-        return;
-      }
-      await this.#backfillAndClose(windowId);
+      this.#emit('takeover', { windowId, from, phase });
+      this.#drive();
     } catch (err) {
-      if (err instanceof QuiesceError && err.code === 'NOT_FOUND') return;
-      this.#log.error('quiesce: end-of-window checklist failed', { windowId, error: errorMessage(err) });
+      if (err instanceof QuiesceError && (err.code === 'NOT_FOUND' || err.code === 'VERSION_CONFLICT'))
+        return;
+      this.#log.warn('quiesce: takeover failed', { windowId, error: errorMessage(err) });
     }
   }
 
-  /** Replay, then close the window if the (possibly shared) queue is empty. Safe on every instance. */
-  async #backfillAndClose(windowId: string): Promise<void> {
-    if (this.#backfilling.has(windowId)) return;
-    this.#backfilling.add(windowId);
+  /** The controller names and drops instances whose lease expired during the window. */
+  async #nameLost(windowId: string): Promise<void> {
+    const registry = this.#store.registry;
+    if (!registry) return;
+    const now = this.#clock.now();
+    const lost: Straggler[] = [];
+    for (const r of await registry.list()) {
+      if (r.id === this.instanceId || !this.#expired(r, now)) continue;
+      lost.push({
+        instanceId: r.id,
+        inFlight: r.inFlight,
+        ackedVersion: r.ackedVersion,
+        reason: 'lost',
+        leaseUntil: iso(this.#leaseOf(r)),
+        lastSeen: r.lastSeen,
+        ...(r.oldestOperation ? { oldestOperation: r.oldestOperation } : {}),
+      });
+    }
+    if (lost.length === 0) return;
+    let added: Straggler[] = [];
+    await this.#updateWindow(windowId, (w) => {
+      const known = new Set(w.stragglers.map((s) => s.instanceId));
+      added = lost.filter((l) => !known.has(l.instanceId));
+      return { ...w, stragglers: [...w.stragglers, ...added] };
+    });
+    await this.#dropFenced(lost);
+    for (const l of added) {
+      this.#log.warn('quiesce: instance lost during the window (its lease expired); dropped and named', {
+        instanceId: l.instanceId,
+        leaseUntil: l.leaseUntil,
+        windowId,
+      });
+      this.#emit('instance-lost', l);
+      const s = this.#state;
+      const entry: AuditEntry = {
+        at: iso(now),
+        actor: this.instanceId,
+        action: 'lease',
+        reason: `instance ${l.instanceId} lost: its lease expired at ${l.leaseUntil}`,
+        windowId,
+        from: { mode: s.mode, phase: s.window?.phase ?? null },
+        to: { mode: s.mode, phase: s.window?.phase ?? null },
+        version: s.version,
+        details: { instanceId: l.instanceId, leaseUntil: l.leaseUntil, inFlight: l.inFlight },
+      };
+      await this.#auditLog.append(entry).catch(() => {});
+      this.#emit('audit', entry);
+    }
+  }
+
+  // ---------------------------------------------------------------- end of window checklist
+
+  /** Patch the window's durable checklist (silent if the window moved on). */
+  #updateChecklist(windowId: string, patch: (c: Checklist) => Checklist): Promise<void> {
+    return this.#updateWindow(windowId, (w) => ({
+      ...w,
+      checklist: patch(w.checklist ?? emptyChecklist(null)),
+    }));
+  }
+
+  /**
+   * Writes are back on (thawing) → thaw confirmed → soak → closure notice → backfill → closed. Each
+   * step's progress is in the store, so whoever drives the window next resumes where this stopped.
+   */
+  async #runChecklist(windowId: string): Promise<void> {
+    const key = `${windowId}:thawing`;
+    if (this.#driving.has(key)) return;
+    this.#driving.add(key);
+    const still = () =>
+      !this.#closed &&
+      this.#state.window?.id === windowId &&
+      this.#state.window.phase === 'thawing' &&
+      this.#state.window.checklist?.controller === this.instanceId;
     try {
-      const still = () =>
-        !this.#closed && this.#state.window?.id === windowId && this.#state.window.phase === 'backfilling';
-      const report = await this.backfill();
-      if (report.paused || !still()) return;
-      const stats = await this.#queue.stats().catch(() => null);
-      // Another instance may still be replaying intents of a shared queue: it closes when done.
-      if (stats && stats.depth > 0) return;
-      await this.#close(windowId, report, stats?.depth ?? null);
+      let w = this.#state.window;
+      if (!w || !still()) return;
+      if (!w.checklist?.thaw) {
+        const version = w.checklist?.thawVersion ?? this.#state.version;
+        const since = Date.parse(w.endedAt ?? iso(this.#clock.now()));
+        const result = await this.#confirm('thaw', windowId, version, 'thawing', since);
+        if (!result) return;
+        await this.#updateChecklist(windowId, (c) => ({ ...c, thaw: result.confirmation }));
+        await this.#dropFenced(result.stragglers.filter((x) => x.reason === 'fenced'));
+      }
+      w = this.#state.window!;
+      const soakFrom = Date.parse(w.checklist?.soakStartedAt ?? w.endedAt ?? iso(this.#clock.now()));
+      const soakMs = w.checklist?.soakMs ?? this.#o.soakMs;
+      const remaining = soakFrom + soakMs - this.#clock.now();
+      if (remaining > 0) await this.#sleep(remaining);
+      if (!still()) return;
+      if (!(await this.#closureNotice(windowId))) return;
+      if (!still()) return;
+      // An instance that cannot replay hands the backfill to one that can (a CLI, say).
+      const heir = this.#handlers.size > 0 && this.#participant ? null : await this.#pickLive(true);
+      const now = iso(this.#clock.now());
+      await this.#transition('phase', 'controller', 'soak complete', (s) => {
+        if (s.window?.id !== windowId || s.window.phase !== 'thawing')
+          throw new QuiesceError('NOT_FOUND', 'moved on');
+        const c = s.window.checklist ?? emptyChecklist(this.instanceId);
+        return {
+          ...s,
+          version: s.version + 1,
+          updatedAt: now,
+          window: {
+            ...s.window,
+            phase: 'backfilling',
+            checklist: {
+              ...c,
+              ...(heir ? { controller: heir } : {}),
+              backfill: c.backfill ?? {
+                startedAt: now,
+                done: 0,
+                total: 0,
+                applied: 0,
+                failed: 0,
+                byInstance: {},
+                updatedAt: now,
+              },
+            },
+          },
+        };
+      });
+    } catch (err) {
+      if (err instanceof QuiesceError && err.code === 'NOT_FOUND') return;
+      this.#log.error('quiesce: end-of-window checklist failed', { windowId, error: errorMessage(err) });
+    } finally {
+      this.#driving.delete(key);
+    }
+  }
+
+  /**
+   * Send the closure notice once: claim it in the store first, send, then mark it sent. A claim left
+   * by a controller whose lease expired is taken over (the notice is then re-sent: notifiers get the
+   * window's notice record to tell). False when the window moved on.
+   */
+  async #closureNotice(windowId: string): Promise<boolean> {
+    for (;;) {
+      const w = this.#state.window;
+      if (this.#closed || w?.id !== windowId || w.phase !== 'thawing') return false;
+      if (w.checklist?.controller !== this.instanceId) return false;
+      const n = w.checklist?.closureNotice ?? null;
+      if (n?.sentAt) return true;
+      if (n && n.by !== this.instanceId) {
+        const rec = await this.#store.registry?.get?.(n.by).catch(() => null);
+        if (rec && !this.#expired(rec)) {
+          await this.#sleep(this.#o.heartbeatMs);
+          continue;
+        }
+      }
+      if (!n || n.by !== this.instanceId) {
+        const health = this.#health.report();
+        const claimedAt = iso(this.#clock.now());
+        let won = false;
+        await this.#updateWindow(windowId, (cur) => {
+          const c = cur.checklist ?? emptyChecklist(null);
+          const now = c.closureNotice;
+          if (cur.phase !== 'thawing' || now?.sentAt || (now?.by ?? null) !== (n?.by ?? null)) return cur;
+          won = true;
+          return {
+            ...cur,
+            report: cur.report.readHealth ? cur.report : { ...cur.report, readHealth: health },
+            checklist: { ...c, closureNotice: { by: this.instanceId, claimedAt, sentAt: null } },
+          };
+        });
+        if (!won) {
+          // Someone else claimed it meanwhile, or the update did not go through: look again.
+          if ((this.#state.window?.checklist?.closureNotice?.by ?? null) === (n?.by ?? null))
+            await this.#sleep(Math.min(this.#o.heartbeatMs, 250));
+          continue;
+        }
+      }
+      const current = this.#state.window;
+      if (!current || current.id !== windowId) return false;
+      await this.#notify('ended', current);
+      await this.#updateChecklist(windowId, (c) =>
+        c.closureNotice?.by === this.instanceId
+          ? { ...c, closureNotice: { ...c.closureNotice, sentAt: iso(this.#clock.now()) } }
+          : c,
+      );
+      return true;
+    }
+  }
+
+  /**
+   * The controller's part of the backfill: replay its own share, wait until every live instance that
+   * replays has finished its share (or lost its lease), then close with everyone's totals.
+   */
+  async #driveBackfill(windowId: string): Promise<void> {
+    const key = `${windowId}:backfilling`;
+    if (this.#driving.has(key)) return;
+    this.#driving.add(key);
+    const still = () =>
+      !this.#closed &&
+      this.#state.window?.id === windowId &&
+      this.#state.window.phase === 'backfilling' &&
+      this.#state.window.checklist?.controller === this.instanceId;
+    const waiter = this.#registryWaiter();
+    try {
+      const canReplay = this.#participant && this.#handlers.size > 0;
+      if (canReplay) {
+        const report = await this.#replayShare(windowId);
+        if (!report || report.paused || !still()) return;
+      }
+      const registry = this.#store.registry;
+      let records: InstanceRecord[] = [];
+      for (;;) {
+        if (!still()) return;
+        const now = this.#clock.now();
+        records = registry ? await registry.list() : [];
+        const replayers = records.filter(
+          (r) => r.id !== this.instanceId && r.replays && !this.#expired(r, now),
+        );
+        if (!canReplay && replayers.length === 0) {
+          this.#log.warn('quiesce: no live instance has replay handlers; closing without a backfill', {
+            windowId,
+          });
+          await this.#close(
+            windowId,
+            {
+              skipped: 'no live instance has replay handlers',
+              done: 0,
+              total: 0,
+              applied: 0,
+              failed: 0,
+              paused: false,
+            },
+            null,
+            {},
+          );
+          return;
+        }
+        const pending = replayers.filter((r) => !(r.backfill?.windowId === windowId && r.backfill.finished));
+        if (pending.length === 0) break;
+        await waiter.wait(Math.min(250, this.#o.heartbeatMs));
+      }
+      // A shared queue (pg-boss) may still hold intents queued late: replay them before closing.
+      let stats = await this.#queue.stats().catch(() => null);
+      if (canReplay && stats && stats.depth > 0 && still()) {
+        const again = await this.#replayShare(windowId);
+        if (!again || again.paused || !still()) return;
+        stats = await this.#queue.stats().catch(() => null);
+      }
+      const byInstance: Record<string, { done: number; total: number; applied: number; failed: number }> = {};
+      for (const r of records) {
+        if (r.id !== this.instanceId && r.backfill?.windowId === windowId) {
+          const { done, total, applied, failed } = r.backfill;
+          byInstance[r.id] = { done, total, applied, failed };
+        }
+      }
+      if (this.#myBackfill?.windowId === windowId) {
+        const { done, total, applied, failed } = this.#myBackfill;
+        byInstance[this.instanceId] = { done, total, applied, failed };
+      }
+      const sum = { done: 0, total: 0, applied: 0, failed: 0 };
+      for (const b of Object.values(byInstance)) {
+        sum.done += b.done;
+        sum.total += b.total;
+        sum.applied += b.applied;
+        sum.failed += b.failed;
+      }
+      await this.#close(windowId, { ...sum, paused: false }, stats?.depth ?? null, byInstance);
     } catch (err) {
       if (err instanceof QuiesceError && err.code === 'NOT_FOUND') return;
       this.#log.error('quiesce: backfill failed', { windowId, error: errorMessage(err) });
     } finally {
-      this.#backfilling.delete(windowId);
+      waiter.close();
+      this.#driving.delete(key);
+    }
+  }
+
+  /**
+   * This instance's share of a window's backfill (every instance with handlers replays its queue
+   * when it applies `backfilling`); the totals go in its registry record, announced when finished.
+   */
+  #replayShare(windowId: string): Promise<ReplayReport | null> {
+    const running = this.#shareRuns.get(windowId);
+    if (running) return running;
+    const run = this.#runShare(windowId).finally(() => this.#shareRuns.delete(windowId));
+    this.#shareRuns.set(windowId, run);
+    return run;
+  }
+
+  async #runShare(windowId: string): Promise<ReplayReport | null> {
+    const driver = () => this.#state.window?.checklist?.controller === this.instanceId;
+    try {
+      const before = this.#myBackfill?.windowId === windowId ? this.#myBackfill : null;
+      this.#myBackfill = before ?? { windowId, done: 0, total: 0, applied: 0, failed: 0, finished: false };
+      this.#myBackfill.finished = false;
+      const base = { ...this.#myBackfill };
+      const report = await this.#replay((p) => {
+        this.#myBackfill = {
+          windowId,
+          done: base.done + p.done,
+          total: base.done + p.total,
+          applied: base.applied + p.applied,
+          failed: base.failed + p.failed,
+          finished: false,
+        };
+        // The controller keeps the store's record of the backfill current (coarsely: it reaches everyone).
+        const now = this.#clock.now();
+        if (driver() && now - this.#lastProgressWrite >= PROGRESS_EVERY_MS) {
+          this.#lastProgressWrite = now;
+          const mine = { ...this.#myBackfill };
+          void this.#updateChecklist(windowId, (c) => ({
+            ...c,
+            backfill: {
+              startedAt: c.backfill?.startedAt ?? iso(now),
+              byInstance: c.backfill?.byInstance ?? {},
+              done: mine.done,
+              total: mine.total,
+              applied: mine.applied,
+              failed: mine.failed,
+              updatedAt: iso(now),
+            },
+          }));
+        }
+      });
+      if (!report.paused && this.#myBackfill.windowId === windowId) {
+        this.#myBackfill = { ...this.#myBackfill, finished: true };
+        await this.#heartbeat(false, true);
+      }
+      return report;
+    } catch (err) {
+      this.#log.error('quiesce: replay failed', { windowId, error: errorMessage(err) });
+      return null;
     }
   }
 
@@ -1107,11 +1724,13 @@ class Engine implements QuiesceEngine {
     windowId: string,
     backfill: ReplayReport | (ReplayReport & { skipped: string }),
     remaining: number | null,
+    byInstance: Record<string, { done: number; total: number; applied: number; failed: number }>,
   ): Promise<void> {
     const closed = await this.#transition('phase', 'controller', 'backfill complete', (s) => {
       if (s.window?.id !== windowId || s.window.phase !== 'backfilling')
         throw new QuiesceError('NOT_FOUND', 'moved on');
       const now = iso(this.#clock.now());
+      const c = s.window.checklist ?? emptyChecklist(this.instanceId);
       return {
         ...s,
         version: s.version + 1,
@@ -1121,23 +1740,91 @@ class Engine implements QuiesceEngine {
           phase: 'closed',
           closedAt: now,
           report: { ...s.window.report, backfill: { ...backfill, remaining } },
+          checklist: {
+            ...c,
+            backfill: {
+              startedAt: c.backfill?.startedAt ?? null,
+              done: backfill.done,
+              total: backfill.total,
+              applied: backfill.applied,
+              failed: backfill.failed,
+              byInstance,
+              updatedAt: now,
+            },
+          },
         },
       };
     });
-    this.#notify('closed', closed.window!);
+    void this.#notify('closed', closed.window!);
   }
 
-  async backfill(): Promise<ReplayReport> {
+  /** Replay stranded intents (queued while no window was open, or left by a closed one). */
+  #maybeSweep(force = false): void {
+    const now = this.#clock.now();
+    if (this.#sweeping || this.#closed || !this.#participant || this.#handlers.size === 0) return;
+    if (!force && now - this.#lastSweep < this.#o.sweepMs) return;
+    const w = this.#state.window;
+    if (w && OPEN_PHASES.has(w.phase)) return;
+    if (this.#readOnly) return;
+    this.#sweeping = true;
+    this.#lastSweep = now;
+    void (async () => {
+      try {
+        const stats = await this.#queue.stats();
+        if (stats.depth === 0) return;
+        const report = await this.#replay(() => {});
+        if (report.total > 0)
+          this.#log.warn('quiesce: replayed intents queued outside a window (stranded)', { ...report });
+      } catch (err) {
+        this.#log.warn('quiesce: sweep of stranded intents failed', { error: errorMessage(err) });
+      } finally {
+        this.#sweeping = false;
+      }
+    })();
+  }
+
+  /** Debounced: handlers tend to be registered in a burst; replay only once they all are. */
+  #afterHandlers(): void {
+    this.#clock.clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = this.#clock.setTimeout(() => {
+      if (this.#closed || !this.#started) return;
+      const w = this.#state.window;
+      if (w?.phase === 'backfilling' && this.#participant) {
+        void this.#replayShare(w.id);
+        this.#drive();
+      } else this.#maybeSweep(true);
+    }, this.#o.heartbeatMs);
+  }
+
+  backfill(): Promise<ReplayReport> {
+    return this.#replay(() => {});
+  }
+
+  async #replay(onProgress: (p: ReplayProgress) => void): Promise<ReplayReport> {
     if (this.#readOnly)
       throw new QuiesceError('WINDOW_CONFLICT', 'backfill: writes are still refused; end the window first');
     const ctrl = new AbortController();
     this.#replayAbort?.abort();
     this.#replayAbort = ctrl;
+    const rate = this.#replayOptions.ratePerSecond ?? 200;
+    const gapMs = rate > 0 ? 1000 / rate : 0;
+    let nextAt = 0;
     // A replayed intent is a write: a window that begins meanwhile waits for it to finish.
     const handlers = new Map<string, IntentHandler>();
     for (const [name, handler] of this.#handlers) {
       const op: Operation = { surface: 'custom', name: `replay ${name}` };
       handlers.set(name, async (payload, ctx) => {
+        // Paced: yield to the event loop (reads are served between replays), then keep to the cap.
+        await new Promise<void>((r) => setImmediate(r));
+        if (gapMs > 0) {
+          const t = performance.now();
+          nextAt = Math.max(nextAt + gapMs, t);
+          if (nextAt > t) await new Promise<void>((r) => setTimeout(r, nextAt - t));
+        }
+        if (this.#readOnly) {
+          ctrl.abort();
+          throw new QuiesceError('WINDOW_CONFLICT', 'replay stopped: writes are refused again');
+        }
         const h = this.track(op);
         try {
           return await handler(payload, ctx);
@@ -1146,25 +1833,30 @@ class Engine implements QuiesceEngine {
         }
       });
     }
+    const { ratePerSecond: _rate, ...replayOptions } = this.#replayOptions;
     const report = await this.#queue.replay({
-      ...this.#replayOptions,
+      ...replayOptions,
       handlers,
       signal: ctrl.signal,
       onProgress: (p) => {
         this.#backfill = p;
         this.#emit('backfill-progress', p);
+        onProgress(p);
       },
     });
     if (this.#replayAbort === ctrl) this.#replayAbort = null;
     this.#metrics.replayed('applied', report.applied);
     this.#metrics.replayed('failed', report.failed);
-    if (report.paused) this.#log.info('quiesce: backfill paused by a new window', { ...report });
+    if (report.paused)
+      this.#log.info('quiesce: backfill paused (a new window, or this instance was fenced)', { ...report });
     return report;
   }
 
   // ---------------------------------------------------------------- notifiers
 
-  #notify(kind: NotifierEventKind, window: MaintenanceWindow): void {
+  /** Resolves when every notifier has answered (or given up); callers that need not wait ignore it. */
+  #notify(kind: NotifierEventKind, window: MaintenanceWindow): Promise<void> {
+    const runs: Promise<void>[] = [];
     for (const n of this.#notifiers) {
       const prev = this.#notifyChains.get(n.name) ?? Promise.resolve();
       // Per-notifier order is kept (scheduled before started), and nothing waits on it.
@@ -1192,11 +1884,11 @@ class Engine implements QuiesceEngine {
           }));
         }
       });
-      this.#notifyChains.set(
-        n.name,
-        run.catch(() => {}),
-      );
+      const settled = run.catch(() => {});
+      this.#notifyChains.set(n.name, settled);
+      runs.push(settled);
     }
+    return Promise.all(runs).then(() => {});
   }
 
   /** Keep a notifier's outcome in the window's record (`window.notices[name]`). */
@@ -1222,20 +1914,56 @@ class Engine implements QuiesceEngine {
 
   #scheduleHeartbeat(): void {
     if (this.#closed) return;
+    // ±10% jitter: a fleet started together does not heartbeat in lockstep.
+    const delay = Math.round(this.#o.heartbeatMs * (0.9 + 0.2 * Math.random()));
     this.#heartbeatTimer = this.#clock.setTimeout(async () => {
       await this.#heartbeat();
+      await this.#tick().catch((err) =>
+        this.#log.error('quiesce: window supervision failed', { error: errorMessage(err) }),
+      );
       this.#scheduleHeartbeat();
-    }, this.#o.heartbeatMs);
+    }, delay);
   }
 
-  /** Poll the store (the safety net for missed notifications), then report this instance. */
-  async #heartbeat(poll = true): Promise<void> {
+  /** The record this instance publishes: its lease, acknowledged version, in-flight writes, backfill share. */
+  #record(sentAt: number): InstanceRecord {
+    const oldest = this.#inflight.oldest();
+    return {
+      id: this.instanceId,
+      host: hostname(),
+      pid: process.pid,
+      startedAt: this.#startedAt,
+      lastSeen: sentAt,
+      leaseUntil: sentAt + this.#o.leaseTtlMs,
+      ackedVersion: this.#ackedVersion,
+      inFlight: this.#inflight.count,
+      ...(oldest ? { oldestOperation: oldest.name, oldestSince: oldest.since } : {}),
+      ...(this.#handlers.size > 0 ? { replays: true } : {}),
+      ...(this.#myBackfill ? { backfill: { ...this.#myBackfill } } : {}),
+    };
+  }
+
+  /**
+   * Poll the store (the safety net for missed notifications), then renew this instance's lease.
+   * `announce` tells a controller waiting on acknowledgements (freezing, thawing, a finished
+   * backfill); a plain heartbeat does not (nobody waits for it).
+   */
+  async #heartbeat(poll = true, announce = false): Promise<void> {
     if (this.#closed) return;
+    const sentAt = this.#clock.now();
+    let sawStore = !poll;
+    const registry = this.#store.registry;
+    // One round trip where the store offers it (a read and the renewal in one statement).
+    const combined =
+      poll && !announce && this.#participant && registry && this.#store.heartbeat
+        ? this.#store.heartbeat.bind(this.#store)
+        : null;
     if (poll) {
       try {
-        const s = await this.#store.read();
+        const s = combined ? await combined(this.#record(sentAt)) : await this.#store.read();
         this.#lastSync = this.#clock.now();
         this.#storeError = null;
+        sawStore = true;
         if (this.#fallback !== null) this.#recover();
         await this.#enqueueApply(s);
       } catch (err) {
@@ -1245,23 +1973,86 @@ class Engine implements QuiesceEngine {
       }
       this.#queueStats = await this.#queue.stats().catch(() => this.#queueStats);
     }
-    const registry = this.#store.registry;
     if (!registry || !this.#participant) return;
-    const oldest = this.#inflight.oldest();
-    const record: InstanceRecord = {
-      id: this.instanceId,
-      host: hostname(),
-      pid: process.pid,
-      startedAt: this.#startedAt,
-      lastSeen: this.#clock.now(),
-      ackedVersion: this.#ackedVersion,
-      inFlight: this.#inflight.count,
-      ...(oldest ? { oldestOperation: oldest.name, oldestSince: oldest.since } : {}),
-      ...(this.#handlers.size > 0 ? { replays: true } : {}),
-    };
-    await registry.upsert(record).catch((err) => {
+    if (!combined) {
+      try {
+        await registry.upsert(this.#record(sentAt), { announce });
+      } catch (err) {
+        this.#storeError = errorMessage(err);
+        return;
+      }
+    }
+    if (!sawStore || !this.#leased) return;
+    // A lease that held until now is extended: its record was in the registry the whole time, so a
+    // controller either saw this instance or saw the state it read. The lease runs from before the
+    // read: whatever the store said then, this instance has applied.
+    if (this.#clock.now() <= this.#leaseUntil) {
+      this.#renewLease(sentAt + this.#o.leaseTtlMs);
+      return;
+    }
+    // A lapsed (or first) lease is granted only after the record is in place *and* the state was
+    // read after it: a controller that listed the registry before the record landed began its window
+    // before this read, so this instance sees that window and refuses.
+    try {
+      const s = await this.#store.read();
+      this.#lastSync = this.#clock.now();
+      await this.#enqueueApply(s);
+    } catch (err) {
       this.#storeError = errorMessage(err);
-    });
+      return;
+    }
+    this.#renewLease(sentAt + this.#o.leaseTtlMs);
+  }
+
+  #renewLease(until: number): void {
+    if (this.#closed || until <= this.#leaseUntil) return;
+    const wasFenced = this.#fenced || this.#leaseUntil === Number.NEGATIVE_INFINITY;
+    this.#leaseUntil = until;
+    if (wasFenced && this.#clock.now() <= until) {
+      const announced = this.#fenced;
+      this.#fenced = false;
+      const wasReadOnly = this.#readOnly;
+      this.#recompute();
+      if (announced) {
+        this.#log.info('quiesce: lease renewed; this instance may start writes again');
+        this.#emit('unfenced', { at: iso(this.#clock.now()) });
+        void this.#auditLog.append(this.#selfAudit('lease', 'lease renewed; writes allowed again'));
+      }
+      if (wasReadOnly && !this.#readOnly) for (const l of this.#writableListeners) l();
+    }
+    this.#clock.clearTimeout(this.#fenceTimer);
+    this.#fenceTimer = this.#clock.setTimeout(
+      () => {
+        if (this.#clock.now() > this.#leaseUntil) this.#fence();
+      },
+      Math.min(MAX_TIMER_MS, Math.max(0, until - this.#clock.now() + 1)),
+    );
+  }
+
+  /** The lease lapsed: start no write (whatever the fallback says) until it is renewed. */
+  #fence(): void {
+    if (this.#fenced || this.#closed) return;
+    this.#fenced = true;
+    this.#recompute();
+    this.#replayAbort?.abort();
+    const leaseUntil = Number.isFinite(this.#leaseUntil) ? iso(this.#leaseUntil) : null;
+    this.#metrics.fallback('read-only');
+    this.#log.error(
+      'quiesce: lease expired (the store could not be reached to renew it); this instance starts no write until it renews it',
+      { leaseUntil, error: this.#storeError },
+    );
+    this.#emit('fenced', { at: iso(this.#clock.now()), leaseUntil });
+    void this.#auditLog.append(this.#selfAudit('lease', `lease expired at ${leaseUntil}; writes refused`));
+  }
+
+  /** Lease of a registry record: until when the instance may still start a write (its own clock). */
+  #leaseOf(r: InstanceRecord): number {
+    return r.leaseUntil ?? r.lastSeen + this.#o.leaseTtlMs;
+  }
+
+  /** True once an instance counts as stopped: its lease expired, plus the clock-skew margin. */
+  #expired(r: InstanceRecord, now = this.#clock.now()): boolean {
+    return now > this.#leaseOf(r) + this.#o.clockSkewMs;
   }
 
   #applyFallback(): void {
@@ -1346,6 +2137,8 @@ class Engine implements QuiesceEngine {
     // one request per key at a time (409); a queue that cannot store the intent is a 503, never a 500.
     assertStorableText(payload, 'payload', 'intent');
     assertStorableText({ name, idempotencyKey, principal: op.principal ?? null }, 'intent', 'intent');
+    const w = this.#state.window;
+    const inWindow = w !== null && isReadOnlyPhase(w.phase);
     const release = this.#inProgress.begin(name, idempotencyKey);
     let r: Awaited<ReturnType<IntentQueue['enqueue']>>;
     try {
@@ -1355,7 +2148,7 @@ class Engine implements QuiesceEngine {
         payload,
         principal: op.principal ?? null,
         surface: op.surface,
-        windowId: this.#state.window?.id ?? null,
+        windowId: inWindow ? w.id : null,
       });
     } catch (err) {
       if (isQuiesceError(err)) throw err;
@@ -1370,6 +2163,17 @@ class Engine implements QuiesceEngine {
       release();
     }
     // conform (#15) end
+    if (!inWindow && r.created) {
+      // No window is open on the store (this instance was fenced, or decided on a stale state): the
+      // sweep replays it soon, and it is counted so nobody wonders where it came from.
+      this.#queuedOutsideWindow++;
+      this.#log.warn('quiesce: write queued while no window is open; the sweep will replay it', {
+        operation: op.name,
+        intentId: r.intent.id,
+        fenced: this.#fenced,
+      });
+      this.#afterHandlers();
+    }
     return { ...r, statusUrl: this.#statusUrl(r.intent.id) };
   }
 
@@ -1388,6 +2192,8 @@ class Engine implements QuiesceEngine {
         field: 'handler',
       });
     this.#handlers.set(name, handler);
+    // A restarted instance whose handlers come after start() resumes the backfill / the sweep.
+    this.#afterHandlers();
   }
 
   // ---------------------------------------------------------------- inventory and guards
@@ -1519,11 +2325,7 @@ class Engine implements QuiesceEngine {
     if (registry) {
       try {
         for (const r of await registry.list()) {
-          instances.push({
-            ...r,
-            live: now - r.lastSeen <= this.#o.instanceTimeoutMs,
-            self: r.id === this.instanceId,
-          });
+          instances.push({ ...r, live: !this.#expired(r, now), self: r.id === this.instanceId });
         }
       } catch (err) {
         this.#storeError = errorMessage(err);
@@ -1563,7 +2365,15 @@ class Engine implements QuiesceEngine {
         count: this.#inflight.count,
         oldest: oldest ? { name: oldest.name, since: iso(oldest.since) } : null,
       },
+      lease: {
+        held: this.#leased,
+        until: Number.isFinite(this.#leaseUntil) ? iso(this.#leaseUntil) : null,
+        fenced: this.#leased && (this.#fenced || this.#leaseUntil === Number.NEGATIVE_INFINITY),
+        ttlMs: this.#o.leaseTtlMs,
+        clockSkewMs: this.#o.clockSkewMs,
+      },
       instances,
+      queuedOutsideWindow: this.#queuedOutsideWindow,
       counters: structuredClone(this.#metrics.counts),
       queue: this.#queueStats,
       backfill: this.#backfill,

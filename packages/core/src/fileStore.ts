@@ -164,8 +164,11 @@ export function createFileStore(options: FileStoreOptions | string): FileStore {
         all[record.id] = record;
       }),
     list: async () => Object.values(await readInstances()),
-    remove: (id) =>
+    get: async (id) => (await readInstances())[id] ?? null,
+    remove: (id, options) =>
       updateInstances((all) => {
+        const known = all[id];
+        if (!known || (options?.ifLastSeen !== undefined && known.lastSeen !== options.ifLastSeen)) return;
         delete all[id];
       }),
   };

@@ -1,6 +1,7 @@
 export * from './agentRefusal.js';
 export * from './audit.js';
 export * from './bypass.js';
+export * from './checklist.js';
 export * from './classifier.js';
 export * from './clock.js';
 export * from './closingRecord.js';

@@ -11,17 +11,24 @@ export function createMemoryStore(initial: QuiesceState = INITIAL_STATE): StateS
   const instances = new Map<string, InstanceRecord>();
   const registryListeners = new Set<() => void>();
   const registry: InstanceRegistry = {
-    async upsert(record) {
+    async upsert(record, options) {
       // A heartbeat built before a newer one (it raced it) is stale as a whole: ignore it.
       const known = instances.get(record.id);
       if (known && known.ackedVersion > record.ackedVersion) return;
-      instances.set(record.id, { ...record });
-      for (const l of registryListeners) queueMicrotask(l);
+      instances.set(record.id, structuredClone(record));
+      // Only what a controller waits for is announced (acknowledgements, a finished backfill).
+      if (options?.announce) for (const l of registryListeners) queueMicrotask(l);
     },
     async list() {
-      return [...instances.values()].map((r) => ({ ...r }));
+      return [...instances.values()].map((r) => structuredClone(r));
     },
-    async remove(id) {
+    async get(id) {
+      const r = instances.get(id);
+      return r ? structuredClone(r) : null;
+    },
+    async remove(id, options) {
+      const known = instances.get(id);
+      if (!known || (options?.ifLastSeen !== undefined && known.lastSeen !== options.ifLastSeen)) return;
       instances.delete(id);
       for (const l of registryListeners) queueMicrotask(l);
     },

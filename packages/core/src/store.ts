@@ -23,7 +23,24 @@ export interface StateStore {
   subscribe(listener: (state: QuiesceState) => void, onError?: (error: Error) => void): () => void;
   /** The instance registry kept in the same backend, when the store has one. */
   readonly registry?: InstanceRegistry;
+  /**
+   * A heartbeat in one round trip, when the backend can: upsert this instance's record (not
+   * announced) and read the state as of the start of that call. Optional: the engine otherwise
+   * calls `read()` then `registry.upsert()`.
+   */
+  heartbeat?(record: InstanceRecord): Promise<QuiesceState>;
   close(): Promise<void>;
+}
+
+/** What an instance replayed of one window's backfill (kept in its registry record). */
+export interface InstanceBackfill {
+  windowId: string;
+  done: number;
+  total: number;
+  applied: number;
+  failed: number;
+  /** True once this instance found nothing left to replay for the window. */
+  finished: boolean;
 }
 
 /** One engine's heartbeat: which state version it applied and its in-flight writes. */
@@ -34,6 +51,12 @@ export interface InstanceRecord {
   startedAt: string;
   /** ms since epoch of the last heartbeat. */
   lastSeen: number;
+  /**
+   * ms since epoch (the instance's own clock) until which the instance may start writes: the
+   * instance stops starting writes by itself once it passes without a renewal. Records written
+   * before leases existed have none: `lastSeen` plus the reader's lease TTL stands in.
+   */
+  leaseUntil?: number;
   ackedVersion: number;
   inFlight: number;
   /** Name of the oldest in-flight write, if any. */
@@ -41,14 +64,33 @@ export interface InstanceRecord {
   oldestSince?: number;
   /** True when the instance has replay handlers: it replays intents during `backfilling`. */
   replays?: boolean;
+  /** This instance's share of the current window's backfill. */
+  backfill?: InstanceBackfill;
+}
+
+export interface UpsertOptions {
+  /**
+   * Tell whoever listens to the registry (a controller confirming a freeze or a thaw) that this
+   * record changed. Heartbeats that only renew the lease do not announce. @default false
+   */
+  announce?: boolean;
 }
 
 export interface InstanceRegistry {
-  /** Register or heartbeat. */
-  upsert(record: InstanceRecord): Promise<void>;
+  /** Register, heartbeat (renew the lease) or acknowledge. */
+  upsert(record: InstanceRecord, options?: UpsertOptions): Promise<void>;
   list(): Promise<InstanceRecord[]>;
-  remove(instanceId: string): Promise<void>;
-  /** Optional push of registry changes so a controller does not have to poll. */
+  /** One record (the controller's lease, checked by every instance while a window is open). */
+  get?(instanceId: string): Promise<InstanceRecord | null>;
+  /**
+   * Drop a record. With `ifLastSeen`, only if the record is still the one that was judged expired
+   * (an instance that renewed its lease meanwhile keeps its record).
+   */
+  remove(instanceId: string, options?: { ifLastSeen?: number }): Promise<void>;
+  /**
+   * Push of announced registry changes, for a controller waiting on acknowledgements. A store
+   * listens to its registry channel only while someone subscribes (never on every instance).
+   */
   subscribe?(listener: () => void): () => void;
 }
 
@@ -64,6 +106,17 @@ export const instanceRecordSchema = z.object({
   oldestOperation: z.string().optional(),
   oldestSince: z.number().optional(),
   replays: z.boolean().optional(),
+  leaseUntil: z.number().optional(),
+  backfill: z
+    .object({
+      windowId: z.string(),
+      done: z.number().int().nonnegative(),
+      total: z.number().int().nonnegative(),
+      applied: z.number().int().nonnegative(),
+      failed: z.number().int().nonnegative(),
+      finished: z.boolean(),
+    })
+    .optional(),
 }) satisfies z.ZodType<InstanceRecord>;
 
 /** Validate an instance record read from (or written to) a registry backend, naming the field that failed. */

@@ -63,8 +63,19 @@ export interface QuiesceOptions {
   soakMs?: number;
   /** Heartbeat and safety-net poll period. @default 1000 */
   heartbeatMs?: number;
-  /** An instance silent for longer is dropped from acknowledgements and named. @default 5000 */
+  /**
+   * Lease TTL: each heartbeat renews this instance's lease for this long. An instance that cannot
+   * renew it (store unreachable, event loop stalled) stops starting writes by itself when it lapses;
+   * the controller counts an unreachable instance as stopped only once its lease expired plus
+   * `clockSkewMs`. Must be at least twice `heartbeatMs`. @default max(5000, 3 × heartbeatMs)
+   */
+  leaseTtlMs?: number;
+  /** Bound on the clock difference between two instances, added before a lease counts as expired. @default 1000 */
+  clockSkewMs?: number;
+  /** @deprecated the lease TTL (`leaseTtlMs`); kept as its alias. */
   instanceTimeoutMs?: number;
+  /** Period of the sweep that replays intents whose window is closed (stranded intents). @default 30000 */
+  sweepMs?: number;
   /** How long the last known state is trusted while the store is unreachable. @default 30000 */
   stalenessMs?: number;
   /** Applied past `stalenessMs` without the store. @default 'keep' */
@@ -72,7 +83,16 @@ export interface QuiesceOptions {
   /** Status URL of a queued intent, returned with 202. @default id => `/quiesce/intents/${id}` */
   intentStatusUrl?: (id: string) => string;
   /** Replay settings for the backfill. */
-  replay?: { concurrency?: number; maxAttempts?: number; backoffMs?: number };
+  replay?: {
+    concurrency?: number;
+    maxAttempts?: number;
+    backoffMs?: number;
+    /**
+     * Cap on intents started per second by this instance's backfill (each replay also yields to the
+     * event loop first, so reads are served between replays). 0 = no cap. @default 200
+     */
+    ratePerSecond?: number;
+  };
   readHealth?: ReadHealthOptions;
   /**
    * What happens on `escalate` (reads degraded during a window): extend the window and run a
@@ -114,8 +134,21 @@ export interface GuardToolOptions {
 }
 
 export interface InstanceStatus extends InstanceRecord {
+  /** Its lease (plus the clock-skew margin) has not expired. */
   live: boolean;
   self: boolean;
+}
+
+/** This instance's own lease: whether it may start writes. */
+export interface LeaseStatus {
+  /** False for an engine that holds no lease (not a participant, no registry, or a store it owns alone). */
+  held: boolean;
+  /** ISO time until which the lease runs, or null. */
+  until: string | null;
+  /** True while the lease has lapsed: this instance refuses writes whatever the window says. */
+  fenced: boolean;
+  ttlMs: number;
+  clockSkewMs: number;
 }
 
 export interface EngineStatus {
@@ -132,7 +165,10 @@ export interface EngineStatus {
     lastError: string | null;
   };
   inFlight: { count: number; oldest: { name: string; since: string } | null };
+  lease: LeaseStatus;
   instances: InstanceStatus[];
+  /** Intents this instance queued while no window was open on the store (a stale or fenced instance). */
+  queuedOutsideWindow: number;
   counters: Record<'refused' | 'queued' | 'dropped' | 'bypassed' | 'dryRun', Record<string, number>>;
   queue: IntentStats | null;
   backfill: ReplayProgress | null;
@@ -160,6 +196,14 @@ export interface EngineEvents {
   'backfill-progress': [progress: ReplayProgress];
   'store-fallback': [info: { fallback: StoreFallback; since: string; error: string | null }];
   'store-recovered': [info: { at: string }];
+  /** This instance's lease lapsed: it starts no write until it renews it. */
+  fenced: [info: { at: string; leaseUntil: string | null }];
+  /** This instance renewed its lease after it had lapsed. */
+  unfenced: [info: { at: string }];
+  /** Another instance's lease expired while this one drove the window: dropped and named. */
+  'instance-lost': [straggler: Straggler];
+  /** This instance took over the window of a controller whose lease expired. */
+  takeover: [info: { windowId: string; from: string | null; phase: Phase }];
   'notifier-failed': [info: { notifier: string; event: string; error: string }];
   audit: [entry: AuditEntry];
   /** The engine is closing: end streams (SSE) that follow it. */
@@ -194,7 +238,10 @@ export interface QuiesceEngine {
   begin(input: BeginInput): Promise<MaintenanceWindow>;
   schedule(input: ScheduleInput): Promise<MaintenanceWindow>;
   extend(input: ExtendInput): Promise<MaintenanceWindow>;
-  /** Writes back on; resolves once that is committed. The checklist (soak, closure, backfill) goes on. */
+  /**
+   * Writes back on; resolves once that is committed. The checklist (soak, closure, backfill) goes on.
+   * `force: true` ends a window in any phase (a stuck thaw or backfill): closed at once, audited.
+   */
   end(input?: EndInput): Promise<MaintenanceWindow>;
   /** Resolves when the current window reaches the phase (or later). */
   waitForPhase(phase: Phase, options?: { timeoutMs?: number }): Promise<MaintenanceWindow>;

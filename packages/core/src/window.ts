@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { checklistSchema } from './checklist.js';
 import { dateTimeSchema } from './dateTime.js';
 import { QuiesceError } from './errors.js';
 import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from './text.js';
@@ -33,7 +34,15 @@ const stragglerSchema = z.object({
   inFlight: z.number().int().nonnegative(),
   ackedVersion: z.number().int(),
   oldestOperation: z.string().optional(),
-  reason: z.enum(['not-acknowledged', 'in-flight', 'lost']),
+  /**
+   * `fenced`: unreachable, counted as stopped once its lease expired (it stops starting writes by
+   * itself); `lost`: its lease expired after it had confirmed (it died or was cut off mid-window).
+   */
+  reason: z.enum(['not-acknowledged', 'in-flight', 'lost', 'fenced']),
+  /** When its lease expired (fenced, lost). */
+  leaseUntil: z.string().optional(),
+  /** Heartbeat time of the record judged expired (ms since epoch, its own clock). */
+  lastSeen: z.number().optional(),
 });
 export type Straggler = z.infer<typeof stragglerSchema>;
 
@@ -59,6 +68,8 @@ export const windowSchema = z.object({
   notices: z.record(z.string(), noticeSchema).default({}),
   /** Closing record members contributed by extensions (write audit, backfill report). */
   report: z.record(z.string(), z.unknown()).default({}),
+  /** Durable checklist: driver, confirmations, soak, closure notice, backfill (see checklist.ts). */
+  checklist: checklistSchema.optional(),
 });
 export type MaintenanceWindow = z.infer<typeof windowSchema>;
 
@@ -119,6 +130,8 @@ export const endInputSchema = z
     message: text().optional(),
     /** End only this window: `NO_ACTIVE_WINDOW` when another (or none) is current (a conditional end). */
     windowId: z.string().min(1).optional(),
+    /** End the window in any phase (a stuck thaw or backfill too): closed at once, audited. */
+    force: z.boolean().optional(),
   })
   .strict();
 export type EndInput = z.input<typeof endInputSchema>;

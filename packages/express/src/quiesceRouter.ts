@@ -118,6 +118,8 @@ const patchBody = z
 const endBody = z.strictObject({
   reason: text('a string').max(500).optional(),
   message: text('a string').max(2000).optional(),
+  // fencing (#12): end a window in any phase (a stuck thaw or backfill), audited
+  force: z.boolean('must be a boolean').optional(),
 });
 
 const intentsQuery = z.strictObject({

@@ -18,16 +18,20 @@ export interface ReconnectOptions {
 
 export interface ListenerEvents {
   notification(payload: string): void;
-  /** The LISTEN connection is (again) in place: anything sent while it was down may be missed. */
+  /**
+   * The channel is (again) listened to: anything sent while it was not may be missed. `reconnected`
+   * is true after a lost connection came back.
+   */
   listening(reconnected: boolean): void;
   error(error: Error): void;
 }
 
 /**
- * One dedicated connection that LISTENs on a channel and comes back by itself: a terminated backend
- * (`pg_terminate_backend`), a restarted server or a dropped socket start a reconnection with
- * exponential backoff and jitter; every successful (re)connection is announced so the owner can
- * re-read what it may have missed.
+ * One connection that LISTENs on any number of channels, for any number of subscribers, and comes
+ * back by itself: a terminated backend (`pg_terminate_backend`), a restarted server or a dropped
+ * socket start a reconnection with exponential backoff and jitter; every (re)connection is announced
+ * so each subscriber can re-read what it may have missed. The connection is open only while some
+ * channel has a subscriber; a channel is LISTENed only while it has one.
  */
 export class NotificationListener {
   private client: pg.Client | null = null;
@@ -39,11 +43,14 @@ export class NotificationListener {
   private readonly maxDelayMs: number;
   private readonly pingMs: number;
   private pinger: NodeJS.Timeout | null = null;
+  private readonly channels = new Map<string, Set<ListenerEvents>>();
+  /** Channels LISTENed on the current connection. */
+  private readonly listened = new Set<string>();
+  /** Notifications received (every channel), for the fleet benchmark. */
+  received = 0;
 
   constructor(
     private readonly config: pg.ClientConfig,
-    private readonly channel: string,
-    private readonly events: ListenerEvents,
     reconnect: ReconnectOptions = {},
   ) {
     this.initialDelayMs = reconnect.initialDelayMs ?? 50;
@@ -55,20 +62,70 @@ export class NotificationListener {
     return this.client !== null;
   }
 
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    void this.connect();
+  /** True while `channel` is LISTENed on a live connection. */
+  listening(channel: string): boolean {
+    return this.client !== null && this.listened.has(channel);
   }
 
-  async stop(): Promise<void> {
+  /** Subscribe to a channel; the returned function unsubscribes. */
+  listen(channel: string, events: ListenerEvents): () => Promise<void> {
+    let set = this.channels.get(channel);
+    const first = !set;
+    if (!set) {
+      set = new Set();
+      this.channels.set(channel, set);
+    }
+    set.add(events);
+    if (!this.running) {
+      this.running = true;
+      void this.connect();
+    } else if (this.client && first) {
+      void this.listenOn(this.client, channel);
+    } else if (this.client && this.listened.has(channel)) {
+      events.listening(false);
+    }
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      const s = this.channels.get(channel);
+      s?.delete(events);
+      if (s && s.size === 0) {
+        this.channels.delete(channel);
+        const client = this.client;
+        if (client && this.listened.delete(channel) && this.channels.size > 0)
+          await client.query(`UNLISTEN ${quoteIdent(channel)}`).catch(() => {});
+      }
+      if (this.channels.size === 0) await this.stop();
+    };
+  }
+
+  private async listenOn(client: pg.Client, channel: string): Promise<void> {
+    try {
+      await client.query(`LISTEN ${quoteIdent(channel)}`);
+    } catch {
+      return; // the connection failed: fail() reconnects and LISTENs again
+    }
+    if (this.client !== client || !this.channels.has(channel)) return;
+    this.listened.add(channel);
+    for (const e of this.channels.get(channel) ?? []) e.listening(false);
+  }
+
+  private async stop(): Promise<void> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.stopPinging();
     const client = this.client;
     this.client = null;
+    this.listened.clear();
+    this.connectedOnce = false;
+    this.attempt = 0;
     if (client) await client.end().catch(() => {});
+  }
+
+  private broadcastError(error: Error): void {
+    for (const set of this.channels.values()) for (const e of set) e.error(error);
   }
 
   private async connect(): Promise<void> {
@@ -84,6 +141,7 @@ export class NotificationListener {
       failed = true;
       if (this.client === client) {
         this.client = null;
+        this.listened.clear();
         this.stopPinging();
       }
       client.removeAllListeners('notification');
@@ -91,7 +149,7 @@ export class NotificationListener {
       // end() waits for the server's goodbye, which a half-open connection never sends.
       (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
       if (!this.running) return;
-      this.events.error(
+      this.broadcastError(
         new QuiesceError('STORE_UNAVAILABLE', `postgres LISTEN connection lost: ${err.message}`, {
           cause: err,
         }),
@@ -101,11 +159,14 @@ export class NotificationListener {
     client.on('error', fail);
     client.on('end', () => fail(new Error('connection ended')));
     client.on('notification', (msg) => {
-      if (msg.channel === this.channel && msg.payload !== undefined) this.events.notification(msg.payload);
+      if (msg.payload === undefined) return;
+      this.received++;
+      for (const e of this.channels.get(msg.channel) ?? []) e.notification(msg.payload);
     });
+    const channels = [...this.channels.keys()];
     try {
       await client.connect();
-      await client.query(`LISTEN ${quoteIdent(this.channel)}`);
+      for (const channel of channels) await client.query(`LISTEN ${quoteIdent(channel)}`);
     } catch (err) {
       fail(err as Error);
       return;
@@ -115,11 +176,14 @@ export class NotificationListener {
       return;
     }
     this.client = client;
+    for (const c of channels) this.listened.add(c);
     this.attempt = 0;
     this.startPinging(client, fail);
     const reconnected = this.connectedOnce;
     this.connectedOnce = true;
-    this.events.listening(reconnected);
+    // Channels subscribed while connecting.
+    for (const c of this.channels.keys()) if (!this.listened.has(c)) void this.listenOn(client, c);
+    for (const c of channels) for (const e of this.channels.get(c) ?? []) e.listening(reconnected);
   }
 
   private startPinging(client: pg.Client, fail: (err: Error) => void): void {
@@ -152,4 +216,34 @@ export class NotificationListener {
     }, delay);
     this.timer.unref();
   }
+}
+
+const shared = new Map<string, NotificationListener>();
+
+function sharingKey(config: pg.ClientConfig, reconnect: ReconnectOptions): string {
+  const plain: Record<string, unknown> = {};
+  for (const k of Object.keys(config).sort()) {
+    const v = (config as Record<string, unknown>)[k];
+    if (typeof v !== 'function' && typeof v !== 'object') plain[k] = v;
+  }
+  return JSON.stringify([plain, reconnect.initialDelayMs, reconnect.maxDelayMs, reconnect.pingMs]);
+}
+
+/**
+ * The LISTEN connection for these settings, shared by every store of this process that connects the
+ * same way (one connection for many engines, however many schemas or keys they use).
+ */
+export function sharedListener(
+  config: pg.ClientConfig,
+  reconnect: ReconnectOptions = {},
+): NotificationListener {
+  const key = sharingKey(config, reconnect);
+  let l = shared.get(key);
+  if (!l) {
+    // Kept for the process's life (one small object per distinct setting): it closes its connection
+    // whenever nobody listens, and opens it again for the next store.
+    l = new NotificationListener(config, reconnect);
+    shared.set(key, l);
+  }
+  return l;
 }

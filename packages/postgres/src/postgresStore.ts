@@ -11,8 +11,15 @@ import {
 } from '@quiesce/core';
 import type pg from 'pg';
 import { type PostgresConnectionOptions, resolveConnection, storeError } from './connection.js';
-import { NotificationListener, type ReconnectOptions } from './notificationListener.js';
-import { channelFor, checkSchemaName, DEFAULT_SCHEMA, ensureSchema, quoteIdent } from './schema.js';
+import { NotificationListener, type ReconnectOptions, sharedListener } from './notificationListener.js';
+import {
+  channelFor,
+  checkSchemaName,
+  DEFAULT_SCHEMA,
+  ensureSchema,
+  quoteIdent,
+  registryChannelFor,
+} from './schema.js';
 
 export type PostgresStoreOptions = PostgresConnectionOptions & {
   /** Schema holding quiesce's tables (created when missing unless `setup: false`). @default 'quiesce' */
@@ -30,6 +37,11 @@ export type PostgresStoreOptions = PostgresConnectionOptions & {
   listenConnection?: string | pg.ClientConfig;
   /** Registry records silent for longer are deleted by `registry.list()`. @default 3600000 (1 h) */
   pruneInstancesAfterMs?: number;
+  /**
+   * Share one LISTEN connection with every other store of this process that connects the same way
+   * (many engines in one process hold one connection, not one each). @default true
+   */
+  shareListener?: boolean;
 };
 
 export interface PostgresStore extends StateStore {
@@ -37,12 +49,14 @@ export interface PostgresStore extends StateStore {
   readonly registry: InstanceRegistry & { subscribe(listener: () => void): () => void };
   /** The schema in use (the write audit excludes it). */
   readonly schema: string;
-  /** True while the dedicated LISTEN connection is up. */
+  /** True while the state channel is LISTENed on a live connection. */
   readonly listening: boolean;
+  /** Notifications this store received: state changes, and registry changes while it listened to them. */
+  readonly received: { state: number; registry: number };
 }
 
 interface Notice {
-  kind: 'state' | 'instances';
+  kind: 'state';
   key: string;
   version?: number;
   state?: unknown;
@@ -66,6 +80,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   const { pool } = connection;
   const s = quoteIdent(schema);
   const channel = channelFor(schema);
+  const registryChannel = registryChannelFor(schema);
+  const received = { state: 0, registry: 0 };
 
   let ready: Promise<void> | null = null;
   const prepare = () => {
@@ -140,10 +156,15 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       : typeof options.listenConnection === 'string'
         ? { connectionString: options.listenConnection }
         : options.listenConnection;
-  const listener = new NotificationListener(
-    listenConfig,
-    channel,
-    {
+  const listener =
+    options.shareListener === false
+      ? new NotificationListener(listenConfig, options.reconnect)
+      : sharedListener(listenConfig, options.reconnect);
+  let stopState: (() => Promise<void>) | null = null;
+  let stopRegistry: (() => Promise<void>) | null = null;
+  const startListening = () => {
+    if (closed || stopState) return;
+    stopState = listener.listen(channel, {
       notification(payload) {
         let notice: Notice;
         try {
@@ -151,12 +172,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         } catch {
           return;
         }
-        if (notice.key !== key) return;
-        if (notice.kind === 'instances') {
-          for (const l of registryListeners) l();
-          return;
-        }
-        if (notice.kind !== 'state') return;
+        if (notice.key !== key || notice.kind !== 'state') return;
+        received.state++;
         if (notice.state == null) return refresh();
         try {
           deliver(decode(notice.version, notice.state));
@@ -166,39 +183,81 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       },
       listening(reconnected) {
         // Whatever changed while the connection was down was not announced to us.
-        if (reconnected) {
-          refresh();
-          for (const l of registryListeners) l();
-        }
+        if (reconnected) refresh();
       },
       error: reportError,
-    },
-    options.reconnect,
-  );
-  const startListening = () => {
-    if (!closed) listener.start();
+    });
   };
   const maybeStopListening = () => {
-    if (stateListeners.size === 0 && registryListeners.size === 0) void listener.stop();
+    if (stateListeners.size === 0 && stopState) {
+      void stopState();
+      stopState = null;
+    }
+  };
+  // The registry channel is listened to only while a controller waits for acknowledgements.
+  const startRegistry = () => {
+    if (closed || stopRegistry) return;
+    stopRegistry = listener.listen(registryChannel, {
+      notification(payload) {
+        if (payload !== key) return;
+        received.registry++;
+        for (const l of registryListeners) l();
+      },
+      listening() {
+        // Subscribed (or back): what was announced before may have been missed; look again.
+        for (const l of registryListeners) l();
+      },
+      error: () => {},
+    });
+  };
+  const maybeStopRegistry = () => {
+    if (registryListeners.size === 0 && stopRegistry) {
+      void stopRegistry();
+      stopRegistry = null;
+    }
   };
 
   let lastPrune = 0;
   const registry: PostgresStore['registry'] = {
-    async upsert(record) {
+    async upsert(record, upsertOptions) {
       const checked = parseInstanceRecord(record, 'registry.upsert');
+      // One statement: the upsert, and (when asked) the announcement on the registry channel, which
+      // only a controller confirming a freeze or a thaw listens to.
       await query(
-        `INSERT INTO ${s}.instances AS t (key, id, acked_version, in_flight, last_seen, record)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (key, id) DO UPDATE SET acked_version = EXCLUDED.acked_version,
-           in_flight = EXCLUDED.in_flight, last_seen = EXCLUDED.last_seen, record = EXCLUDED.record
-         -- An engine heartbeats on a timer and on every applied state, and pool connections commit
-         -- in any order: a record built earlier must not take back an acknowledgement. (Not ordered
-         -- by last_seen: a clock stepping back would silence the instance. A stale record with the
-         -- same version can only report more in-flight writes, never fewer: it errs on the safe side.)
-         WHERE t.acked_version <= EXCLUDED.acked_version`,
-        [key, checked.id, checked.ackedVersion, checked.inFlight, checked.lastSeen, JSON.stringify(checked)],
+        `WITH up AS (
+           INSERT INTO ${s}.instances AS t (key, id, acked_version, in_flight, last_seen, record)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (key, id) DO UPDATE SET acked_version = EXCLUDED.acked_version,
+             in_flight = EXCLUDED.in_flight, last_seen = EXCLUDED.last_seen, record = EXCLUDED.record
+           -- An engine heartbeats on a timer and acknowledges on applied states, and pool connections
+           -- commit in any order: a record built earlier must not take back an acknowledgement. (Not
+           -- ordered by last_seen: a clock stepping back would silence the instance. A stale record
+           -- with the same version can only report more in-flight writes, never fewer: it errs on the
+           -- safe side.)
+           WHERE t.acked_version <= EXCLUDED.acked_version
+           RETURNING 1)
+         SELECT pg_notify($7, $1) FROM up WHERE $8::boolean`,
+        [
+          key,
+          checked.id,
+          checked.ackedVersion,
+          checked.inFlight,
+          checked.lastSeen,
+          JSON.stringify(checked),
+          registryChannel,
+          upsertOptions?.announce === true,
+        ],
         'registry.upsert',
       );
+    },
+    async get(instanceId) {
+      const r = await query(
+        `SELECT record FROM ${s}.instances WHERE key = $1 AND id = $2`,
+        [key, instanceId],
+        'registry.get',
+      );
+      const row = r.rows[0];
+      return row ? parseInstanceRecord(row.record, 'registry record') : null;
     },
     async list() {
       // The controller lists every 50 ms while freezing; pruning once a minute is plenty.
@@ -226,19 +285,21 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       }
       return records;
     },
-    async remove(instanceId) {
+    async remove(instanceId, removeOptions) {
       await query(
-        `DELETE FROM ${s}.instances WHERE key = $1 AND id = $2`,
-        [key, instanceId],
+        `WITH gone AS (DELETE FROM ${s}.instances WHERE key = $1 AND id = $2
+           AND ($4::bigint IS NULL OR last_seen = $4) RETURNING 1)
+         SELECT pg_notify($3, $1) FROM gone`,
+        [key, instanceId, registryChannel, removeOptions?.ifLastSeen ?? null],
         'registry.remove',
       );
     },
     subscribe(fn) {
       registryListeners.add(fn);
-      startListening();
+      startRegistry();
       return () => {
         registryListeners.delete(fn);
-        maybeStopListening();
+        maybeStopRegistry();
       };
     },
   };
@@ -248,9 +309,33 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     writable: true,
     schema,
     registry,
-    get listening() {
-      return listener.connected;
+    async heartbeat(record) {
+      const checked = parseInstanceRecord(record, 'heartbeat');
+      // The renewal and the state read in one statement (the read sees the state as of its start).
+      const r = await query(
+        `WITH up AS (
+           INSERT INTO ${s}.instances AS t (key, id, acked_version, in_flight, last_seen, record)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (key, id) DO UPDATE SET acked_version = EXCLUDED.acked_version,
+             in_flight = EXCLUDED.in_flight, last_seen = EXCLUDED.last_seen, record = EXCLUDED.record
+           WHERE t.acked_version <= EXCLUDED.acked_version
+           RETURNING 1)
+         SELECT version, payload, (SELECT count(*) FROM up) AS renewed FROM ${s}.state WHERE key = $1`,
+        [key, checked.id, checked.ackedVersion, checked.inFlight, checked.lastSeen, JSON.stringify(checked)],
+        'heartbeat',
+      );
+      const row = r.rows[0];
+      if (!row) {
+        if (highest > 0) throw vanished();
+        // No state yet: the upsert ran all the same (a data-modifying WITH always does).
+        return structuredClone(INITIAL_STATE);
+      }
+      return decode(row.version, row.payload);
     },
+    get listening() {
+      return stopState !== null && listener.listening(channel);
+    },
+    received,
     read,
     async compareAndSet(expectedVersion, next): Promise<CompareAndSetResult> {
       if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
@@ -298,7 +383,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       closed = true;
       stateListeners.clear();
       registryListeners.clear();
-      await listener.stop();
+      await Promise.all([stopState?.(), stopRegistry?.()]);
+      stopState = null;
+      stopRegistry = null;
       if (connection.owned) await pool.end().catch(() => {});
     },
   };

@@ -31,6 +31,17 @@ export function channelFor(schema: string): string {
     : `quiesce:${createHash('sha256').update(schema).digest('hex').slice(0, 40)}`;
 }
 
+/**
+ * The registry's NOTIFY channel, apart from the state's: only a controller confirming a freeze or a
+ * thaw listens to it, so acknowledgements never reach every instance.
+ */
+export function registryChannelFor(schema: string): string {
+  const channel = `quiesce:${schema}:instances`;
+  return channel.length <= 63
+    ? channel
+    : `quiesce:${createHash('sha256').update(schema).digest('hex').slice(0, 40)}:instances`;
+}
+
 /** NOTIFY payloads are limited to 8000 bytes; a bigger state is announced by version and read. */
 const INLINE_STATE_BYTES = 7000;
 
@@ -69,28 +80,18 @@ BEGIN
   RETURN NULL;
 END
 $fn$;
-CREATE OR REPLACE FUNCTION ${s}.notify_instances() RETURNS trigger LANGUAGE plpgsql AS $fn$
-BEGIN
-  PERFORM pg_notify('${channel}', json_build_object(
-    'kind', 'instances', 'key', COALESCE(NEW.key, OLD.key))::text);
-  RETURN NULL;
-END
-$fn$;
 DROP TRIGGER IF EXISTS state_notify ON ${s}.state;
 CREATE TRIGGER state_notify AFTER INSERT OR UPDATE ON ${s}.state
   FOR EACH ROW EXECUTE FUNCTION ${s}.notify_state();
+-- v1 announced every registry change on the state channel (every instance heard every
+-- acknowledgement); the registry now announces on its own channel, from the upsert, only when asked.
 DROP TRIGGER IF EXISTS instances_notify_change ON ${s}.instances;
-CREATE TRIGGER instances_notify_change AFTER INSERT OR DELETE ON ${s}.instances
-  FOR EACH ROW EXECUTE FUNCTION ${s}.notify_instances();
 DROP TRIGGER IF EXISTS instances_notify_ack ON ${s}.instances;
--- A heartbeat that changes neither the acknowledged version nor the in-flight count is not news.
-CREATE TRIGGER instances_notify_ack AFTER UPDATE ON ${s}.instances
-  FOR EACH ROW WHEN (OLD.acked_version IS DISTINCT FROM NEW.acked_version OR OLD.in_flight IS DISTINCT FROM NEW.in_flight)
-  EXECUTE FUNCTION ${s}.notify_instances();
+DROP FUNCTION IF EXISTS ${s}.notify_instances();
 `;
 }
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 /**
  * Create quiesce's schema, tables and notify triggers when they are missing. Runs under an advisory

@@ -1,4 +1,11 @@
-import { POSTGRES_URL, runInstanceScenarios, serviceAvailable, uniqueName } from '@quiesce/testkit';
+import {
+  type InstanceScenarioBackend,
+  POSTGRES_URL,
+  runCrashTrials,
+  runInstanceScenarios,
+  serviceAvailable,
+  uniqueName,
+} from '@quiesce/testkit';
 import pg from 'pg';
 import { describe } from 'vitest';
 import { createPostgresStore } from '../src/index.js';
@@ -14,12 +21,13 @@ function withApplicationName(url: string, name: string, port?: number): string {
 }
 
 describe.skipIf(!ok)('postgres', () => {
-  runInstanceScenarios('postgres (child processes)', () => {
+  const backend = (): InstanceScenarioBackend => {
     const schema = uniqueName('qpg_instances');
     const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
     return {
-      spawn: (id, engine, proxyPort) =>
+      spawn: (id, engine, proxyPort, extra) =>
         spawnInstance({
+          ...extra,
           id,
           schema,
           engine,
@@ -43,5 +51,7 @@ describe.skipIf(!ok)('postgres', () => {
         await admin.end();
       },
     };
-  });
+  };
+  runInstanceScenarios('postgres (child processes)', backend);
+  runCrashTrials('postgres', backend);
 });

@@ -53,8 +53,10 @@ export interface RedisStore extends StateStore {
   readonly registry: InstanceRegistry & { subscribe(listener: () => void): () => void };
   /** Key holding the state (a hash with `version` and `payload`). */
   readonly stateKey: string;
-  /** True while the pub/sub connection is subscribed. */
+  /** True while the pub/sub connection is subscribed to the state channel. */
   readonly listening: boolean;
+  /** Messages this store received: state changes, and registry changes while it listened to them. */
+  readonly received: { state: number; registry: number };
 }
 
 // Compare-and-set and announce in one atomic step: no other command runs in between. ARGV[5] = '1'
@@ -73,21 +75,34 @@ return {1}
 `;
 
 // A record that would take back an acknowledgement (built earlier, arriving later) is ignored; see
-// the PostgreSQL registry for why not by lastSeen. A heartbeat that changes neither the acknowledged
-// version nor the in-flight count is stored but not announced.
+// the PostgreSQL registry for why not by lastSeen. Announced on the registry channel (which only a
+// controller confirming a freeze or a thaw subscribes to) only when the caller asks (ARGV[3] = '1').
 const UPSERT = `
 local old = redis.call('HGET', KEYS[1], ARGV[1])
-local changed = true
 if old then
   local ok, rec = pcall(cjson.decode, old)
   if ok and type(rec) == 'table' and type(rec.ackedVersion) == 'number' then
     if rec.ackedVersion > tonumber(ARGV[5]) then return 0 end
-    if (tostring(rec.ackedVersion) .. ':' .. tostring(rec.inFlight)) == ARGV[3] then changed = false end
   end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if changed then redis.call('PUBLISH', ARGV[4], ARGV[1]) end
-return changed and 1 or 0
+if ARGV[3] == '1' then redis.call('PUBLISH', ARGV[4], ARGV[1]) end
+return 1
+`;
+
+// Drop a record, only if it is still the one judged expired (ARGV[3] = its lastSeen, or '' for any).
+const REMOVE = `
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old then return 0 end
+if ARGV[3] ~= '' then
+  local ok, rec = pcall(cjson.decode, old)
+  if ok and type(rec) == 'table' and tostring(rec.lastSeen) ~= ARGV[3] then
+    if not (type(rec.lastSeen) == 'number' and rec.lastSeen == tonumber(ARGV[3])) then return 0 end
+  end
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[1])
+return 1
 `;
 
 function backoff(attempt: number, initialMs: number, maxMs: number): number {
@@ -221,8 +236,26 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     for (const l of stateListeners) l.fn(structuredClone(state));
   };
 
+  const received = { state: 0, registry: 0 };
   let subscriber: Redis | null = null;
   let subscribed = false;
+  /** Channels wanted now: the state channel while someone follows the state, the registry's while a controller waits. */
+  const wanted = () => [
+    ...(stateListeners.size > 0 ? [stateChannel] : []),
+    ...(registryListeners.size > 0 ? [instancesChannel] : []),
+  ];
+  const current = new Set<string>();
+  /** Bring the subscriber's channels in line with what is wanted (on a ready connection). */
+  const sync = async (sub: Redis) => {
+    const want = new Set(wanted());
+    const add = [...want].filter((c) => !current.has(c));
+    const drop = [...current].filter((c) => !want.has(c));
+    for (const c of add) current.add(c);
+    for (const c of drop) current.delete(c);
+    if (add.length) await sub.subscribe(...add);
+    if (drop.length) await sub.unsubscribe(...drop);
+    if (add.includes(instancesChannel)) for (const l of registryListeners) l();
+  };
   let pinger: NodeJS.Timeout | null = null;
   function startListening() {
     if (subscriber || closed) return;
@@ -239,6 +272,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       if (subscriber === sub) reportError(storeError(err, 'pub/sub connection'));
     });
     sub.on('close', () => {
+      current.clear();
       if (subscriber !== sub || !subscribed) return;
       subscribed = false;
       reportError(
@@ -246,13 +280,14 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       );
     });
     sub.on('ready', () => {
-      sub.subscribe(stateChannel, instancesChannel).then(
+      current.clear();
+      sync(sub).then(
         () => {
           if (subscriber !== sub) return;
           subscribed = true;
           // Whatever changed while the connection was down was not announced to us.
           if (readyOnce) {
-            read().then(deliver, reportError);
+            if (stateListeners.size > 0) read().then(deliver, reportError);
             for (const l of registryListeners) l();
           }
           readyOnce = true;
@@ -284,10 +319,12 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     }
     sub.on('message', (channel: string, message: string) => {
       if (channel === instancesChannel) {
+        received.registry++;
         for (const l of registryListeners) l();
         return;
       }
       if (channel !== stateChannel) return;
+      received.state++;
       try {
         deliver(decode(message, null));
       } catch (err) {
@@ -295,8 +332,15 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       }
     });
   }
+  function resync() {
+    const sub = subscriber;
+    if (sub && subscribed) sync(sub).catch((err: Error) => reportError(storeError(err, 'subscribe')));
+  }
   function maybeStopListening() {
-    if (stateListeners.size || registryListeners.size || !subscriber) return;
+    if (stateListeners.size || registryListeners.size || !subscriber) {
+      resync();
+      return;
+    }
     const sub = subscriber;
     subscriber = null;
     subscribed = false;
@@ -307,7 +351,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
 
   let lastPrune = 0;
   const registry: RedisStore['registry'] = {
-    async upsert(record) {
+    async upsert(record, upsertOptions) {
       const r = parseInstanceRecord(record, 'registry.upsert');
       await run('registry.upsert', () =>
         client.eval(
@@ -316,11 +360,21 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
           instancesKey,
           r.id,
           JSON.stringify(r),
-          `${r.ackedVersion}:${r.inFlight}`,
+          upsertOptions?.announce ? '1' : '0',
           instancesChannel,
           String(r.ackedVersion),
         ),
       );
+    },
+    async get(instanceId) {
+      const raw = await run('registry.get', () => client.hget(instancesKey, instanceId));
+      if (raw == null) return null;
+      try {
+        return parseInstanceRecord(JSON.parse(raw), `registry record ${instanceId}`);
+      } catch (err) {
+        reportError(err as Error);
+        return null;
+      }
     },
     async list() {
       const all = await run('registry.list', () => client.hgetall(instancesKey));
@@ -347,14 +401,22 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       }
       return records.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     },
-    async remove(instanceId) {
-      await run('registry.remove', async () => {
-        if (await client.hdel(instancesKey, instanceId)) await client.publish(instancesChannel, instanceId);
-      });
+    async remove(instanceId, removeOptions) {
+      await run('registry.remove', () =>
+        client.eval(
+          REMOVE,
+          1,
+          instancesKey,
+          instanceId,
+          instancesChannel,
+          String(removeOptions?.ifLastSeen ?? ''),
+        ),
+      );
     },
     subscribe(fn) {
       registryListeners.add(fn);
       startListening();
+      resync();
       return () => {
         registryListeners.delete(fn);
         maybeStopListening();
@@ -368,8 +430,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     stateKey,
     registry,
     get listening() {
-      return subscribed;
+      return subscribed && current.has(stateChannel);
     },
+    received,
     read,
     async compareAndSet(expectedVersion, next): Promise<CompareAndSetResult> {
       if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
@@ -407,6 +470,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       const entry = { fn, onError };
       stateListeners.add(entry);
       startListening();
+      resync();
       return () => {
         stateListeners.delete(entry);
         maybeStopListening();

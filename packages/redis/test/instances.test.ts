@@ -1,4 +1,11 @@
-import { REDIS_URL, runInstanceScenarios, serviceAvailable, uniqueName } from '@quiesce/testkit';
+import {
+  type InstanceScenarioBackend,
+  REDIS_URL,
+  runCrashTrials,
+  runInstanceScenarios,
+  serviceAvailable,
+  uniqueName,
+} from '@quiesce/testkit';
 import { Redis } from 'ioredis';
 import { describe } from 'vitest';
 import { createRedisStore } from '../src/index.js';
@@ -7,15 +14,15 @@ import { createTcpProxy, spawnInstance } from './fixtures/harness.mjs';
 const ok = await serviceAvailable('redis', '@quiesce/redis many instances');
 
 describe.skipIf(!ok)('redis', () => {
-  runInstanceScenarios('redis (child processes)', () => {
+  const backend = (): InstanceScenarioBackend => {
     const prefix = `${uniqueName('qrs_instances')}:`;
     const admin = new Redis(REDIS_URL);
     const server = new URL(REDIS_URL);
     return {
-      spawn: (id, engine, proxyPort) => {
+      spawn: (id, engine, proxyPort, extra) => {
         const url = new URL(REDIS_URL);
         if (proxyPort) url.port = String(proxyPort);
-        return spawnInstance({ id, prefix, engine, url: url.toString() });
+        return spawnInstance({ ...extra, id, prefix, engine, url: url.toString() });
       },
       openStore: () => createRedisStore({ url: REDIS_URL, prefix }),
       proxy: () => createTcpProxy(server.hostname, Number(server.port || 6379)),
@@ -34,5 +41,7 @@ describe.skipIf(!ok)('redis', () => {
         admin.disconnect();
       },
     };
-  });
+  };
+  runInstanceScenarios('redis (child processes)', backend);
+  runCrashTrials('redis', backend);
 });

@@ -10,7 +10,9 @@ import {
   type StateStore,
   silentLogger,
 } from '@quiesce/core';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { POSTGRES_URL, uniqueName } from './services.js';
 
 /** One backend (a schema, a key prefix, a file…) the suite can open several handles on. */
 export interface StoreContractBackend {
@@ -333,12 +335,39 @@ export function runStoreContractSuite(
         const a = await open(b);
         const other = await open(b);
         if (!a.registry?.subscribe || !other.registry) return ctx.skip();
-        let calls = 0;
-        const off = a.registry.subscribe(() => calls++);
+        const seen: string[] = [];
+        let subscribed = false;
+        const off = a.registry.subscribe(() => {
+          subscribed = true;
+          seen.push('notice');
+        });
+        // A store may call the listener once when its subscription is in place (to look again).
         await new Promise((r) => setTimeout(r, 150));
+        const before = seen.length;
+        // A heartbeat that nobody waits for announces nothing; an acknowledgement does (in order).
         await other.registry.upsert(record('i-9', { ackedVersion: 1 }));
-        await waitFor('a registry notification', propagation, () => calls > 0);
+        await other.registry.upsert(record('i-9', { ackedVersion: 2 }), { announce: true });
+        await waitFor('a registry notification', propagation, () => seen.length > before);
+        // The announced upsert was the last one published: a notice of the first would be here too.
+        expect(seen.length - before).toBe(1);
+        expect(subscribed).toBe(true);
         off();
+      });
+
+      it('get() reads one record; remove() with ifLastSeen keeps a record renewed meanwhile', {
+        timeout,
+      }, async (ctx) => {
+        const b = await fresh();
+        const s = await open(b);
+        if (!s.registry?.get) return ctx.skip();
+        await s.registry.upsert(record('i-7', { ackedVersion: 1, lastSeen: 1000 }));
+        expect(await s.registry.get('i-7')).toMatchObject({ id: 'i-7', ackedVersion: 1, lastSeen: 1000 });
+        expect(await s.registry.get('nobody')).toBeNull();
+        await s.registry.upsert(record('i-7', { ackedVersion: 1, lastSeen: 2000 }));
+        await s.registry.remove('i-7', { ifLastSeen: 1000 });
+        expect(await s.registry.get('i-7')).toMatchObject({ lastSeen: 2000 });
+        await s.registry.remove('i-7', { ifLastSeen: 2000 });
+        expect(await s.registry.get('i-7')).toBeNull();
       });
     });
   });
@@ -359,13 +388,28 @@ export interface InstanceReport {
   /** Whether the instance refuses a plain write (`POST /orders`) right now. */
   refusing: boolean;
   fallback: string | null;
+  /** The window's controller and checklist progress, as this instance last applied them. */
+  controller?: string | null;
+  closureNotice?: { by: string; claimedAt: string; sentAt: string | null } | null;
+  backfill?: { done: number; total: number; applied: number } | null;
 }
 
 /** One engine running in a child process on the backend. */
 export interface InstanceHandle {
   readonly id: string;
   call<T = unknown>(
-    cmd: 'begin' | 'end' | 'decide' | 'status' | 'track' | 'finish' | 'close',
+    cmd:
+      | 'begin'
+      | 'end'
+      | 'decide'
+      | 'status'
+      | 'track'
+      | 'finish'
+      | 'close'
+      | 'enqueue'
+      | 'startWriting'
+      | 'stopWriting'
+      | 'waitForPhase',
     args?: unknown,
   ): Promise<T>;
   waitForReport(
@@ -377,12 +421,15 @@ export interface InstanceHandle {
   /** SIGKILL: the instance stops heartbeating without deregistering. */
   kill(): Promise<unknown>;
   close(): Promise<void>;
+  /** Notices the instance's notifiers sent (child config `notices: true`). */
+  readonly notices?: Array<{ kind: string; windowId: string; id: string }>;
 }
 
 /** Engine timings the scenarios run with (short, so the suite stays fast). */
 export interface ScenarioTimings {
   heartbeatMs: number;
-  instanceTimeoutMs: number;
+  leaseTtlMs: number;
+  clockSkewMs: number;
   stalenessMs: number;
   drainDeadlineMs: number;
   soakMs: number;
@@ -402,6 +449,8 @@ export interface InstanceScenarioBackend {
     id: string,
     engine: Partial<ScenarioTimings> & { storeFallback?: 'keep' | 'read-only' | 'read-write' },
     proxyPort?: number,
+    /** More of the child's config: `effects`, `queue`, `notices` (see serveInstance.mjs). */
+    extra?: Record<string, unknown>,
   ): Promise<InstanceHandle>;
   /** A store handle for the test process's own controller engine (like the CLI's). */
   openStore(): StateStore | Promise<StateStore>;
@@ -417,8 +466,9 @@ export interface InstanceScenarioBackend {
 
 export const SCENARIO_TIMINGS: ScenarioTimings = {
   heartbeatMs: 100,
-  // Generous against a loaded CI machine (an event loop stalled past it would be 'lost').
-  instanceTimeoutMs: 2000,
+  // Generous against a loaded CI machine (an event loop stalled past it fences the instance).
+  leaseTtlMs: 2000,
+  clockSkewMs: 250,
   stalenessMs: 600,
   drainDeadlineMs: 10_000,
   soakMs: 0,
@@ -503,7 +553,7 @@ export function runInstanceScenarios(
         expect(i!.ackedVersion).toBeGreaterThanOrEqual(freezeVersion);
         expect(i!.inFlight).toBe(0);
         expect(i!.live).toBe(true);
-        expect(Date.now() - i!.lastSeen).toBeLessThan(t.instanceTimeoutMs);
+        expect(i!.leaseUntil).toBeGreaterThan(Date.now() - t.clockSkewMs);
       }
       await b!.call('end', { actor: 'ops' });
       await Promise.all(
@@ -552,13 +602,139 @@ export function runInstanceScenarios(
       const started = Date.now();
       const window = await a!.call<MaintenanceWindow>('begin', { reason: 'migration', message: 'Back soon' });
       await Promise.all([a, b].map((h) => refusingAt(h!, window.freezeVersion!)));
-      const frozen = await controller!.waitForPhase('frozen', { timeoutMs: t.instanceTimeoutMs + 5000 });
-      expect(frozen.stragglers).toEqual([expect.objectContaining({ instanceId: c!.id, reason: 'lost' })]);
-      // Not dropped before it had been silent for the timeout.
-      expect(Date.now() - started).toBeGreaterThanOrEqual(t.instanceTimeoutMs - 2 * t.heartbeatMs - 50);
+      const frozen = await controller!.waitForPhase('frozen', { timeoutMs: t.leaseTtlMs + 5000 });
+      // Unreachable: counted as stopped only once its lease expired (it had fenced itself).
+      expect(frozen.stragglers).toEqual([expect.objectContaining({ instanceId: c!.id, reason: 'fenced' })]);
+      const leaseUntil = Date.parse(frozen.stragglers[0]!.leaseUntil!);
+      expect(Date.parse(frozen.frozenAt!)).toBeGreaterThan(leaseUntil + t.clockSkewMs);
+      expect(started).toBeLessThan(leaseUntil + t.clockSkewMs);
       await waitUntil('the lost instance gone from status', 3000, async () =>
         (await controller!.status()).instances.every((i) => i.id !== c!.id),
       );
+    });
+
+    it('an instance killed during frozen is dropped and named by the controller once its lease expired', {
+      timeout: 30_000,
+    }, async () => {
+      const [a, b, c] = (await setup(3)).handles;
+      const window = await controller!.begin({ reason: 'migration', message: 'Back soon' });
+      const frozen = await controller!.waitForPhase('frozen', { timeoutMs: 5000 });
+      expect(frozen.stragglers).toEqual([]);
+      // The CLI-like controller holds no lease: it handed the window to a live instance.
+      const driver = frozen.checklist?.controller;
+      expect([a, b, c].map((h) => h!.id)).toContain(driver);
+      const victim = [a, b, c].find((h) => h!.id !== driver)!;
+      await victim.kill();
+      const killedAt = Date.now();
+      await waitUntil('the killed instance named as lost', t.leaseTtlMs + 10_000, async () =>
+        (controller!.window?.stragglers ?? []).some((s) => s.instanceId === victim.id),
+      );
+      const named = controller!.window!.stragglers.find((s) => s.instanceId === victim.id)!;
+      expect(named).toMatchObject({ reason: 'lost' });
+      // Named only once its lease (renewed before the kill) had expired, plus the skew margin.
+      expect(Date.parse(named.leaseUntil!)).toBeLessThanOrEqual(killedAt + t.leaseTtlMs);
+      expect(controller!.window!.id).toBe(window.id);
+      await waitUntil('the lost instance gone from status', 5000, async () =>
+        (await controller!.status()).instances.every((i) => i.id !== victim.id),
+      );
+    });
+
+    it('a partitioned instance (fallback keep) fences itself: no write reaches the database from frozen to thaw; closed only once every instance writes again', {
+      timeout: 60_000,
+    }, async () => {
+      backend = await createBackend();
+      const db = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
+      const schema = uniqueName('qfence');
+      closers.push(async () => {
+        await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await db.end();
+      });
+      const table = `"${schema}".writes`;
+      // Every write that reaches the database is stamped by a trigger with the database's clock.
+      await db.query(`CREATE SCHEMA "${schema}";
+        CREATE TABLE ${table} (id bigserial PRIMARY KEY, instance text NOT NULL, at timestamptz);
+        CREATE FUNCTION "${schema}".stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN NEW.at := clock_timestamp(); RETURN NEW; END $$;
+        CREATE TRIGGER stamp BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION "${schema}".stamp();`);
+      const proxy = await backend.proxy();
+      closers.push(() => proxy.close());
+      const a = await backend.spawn('steady-a', t);
+      const b = await backend.spawn('steady-b', t);
+      const cutOff = await backend.spawn(
+        'cut-off',
+        { ...t, storeFallback: 'keep', stalenessMs: 30_000 },
+        proxy.port,
+      );
+      handles = [a, b, cutOff];
+      const store = await backend.openStore();
+      closers.push(() => store.close());
+      controller = createQuiesce({
+        ...t,
+        store,
+        participant: false,
+        instanceId: 'controller',
+        logger: silentLogger,
+      });
+      await controller.start();
+      await waitUntil(
+        'every instance registered',
+        5000,
+        async () => (await controller!.status()).instances.length >= 3,
+      );
+      for (const h of handles) await h.call('startWriting', { connectionString: POSTGRES_URL, table });
+      const written = async (id: string, from?: string, to?: string) =>
+        Number(
+          (
+            await db.query(
+              `SELECT count(*)::int AS n FROM ${table} WHERE instance = $1 AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3)`,
+              [id, from ?? null, to ?? null],
+            )
+          ).rows[0].n,
+        );
+      await waitUntil('every instance writing', 10_000, async () => {
+        for (const h of handles) if ((await written(h.id)) === 0) return false;
+        return true;
+      });
+
+      // Cut the instance off its store: open connections hang (half-open), new ones are refused.
+      proxy.cut();
+      (proxy as TcpProxy & { freeze?: () => void }).freeze?.();
+      const window = await controller.begin({ reason: 'migration', message: 'Back soon' });
+      const fenced = await cutOff.waitForReport(
+        (r) => r.event === 'fenced',
+        t.leaseTtlMs + 10_000,
+        'self-fencing',
+      );
+      expect(fenced.refusing).toBe(true);
+      const frozen = await controller.waitForPhase('frozen', { timeoutMs: t.leaseTtlMs + 10_000 });
+      expect(frozen.id).toBe(window.id);
+      expect(frozen.stragglers).toEqual([
+        expect.objectContaining({ instanceId: cutOff.id, reason: 'fenced' }),
+      ]);
+      expect(frozen.checklist?.freeze?.fenced.map((f) => f.instanceId)).toEqual([cutOff.id]);
+      expect(frozen.checklist?.freeze?.confirmedIds).toEqual(expect.arrayContaining([a.id, b.id]));
+      // The instance fenced itself before the controller counted it as stopped.
+      expect(fenced.at).toBeLessThan(Date.parse(frozen.frozenAt!));
+
+      proxy.restore();
+      await cutOff.waitForReport((r) => r.event === 'unfenced', 20_000, 'the lease renewed');
+      expect(await cutOff.call('decide')).toBe('refuse'); // the window holds it now
+      await controller.end({ actor: 'ops' });
+      const closed = await controller.waitForPhase('closed', { timeoutMs: 20_000 });
+      const thawedAt = closed.endedAt!;
+      // Not one write reached the database from any instance between frozen and thaw.
+      for (const h of handles) expect(await written(h.id, frozen.frozenAt!, thawedAt), h.id).toBe(0);
+      // … and the check could fail: each of them wrote before, and writes again after.
+      for (const h of handles)
+        expect(await written(h.id, undefined, window.startsAt), h.id).toBeGreaterThan(0);
+      // `closed` only after the thaw was confirmed by every instance.
+      expect(closed.checklist?.thaw).toMatchObject({ confirmed: 3, fenced: [], unconfirmed: [] });
+      expect(Date.parse(closed.checklist!.thaw!.at)).toBeLessThanOrEqual(Date.parse(closed.closedAt!));
+      await waitUntil('every instance writes again', 10_000, async () => {
+        for (const h of handles) if ((await written(h.id, closed.closedAt!)) === 0) return false;
+        return true;
+      });
+      for (const h of handles) await h.call('stopWriting');
     });
 
     it('store outage: keeps the last state, applies the fallback past the staleness bound, recovers by itself', {
@@ -614,4 +790,130 @@ async function waitUntil(what: string, timeoutMs: number, check: () => Promise<b
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** Where the controller is killed in a crash trial. */
+export type CrashPoint = 'freezing' | 'soak' | 'notice' | 'backfill';
+const CRASH_POINTS: CrashPoint[] = ['freezing', 'soak', 'notice', 'backfill'];
+
+/**
+ * Crash trials: the instance driving a window (its controller) is killed with SIGKILL at a random
+ * point of freezing, soak, closure notice or backfill; the survivor takes the window over once the
+ * controller's lease expired. Every window reaches `closed`, every acknowledged intent (a shared
+ * pg-boss queue on PostgreSQL) is applied exactly once in effect, the closure notice goes out once.
+ * Trials: `QUIESCE_CRASH_TRIALS` (default 4, one per crash point; CI should run ≥ 20 per store).
+ */
+export function runCrashTrials(
+  name: string,
+  createBackend: () => InstanceScenarioBackend | Promise<InstanceScenarioBackend>,
+): void {
+  const trials = Math.max(1, Number(process.env.QUIESCE_CRASH_TRIALS ?? 4) || 4);
+  const t = { ...SCENARIO_TIMINGS, soakMs: 400, replay: { ratePerSecond: 300, concurrency: 2 } };
+  describe(`crash trials: ${name}`, () => {
+    const cleanups: Array<() => Promise<unknown>> = [];
+    afterEach(async () => {
+      for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+    });
+
+    for (let trial = 0; trial < trials; trial++) {
+      const point = CRASH_POINTS[trial % CRASH_POINTS.length]!;
+      it(`trial ${trial + 1}/${trials}: controller killed during ${point}`, { timeout: 60_000 }, async () => {
+        const backend = await createBackend();
+        cleanups.push(async () => backend.dispose?.());
+        const db = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
+        const schema = uniqueName('qcrash');
+        cleanups.push(async () => {
+          await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+          await db.end();
+        });
+        const effects = `"${schema}".effects`;
+        await db.query(`CREATE SCHEMA "${schema}";
+          CREATE TABLE ${effects} (key text PRIMARY KEY, value int NOT NULL);
+          CREATE TABLE ${effects}_attempts (key text NOT NULL, instance text NOT NULL);`);
+        const extra = {
+          effects: { connectionString: POSTGRES_URL, table: effects },
+          queue: { connectionString: POSTGRES_URL, schema: `${schema}_boss`, leaseMs: 1500 },
+          notices: true,
+        };
+        cleanups.push(() => db.query(`DROP SCHEMA IF EXISTS "${schema}_boss" CASCADE`));
+        const [a, b] = await Promise.all([
+          backend.spawn(`ctl-${trial}`, t, undefined, extra),
+          backend.spawn(`survivor-${trial}`, t, undefined, extra),
+        ]);
+        cleanups.push(async () => {
+          await a!.close();
+          await b!.close();
+        });
+        const keys: string[] = [];
+        const enqueue = async (h: InstanceHandle, n: number) => {
+          for (let i = 0; i < n; i++) {
+            const key = `${h.id}-${keys.length}`;
+            const r = await h.call<{ created: boolean }>('enqueue', { key, value: keys.length });
+            expect(r.created).toBe(true);
+            keys.push(key);
+          }
+        };
+        const rnd = (max: number) => Math.floor(Math.random() * max);
+        const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+        if (point === 'freezing') {
+          // The survivor holds the freeze with a write in flight; the controller dies while freezing.
+          await b!.call('track', { name: 'POST /slow' });
+          const w = await a!.call<MaintenanceWindow>('begin', {
+            reason: 'crash trial',
+            message: 'Back soon',
+          });
+          await pause(rnd(100));
+          await a!.kill();
+          await b!.waitForReport((r) => r.controller === b!.id, t.leaseTtlMs + 10_000, 'the takeover');
+          await b!.call('finish', { name: 'POST /slow' });
+          await b!.waitForReport((r) => r.windowId === w.id && r.phase === 'frozen', 10_000, 'frozen');
+          await enqueue(b!, 20);
+          await b!.call('end', { actor: 'ops' });
+        } else {
+          const w = await a!.call<MaintenanceWindow>('begin', {
+            reason: 'crash trial',
+            message: 'Back soon',
+          });
+          await a!.waitForReport((r) => r.windowId === w.id && r.phase === 'frozen', 10_000, 'frozen');
+          await enqueue(a!, 30);
+          await enqueue(b!, 30);
+          await a!.call('end', { actor: 'ops' });
+          if (point === 'soak') await pause(rnd(t.soakMs));
+          else if (point === 'notice')
+            await a!.waitForReport(
+              (r) => r.closureNotice?.by === a!.id,
+              10_000,
+              'the closure notice claimed',
+            );
+          else {
+            await a!.waitForReport((r) => r.phase === 'backfilling', 10_000, 'backfilling');
+            await pause(rnd(150));
+          }
+          await a!.kill();
+        }
+        const closed = await b!.waitForReport(
+          (r) => r.phase === 'closed',
+          t.leaseTtlMs * 3 + 30_000,
+          'the window closed by the survivor',
+        );
+        expect(closed.controller).toBe(b!.id);
+        // Exactly once in effect: one row per acknowledged intent, none missing, none extra.
+        const rows = await db.query(`SELECT key FROM ${effects} ORDER BY key`);
+        expect(rows.rows.map((r: { key: string }) => r.key)).toEqual([...keys].sort());
+        const all = () =>
+          [...(a!.notices ?? []), ...(b!.notices ?? [])].filter((n) => n.windowId === closed.windowId);
+        // The closed notice follows the closed state (notifiers run after the state is committed).
+        await waitUntil('the closed notice', 10_000, async () => all().some((n) => n.kind === 'closed'));
+        const notices = all();
+        const ended = notices.filter((n) => n.kind === 'ended').length;
+        // A controller killed between sending the notice and recording it sent leaves a claim the
+        // survivor cannot tell from an unsent one: only then may the notice go out twice.
+        if (point === 'notice') expect(ended).toBeGreaterThanOrEqual(1);
+        else expect(ended).toBe(1);
+        expect(ended).toBeLessThanOrEqual(2);
+        expect(notices.filter((n) => n.kind === 'closed')).toHaveLength(1);
+      });
+    }
+  });
 }

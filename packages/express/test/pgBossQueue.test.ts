@@ -3,13 +3,18 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createQuiesce, type QuiesceEngine } from '@quiesce/core';
-import { queue, quiesce } from '@quiesce/express';
-import { POSTGRES_URL, uniqueName } from '@quiesce/testkit';
+import { createPgBossIntentQueue, type PgBossIntentQueue } from '@quiesce/pg-boss';
+import { POSTGRES_URL, serviceAvailable, uniqueName } from '@quiesce/testkit';
 import express from 'express';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPgBossIntentQueue, type PgBossIntentQueue } from '../src/index.js';
-import { postgresAvailable } from './backends.js';
+import { queue, quiesce } from '../src/index.js';
+
+// Moved here from @quiesce/pg-boss (a pg-boss → express dev dependency closed a build cycle).
+const postgresAvailable = await serviceAvailable(
+  'postgres',
+  '@quiesce/express queued writes on pg-boss (PostgreSQL)',
+);
 
 /** A TCP proxy in front of PostgreSQL that a test can cut (a database outage, as the app sees it). */
 async function tcpProxy(target: URL) {
