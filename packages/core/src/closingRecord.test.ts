@@ -48,7 +48,7 @@ describe('read summaries', () => {
           }
         },
       ),
-      { numRuns: Number(process.env.QUIESCE_FUZZ_RUNS ?? 100) },
+      { numRuns: Number(process.env.QUIESCE_PROPERTY_RUNS ?? 100) },
     );
   });
 

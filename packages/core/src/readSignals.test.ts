@@ -6,7 +6,7 @@ import { type ReadHealthReport, ReadHealthWatcher } from './readHealth.js';
 import { checkSignal, resolveSignalRules, signalSlope, summarizeSignal } from './readSignals.js';
 
 /** Property runs per property; CI runs QUIESCE_FUZZ_RUNS=1000 (issue #18), the default keeps a local run short. */
-const RUNS = Number(process.env.QUIESCE_FUZZ_RUNS ?? 200);
+const RUNS = Number(process.env.QUIESCE_PROPERTY_RUNS ?? 200);
 const value = fc.double({ min: -1e6, max: 1e6, noNaN: true, noDefaultInfinity: true });
 const positive = fc.double({ min: 1e-3, max: 1e6, noNaN: true, noDefaultInfinity: true });
 

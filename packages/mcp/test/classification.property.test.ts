@@ -7,8 +7,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { agentNoticeOf, guardedTools, guardMcpServer, type ToolOverride } from '../src/index.js';
 
-// Runs per property; CI: QUIESCE_FUZZ_RUNS=200.
-const numRuns = Number(process.env.QUIESCE_FUZZ_RUNS ?? 40);
+// Runs per property; CI: QUIESCE_MCP_PROPERTY_RUNS=200.
+const numRuns = Number(process.env.QUIESCE_MCP_PROPERTY_RUNS ?? 40);
 
 const policy = fc.constantFrom<Policy>('block', 'drop', 'allow', 'queue');
 const decision = fc.oneof(fc.constant('read' as const), policy);
