@@ -36,6 +36,7 @@ import type {
   RefuseDecision,
   Surface,
 } from './operation.js';
+import { advance, modeOf, requirePhase } from './phases.js';
 import { ReadHealthWatcher } from './readHealth.js';
 import { computeRetryAfter, type ResolvedRetryAfter, resolveRetryAfterOptions } from './retryAfter.js';
 import type { InstanceBackfill, InstanceRecord, StateStore } from './store.js';
@@ -533,17 +534,15 @@ class Engine implements QuiesceEngine {
     this.#announcing++;
     const state = await this.#transition('begin', v.actor, v.reason, (s) => {
       this.#assertNoOpenWindow(s);
-      const version = s.version + 1;
-      return {
-        mode: 'read-only',
-        version,
-        updatedAt: iso(now),
+      const phase = requirePhase(s.window?.phase ?? null, 'begin');
+      return advance(s, now, (version) => ({
+        mode: modeOf(phase),
         updatedBy: v.actor,
         window: {
-          ...this.#newWindow({ ...v, startsAt: iso(now) }, 'freezing', version),
+          ...this.#newWindow({ ...v, startsAt: iso(now) }, phase, version),
           checklist: emptyChecklist(this.instanceId),
         },
-      };
+      }));
     }).finally(() => this.#announcing--);
     const w = state.window!;
     void this.#notify('started', w);
@@ -570,13 +569,12 @@ class Engine implements QuiesceEngine {
     }
     const state = await this.#transition('schedule', v.actor, v.reason, (s) => {
       this.#assertNoOpenWindow(s);
-      return {
-        mode: 'read-write',
-        version: s.version + 1,
-        updatedAt: iso(now),
+      const phase = requirePhase(s.window?.phase ?? null, 'schedule');
+      return advance(s, now, () => ({
+        mode: modeOf(phase),
         updatedBy: v.actor,
-        window: this.#newWindow(v, 'scheduled', null),
-      };
+        window: this.#newWindow(v, phase, null),
+      }));
     });
     void this.#notify('scheduled', state.window!);
     return state.window!;
@@ -613,13 +611,10 @@ class Engine implements QuiesceEngine {
           });
         }
       }
-      return {
-        ...s,
-        version: s.version + 1,
-        updatedAt: iso(now),
+      return advance(s, now, () => ({
         updatedBy: v.actor,
         window: { ...w, endsAt, message: v.message ?? w.message },
-      };
+      }));
     });
     void this.#notify('extended', state.window!);
     return state.window!;
@@ -653,16 +648,14 @@ class Engine implements QuiesceEngine {
         throw new QuiesceError('NO_ACTIVE_WINDOW', `end: window ${v.windowId} is no longer the open window`);
       // ---- end conditional end
       cancelled = w.phase === 'scheduled';
-      const version = s.version + 1;
+      const phase = requirePhase(w.phase, cancelled ? 'cancel' : 'end');
       const c = w.checklist ?? emptyChecklist(null);
-      return {
-        mode: 'read-write',
-        version,
-        updatedAt: iso(now),
+      return advance(s, now, (version) => ({
+        mode: modeOf(phase),
         updatedBy: v.actor,
         window: {
           ...w,
-          phase: cancelled ? 'closed' : 'thawing',
+          phase,
           endedAt: iso(now),
           closedAt: cancelled ? iso(now) : null,
           ...(v.message ? { report: { ...w.report, closingMessage: v.message } } : {}),
@@ -678,7 +671,7 @@ class Engine implements QuiesceEngine {
                 },
               }),
         },
-      };
+      }));
     });
     const w = state.window!;
     if (cancelled) void this.#notify('ended', w);
@@ -702,21 +695,20 @@ class Engine implements QuiesceEngine {
             'end: there is no window to end (the last one is closed)',
           );
         fromPhase = w.phase;
+        const phase = requirePhase(w.phase, 'force-end');
         const c = w.checklist ?? emptyChecklist(null);
-        return {
-          mode: 'read-write',
-          version: s.version + 1,
-          updatedAt: now,
+        return advance(s, now, () => ({
+          mode: modeOf(phase),
           updatedBy: v.actor,
           window: {
             ...w,
-            phase: 'closed',
+            phase,
             endedAt: w.endedAt ?? now,
             closedAt: now,
             ...(v.message ? { report: { ...w.report, closingMessage: v.message } } : {}),
             checklist: { ...c, forced: { by: v.actor ?? this.instanceId, at: now, fromPhase: w.phase } },
           },
-        };
+        }));
       },
     );
     this.#log.warn('quiesce: window ended by force', {
@@ -856,7 +848,7 @@ class Engine implements QuiesceEngine {
         undefined,
         (s) => {
           if (s.window?.id !== windowId) throw new QuiesceError('NOT_FOUND', 'window moved on');
-          return { ...s, version: s.version + 1, updatedAt: iso(this.#clock.now()), window: patch(s.window) };
+          return advance(s, this.#clock.now(), () => ({ window: patch(s.window!) }));
         },
         false,
         false,
@@ -1032,20 +1024,19 @@ class Engine implements QuiesceEngine {
       const state = await this.#transition('begin', 'schedule', 'scheduled start', (s) => {
         if (s.window?.id !== windowId || s.window.phase !== 'scheduled')
           throw new QuiesceError('NOT_FOUND', 'already started');
-        const version = s.version + 1;
-        return {
-          mode: 'read-only',
-          version,
-          updatedAt: iso(now),
+        const w = s.window;
+        const phase = requirePhase(w.phase, 'start');
+        return advance(s, now, (version) => ({
+          mode: modeOf(phase),
           updatedBy: 'schedule',
           window: {
-            ...s.window,
+            ...w,
             startsAt: iso(now),
-            phase: 'freezing',
+            phase,
             freezeVersion: version,
             checklist: emptyChecklist(this.instanceId),
           },
-        };
+        }));
       }).finally(() => this.#announcing--);
       void this.#notify('started', state.window!);
       this.#drive();
@@ -1237,19 +1228,17 @@ class Engine implements QuiesceEngine {
         (s) => {
           if (s.window?.id !== windowId || s.window.phase !== 'freezing')
             throw new QuiesceError('NOT_FOUND', 'moved on');
-          const c = s.window.checklist ?? emptyChecklist(this.instanceId);
-          return {
-            ...s,
-            version: s.version + 1,
-            updatedAt: iso(now),
+          const w = s.window;
+          const c = w.checklist ?? emptyChecklist(this.instanceId);
+          return advance(s, now, () => ({
             window: {
-              ...s.window,
-              phase: 'frozen',
+              ...w,
+              phase: requirePhase(w.phase, 'confirm-frozen'),
               frozenAt: iso(now),
               stragglers,
               checklist: { ...c, controller: heir, freeze: confirmation },
             },
-          };
+          }));
         },
       )
         .then(() => this.#dropFenced(stragglers.filter((x) => x.reason === 'fenced')))
@@ -1362,10 +1351,7 @@ class Engine implements QuiesceEngine {
           if (w?.id !== windowId || !OPEN_PHASES.has(w.phase) || (w.checklist?.controller ?? null) !== from)
             throw new QuiesceError('NOT_FOUND', 'moved on');
           const c = w.checklist ?? emptyChecklist(null);
-          return {
-            ...cur,
-            version: cur.version + 1,
-            updatedAt: at,
+          return advance(cur, at, () => ({
             window: {
               ...w,
               checklist: {
@@ -1374,7 +1360,7 @@ class Engine implements QuiesceEngine {
                 takeovers: [...c.takeovers, { from, by: this.instanceId, at, phase: w.phase }],
               },
             },
-          };
+          }));
         },
       );
       const phase = s.window!.phase;
@@ -1490,14 +1476,12 @@ class Engine implements QuiesceEngine {
       await this.#transition('phase', 'controller', 'soak complete', (s) => {
         if (s.window?.id !== windowId || s.window.phase !== 'thawing')
           throw new QuiesceError('NOT_FOUND', 'moved on');
-        const c = s.window.checklist ?? emptyChecklist(this.instanceId);
-        return {
-          ...s,
-          version: s.version + 1,
-          updatedAt: now,
+        const w = s.window;
+        const c = w.checklist ?? emptyChecklist(this.instanceId);
+        return advance(s, now, () => ({
           window: {
-            ...s.window,
-            phase: 'backfilling',
+            ...w,
+            phase: requirePhase(w.phase, 'soak-complete'),
             checklist: {
               ...c,
               ...(heir ? { controller: heir } : {}),
@@ -1512,7 +1496,7 @@ class Engine implements QuiesceEngine {
               },
             },
           },
-        };
+        }));
       });
     } catch (err) {
       if (err instanceof QuiesceError && err.code === 'NOT_FOUND') return;
@@ -1730,16 +1714,14 @@ class Engine implements QuiesceEngine {
       if (s.window?.id !== windowId || s.window.phase !== 'backfilling')
         throw new QuiesceError('NOT_FOUND', 'moved on');
       const now = iso(this.#clock.now());
-      const c = s.window.checklist ?? emptyChecklist(this.instanceId);
-      return {
-        ...s,
-        version: s.version + 1,
-        updatedAt: now,
+      const w = s.window;
+      const c = w.checklist ?? emptyChecklist(this.instanceId);
+      return advance(s, now, () => ({
         window: {
-          ...s.window,
-          phase: 'closed',
+          ...w,
+          phase: requirePhase(w.phase, 'backfill-complete'),
           closedAt: now,
-          report: { ...s.window.report, backfill: { ...backfill, remaining } },
+          report: { ...w.report, backfill: { ...backfill, remaining } },
           checklist: {
             ...c,
             backfill: {
@@ -1753,7 +1735,7 @@ class Engine implements QuiesceEngine {
             },
           },
         },
-      };
+      }));
     });
     void this.#notify('closed', closed.window!);
   }
