@@ -122,9 +122,51 @@ describe('engine: the basic window', () => {
 
   it('window scope limits which surfaces are read-only', async () => {
     const engine = createQuiesce();
+    expect(engine.decide(post)).toMatchObject({ outcome: 'proceed', reason: 'no-window' });
     await engine.begin({ reason: 'r', message: 'm', scope: ['job'] });
-    expect(engine.decide(post).outcome).toBe('proceed');
+    // A write outside the window's scope proceeds, and says why: not "no window".
+    expect(engine.decide(post)).toMatchObject({
+      outcome: 'proceed',
+      classification: 'write',
+      reason: 'out-of-scope',
+    });
     expect(engine.decide({ surface: 'job', name: 'emails' }).outcome).toBe('refuse');
+    expect(engine.decide({ surface: 'http', name: 'GET /x', method: 'GET' })).toMatchObject({
+      reason: 'read',
+    });
+    await engine.close();
+  });
+
+  it('scope names known surfaces only: a mistyped one is 400 naming scope and the allowed values; nothing stored', async () => {
+    const engine = createQuiesce();
+    for (const attempt of [
+      () => engine.begin({ reason: 'r', message: 'm', scope: ['http', 'htpp'] }),
+      () =>
+        engine.schedule({
+          reason: 'r',
+          message: 'm',
+          scope: ['Job'],
+          startsAt: new Date(Date.now() + 60_000).toISOString(),
+        }),
+    ]) {
+      const e = await attempt().then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(e).toMatchObject({ code: 'INVALID_INPUT', status: 400, field: 'scope' });
+      expect((e as Error).message).toMatch(
+        /scope: must list only known surfaces \(http, graphql, job, cron, tool, custom\); unknown: "(htpp|Job)"/,
+      );
+    }
+    expect((await engine.status()).state).toMatchObject({ version: 0, window: null });
+    expect(engine.decide(post).outcome).toBe('proceed');
+    const w = await engine.begin({
+      reason: 'r',
+      message: 'm',
+      scope: ['http', 'graphql', 'job', 'cron', 'tool', 'custom'],
+    });
+    expect(w.scope).toHaveLength(6);
+    expect(engine.decide(post).outcome).toBe('refuse');
     await engine.close();
   });
 });

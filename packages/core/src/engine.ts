@@ -80,7 +80,7 @@ const PROBLEM_TITLE = 'Service is in read-only mode';
 
 /** Proceed decisions are preallocated: the proceed path allocates nothing. */
 type ProceedTable = Record<ProceedReason, Record<'read' | 'write', Record<Policy, ProceedDecision>>>;
-const REASONS: ProceedReason[] = ['no-window', 'read', 'allow', 'bypass', 'dry-run'];
+const REASONS: ProceedReason[] = ['no-window', 'out-of-scope', 'read', 'allow', 'bypass', 'dry-run'];
 const POLICIES: Policy[] = ['block', 'queue', 'drop', 'allow'];
 function table(wouldBe?: ProceedDecision['wouldBe']): ProceedTable {
   const t = {} as ProceedTable;
@@ -412,7 +412,7 @@ class Engine implements QuiesceEngine {
     if (c.classification === 'read') return PROCEED.read.read[c.policy];
     if (c.policy === 'allow') return PROCEED.allow.write.allow;
     const tpl = this.#tpl!;
-    if (tpl.scope !== null && !tpl.scope.has(op.surface)) return PROCEED['no-window'].write[c.policy];
+    if (tpl.scope !== null && !tpl.scope.has(op.surface)) return PROCEED['out-of-scope'].write[c.policy];
     const now = this.#clock.now();
     if (this.#bypass !== null) {
       const why = this.#bypass(op, now);

@@ -1,4 +1,6 @@
-export type Surface = 'http' | 'graphql' | 'job' | 'cron' | 'tool' | 'custom';
+/** The surfaces an adapter can report; a window's `scope` names some of them. */
+export const SURFACES = ['http', 'graphql', 'job', 'cron', 'tool', 'custom'] as const;
+export type Surface = (typeof SURFACES)[number];
 export type Classification = 'read' | 'write';
 /** What a write gets during a window. `block` is the default. */
 export type Policy = 'block' | 'queue' | 'drop' | 'allow';
@@ -49,7 +51,8 @@ export interface Problem {
   [member: string]: unknown;
 }
 
-export type ProceedReason = 'no-window' | 'read' | 'allow' | 'bypass' | 'dry-run';
+/** `out-of-scope`: a window is open, but its `scope` does not name this operation's surface. */
+export type ProceedReason = 'no-window' | 'out-of-scope' | 'read' | 'allow' | 'bypass' | 'dry-run';
 
 export interface ProceedDecision {
   outcome: 'proceed';

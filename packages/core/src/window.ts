@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { checklistSchema } from './checklist.js';
 import { dateTimeSchema } from './dateTime.js';
 import { QuiesceError } from './errors.js';
+import { SURFACES, type Surface } from './operation.js';
 import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from './text.js';
 
 export const PHASES = ['scheduled', 'freezing', 'frozen', 'thawing', 'backfilling', 'closed'] as const;
@@ -15,6 +16,8 @@ export function isReadOnlyPhase(phase: Phase | null | undefined): boolean {
 
 // RFC 3339 with an explicit offset (or a Date from JavaScript callers), kept as a UTC ISO string.
 const isoTime = dateTimeSchema;
+
+const isSurface = (s: string): s is Surface => (SURFACES as readonly string[]).includes(s);
 
 /** Text that every store can hold: no NUL, no lone surrogate (PostgreSQL refuses both). */
 const text = () => z.string().refine(isStorableText, { message: UNSTORABLE_TEXT_MESSAGE });
@@ -97,7 +100,16 @@ export const beginInputSchema = z
     endsAt: isoTime.optional(),
     contact: text().max(500).optional(),
     rollbackPlan: text().max(2000).optional(),
-    scope: z.array(text()).optional(),
+    scope: z
+      .array(text())
+      .refine((s) => s.every(isSurface), {
+        error: (issue) =>
+          `must list only known surfaces (${SURFACES.join(', ')}); unknown: ${(issue.input as string[])
+            .filter((x) => !isSurface(x))
+            .map((x) => JSON.stringify(x))
+            .join(', ')}`,
+      })
+      .optional(),
     actor: text().optional(),
     autoEnd: z.boolean().optional(),
   })
