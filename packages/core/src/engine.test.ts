@@ -219,6 +219,39 @@ describe('engine: drain and acknowledgements', () => {
     await engine.close();
   });
 
+  it('waitForPhase times out on the engine clock, not on wall time', async () => {
+    const clock = createManualClock();
+    const engine = createQuiesce({ clock, drainDeadlineMs: 60_000 });
+    await engine.start();
+    const h = engine.track(post); // holds freezing
+    await engine.begin({ reason: 'r', message: 'm' });
+    let outcome: unknown = 'pending';
+    void engine.waitForPhase('frozen', { timeoutMs: 10_000 }).then(
+      (w) => {
+        outcome = w;
+      },
+      (err: unknown) => {
+        outcome = err;
+      },
+    );
+    await clock.advance(9_999);
+    expect(outcome).toBe('pending');
+    await clock.advance(1);
+    await expect
+      .poll(() => outcome)
+      .toMatchObject({
+        code: 'INTERNAL',
+        message: expect.stringMatching(/did not reach "frozen" within 10000 ms \(now freezing\)/),
+      });
+    // A wait that is met clears its timer: advancing past its timeout later rejects nothing.
+    const met = engine.waitForPhase('frozen', { timeoutMs: 5_000 });
+    h.done();
+    await clock.advance(1_000);
+    await expect(met).resolves.toMatchObject({ phase: 'frozen' });
+    await clock.advance(10_000);
+    await engine.close();
+  });
+
   it('past the drain deadline the stragglers are named', async () => {
     const engine = createQuiesce({ drainDeadlineMs: 100 });
     await engine.start();

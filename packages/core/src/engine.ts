@@ -36,7 +36,7 @@ import type {
   RefuseDecision,
   Surface,
 } from './operation.js';
-import { advance, modeOf, requirePhase } from './phases.js';
+import { advance, modeOf, openWindowId, requirePhase } from './phases.js';
 import { ReadHealthWatcher } from './readHealth.js';
 import { computeRetryAfter, type ResolvedRetryAfter, resolveRetryAfterOptions } from './retryAfter.js';
 import type { InstanceBackfill, InstanceRecord, StateStore } from './store.js';
@@ -883,6 +883,9 @@ class Engine implements QuiesceEngine {
     this.#state = next;
     const wasReadOnly = this.#readOnly;
     this.#recompute();
+    // Lease bookkeeping is per open window: drop it once that window closed or was replaced.
+    const open = openWindowId(next);
+    for (const id of this.#missingSince.keys()) if (id !== open) this.#missingSince.delete(id);
     this.#emit('state', next, prev);
     const prevPhase = prev.window?.id === next.window?.id ? (prev.window?.phase ?? null) : null;
     const phase = next.window?.phase ?? null;
@@ -2090,7 +2093,8 @@ class Engine implements QuiesceEngine {
     if (now) return Promise.resolve(now);
     return new Promise((resolve, reject) => {
       const timeoutMs = options.timeoutMs ?? 60_000;
-      const timer = setTimeout(() => {
+      // The engine's clock, like every other timer: a manual clock decides when the wait times out.
+      const timer = this.#clock.setTimeout(() => {
         off();
         reject(
           new QuiesceError(
@@ -2102,7 +2106,7 @@ class Engine implements QuiesceEngine {
       const off = this.on('phase', () => {
         const w = reached();
         if (w) {
-          clearTimeout(timer);
+          this.#clock.clearTimeout(timer);
           off();
           resolve(w);
         }

@@ -1,6 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { advance, modeOf, nextPhase, PHASE_EVENTS, type PhaseEvent, requirePhase, step } from './phases.js';
+import {
+  advance,
+  modeOf,
+  nextPhase,
+  openWindowId,
+  PHASE_EVENTS,
+  type PhaseEvent,
+  requirePhase,
+  step,
+} from './phases.js';
 import { INITIAL_STATE, isReadOnlyPhase, PHASES, type Phase, type QuiesceState } from './window.js';
 
 const RUNS = Number(process.env.QUIESCE_PROPERTY_RUNS ?? 200);
@@ -119,6 +128,12 @@ describe('the phase table', () => {
       ),
       { numRuns: RUNS },
     );
+  });
+
+  it('openWindowId: the window from freezing through backfilling, else null (lease bookkeeping is pruned)', () => {
+    for (const p of PHASES)
+      expect(openWindowId(windowIn(p))).toBe(p === 'scheduled' || p === 'closed' ? null : 'w1');
+    expect(openWindowId(INITIAL_STATE)).toBeNull();
   });
 
   it('step leaves a state without a window alone (the engine builds new windows)', () => {

@@ -101,3 +101,9 @@ export function step(s: QuiesceState, event: PhaseEvent, now: number): QuiesceSt
   if (to === null) return null;
   return advance(s, now, () => ({ mode: modeOf(to), window: { ...w, phase: to } }));
 }
+
+/** The id of the window that is open (freezing through backfilling), or `null`. */
+export function openWindowId(s: QuiesceState): string | null {
+  const w = s.window;
+  return w !== null && w.phase !== 'scheduled' && w.phase !== 'closed' ? w.id : null;
+}
