@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { defineProject } from 'vitest/config';
+import { busyMachine } from '../../vitest.shared.js';
 
 const require = createRequire(import.meta.url);
 
@@ -9,9 +10,9 @@ export default defineProject({
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {
+    ...busyMachine,
     name: 'demo',
     include: ['test/**/*.test.ts'],
     testTimeout: 90_000,
-    hookTimeout: 120_000,
   },
 });

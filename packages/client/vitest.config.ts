@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { defineProject } from 'vitest/config';
+import { busyMachine } from '../../vitest.shared.js';
 
 const require = createRequire(import.meta.url);
 
@@ -10,6 +11,7 @@ export default defineProject({
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {
+    ...busyMachine,
     name: 'client',
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
   },

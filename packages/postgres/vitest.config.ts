@@ -1,7 +1,9 @@
 import { defineProject } from 'vitest/config';
+import { busyMachine } from '../../vitest.shared.js';
 
 export default defineProject({
   test: {
+    ...busyMachine,
     name: 'postgres',
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
   },
