@@ -179,8 +179,11 @@ export async function buildDemo(options: DemoOptions = {}): Promise<Demo> {
       // MCP: the endpoint carries reads too; the decision is per tool call (guardMcpServer).
       rules: [mcpEndpointRule('/mcp')],
       ...(options.instanceId ? { instanceId: options.instanceId } : {}),
-      // Read-quality signals (#18): the search reports each answer's drift score, deltaS.
+      // Read-quality signals (#18): the search reports each answer's drift score, deltaS. The
+      // watcher judges every 64th timed read of the window; 20 reads with the signal are enough, so
+      // the tour's 64 searches escalate even with the board's own reads in between.
       readHealth: {
+        minSamples: 20,
         signals: {
           deltaS: [
             { kind: 'absolute', above: 0.6 },

@@ -73,7 +73,7 @@ Try a window from another terminal:
   quiesce end
 
 Escalate: during a window, searches that find nothing (drift score deltaS = 1, over the 0.6 limit)
-degrade reads; the watcher judges every 64 timed reads, so 64 of them extend the window by 10 min
+degrade reads; the watcher judges every 64th timed read, so 64 of them extend the window by 10 min
 (at most twice) and run the rollback hook once. Between begin and end:
   for i in $(seq 64); do curl -s "${demo.url}/api/notes/search?q=zebra" >/dev/null; done
   quiesce status      # escal. line; the admin page lists each escalation
