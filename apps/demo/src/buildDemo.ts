@@ -5,8 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  attachReadSignals,
   createFileStore,
   createQuiesce,
+  type EscalationOptions,
   type Logger,
   type QuiesceEngine,
   QuiesceError,
@@ -26,6 +28,7 @@ import { createGraphqlNotes } from './graphqlNotes.js';
 import { createMcpNotes } from './mcpNotes.js';
 import { prometheusMetrics } from './metrics.js';
 import { createNestNotes } from './nestNotes.js';
+import { searchNotes } from './noteSearch.js';
 import { adminPage, notesPage } from './pages.js';
 
 export interface DemoOptions {
@@ -55,6 +58,14 @@ export interface DemoOptions {
    */
   /** Period of the in-process snapshot tick (a `setInterval` guarded by `engine.guardJob`). @default 30000 */
   snapshotEveryMs?: number;
+  /**
+   * The escalation policy: when reads degrade during a window (read p95 or errors against the
+   * baseline, or the search's drift score `deltaS` above 0.6 or over 2× its baseline), extend the
+   * window by `extendBy` ms, at most `maxExtensions` times, and run the demo's rollback hook once.
+   * `false`: the `escalate` event only (core's default).
+   * @default { extendBy: 600000, maxExtensions: 2 }
+   */
+  escalation?: { extendBy?: number; maxExtensions?: number } | false;
   instanceId?: string;
   logger?: Logger;
 }
@@ -106,6 +117,21 @@ export async function buildDemo(options: DemoOptions = {}): Promise<Demo> {
   const log = options.logger ?? silentLogger;
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
   const bossSchema = `${schema}_boss`;
+  const escalation: EscalationOptions | null =
+    options.escalation === false
+      ? null
+      : {
+          extendBy: options.escalation?.extendBy ?? 10 * 60_000,
+          maxExtensions: options.escalation?.maxExtensions ?? 2,
+          // The demo has nothing to roll back: it records what a real app would act on.
+          rollback: ({ rollbackPlan, evidence }) => {
+            log.warn('demo: rollback hook ran', { rollbackPlan, reasons: evidence.reasons });
+            return {
+              plan: rollbackPlan ?? 'none given',
+              done: 'nothing: the demo only records the plan and the evidence',
+            };
+          },
+        };
   const cleanups: Array<() => unknown> = [];
   const cleanup = async () => {
     for (const fn of cleanups.splice(0).reverse()) {
@@ -153,6 +179,19 @@ export async function buildDemo(options: DemoOptions = {}): Promise<Demo> {
       // MCP: the endpoint carries reads too; the decision is per tool call (guardMcpServer).
       rules: [mcpEndpointRule('/mcp')],
       ...(options.instanceId ? { instanceId: options.instanceId } : {}),
+      // Read-quality signals (#18): the search reports each answer's drift score, deltaS. The
+      // watcher judges every 64th timed read of the window; 20 reads with the signal are enough, so
+      // the tour's 64 searches escalate even with the board's own reads in between.
+      readHealth: {
+        minSamples: 20,
+        signals: {
+          deltaS: [
+            { kind: 'absolute', above: 0.6 },
+            { kind: 'ratio', factor: 2 },
+          ],
+        },
+      },
+      ...(escalation ? { escalation } : {}),
     });
     cleanups.push(() => engine.close());
     await engine.start();
@@ -220,7 +259,14 @@ export async function buildDemo(options: DemoOptions = {}): Promise<Demo> {
       res.set('cache-control', 'no-store').type('html').send(page);
     };
     app.get('/', html(notesPage));
-    app.get('/admin', html(adminPage));
+    app.get(
+      '/admin',
+      html(
+        adminPage(
+          escalation ? { extendBy: escalation.extendBy, maxExtensions: escalation.maxExtensions! } : null,
+        ),
+      ),
+    );
 
     app.use(express.json({ limit: '64kb' }));
     app.use(quiesce(engine));
@@ -239,6 +285,12 @@ export async function buildDemo(options: DemoOptions = {}): Promise<Demo> {
       next();
     };
     app.get('/api/notes', async (_req, res) => void res.json(await notes.list()));
+    // A read with a read-quality signal: the answer's drift score rides on the timed read (#18).
+    app.get('/api/notes/search', async (req, res) => {
+      const result = searchNotes(await notes.list(), String(req.query.q ?? ''));
+      attachReadSignals(res, { deltaS: result.deltaS });
+      res.json(result);
+    });
     app.post('/api/notes', validNote, queue({ name: 'notes.create' }), async (req, res) => {
       const key = req.get('idempotency-key') ?? undefined;
       res.status(201).json(await notes.create(req.body.text.trim(), 'rest', key));

@@ -68,8 +68,15 @@ quiesce demo — ${where}
 Try a window from another terminal:
   export QUIESCE_URL=${demo.url}/quiesce QUIESCE_TOKEN=${demo.adminToken}
   alias quiesce="node ${cliBin}"
-  quiesce begin --reason "tour" --message "Notes are read-only for a few minutes." --for 10m
+  quiesce begin --reason "tour" --message "Notes are read-only for a few minutes." --for 10m \\
+    --rollback-plan "Switch search back to the old index."
   quiesce end
+
+Escalate: during a window, searches that find nothing (drift score deltaS = 1, over the 0.6 limit)
+degrade reads; the watcher judges every 64th timed read, so 64 of them extend the window by 10 min
+(at most twice) and run the rollback hook once. Between begin and end:
+  for i in $(seq 64); do curl -s "${demo.url}/api/notes/search?q=zebra" >/dev/null; done
+  quiesce status      # escal. line; the admin page lists each escalation
 
 Ctrl-C stops the demo.`);
 

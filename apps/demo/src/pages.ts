@@ -1,4 +1,5 @@
 const STYLE = `
+  [hidden] { display: none !important; }
   :root { font-family: system-ui, sans-serif; color: #1b1f24; background: #f6f7f9; }
   main { max-width: 46rem; margin: 1.5rem auto; padding: 0 1rem; }
   h1 { font-size: 1.6rem; margin: 0.5rem 0; } h2 { font-size: 1.1rem; margin: 1.5rem 0 0.5rem; }
@@ -144,8 +145,17 @@ load();
 </html>
 `;
 
-/** The operator's page: the admin API behind a Bearer token, figures refreshed every second. */
-export const adminPage = `<!doctype html>
+/** This instance's escalation policy, shown beside the window's record (which does not carry the limit). */
+export interface AdminPageSettings {
+  extendBy: number;
+  maxExtensions: number;
+}
+
+/**
+ * The operator's page: the admin API behind a Bearer token, figures refreshed every second.
+ * `escalation`: this instance's escalation policy, or null when it has none (the event only).
+ */
+export const adminPage = (escalation: AdminPageSettings | null) => `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -157,7 +167,7 @@ export const adminPage = `<!doctype html>
 </head>
 <body>
 <quiesce-banner src="/quiesce"></quiesce-banner>
-<main>
+<main data-escalation='${JSON.stringify(escalation)}'>
   <h1>quiesce admin</h1>
   <form id="login" class="row" hidden>
     <input type="text" id="token" placeholder="Admin token (printed by the demo at start)" aria-label="Admin token" autocomplete="off">
@@ -178,15 +188,22 @@ export const adminPage = `<!doctype html>
       <div><dt>Backfill</dt><dd data-figure="backfill">–</dd></div>
       <div><dt>Reads p95 before</dt><dd data-figure="read-p95-baseline">–</dd></div>
       <div><dt>Reads p95 window</dt><dd data-figure="read-p95-window">–</dd></div>
+      <div><dt>Extensions</dt><dd data-figure="extensions">–</dd></div>
     </dl>
     <p data-figure="window" class="hint"></p>
     <p data-figure="read-health" class="hint"></p>
     <p data-figure="write-audit" class="hint"></p>
     <p data-figure="record-reads" class="hint"></p>
+    <h2>Escalations</h2>
+    <p data-figure="escalation-policy" class="hint"></p>
+    <table><thead><tr><th>at</th><th>outcome</th><th>evidence</th><th>extension</th><th>instance</th></tr></thead><tbody id="escalations"></tbody></table>
+    <p data-figure="rollback" class="hint"></p>
+    <table><thead><tr><th>read signal</th><th>before the window</th><th>during it</th><th>trend</th></tr></thead><tbody id="signals"></tbody></table>
     <h2>Begin or schedule a window</h2>
     <form id="begin" class="row">
       <input type="text" name="reason" required placeholder="Reason (audit)" aria-label="Reason">
       <input type="text" name="message" required placeholder="Message users see" aria-label="Message">
+      <input type="text" name="rollbackPlan" placeholder="Rollback plan (optional)" aria-label="Rollback plan">
       <label>for <input type="number" name="minutes" min="1" max="10080" value="30" aria-label="Duration in minutes" style="width:6rem"> minutes</label>
       <label>starting <input type="datetime-local" name="startsAt" aria-label="Starts at (empty: now)"> (empty: now)</label>
       <button type="submit">Begin</button>
@@ -251,6 +268,42 @@ function recordReads(w) {
     (bf ? ' Backfill: ' + bf.applied + ' applied, ' + bf.failed + ' failed (' + bf.done + '/' + bf.total + ').' : '');
 }
 
+// This instance's escalation policy (the window's record keeps the count, not the limit).
+const policy = JSON.parse(document.querySelector('main').dataset.escalation);
+const minutes = (n) => (n % 60000 === 0 ? n / 60000 + ' min' : n / 1000 + ' s');
+const num = (v) => (v == null ? '–' : Number(v.toPrecision(3)).toString());
+const stats = (x) => (x.count === 0 ? 'no reads' : x.count + ' reads, mean ' + num(x.mean) + ', p95 ' + num(x.p95) + ', max ' + num(x.max));
+
+// #18: the window's escalations as the engine recorded them (window.report.escalation: the same
+// record the CLI's status line summarizes), and each read signal before and during the window.
+function renderEscalations(w, readHealth) {
+  const rec = (w && w.report && w.report.escalation) || { extensions: 0, events: [] };
+  set('extensions', policy ? (w ? rec.extensions + ' / ' + policy.maxExtensions : '–') : 'off');
+  set('escalation-policy', policy
+    ? 'When reads degrade during a window, the window is extended by ' + minutes(policy.extendBy) + ', at most ' + policy.maxExtensions + ' times; the rollback hook runs once, on the first escalation.'
+    : 'No escalation policy: degraded reads raise the escalate event only.');
+  $('#escalations').replaceChildren(...rec.events.map((e) => {
+    const tr = document.createElement('tr');
+    const extension = e.outcome === 'extended' ? 'extended: now ends ' + e.endsAt
+      : e.outcome === 'limit' ? 'none: extended ' + rec.extensions + ' of ' + (policy ? policy.maxExtensions : '?') + ' times already'
+      : 'failed: ' + (e.error || 'unknown error');
+    [e.at, e.outcome, e.reasons.join('; '), extension, e.instanceId].forEach((v) => cell(tr, v));
+    tr.dataset.outcome = e.outcome;
+    return tr;
+  }));
+  const r = rec.rollback;
+  set('rollback', !r ? (rec.events.length ? 'Rollback hook: not run.' : '')
+    : 'Rollback hook: ' + r.status + ' on ' + r.instanceId + ', started ' + r.startedAt + (r.finishedAt ? ', finished ' + r.finishedAt : '') +
+      ' · plan: ' + (r.plan || 'none') + ' · evidence: ' + r.evidence.join('; ') +
+      (r.status === 'failed' ? ' · error: ' + r.error : r.result !== undefined ? ' · result: ' + JSON.stringify(r.result) : ''));
+  $('#signals').replaceChildren(...Object.entries(readHealth.signals || {}).map(([name, sig]) => {
+    const tr = document.createElement('tr');
+    tr.dataset.signal = name;
+    [name, stats(sig.baseline), stats(sig.window), sig.trend == null ? '–' : num(sig.trend) + ' per read'].forEach((v) => cell(tr, v));
+    return tr;
+  }));
+}
+
 async function refresh() {
   if (!token) return;
   try {
@@ -279,6 +332,7 @@ async function refresh() {
       : wa.verdict === 'writes' ? 'Storage write audit: WRITES DURING THE WINDOW in ' + wa.written.map((t) => t.schema + '.' + t.table + ' (+' + t.inserted + ' ~' + t.updated + ' -' + t.deleted + ')').join(', ') + '.'
       : 'Storage write audit: UNKNOWN — ' + (wa.reasons || []).concat((wa.unknown || []).map((t) => t.schema + '.' + t.table + ': ' + t.reason)).join('; ') + '.');
     set('record-reads', w ? recordReads(w) : '');
+    renderEscalations(w, s.readHealth);
     $('#instances').replaceChildren(...s.instances.map((i) => {
       const tr = document.createElement('tr');
       [i.id + (i.self ? ' (this one)' : ''), i.live ? 'yes' : 'no', 'v' + i.ackedVersion, String(i.inFlight), i.oldestOperation || ''].forEach((v) => cell(tr, v));
@@ -308,6 +362,7 @@ $('#begin').addEventListener('submit', async (e) => {
   const f = new FormData(e.target);
   const body = { reason: f.get('reason'), message: sentence(f.get('message')), durationMinutes: Number(f.get('minutes')) };
   if (f.get('startsAt')) body.startsAt = new Date(f.get('startsAt')).toISOString();
+  if (f.get('rollbackPlan')) body.rollbackPlan = f.get('rollbackPlan');
   try { const r = await api('POST', '/windows', body); flash('Window ' + r.window.id + ' ' + r.window.phase + '.'); } catch (err) { flash(err.message); }
   refresh();
 });

@@ -178,6 +178,16 @@ export const checks: Record<string, Check> = {
   'packages/express/README.md#Two-line setup': (ctx) => readsAndRefusedWrites(ctx, true),
   'packages/nestjs/README.md#Two-line setup': (ctx) => readsAndRefusedWrites(ctx, false),
 
+  // #18: the signal a handler attaches reaches the read-health watcher (reported when the response closes).
+  'packages/nestjs/README.md#Read-quality signals': async ({ url, token }) => {
+    for (let i = 0; i < 2; i++) expect((await call(`${url}/search?q=tea`)).status).toBe(200);
+    const deltaS = async () =>
+      (await call(`${url}/quiesce/admin/status`, { headers: { authorization: `Bearer ${token}` } })).body
+        .readHealth.signals.deltaS;
+    await expect.poll(async () => (await deltaS())?.baseline.count, { timeout: 20_000 }).toBe(2);
+    expect((await deltaS()).baseline.mean).toBe(0.31);
+  },
+
   'packages/express/README.md#Route helpers': (ctx) => policiesAndReplay(ctx),
   'packages/nestjs/README.md#Decorators': (ctx) => policiesAndReplay(ctx),
 

@@ -1,4 +1,4 @@
-import type { QuiesceEngine } from '@quiesce/core';
+import { type QuiesceEngine, readSignalsOf } from '@quiesce/core';
 import type { GraphqlVerdict } from '@quiesce/core/graphql';
 
 const isAsyncIterable = (v: any): boolean => v != null && typeof v[Symbol.asyncIterator] === 'function';
@@ -8,12 +8,14 @@ type ExecuteFn = (args: any) => any;
 /**
  * What the plugin does around an execution that runs: a tracked write is released however the
  * execution settles (a throwing or rejecting executor included, a stream at its end); a read is
- * timed for the read-health watcher.
+ * timed for the read-health watcher, with the signals its resolvers attached to the GraphQL context
+ * (`attachReadSignals(context, …)`, #18).
  */
 export function executionHooks(
   engine: QuiesceEngine,
   verdict: GraphqlVerdict,
   start: number,
+  context: object | undefined,
   forget: () => void,
   setExecuteFn: (fn: ExecuteFn) => void,
   executeFn: ExecuteFn,
@@ -51,6 +53,7 @@ export function executionHooks(
           surface: 'graphql',
           durationMs: performance.now() - start,
           error: !!errors?.length,
+          signals: context ? readSignalsOf(context) : undefined,
         });
       }
       return undefined;

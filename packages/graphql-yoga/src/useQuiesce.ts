@@ -37,7 +37,11 @@ export interface QuiesceYogaOptions {
   requireIdempotencyKey?: boolean;
   /** Name of a queued field's write intent (what `engine.handle(name, …)` replays). @default `Mutation.createOrder` */
   intentName?: (field: { typeName: string; fieldName: string; coordinate: string }) => string;
-  /** Report each query's execution time and errors to the engine's read-health watcher. @default true */
+  /**
+   * Report each query's execution time and errors to the engine's read-health watcher, with the
+   * read-quality signals its resolvers attach to the context (`attachReadSignals(context, …)`).
+   * @default true
+   */
   reportReads?: boolean;
 }
 
@@ -116,7 +120,15 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
       if (!verdict.read) verdicts.set(context, verdict);
       if (verdict.read && (!reportReads || kind === 'mutation' || operation.operation === 'subscription'))
         return;
-      return executionHooks(engine, verdict, start, () => verdicts.delete(context), setExecuteFn, executeFn);
+      return executionHooks(
+        engine,
+        verdict,
+        start,
+        context,
+        () => verdicts.delete(context),
+        setExecuteFn,
+        executeFn,
+      );
     },
 
     onResultProcess(payload) {

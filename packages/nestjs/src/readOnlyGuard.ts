@@ -13,6 +13,7 @@ import { type EarlyPass, type HttpVerdict, watchNodeResponse } from '@quiesce/co
 import { graphqlDecision } from './graphqlOperation.js';
 import { type PlatformRequest, type PlatformResponse, rawResponse, setHeaders } from './platform.js';
 import { QuiesceResponse } from './quiesceResponse.js';
+import { forwardReadSignals } from './readSignalSources.js';
 import { requestFacts } from './requestFacts.js';
 import { joinPath, RouteCache } from './routeInfo.js';
 import { kEarlyDecision, QUIESCE, QUIESCE_MODULE_OPTIONS, type ResolvedModuleOptions } from './tokens.js';
@@ -72,12 +73,17 @@ class ReadOnlyGuardImpl implements CanActivate {
     const early = (req as unknown as Record<symbol, EarlyPass | undefined>)[kEarlyDecision];
     if (early) facts.earlier = early;
     const verdict = this.options.enforcer.enforce(facts);
-    return verdict instanceof Promise ? verdict.then((v) => this.act(res, v)) : this.act(res, verdict);
+    return verdict instanceof Promise
+      ? verdict.then((v) => this.act(req, res, v))
+      : this.act(req, res, verdict);
   }
 
-  private act(res: PlatformResponse, verdict: HttpVerdict): boolean {
+  private act(req: PlatformRequest, res: PlatformResponse, verdict: HttpVerdict): boolean {
     if (verdict.respond === null) {
-      watchNodeResponse(this.options.enforcer, rawResponse(res), verdict);
+      const raw = rawResponse(res);
+      // A timed read: what the handler attaches with attachReadSignals(req | res) rides on it (#18).
+      if (verdict.readStart >= 0) forwardReadSignals(raw, req, res);
+      watchNodeResponse(this.options.enforcer, raw, verdict);
       return true;
     }
     // Headers through the platform; Nest's exception filters (ours) send the body core rendered.
