@@ -1,12 +1,11 @@
 import {
   type CompareAndSetResult,
+  type ConnectedStore,
   createStoreKit,
   type InstanceRecord,
-  type InstanceRegistry,
   parseInstanceRecord,
   QuiesceError,
   type QuiesceState,
-  type StateStore,
 } from '@quiesce/core';
 import type pg from 'pg';
 import { type PostgresConnectionOptions, resolveConnection, storeError } from './connection.js';
@@ -43,15 +42,10 @@ export type PostgresStoreOptions = PostgresConnectionOptions & {
   shareListener?: boolean;
 };
 
-export interface PostgresStore extends StateStore {
+export interface PostgresStore extends ConnectedStore {
   readonly kind: 'postgres';
-  readonly registry: InstanceRegistry & { subscribe(listener: () => void): () => void };
   /** The schema in use (the write audit excludes it). */
   readonly schema: string;
-  /** True while the state channel is LISTENed on a live connection. */
-  readonly listening: boolean;
-  /** Notifications this store received: state changes, and registry changes while it listened to them. */
-  readonly received: { state: number; registry: number };
 }
 
 interface Notice {

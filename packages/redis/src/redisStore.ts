@@ -1,13 +1,12 @@
 import {
   type CompareAndSetResult,
+  type ConnectedStore,
   createStoreKit,
   type InstanceRecord,
-  type InstanceRegistry,
   parseInstanceRecord,
   QuiesceError,
   type QuiesceState,
   reconnectDelay,
-  type StateStore,
   type StoreKitWants,
 } from '@quiesce/core';
 import { Redis } from 'ioredis';
@@ -49,15 +48,10 @@ export type RedisStoreOptions = RedisConnectionOptions & {
   pruneInstancesAfterMs?: number;
 };
 
-export interface RedisStore extends StateStore {
+export interface RedisStore extends ConnectedStore {
   readonly kind: 'redis';
-  readonly registry: InstanceRegistry & { subscribe(listener: () => void): () => void };
   /** Key holding the state (a hash with `version` and `payload`). */
   readonly stateKey: string;
-  /** True while the pub/sub connection is subscribed to the state channel. */
-  readonly listening: boolean;
-  /** Messages this store received: state changes, and registry changes while it listened to them. */
-  readonly received: { state: number; registry: number };
 }
 
 // Compare-and-set and announce in one atomic step: no other command runs in between. ARGV[5] = '1'
