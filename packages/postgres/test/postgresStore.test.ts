@@ -27,7 +27,6 @@ const dropSchema = (schema: string) => admin((c) => c.query(`DROP SCHEMA IF EXIS
 describe.skipIf(!ok)('postgres store', () => {
   runStoreContractSuite('postgres', () => {
     const schema = uniqueName('qpg_contract');
-    const server = new URL(POSTGRES_URL);
     const pools: pg.Pool[] = [];
     return {
       open: () => createPostgresStore({ connectionString: POSTGRES_URL, schema }),
@@ -36,13 +35,11 @@ describe.skipIf(!ok)('postgres store', () => {
           await c.query(`UPDATE "${schema}".state SET payload = $1::jsonb`, [raw]);
         }),
       connection: {
-        server: { host: server.hostname, port: Number(server.port || 5432) },
-        openVia(port) {
-          const via = new URL(POSTGRES_URL);
-          via.hostname = '127.0.0.1';
-          via.port = String(port);
+        url: POSTGRES_URL,
+        defaultPort: 5432,
+        openVia(url) {
           // An app's pool whose reads time out soon: a read on a half-open connection fails and drops it.
-          const pool = new pg.Pool({ connectionString: via.toString(), max: 2, query_timeout: 500 });
+          const pool = new pg.Pool({ connectionString: url, max: 2, query_timeout: 500 });
           pool.on('error', () => {});
           pools.push(pool);
           return createPostgresStore({ pool, schema, reconnect: { initialDelayMs: 20, pingMs: 200 } });

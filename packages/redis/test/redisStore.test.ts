@@ -26,7 +26,6 @@ async function dropPrefix(prefix: string) {
 describe.skipIf(!ok)('redis store', () => {
   runStoreContractSuite('redis', () => {
     const prefix = `${uniqueName('qrs_contract')}:`;
-    const server = new URL(REDIS_URL);
     return {
       open: () => createRedisStore({ url: REDIS_URL, prefix }),
       async corrupt(raw) {
@@ -36,13 +35,11 @@ describe.skipIf(!ok)('redis store', () => {
         r.disconnect();
       },
       connection: {
-        server: { host: server.hostname, port: Number(server.port || 6379) },
-        openVia(port) {
-          const via = new URL(REDIS_URL);
-          via.hostname = '127.0.0.1';
-          via.port = String(port);
+        url: REDIS_URL,
+        defaultPort: 6379,
+        openVia(url) {
           return createRedisStore({
-            url: via.toString(),
+            url,
             prefix,
             commandTimeoutMs: 300,
             reconnect: { initialDelayMs: 20, pingMs: 200 },

@@ -43,14 +43,16 @@ export interface StoreContractBackend {
 
 /** What the connection checks need: the server, a handle through the suite's TCP proxy, a way to kill connections. */
 export interface StoreContractConnection {
-  /** Where the server listens; the suite puts a TCP proxy of its own in front of it. */
-  server: { host: string; port: number };
+  /** The server's URL (`postgres://…`, `redis://…`); the suite puts a TCP proxy of its own in front of it. */
+  url: string;
+  /** The port when the URL names none. */
+  defaultPort: number;
   /**
-   * Open a handle on the backend whose every connection goes to 127.0.0.1:`port` (the suite's
-   * proxy), with short reconnection delays, liveness checks and command timeouts (a few hundred
-   * ms), so that a lost or half-open connection is noticed within a test.
+   * Open a handle on the backend whose every connection goes to `url` (the server's URL rewritten
+   * to the suite's proxy), with short reconnection delays, liveness checks and command timeouts (a
+   * few hundred ms), so that a lost or half-open connection is noticed within a test.
    */
-  openVia(port: number): ConnectedStore | Promise<ConnectedStore>;
+  openVia(url: string): ConnectedStore | Promise<ConnectedStore>;
   /**
    * Terminate, on the server, the connections whose client port is in `ports` (as a restart, a
    * failover or an idle timeout would: `pg_terminate_backend`, `CLIENT KILL`); returns how many.
@@ -312,9 +314,13 @@ export function runStoreContractSuite(
             `n/a: the ${name} store holds no connection to a server (nothing to kill, nothing half-open)`,
           );
         }
-        const proxy = await createTcpProxy(b.connection.server.host, b.connection.server.port);
+        const server = new URL(b.connection.url);
+        const proxy = await createTcpProxy(server.hostname, Number(server.port || b.connection.defaultPort));
         proxies.add(proxy);
-        const reader = await b.connection.openVia(proxy.port);
+        const via = new URL(b.connection.url);
+        via.hostname = '127.0.0.1';
+        via.port = String(proxy.port);
+        const reader = await b.connection.openVia(via.toString());
         opened.add(reader);
         const writer = await open(b);
         const seen: number[] = [];
