@@ -10,19 +10,9 @@ import {
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresStore } from '../src/index.js';
+import { withAdmin as admin, dropSchema, terminateConnections } from './admin.js';
 
 const ok = await serviceAvailable('postgres', '@quiesce/postgres store');
-
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: POSTGRES_URL });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-const dropSchema = (schema: string) => admin((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
 
 describe.skipIf(!ok)('postgres store', () => {
   runStoreContractSuite('postgres', () => {
@@ -44,14 +34,7 @@ describe.skipIf(!ok)('postgres store', () => {
           pools.push(pool);
           return createPostgresStore({ pool, schema, reconnect: { initialDelayMs: 20, pingMs: 200 } });
         },
-        terminate: (ports) =>
-          admin(async (c) => {
-            const r = await c.query(
-              'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ANY($1::int[]) AND pid <> pg_backend_pid()',
-              [ports],
-            );
-            return r.rowCount ?? 0;
-          }),
+        terminate: terminateConnections,
       },
       async dispose() {
         await Promise.all(pools.map((p) => p.end().catch(() => {})));

@@ -10,18 +10,9 @@ import {
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedisStore } from '../src/index.js';
+import { dropPrefix, terminateConnections } from './admin.js';
 
 const ok = await serviceAvailable('redis', '@quiesce/redis store');
-
-async function dropPrefix(prefix: string) {
-  const r = new Redis(REDIS_URL);
-  try {
-    const keys = await r.keys(`${prefix}*`);
-    if (keys.length) await r.del(...keys);
-  } finally {
-    r.disconnect();
-  }
-}
 
 describe.skipIf(!ok)('redis store', () => {
   runStoreContractSuite('redis', () => {
@@ -45,20 +36,7 @@ describe.skipIf(!ok)('redis store', () => {
             reconnect: { initialDelayMs: 20, pingMs: 200 },
           });
         },
-        async terminate(ports) {
-          const admin = new Redis(REDIS_URL);
-          try {
-            let killed = 0;
-            for (const port of ports) {
-              killed += Number(
-                await admin.call('CLIENT', 'KILL', 'ADDR', `127.0.0.1:${port}`, 'SKIPME', 'yes'),
-              );
-            }
-            return killed;
-          } finally {
-            admin.disconnect();
-          }
-        },
+        terminate: terminateConnections,
       },
       dispose: () => dropPrefix(prefix),
     };
