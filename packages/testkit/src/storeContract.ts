@@ -604,12 +604,11 @@ export function runInstanceScenarios(
     let controller: QuiesceEngine | null = null;
     const closers: Array<() => Promise<unknown>> = [];
 
-    async function setup(count: number, controllerOptions: Partial<ScenarioTimings> = {}) {
-      backend = await createBackend();
-      handles = await Promise.all(Array.from({ length: count }, (_, i) => backend.spawn(`i${i + 1}`, t)));
+    /** The test process's own controller (like the CLI's), once `registered` instances are. */
+    async function startController(registered: number, controllerOptions: Partial<ScenarioTimings> = {}) {
       const store = await backend.openStore();
       closers.push(() => store.close());
-      controller = createQuiesce({
+      const engine = createQuiesce({
         ...t,
         ...controllerOptions,
         store,
@@ -617,12 +616,20 @@ export function runInstanceScenarios(
         instanceId: 'controller',
         logger: silentLogger,
       });
-      await controller.start();
+      controller = engine;
+      await engine.start();
       await waitUntil(
         'every instance registered',
         5000,
-        async () => (await controller!.status()).instances.length >= count,
+        async () => (await engine.status()).instances.length >= registered,
       );
+      return engine;
+    }
+
+    async function setup(count: number, controllerOptions: Partial<ScenarioTimings> = {}) {
+      backend = await createBackend();
+      handles = await Promise.all(Array.from({ length: count }, (_, i) => backend.spawn(`i${i + 1}`, t)));
+      await startController(count, controllerOptions);
       return { handles, controller };
     }
 
@@ -681,8 +688,13 @@ export function runInstanceScenarios(
       expect(await b!.call('track', { name: 'POST /slow-import' })).toBe(1);
       const window = await controller!.begin({ reason: 'reindex', message: 'Back soon' });
       await Promise.all([a, b].map((h) => refusingAt(h!, window.freezeVersion!)));
-      // Several heartbeats and confirmation rounds later, still freezing, and the holder is visible.
-      await new Promise((r) => setTimeout(r, t.heartbeatMs * 6));
+      // Several heartbeats of the holder (and confirmation rounds) later, still freezing.
+      const beats = new Set<number>();
+      await waitFor('six heartbeats of the holder with its write in flight', async () => {
+        const holder = (await controller!.status()).instances.find((i) => i.id === b!.id);
+        if (holder?.inFlight === 1) beats.add(holder.lastSeen);
+        return beats.size >= 6;
+      });
       expect(controller!.phase).toBe('freezing');
       const holder = (await controller!.status()).instances.find((i) => i.id === b!.id);
       expect(holder).toMatchObject({ inFlight: 1, oldestOperation: 'POST /slow-import' });
@@ -779,21 +791,7 @@ export function runInstanceScenarios(
         proxy.port,
       );
       handles = [a, b, cutOff];
-      const store = await backend.openStore();
-      closers.push(() => store.close());
-      controller = createQuiesce({
-        ...t,
-        store,
-        participant: false,
-        instanceId: 'controller',
-        logger: silentLogger,
-      });
-      await controller.start();
-      await waitUntil(
-        'every instance registered',
-        5000,
-        async () => (await controller!.status()).instances.length >= 3,
-      );
+      controller = await startController(3);
       for (const h of handles) await h.call('startWriting', { connectionString: POSTGRES_URL, table });
       const written = async (id: string, from?: string, to?: string) =>
         Number(
@@ -859,16 +857,7 @@ export function runInstanceScenarios(
       const steady = await backend.spawn('steady', t);
       const cutOff = await backend.spawn('cut-off', { ...t, storeFallback: 'read-only' }, proxy.port);
       handles = [steady, cutOff];
-      const store = await backend.openStore();
-      closers.push(() => store.close());
-      controller = createQuiesce({
-        ...t,
-        store,
-        participant: false,
-        instanceId: 'controller',
-        logger: silentLogger,
-      });
-      await controller.start();
+      controller = await startController(0);
 
       proxy.cut();
       const terminated = await backend.terminate(proxy.upstreamPorts());
