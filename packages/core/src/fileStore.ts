@@ -9,6 +9,7 @@ import {
   instanceRecordSchema,
   type StateStore,
 } from './store.js';
+import { createStoreKit } from './storeKit.js';
 import { INITIAL_STATE, parseState, type QuiesceState } from './window.js';
 
 export interface FileStoreOptions {
@@ -41,10 +42,15 @@ export function createFileStore(options: FileStoreOptions | string): FileStore {
   let lastGood: QuiesceState | null = null;
   let lastError: Error | null = null;
   let lastRaw: string | null = null;
-  const listeners = new Set<{ fn: (s: QuiesceState) => void; onError?: (e: Error) => void }>();
+  // Watched from the first subscriber on (until close: other processes may write at any time).
+  const kit = createStoreKit({
+    name: `file store ${path}`,
+    follow(wants) {
+      if (wants.state) startWatching();
+    },
+  });
   let watcher: FSWatcher | null = null;
   let polling = false;
-  let closed = false;
 
   async function load(): Promise<QuiesceState> {
     let raw: string;
@@ -71,20 +77,20 @@ export function createFileStore(options: FileStoreOptions | string): FileStore {
         { cause },
       );
       lastError = error;
-      for (const l of listeners) l.onError?.(error);
+      kit.reportError(error);
       if (lastGood) return lastGood;
       throw error;
     }
   }
 
   async function check() {
-    if (closed) return;
+    if (kit.closed) return;
     try {
       const before = lastGood?.version ?? 0;
       const s = await load();
-      if (s.version > before) for (const l of listeners) l.fn(structuredClone(s));
+      if (s.version > before) kit.deliver(s);
     } catch (err) {
-      for (const l of listeners) l.onError?.(err as Error);
+      kit.reportError(err as Error);
     }
   }
 
@@ -195,24 +201,15 @@ export function createFileStore(options: FileStoreOptions | string): FileStore {
         await rename(tmp, path);
         lastGood = validated;
         lastRaw = raw;
-        for (const l of listeners) {
-          const copy = structuredClone(validated);
-          queueMicrotask(() => l.fn(copy));
-        }
+        queueMicrotask(() => kit.deliver(validated));
         return { ok: true, state: structuredClone(validated) };
       } finally {
         await release();
       }
     },
-    subscribe(fn, onError) {
-      const entry = { fn, onError };
-      listeners.add(entry);
-      startWatching();
-      return () => listeners.delete(entry);
-    },
+    subscribe: (fn, onError) => kit.subscribe(fn, onError),
     async close() {
-      closed = true;
-      listeners.clear();
+      kit.close();
       watcher?.close();
       watcher = null;
       if (polling) unwatchFile(path);

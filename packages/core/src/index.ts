@@ -24,6 +24,7 @@ export * from './readSignals.js';
 export * from './readSummary.js';
 export * from './retryAfter.js';
 export * from './store.js';
+export * from './storeKit.js';
 export * from './text.js';
 export * from './types.js';
 export * from './window.js';

@@ -1,4 +1,5 @@
 import type { CompareAndSetResult, InstanceRecord, InstanceRegistry, StateStore } from './store.js';
+import { createStoreKit } from './storeKit.js';
 import { INITIAL_STATE, type QuiesceState } from './window.js';
 
 /**
@@ -7,9 +8,8 @@ import { INITIAL_STATE, type QuiesceState } from './window.js';
  */
 export function createMemoryStore(initial: QuiesceState = INITIAL_STATE): StateStore {
   let state = structuredClone(initial);
-  const listeners = new Set<(s: QuiesceState) => void>();
+  const kit = createStoreKit({ name: 'memory store' });
   const instances = new Map<string, InstanceRecord>();
-  const registryListeners = new Set<() => void>();
   const registry: InstanceRegistry = {
     async upsert(record, options) {
       // A heartbeat built before a newer one (it raced it) is stale as a whole: ignore it.
@@ -17,7 +17,7 @@ export function createMemoryStore(initial: QuiesceState = INITIAL_STATE): StateS
       if (known && known.ackedVersion > record.ackedVersion) return;
       instances.set(record.id, structuredClone(record));
       // Only what a controller waits for is announced (acknowledgements, a finished backfill).
-      if (options?.announce) for (const l of registryListeners) queueMicrotask(l);
+      if (options?.announce) queueMicrotask(kit.registryChanged);
     },
     async list() {
       return [...instances.values()].map((r) => structuredClone(r));
@@ -30,12 +30,9 @@ export function createMemoryStore(initial: QuiesceState = INITIAL_STATE): StateS
       const known = instances.get(id);
       if (!known || (options?.ifLastSeen !== undefined && known.lastSeen !== options.ifLastSeen)) return;
       instances.delete(id);
-      for (const l of registryListeners) queueMicrotask(l);
+      queueMicrotask(kit.registryChanged);
     },
-    subscribe(listener) {
-      registryListeners.add(listener);
-      return () => registryListeners.delete(listener);
-    },
+    subscribe: (listener) => kit.subscribeRegistry(listener),
   };
   return {
     kind: 'memory',
@@ -46,21 +43,15 @@ export function createMemoryStore(initial: QuiesceState = INITIAL_STATE): StateS
     },
     async compareAndSet(expectedVersion, next): Promise<CompareAndSetResult> {
       if (state.version !== expectedVersion) return { ok: false, current: structuredClone(state) };
-      state = structuredClone(next);
+      const written = structuredClone(next);
+      state = written;
       // Deliver asynchronously, like a real store's notification would arrive.
-      for (const l of listeners) {
-        const copy = structuredClone(state);
-        queueMicrotask(() => l(copy));
-      }
+      queueMicrotask(() => kit.deliver(written));
       return { ok: true, state: structuredClone(state) };
     },
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    subscribe: (listener) => kit.subscribe(listener),
     async close() {
-      listeners.clear();
-      registryListeners.clear();
+      kit.close();
     },
   };
 }

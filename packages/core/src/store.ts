@@ -32,6 +32,18 @@ export interface StateStore {
   close(): Promise<void>;
 }
 
+/**
+ * A store that reaches a server over connections of its own (PostgreSQL, Redis): changes arrive on
+ * a feed (LISTEN, pub/sub) that it re-establishes by itself after a loss or a half-open link.
+ */
+export interface ConnectedStore extends StateStore {
+  readonly registry: InstanceRegistry & { subscribe(listener: () => void): () => void };
+  /** True while the feed carries state changes (the state channel subscribed on a live connection). */
+  readonly listening: boolean;
+  /** Notices this store received: state changes, and registry changes while it listened to them. */
+  readonly received: { state: number; registry: number };
+}
+
 /** What an instance replayed of one window's backfill (kept in its registry record). */
 export interface InstanceBackfill {
   windowId: string;

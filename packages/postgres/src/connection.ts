@@ -81,9 +81,3 @@ export function storeError(err: unknown, what: string): Error {
   }
   return err instanceof Error ? err : new Error(message);
 }
-
-/** Exponential backoff with full jitter, capped. */
-export function backoff(attempt: number, initialMs: number, maxMs: number): number {
-  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
-  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-}

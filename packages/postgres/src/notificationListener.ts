@@ -1,6 +1,5 @@
-import { QuiesceError } from '@quiesce/core';
+import { QuiesceError, reconnectDelay } from '@quiesce/core';
 import pg from 'pg';
-import { backoff } from './connection.js';
 import { quoteIdent } from './schema.js';
 
 export interface ReconnectOptions {
@@ -209,7 +208,7 @@ export class NotificationListener {
 
   private schedule(): void {
     if (this.timer || !this.running) return;
-    const delay = backoff(this.attempt++, this.initialDelayMs, this.maxDelayMs);
+    const delay = reconnectDelay(this.attempt++, this.initialDelayMs, this.maxDelayMs);
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.connect();

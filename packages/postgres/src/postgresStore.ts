@@ -1,13 +1,11 @@
 import {
   type CompareAndSetResult,
-  INITIAL_STATE,
+  type ConnectedStore,
+  createStoreKit,
   type InstanceRecord,
-  type InstanceRegistry,
   parseInstanceRecord,
-  parseState,
   QuiesceError,
   type QuiesceState,
-  type StateStore,
 } from '@quiesce/core';
 import type pg from 'pg';
 import { type PostgresConnectionOptions, resolveConnection, storeError } from './connection.js';
@@ -44,15 +42,10 @@ export type PostgresStoreOptions = PostgresConnectionOptions & {
   shareListener?: boolean;
 };
 
-export interface PostgresStore extends StateStore {
+export interface PostgresStore extends ConnectedStore {
   readonly kind: 'postgres';
-  readonly registry: InstanceRegistry & { subscribe(listener: () => void): () => void };
   /** The schema in use (the write audit excludes it). */
   readonly schema: string;
-  /** True while the state channel is LISTENed on a live connection. */
-  readonly listening: boolean;
-  /** Notifications this store received: state changes, and registry changes while it listened to them. */
-  readonly received: { state: number; registry: number };
 }
 
 interface Notice {
@@ -81,7 +74,12 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   const s = quoteIdent(schema);
   const channel = channelFor(schema);
   const registryChannel = registryChannelFor(schema);
-  const received = { state: 0, registry: 0 };
+  const kit = createStoreKit({
+    name: 'postgres store',
+    location: `${schema}.state, key ${key}`,
+    read,
+    follow,
+  });
 
   let ready: Promise<void> | null = null;
   const prepare = () => {
@@ -92,9 +90,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     });
     return ready;
   };
-  let closed = false;
   const query = async (text: string, values: unknown[], what: string) => {
-    if (closed) throw new QuiesceError('STORE_UNAVAILABLE', `postgres store: ${what} after close()`);
+    kit.assertOpen(what);
     await prepare();
     try {
       return await pool.query(text, values);
@@ -103,52 +100,11 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     }
   };
 
-  /** Highest version this handle has seen: the state never goes back to 0 by itself. */
-  let highest = 0;
-  const seen = (state: QuiesceState) => {
-    if (state.version > highest) highest = state.version;
-    return state;
-  };
-  const vanished = () =>
-    new QuiesceError(
-      'STORE_UNAVAILABLE',
-      `postgres store: the state (${schema}.state, key ${key}) is gone after version ${highest} was seen (deleted, flushed or evicted?). ` +
-        'Instances ignore versions they have passed: restore it with a higher version, or restart every instance.',
-    );
-
-  function decode(version: unknown, payload: unknown): QuiesceState {
-    const state = parseState(payload);
-    if (Number(version) !== state.version) {
-      throw new QuiesceError(
-        'INVALID_INPUT',
-        `state payload: version: ${state.version} does not match the row's version ${version} (${schema}.state, key ${key})`,
-        { field: 'version' },
-      );
-    }
-    return seen(state);
-  }
-
   async function read(): Promise<QuiesceState> {
     const r = await query(`SELECT version, payload FROM ${s}.state WHERE key = $1`, [key], 'read');
     const row = r.rows[0];
-    if (!row) {
-      if (highest > 0) throw vanished();
-      return structuredClone(INITIAL_STATE);
-    }
-    return decode(row.version, row.payload);
+    return row ? kit.decode(row.payload, row.version) : kit.missing();
   }
-
-  const stateListeners = new Set<{ fn: (state: QuiesceState) => void; onError?: (error: Error) => void }>();
-  const registryListeners = new Set<() => void>();
-  const reportError = (error: Error) => {
-    for (const l of stateListeners) l.onError?.(error);
-  };
-  const deliver = (state: QuiesceState) => {
-    for (const l of stateListeners) l.fn(structuredClone(state));
-  };
-  const refresh = () => {
-    read().then(deliver, reportError);
-  };
 
   const listenConfig: pg.ClientConfig =
     options.listenConnection === undefined
@@ -160,62 +116,67 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     options.shareListener === false
       ? new NotificationListener(listenConfig, options.reconnect)
       : sharedListener(listenConfig, options.reconnect);
-  let stopState: (() => Promise<void>) | null = null;
-  let stopRegistry: (() => Promise<void>) | null = null;
-  const startListening = () => {
-    if (closed || stopState) return;
-    stopState = listener.listen(channel, {
-      notification(payload) {
-        let notice: Notice;
-        try {
-          notice = JSON.parse(payload) as Notice;
-        } catch {
-          return;
-        }
-        if (notice.key !== key || notice.kind !== 'state') return;
-        received.state++;
-        if (notice.state == null) return refresh();
-        try {
-          deliver(decode(notice.version, notice.state));
-        } catch (err) {
-          reportError(err as Error);
-        }
-      },
-      listening(reconnected) {
-        // Whatever changed while the connection was down was not announced to us.
-        if (reconnected) refresh();
-      },
-      error: reportError,
-    });
+  const stateFeed = {
+    notification(payload: string) {
+      let notice: Notice;
+      try {
+        notice = JSON.parse(payload) as Notice;
+      } catch {
+        return;
+      }
+      if (notice.key !== key || notice.kind !== 'state') return;
+      // A state too big for a NOTIFY payload is announced by version only: read it.
+      kit.stateNotice(notice.state == null ? undefined : () => kit.decode(notice.state, notice.version));
+    },
+    listening(reconnected: boolean) {
+      // Whatever changed while the connection was down was not announced to us.
+      if (reconnected) kit.refresh();
+    },
+    error: (error: Error) => kit.reportError(error),
   };
-  const maybeStopListening = () => {
-    if (stateListeners.size === 0 && stopState) {
+  const registryFeed = {
+    notification(payload: string) {
+      if (payload === key) kit.registryNotice();
+    },
+    // Subscribed (or back): what was announced before may have been missed; look again.
+    listening: () => kit.registryChanged(),
+    error: () => {},
+  };
+  let stopState: (() => Promise<void>) | null = null;
+  // The registry channel is listened to only while a controller waits for acknowledgements.
+  let stopRegistry: (() => Promise<void>) | null = null;
+  function follow(wants: { state: boolean; registry: boolean }) {
+    if (wants.state && !stopState) stopState = listener.listen(channel, stateFeed);
+    if (!wants.state && stopState) {
       void stopState();
       stopState = null;
     }
-  };
-  // The registry channel is listened to only while a controller waits for acknowledgements.
-  const startRegistry = () => {
-    if (closed || stopRegistry) return;
-    stopRegistry = listener.listen(registryChannel, {
-      notification(payload) {
-        if (payload !== key) return;
-        received.registry++;
-        for (const l of registryListeners) l();
-      },
-      listening() {
-        // Subscribed (or back): what was announced before may have been missed; look again.
-        for (const l of registryListeners) l();
-      },
-      error: () => {},
-    });
-  };
-  const maybeStopRegistry = () => {
-    if (registryListeners.size === 0 && stopRegistry) {
+    if (wants.registry && !stopRegistry) stopRegistry = listener.listen(registryChannel, registryFeed);
+    if (!wants.registry && stopRegistry) {
       void stopRegistry();
       stopRegistry = null;
     }
-  };
+  }
+
+  // An engine heartbeats on a timer and acknowledges on applied states, and pool connections commit
+  // in any order: a record built earlier must not take back an acknowledgement. (Not ordered by
+  // last_seen: a clock stepping back would silence the instance. A stale record with the same version
+  // can only report more in-flight writes, never fewer: it errs on the safe side.)
+  const UPSERT = `WITH up AS (
+      INSERT INTO ${s}.instances AS t (key, id, acked_version, in_flight, last_seen, record)
+      VALUES ($1, $2, $3, $4, $5, $6)
+      ON CONFLICT (key, id) DO UPDATE SET acked_version = EXCLUDED.acked_version,
+        in_flight = EXCLUDED.in_flight, last_seen = EXCLUDED.last_seen, record = EXCLUDED.record
+      WHERE t.acked_version <= EXCLUDED.acked_version
+      RETURNING 1)`;
+  const upsertValues = (r: InstanceRecord) => [
+    key,
+    r.id,
+    r.ackedVersion,
+    r.inFlight,
+    r.lastSeen,
+    JSON.stringify(r),
+  ];
 
   let lastPrune = 0;
   const registry: PostgresStore['registry'] = {
@@ -224,29 +185,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       // One statement: the upsert, and (when asked) the announcement on the registry channel, which
       // only a controller confirming a freeze or a thaw listens to.
       await query(
-        `WITH up AS (
-           INSERT INTO ${s}.instances AS t (key, id, acked_version, in_flight, last_seen, record)
-           VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (key, id) DO UPDATE SET acked_version = EXCLUDED.acked_version,
-             in_flight = EXCLUDED.in_flight, last_seen = EXCLUDED.last_seen, record = EXCLUDED.record
-           -- An engine heartbeats on a timer and acknowledges on applied states, and pool connections
-           -- commit in any order: a record built earlier must not take back an acknowledgement. (Not
-           -- ordered by last_seen: a clock stepping back would silence the instance. A stale record
-           -- with the same version can only report more in-flight writes, never fewer: it errs on the
-           -- safe side.)
-           WHERE t.acked_version <= EXCLUDED.acked_version
-           RETURNING 1)
-         SELECT pg_notify($7, $1) FROM up WHERE $8::boolean`,
-        [
-          key,
-          checked.id,
-          checked.ackedVersion,
-          checked.inFlight,
-          checked.lastSeen,
-          JSON.stringify(checked),
-          registryChannel,
-          upsertOptions?.announce === true,
-        ],
+        `${UPSERT} SELECT pg_notify($7, $1) FROM up WHERE $8::boolean`,
+        [...upsertValues(checked), registryChannel, upsertOptions?.announce === true],
         'registry.upsert',
       );
     },
@@ -274,16 +214,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         [key],
         'registry.list',
       );
-      const records: InstanceRecord[] = [];
-      for (const row of r.rows) {
-        try {
-          records.push(parseInstanceRecord(row.record, 'registry record'));
-        } catch (err) {
-          // One unreadable row must not hide the others; say which one it was.
-          reportError(err as Error);
-        }
-      }
-      return records;
+      return r.rows.flatMap((row) => kit.readRecord(row.record, 'registry record') ?? []);
     },
     async remove(instanceId, removeOptions) {
       await query(
@@ -294,14 +225,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         'registry.remove',
       );
     },
-    subscribe(fn) {
-      registryListeners.add(fn);
-      startRegistry();
-      return () => {
-        registryListeners.delete(fn);
-        maybeStopRegistry();
-      };
-    },
+    subscribe: (fn) => kit.subscribeRegistry(fn),
   };
 
   return {
@@ -313,45 +237,24 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       const checked = parseInstanceRecord(record, 'heartbeat');
       // The renewal and the state read in one statement (the read sees the state as of its start).
       const r = await query(
-        `WITH up AS (
-           INSERT INTO ${s}.instances AS t (key, id, acked_version, in_flight, last_seen, record)
-           VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (key, id) DO UPDATE SET acked_version = EXCLUDED.acked_version,
-             in_flight = EXCLUDED.in_flight, last_seen = EXCLUDED.last_seen, record = EXCLUDED.record
-           WHERE t.acked_version <= EXCLUDED.acked_version
-           RETURNING 1)
-         SELECT version, payload, (SELECT count(*) FROM up) AS renewed FROM ${s}.state WHERE key = $1`,
-        [key, checked.id, checked.ackedVersion, checked.inFlight, checked.lastSeen, JSON.stringify(checked)],
+        `${UPSERT} SELECT version, payload, (SELECT count(*) FROM up) AS renewed FROM ${s}.state WHERE key = $1`,
+        upsertValues(checked),
         'heartbeat',
       );
       const row = r.rows[0];
-      if (!row) {
-        if (highest > 0) throw vanished();
-        // No state yet: the upsert ran all the same (a data-modifying WITH always does).
-        return structuredClone(INITIAL_STATE);
-      }
-      return decode(row.version, row.payload);
+      // No state yet: the upsert ran all the same (a data-modifying WITH always does).
+      return row ? kit.decode(row.payload, row.version) : kit.missing();
     },
     get listening() {
       return stopState !== null && listener.listening(channel);
     },
-    received,
+    received: kit.received,
     read,
     async compareAndSet(expectedVersion, next): Promise<CompareAndSetResult> {
-      if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
-        throw new QuiesceError(
-          'INVALID_INPUT',
-          'compareAndSet: expectedVersion must be a non-negative integer',
-          {
-            field: 'expectedVersion',
-          },
-        );
-      }
-      const state = parseState(next);
-      const payload = JSON.stringify(state);
+      const { state, payload } = kit.prepareWrite(expectedVersion, next);
       // Only a handle that never saw a state may create it: one that did would resurrect version 1.
       const r =
-        expectedVersion === 0 && highest === 0
+        expectedVersion === 0 && kit.highest === 0
           ? await query(
               `INSERT INTO ${s}.state AS t (key, version, payload) VALUES ($1, $2, $3)
                ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version, payload = EXCLUDED.payload, updated_at = now()
@@ -366,23 +269,12 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
               [key, state.version, payload, expectedVersion],
               'compareAndSet',
             );
-      if (r.rowCount === 1) return { ok: true, state: seen(state) };
+      if (r.rowCount === 1) return { ok: true, state: kit.seen(state) };
       return { ok: false, current: await read() };
     },
-    subscribe(fn, onError) {
-      const entry = { fn, onError };
-      stateListeners.add(entry);
-      startListening();
-      return () => {
-        stateListeners.delete(entry);
-        maybeStopListening();
-      };
-    },
+    subscribe: (fn, onError) => kit.subscribe(fn, onError),
     async close() {
-      if (closed) return;
-      closed = true;
-      stateListeners.clear();
-      registryListeners.clear();
+      if (!kit.close()) return;
       await Promise.all([stopState?.(), stopRegistry?.()]);
       stopState = null;
       stopRegistry = null;

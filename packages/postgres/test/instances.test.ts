@@ -6,9 +6,9 @@ import {
   serviceAvailable,
   uniqueName,
 } from '@quiesce/testkit';
-import pg from 'pg';
 import { describe } from 'vitest';
 import { createPostgresStore } from '../src/index.js';
+import { dropSchema, terminateConnections } from './admin.js';
 import { createTcpProxy, spawnInstance } from './fixtures/harness.mjs';
 
 const ok = await serviceAvailable('postgres', '@quiesce/postgres many instances');
@@ -23,7 +23,6 @@ function withApplicationName(url: string, name: string, port?: number): string {
 describe.skipIf(!ok)('postgres', () => {
   const backend = (): InstanceScenarioBackend => {
     const schema = uniqueName('qpg_instances');
-    const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
     return {
       spawn: (id, engine, proxyPort, extra) =>
         spawnInstance({
@@ -38,18 +37,8 @@ describe.skipIf(!ok)('postgres', () => {
         const u = new URL(POSTGRES_URL);
         return createTcpProxy(u.hostname, Number(u.port || 5432));
       },
-      async terminate(ports) {
-        if (ports.length === 0) return 0;
-        const r = await admin.query(
-          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ANY($1::int[]) AND pid <> pg_backend_pid()`,
-          [ports],
-        );
-        return r.rowCount ?? 0;
-      },
-      async dispose() {
-        await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-        await admin.end();
-      },
+      terminate: terminateConnections,
+      dispose: () => dropSchema(schema),
     };
   };
   runInstanceScenarios('postgres (child processes)', backend);

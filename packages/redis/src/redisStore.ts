@@ -1,13 +1,13 @@
 import {
   type CompareAndSetResult,
-  INITIAL_STATE,
+  type ConnectedStore,
+  createStoreKit,
   type InstanceRecord,
-  type InstanceRegistry,
   parseInstanceRecord,
-  parseState,
   QuiesceError,
   type QuiesceState,
-  type StateStore,
+  reconnectDelay,
+  type StoreKitWants,
 } from '@quiesce/core';
 import { Redis } from 'ioredis';
 
@@ -48,15 +48,10 @@ export type RedisStoreOptions = RedisConnectionOptions & {
   pruneInstancesAfterMs?: number;
 };
 
-export interface RedisStore extends StateStore {
+export interface RedisStore extends ConnectedStore {
   readonly kind: 'redis';
-  readonly registry: InstanceRegistry & { subscribe(listener: () => void): () => void };
   /** Key holding the state (a hash with `version` and `payload`). */
   readonly stateKey: string;
-  /** True while the pub/sub connection is subscribed to the state channel. */
-  readonly listening: boolean;
-  /** Messages this store received: state changes, and registry changes while it listened to them. */
-  readonly received: { state: number; registry: number };
 }
 
 // Compare-and-set and announce in one atomic step: no other command runs in between. ARGV[5] = '1'
@@ -105,11 +100,6 @@ redis.call('PUBLISH', ARGV[2], ARGV[1])
 return 1
 `;
 
-function backoff(attempt: number, initialMs: number, maxMs: number): number {
-  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
-  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-}
-
 function storeError(err: unknown, what: string): Error {
   if (err instanceof QuiesceError) return err;
   const e = err as Error;
@@ -150,7 +140,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const maxMs = options.reconnect?.maxDelayMs ?? 5000;
   const pruneAfterMs = options.pruneInstancesAfterMs ?? 3_600_000;
   const pingMs = options.reconnect?.pingMs ?? 10_000;
-  const retryStrategy = (times: number) => backoff(times - 1, initialMs, maxMs);
+  const retryStrategy = (times: number) => reconnectDelay(times - 1, initialMs, maxMs);
   const owned = !options.client;
   // Named after the prefix, so CLIENT LIST tells which app a connection serves.
   const connectionName = (role: string) => `quiesce-${role}:${prefix.replace(/[^A-Za-z0-9:_.-]/g, '_')}`;
@@ -169,10 +159,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const instancesKey = `${prefix}instances`;
   const stateChannel = `${prefix}state`;
   const instancesChannel = `${prefix}instances`;
-  let closed = false;
+  const kit = createStoreKit({ name: 'redis store', location: `key ${stateKey}`, read, follow });
 
   const run = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-    if (closed) throw new QuiesceError('STORE_UNAVAILABLE', `redis store: ${what} after close()`);
+    kit.assertOpen(what);
     try {
       return await fn();
     } catch (err) {
@@ -184,81 +174,31 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     }
   };
 
-  /** Highest version this handle has seen: the state never goes back to 0 by itself. */
-  let highest = 0;
-  const seen = (state: QuiesceState) => {
-    if (state.version > highest) highest = state.version;
-    return state;
-  };
-  const vanished = () =>
-    new QuiesceError(
-      'STORE_UNAVAILABLE',
-      `redis store: the state (key ${stateKey}) is gone after version ${highest} was seen (deleted, flushed or evicted?). ` +
-        'Instances ignore versions they have passed: restore it with a higher version, or restart every instance.',
-    );
-
-  function decode(raw: string | null, version: string | null): QuiesceState {
-    let json: unknown;
-    try {
-      json = JSON.parse(raw ?? '');
-    } catch (cause) {
-      throw new QuiesceError('INVALID_INPUT', `state payload: not JSON (key ${stateKey})`, {
-        field: 'payload',
-        cause,
-      });
-    }
-    const state = parseState(json);
-    if (version !== null && Number(version) !== state.version) {
-      throw new QuiesceError(
-        'INVALID_INPUT',
-        `state payload: version: ${state.version} does not match the stored version ${version} (key ${stateKey})`,
-        { field: 'version' },
-      );
-    }
-    return seen(state);
-  }
-
   async function read(): Promise<QuiesceState> {
     const [version, payload] = await run('read', () => client.hmget(stateKey, 'version', 'payload'));
-    if (version == null && payload == null) {
-      if (highest > 0) throw vanished();
-      return structuredClone(INITIAL_STATE);
-    }
-    return decode(payload ?? null, version ?? null);
+    if (version == null && payload == null) return kit.missing();
+    return kit.decode(payload ?? '', version);
   }
+  const reportError = (err: Error, what: string) => kit.reportError(storeError(err, what));
 
-  const stateListeners = new Set<{ fn: (state: QuiesceState) => void; onError?: (error: Error) => void }>();
-  const registryListeners = new Set<() => void>();
-  const reportError = (error: Error) => {
-    for (const l of stateListeners) l.onError?.(error);
-  };
-  const deliver = (state: QuiesceState) => {
-    for (const l of stateListeners) l.fn(structuredClone(state));
-  };
-
-  const received = { state: 0, registry: 0 };
   let subscriber: Redis | null = null;
   let subscribed = false;
-  /** Channels wanted now: the state channel while someone follows the state, the registry's while a controller waits. */
-  const wanted = () => [
-    ...(stateListeners.size > 0 ? [stateChannel] : []),
-    ...(registryListeners.size > 0 ? [instancesChannel] : []),
-  ];
   const current = new Set<string>();
   /** Bring the subscriber's channels in line with what is wanted (on a ready connection). */
   const sync = async (sub: Redis) => {
-    const want = new Set(wanted());
+    const { state, registry } = kit.wants;
+    const want = new Set([...(state ? [stateChannel] : []), ...(registry ? [instancesChannel] : [])]);
     const add = [...want].filter((c) => !current.has(c));
     const drop = [...current].filter((c) => !want.has(c));
     for (const c of add) current.add(c);
     for (const c of drop) current.delete(c);
     if (add.length) await sub.subscribe(...add);
     if (drop.length) await sub.unsubscribe(...drop);
-    if (add.includes(instancesChannel)) for (const l of registryListeners) l();
+    if (add.includes(instancesChannel)) kit.registryChanged();
   };
   let pinger: NodeJS.Timeout | null = null;
   function startListening() {
-    if (subscriber || closed) return;
+    if (subscriber || kit.closed) return;
     const sub = client.duplicate({
       retryStrategy,
       // Re-subscribed by hand on 'ready', so the catch-up read happens only once it is in place.
@@ -269,13 +209,13 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     subscriber = sub;
     let readyOnce = false;
     sub.on('error', (err: Error) => {
-      if (subscriber === sub) reportError(storeError(err, 'pub/sub connection'));
+      if (subscriber === sub) reportError(err, 'pub/sub connection');
     });
     sub.on('close', () => {
       current.clear();
       if (subscriber !== sub || !subscribed) return;
       subscribed = false;
-      reportError(
+      kit.reportError(
         new QuiesceError('STORE_UNAVAILABLE', 'redis store: pub/sub connection lost; reconnecting'),
       );
     });
@@ -287,12 +227,12 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
           subscribed = true;
           // Whatever changed while the connection was down was not announced to us.
           if (readyOnce) {
-            if (stateListeners.size > 0) read().then(deliver, reportError);
-            for (const l of registryListeners) l();
+            if (kit.wants.state) kit.refresh();
+            kit.registryChanged();
           }
           readyOnce = true;
         },
-        (err: Error) => reportError(storeError(err, 'subscribe')),
+        (err: Error) => reportError(err, 'subscribe'),
       );
     });
     if (pingMs > 0) {
@@ -307,7 +247,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         Promise.race([sub.ping(), timeout])
           .catch((err: Error) => {
             if (subscriber !== sub) return;
-            reportError(storeError(err, 'pub/sub connection'));
+            reportError(err, 'pub/sub connection');
             sub.disconnect(true);
           })
           .finally(() => {
@@ -318,29 +258,20 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       pinger.unref();
     }
     sub.on('message', (channel: string, message: string) => {
-      if (channel === instancesChannel) {
-        received.registry++;
-        for (const l of registryListeners) l();
-        return;
-      }
-      if (channel !== stateChannel) return;
-      received.state++;
-      try {
-        deliver(decode(message, null));
-      } catch (err) {
-        reportError(err as Error);
-      }
+      if (channel === instancesChannel) kit.registryNotice();
+      else if (channel === stateChannel) kit.stateNotice(() => kit.decode(message));
     });
   }
-  function resync() {
-    const sub = subscriber;
-    if (sub && subscribed) sync(sub).catch((err: Error) => reportError(storeError(err, 'subscribe')));
+  /** Subscribers came or went: open the pub/sub connection, adjust its channels, or close it. */
+  function follow(wants: StoreKitWants) {
+    if (wants.state || wants.registry) {
+      startListening();
+      const sub = subscriber;
+      if (sub && subscribed) sync(sub).catch((err: Error) => reportError(err, 'subscribe'));
+    } else stopListening();
   }
-  function maybeStopListening() {
-    if (stateListeners.size || registryListeners.size || !subscriber) {
-      resync();
-      return;
-    }
+  function stopListening() {
+    if (!subscriber) return;
     const sub = subscriber;
     subscriber = null;
     subscribed = false;
@@ -368,13 +299,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     },
     async get(instanceId) {
       const raw = await run('registry.get', () => client.hget(instancesKey, instanceId));
-      if (raw == null) return null;
-      try {
-        return parseInstanceRecord(JSON.parse(raw), `registry record ${instanceId}`);
-      } catch (err) {
-        reportError(err as Error);
-        return null;
-      }
+      return raw == null ? null : kit.readRecord(raw, `registry record ${instanceId}`);
     },
     async list() {
       const all = await run('registry.list', () => client.hgetall(instancesKey));
@@ -382,18 +307,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       const stale: string[] = [];
       const now = Date.now();
       for (const [id, raw] of Object.entries(all)) {
-        try {
-          const rec = parseInstanceRecord(JSON.parse(raw), `registry record ${id}`);
-          if (pruneAfterMs > 0 && now - rec.lastSeen > pruneAfterMs) stale.push(id);
-          else records.push(rec);
-        } catch (err) {
-          // One unreadable record must not hide the others; say which one it was.
-          reportError(
-            err instanceof QuiesceError
-              ? err
-              : new QuiesceError('INVALID_INPUT', `registry record ${id}: not JSON`, { cause: err }),
-          );
-        }
+        const rec = kit.readRecord(raw, `registry record ${id}`);
+        if (rec && pruneAfterMs > 0 && now - rec.lastSeen > pruneAfterMs) stale.push(id);
+        else if (rec) records.push(rec);
       }
       if (stale.length && now - lastPrune > 60_000) {
         lastPrune = now;
@@ -413,15 +329,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         ),
       );
     },
-    subscribe(fn) {
-      registryListeners.add(fn);
-      startListening();
-      resync();
-      return () => {
-        registryListeners.delete(fn);
-        maybeStopListening();
-      };
-    },
+    subscribe: (fn) => kit.subscribeRegistry(fn),
   };
 
   return {
@@ -432,20 +340,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     get listening() {
       return subscribed && current.has(stateChannel);
     },
-    received,
+    received: kit.received,
     read,
     async compareAndSet(expectedVersion, next): Promise<CompareAndSetResult> {
-      if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
-        throw new QuiesceError(
-          'INVALID_INPUT',
-          'compareAndSet: expectedVersion must be a non-negative integer',
-          {
-            field: 'expectedVersion',
-          },
-        );
-      }
-      const state = parseState(next);
-      const payload = JSON.stringify(state);
+      const { state, payload } = kit.prepareWrite(expectedVersion, next);
       const r = (await run('compareAndSet', () =>
         client.eval(
           CAS,
@@ -456,32 +354,17 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
           payload,
           stateChannel,
           // A handle that saw a state must not recreate it from scratch.
-          highest > 0 ? '1' : '0',
+          kit.highest > 0 ? '1' : '0',
         ),
       )) as [number, string | null, string | null];
-      if (r[0] === 1) return { ok: true, state: seen(state) };
-      if (r[1] == null && r[2] == null) {
-        if (highest > 0) throw vanished();
-        return { ok: false, current: structuredClone(INITIAL_STATE) };
-      }
-      return { ok: false, current: decode(r[1], r[2]) };
+      if (r[0] === 1) return { ok: true, state: kit.seen(state) };
+      if (r[1] == null && r[2] == null) return { ok: false, current: kit.missing() };
+      return { ok: false, current: kit.decode(r[1] ?? '', r[2]) };
     },
-    subscribe(fn, onError) {
-      const entry = { fn, onError };
-      stateListeners.add(entry);
-      startListening();
-      resync();
-      return () => {
-        stateListeners.delete(entry);
-        maybeStopListening();
-      };
-    },
+    subscribe: (fn, onError) => kit.subscribe(fn, onError),
     async close() {
-      if (closed) return;
-      closed = true;
-      stateListeners.clear();
-      registryListeners.clear();
-      maybeStopListening();
+      if (!kit.close()) return;
+      stopListening();
       if (owned) await client.quit().catch(() => client.disconnect());
     },
   };

@@ -1,4 +1,5 @@
 import {
+  type ConnectedStore,
   createQuiesce,
   type EngineStatus,
   INITIAL_STATE,
@@ -12,7 +13,9 @@ import {
 } from '@quiesce/core';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createTcpProxy } from '../fixtures/instanceHarness.mjs';
 import { POSTGRES_URL, uniqueName } from './services.js';
+import { waitFor } from './waitFor.js';
 
 /** One backend (a schema, a key prefix, a file…) the suite can open several handles on. */
 export interface StoreContractBackend {
@@ -28,8 +31,33 @@ export interface StoreContractBackend {
    * a corrupt payload (memory).
    */
   corrupt?(raw: string): Promise<void>;
+  /**
+   * How the suite reaches the server, for a store that holds connections to one. Omit for a store
+   * that lives in this process or in a file (memory, file): the connection checks are then reported
+   * as skipped, n/a, with the reason.
+   */
+  connection?: StoreContractConnection;
   /** Drop the backend's data (schema, keys, files). */
   dispose?(): Promise<unknown>;
+}
+
+/** What the connection checks need: the server, a handle through the suite's TCP proxy, a way to kill connections. */
+export interface StoreContractConnection {
+  /** The server's URL (`postgres://…`, `redis://…`); the suite puts a TCP proxy of its own in front of it. */
+  url: string;
+  /** The port when the URL names none. */
+  defaultPort: number;
+  /**
+   * Open a handle on the backend whose every connection goes to `url` (the server's URL rewritten
+   * to the suite's proxy), with short reconnection delays, liveness checks and command timeouts (a
+   * few hundred ms), so that a lost or half-open connection is noticed within a test.
+   */
+  openVia(url: string): ConnectedStore | Promise<ConnectedStore>;
+  /**
+   * Terminate, on the server, the connections whose client port is in `ports` (as a restart, a
+   * failover or an idle timeout would: `pg_terminate_backend`, `CLIENT KILL`); returns how many.
+   */
+  terminate(ports: number[]): Promise<number>;
 }
 
 export interface StoreContractOptions {
@@ -101,15 +129,12 @@ function record(id: string, overrides: Partial<InstanceRecord> = {}): InstanceRe
   };
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | false): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** A subscription that connects asynchronously (LISTEN, pub/sub) is in place once the store says it listens. */
+async function listening(store: StateStore): Promise<void> {
+  if ('listening' in store) await waitFor('the subscription in place', () => store.listening === true);
 }
+
+const storeUnavailable = (e: Error) => isQuiesceError(e) && e.code === 'STORE_UNAVAILABLE';
 
 /**
  * The store contract: every `StateStore` (memory, file, postgres, redis…) must pass it.
@@ -121,11 +146,13 @@ export function runStoreContractSuite(
   options: StoreContractOptions = {},
 ): void {
   const propagation = options.propagationTimeoutMs ?? 3000;
+  const within = { timeout: propagation };
   const timeout = options.testTimeoutMs ?? 10_000;
 
   describe(`store contract: ${name}`, () => {
     let backend: StoreContractBackend | null = null;
     const opened = new Set<StateStore>();
+    const proxies = new Set<TcpProxy>();
 
     async function fresh(): Promise<StoreContractBackend> {
       backend = await createBackend();
@@ -140,6 +167,8 @@ export function runStoreContractSuite(
     afterEach(async () => {
       for (const s of opened) await s.close();
       opened.clear();
+      for (const p of proxies) await p.close();
+      proxies.clear();
       await backend?.dispose?.();
       backend = null;
     });
@@ -214,17 +243,18 @@ export function runStoreContractSuite(
         (s) => seen.push(s),
         (e) => errors.push(e),
       );
-      // Let a subscription that connects asynchronously settle before the first change.
-      await new Promise((r) => setTimeout(r, 150));
+      // A second subscriber on the same handle stays: it hears every change the first one would.
+      const witness: number[] = [];
+      reader.subscribe((s) => witness.push(s.version));
+      await listening(reader);
       await writer.compareAndSet(0, sampleState(1));
-      await waitFor('version 1 at the subscriber', propagation, () => seen.some((s) => s.version === 1));
+      await waitFor('version 1 at the subscriber', () => seen.some((s) => s.version === 1), within);
       expect(seen.find((s) => s.version === 1)).toEqual(sampleState(1));
       await writer.compareAndSet(1, sampleState(2));
-      await waitFor('version 2 at the subscriber', propagation, () => seen.some((s) => s.version === 2));
+      await waitFor('version 2 at the subscriber', () => seen.some((s) => s.version === 2), within);
       off();
       await writer.compareAndSet(2, sampleState(3));
-      // Wait as long as a change took to arrive, then some: nothing after unsubscribing.
-      await new Promise((r) => setTimeout(r, Math.min(propagation, 500)));
+      await waitFor('version 3 at the subscriber that stayed', () => witness.includes(3), within);
       expect(seen.some((s) => s.version === 3)).toBe(false);
       expect(errors).toEqual([]);
     });
@@ -233,16 +263,16 @@ export function runStoreContractSuite(
       const store = await open(await fresh());
       const seen: number[] = [];
       store.subscribe((s) => seen.push(s.version));
-      await new Promise((r) => setTimeout(r, 150));
+      await listening(store);
       await store.compareAndSet(0, sampleState(1));
-      await waitFor('own change', propagation, () => seen.includes(1));
+      await waitFor('own change', () => seen.includes(1), within);
     });
 
     it('a corrupt payload is reported as INVALID_INPUT naming the store payload, never a crash', {
       timeout,
     }, async (ctx) => {
       const b = await fresh();
-      if (!b.corrupt) return ctx.skip();
+      if (!b.corrupt) return ctx.skip(`n/a: the ${name} store cannot hold a corrupt payload`);
       const writer = await open(b);
       await writer.compareAndSet(0, sampleState(1));
       const watcher = await open(b);
@@ -251,9 +281,9 @@ export function runStoreContractSuite(
         () => {},
         (e) => errors.push(e),
       );
-      await new Promise((r) => setTimeout(r, 150));
+      await listening(watcher);
       await b.corrupt('{"mode":"sideways","version":"two"}');
-      await waitFor('the corrupt payload reported to the subscriber', propagation, () => errors.length > 0);
+      await waitFor('the corrupt payload reported to the subscriber', () => errors.length > 0, within);
       expect(errors.some((e) => isQuiesceError(e) && e.code === 'INVALID_INPUT')).toBe(true);
       // A handle with no good state to fall back on refuses to invent one.
       const late = await open(b);
@@ -272,11 +302,84 @@ export function runStoreContractSuite(
       await store.close();
     });
 
+    describe('connections (when the store holds any)', () => {
+      /**
+       * A reader whose every connection goes through a TCP proxy the test can kill or freeze,
+       * following the state; a writer connected directly; version 1 seen by the reader.
+       */
+      async function throughProxy(ctx: { skip(note?: string): never }) {
+        const b = await fresh();
+        if (!b.connection) {
+          return ctx.skip(
+            `n/a: the ${name} store holds no connection to a server (nothing to kill, nothing half-open)`,
+          );
+        }
+        const server = new URL(b.connection.url);
+        const proxy = await createTcpProxy(server.hostname, Number(server.port || b.connection.defaultPort));
+        proxies.add(proxy);
+        const via = new URL(b.connection.url);
+        via.hostname = '127.0.0.1';
+        via.port = String(proxy.port);
+        const reader = await b.connection.openVia(via.toString());
+        opened.add(reader);
+        const writer = await open(b);
+        const seen: number[] = [];
+        const errors: Error[] = [];
+        reader.subscribe(
+          (s) => seen.push(s.version),
+          (e) => errors.push(e),
+        );
+        await listening(reader);
+        await writer.compareAndSet(0, sampleState(1));
+        await waitFor('version 1 at the reader', () => seen.includes(1), within);
+        return { connection: b.connection, proxy, reader, writer, seen, errors };
+      }
+      /** The engine's poll: a read that succeeds (on whatever connection the store has by then). */
+      const readBack = (store: StateStore, version: number) =>
+        waitFor(`a read of version ${version}`, async () => {
+          const state = await store.read().catch(() => null);
+          return state?.version === version;
+        });
+
+      it('connections killed by the server: the loss is reported, the feed comes back by itself and catches up on what changed meanwhile; reads work again', {
+        timeout,
+      }, async (ctx) => {
+        const { connection, proxy, reader, writer, seen, errors } = await throughProxy(ctx);
+        expect(await connection.terminate(proxy.upstreamPorts())).toBeGreaterThanOrEqual(1);
+        // The change lands while the feed may still be down: the reconnection must re-read it.
+        await writer.compareAndSet(1, sampleState(2));
+        await waitFor('version 2 after the connections were killed', () => seen.includes(2));
+        await waitFor('the lost connection reported', () => errors.length > 0);
+        expect(errors.every(storeUnavailable), errors.map(String).join('; ')).toBe(true);
+        await listening(reader);
+        await writer.compareAndSet(2, sampleState(3));
+        await waitFor('version 3 through the new feed', () => seen.includes(3));
+        await readBack(reader, 3);
+      });
+
+      it('a half-open connection (partition: no FIN, no RST) is caught by its liveness check and replaced', {
+        timeout,
+      }, async (ctx) => {
+        const { proxy, reader, writer, seen, errors } = await throughProxy(ctx);
+        // Open connections stop carrying data but stay open; new ones go through.
+        proxy.freeze();
+        await writer.compareAndSet(1, sampleState(2));
+        // Reads fail (timed out) until the connection they use is replaced.
+        await readBack(reader, 2);
+        await waitFor('the silent feed reported', () => errors.some(storeUnavailable));
+        expect(errors.every(storeUnavailable), errors.map(String).join('; ')).toBe(true);
+        await listening(reader);
+        // Only a replaced feed can carry this one: the frozen connection carries nothing.
+        await writer.compareAndSet(2, sampleState(3));
+        await waitFor('version 3 through the new feed', () => seen.includes(3));
+      });
+    });
+
     describe('instance registry (when the store has one)', () => {
       it('upsert, list from another handle, overwrite, remove', { timeout }, async (ctx) => {
         const b = await fresh();
         const a = await open(b);
-        if (!a.registry) return ctx.skip();
+        if (!a.registry) return ctx.skip(`n/a: the ${name} store has no instance registry`);
         const other = (await open(b)).registry!;
         await a.registry.upsert(record('i-1'));
         await a.registry.upsert(
@@ -307,7 +410,11 @@ export function runStoreContractSuite(
       }, async (ctx) => {
         const b = await fresh();
         const a = await open(b);
-        if (!a.registry || options.registryRejectsOlderRecords === false) return ctx.skip();
+        if (!a.registry) return ctx.skip(`n/a: the ${name} store has no instance registry`);
+        if (options.registryRejectsOlderRecords === false)
+          return ctx.skip(
+            `n/a: the ${name} registry applies writes in call order (registryRejectsOlderRecords: false)`,
+          );
         const seen = Date.now();
         await a.registry.upsert(record('i-race', { lastSeen: seen, ackedVersion: 7 }));
         // The timer's heartbeat, built before version 7 was applied, lands after it.
@@ -334,7 +441,8 @@ export function runStoreContractSuite(
         const b = await fresh();
         const a = await open(b);
         const other = await open(b);
-        if (!a.registry?.subscribe || !other.registry) return ctx.skip();
+        if (!a.registry?.subscribe || !other.registry)
+          return ctx.skip(`n/a: the ${name} registry announces nothing (no registry.subscribe)`);
         const seen: string[] = [];
         let subscribed = false;
         const off = a.registry.subscribe(() => {
@@ -347,7 +455,7 @@ export function runStoreContractSuite(
         // A heartbeat that nobody waits for announces nothing; an acknowledgement does (in order).
         await other.registry.upsert(record('i-9', { ackedVersion: 1 }));
         await other.registry.upsert(record('i-9', { ackedVersion: 2 }), { announce: true });
-        await waitFor('a registry notification', propagation, () => seen.length > before);
+        await waitFor('a registry notification', () => seen.length > before, within);
         // The announced upsert was the last one published: a notice of the first would be here too.
         expect(seen.length - before).toBe(1);
         expect(subscribed).toBe(true);
@@ -359,7 +467,7 @@ export function runStoreContractSuite(
       }, async (ctx) => {
         const b = await fresh();
         const s = await open(b);
-        if (!s.registry?.get) return ctx.skip();
+        if (!s.registry?.get) return ctx.skip(`n/a: the ${name} registry has no get()`);
         await s.registry.upsert(record('i-7', { ackedVersion: 1, lastSeen: 1000 }));
         expect(await s.registry.get('i-7')).toMatchObject({ id: 'i-7', ackedVersion: 1, lastSeen: 1000 });
         expect(await s.registry.get('nobody')).toBeNull();
@@ -435,10 +543,15 @@ export interface ScenarioTimings {
   soakMs: number;
 }
 
+/** A loopback TCP proxy in front of a server, which a test cuts, freezes or kills connections behind. */
 export interface TcpProxy {
   port: number;
+  /** Local ports of the proxy's connections to the server, as the server sees them. */
   upstreamPorts(): number[];
+  /** Refuse new connections (open ones carry on). */
   cut(): void;
+  /** A half-open link: open connections stop carrying data but stay open (no FIN, no RST); new ones go through. */
+  freeze(): void;
   restore(): void;
   close(): Promise<void>;
 }
@@ -491,12 +604,11 @@ export function runInstanceScenarios(
     let controller: QuiesceEngine | null = null;
     const closers: Array<() => Promise<unknown>> = [];
 
-    async function setup(count: number, controllerOptions: Partial<ScenarioTimings> = {}) {
-      backend = await createBackend();
-      handles = await Promise.all(Array.from({ length: count }, (_, i) => backend.spawn(`i${i + 1}`, t)));
+    /** The test process's own controller (like the CLI's), once `registered` instances are. */
+    async function startController(registered: number, controllerOptions: Partial<ScenarioTimings> = {}) {
       const store = await backend.openStore();
       closers.push(() => store.close());
-      controller = createQuiesce({
+      const engine = createQuiesce({
         ...t,
         ...controllerOptions,
         store,
@@ -504,12 +616,20 @@ export function runInstanceScenarios(
         instanceId: 'controller',
         logger: silentLogger,
       });
-      await controller.start();
+      controller = engine;
+      await engine.start();
       await waitUntil(
         'every instance registered',
         5000,
-        async () => (await controller!.status()).instances.length >= count,
+        async () => (await engine.status()).instances.length >= registered,
       );
+      return engine;
+    }
+
+    async function setup(count: number, controllerOptions: Partial<ScenarioTimings> = {}) {
+      backend = await createBackend();
+      handles = await Promise.all(Array.from({ length: count }, (_, i) => backend.spawn(`i${i + 1}`, t)));
+      await startController(count, controllerOptions);
       return { handles, controller };
     }
 
@@ -568,8 +688,13 @@ export function runInstanceScenarios(
       expect(await b!.call('track', { name: 'POST /slow-import' })).toBe(1);
       const window = await controller!.begin({ reason: 'reindex', message: 'Back soon' });
       await Promise.all([a, b].map((h) => refusingAt(h!, window.freezeVersion!)));
-      // Several heartbeats and confirmation rounds later, still freezing, and the holder is visible.
-      await new Promise((r) => setTimeout(r, t.heartbeatMs * 6));
+      // Several heartbeats of the holder (and confirmation rounds) later, still freezing.
+      const beats = new Set<number>();
+      await waitFor('six heartbeats of the holder with its write in flight', async () => {
+        const holder = (await controller!.status()).instances.find((i) => i.id === b!.id);
+        if (holder?.inFlight === 1) beats.add(holder.lastSeen);
+        return beats.size >= 6;
+      });
       expect(controller!.phase).toBe('freezing');
       const holder = (await controller!.status()).instances.find((i) => i.id === b!.id);
       expect(holder).toMatchObject({ inFlight: 1, oldestOperation: 'POST /slow-import' });
@@ -666,21 +791,7 @@ export function runInstanceScenarios(
         proxy.port,
       );
       handles = [a, b, cutOff];
-      const store = await backend.openStore();
-      closers.push(() => store.close());
-      controller = createQuiesce({
-        ...t,
-        store,
-        participant: false,
-        instanceId: 'controller',
-        logger: silentLogger,
-      });
-      await controller.start();
-      await waitUntil(
-        'every instance registered',
-        5000,
-        async () => (await controller!.status()).instances.length >= 3,
-      );
+      controller = await startController(3);
       for (const h of handles) await h.call('startWriting', { connectionString: POSTGRES_URL, table });
       const written = async (id: string, from?: string, to?: string) =>
         Number(
@@ -698,7 +809,7 @@ export function runInstanceScenarios(
 
       // Cut the instance off its store: open connections hang (half-open), new ones are refused.
       proxy.cut();
-      (proxy as TcpProxy & { freeze?: () => void }).freeze?.();
+      proxy.freeze();
       const window = await controller.begin({ reason: 'migration', message: 'Back soon' });
       const fenced = await cutOff.waitForReport(
         (r) => r.event === 'fenced',
@@ -746,16 +857,7 @@ export function runInstanceScenarios(
       const steady = await backend.spawn('steady', t);
       const cutOff = await backend.spawn('cut-off', { ...t, storeFallback: 'read-only' }, proxy.port);
       handles = [steady, cutOff];
-      const store = await backend.openStore();
-      closers.push(() => store.close());
-      controller = createQuiesce({
-        ...t,
-        store,
-        participant: false,
-        instanceId: 'controller',
-        logger: silentLogger,
-      });
-      await controller.start();
+      controller = await startController(0);
 
       proxy.cut();
       const terminated = await backend.terminate(proxy.upstreamPorts());
