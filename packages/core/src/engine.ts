@@ -1,14 +1,21 @@
-import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { agentRefusal } from './agentRefusal.js';
 import { type AuditEntry, createMemoryAuditLog } from './audit.js';
-import { type BypassCheck, createBypassCheck, redactOperation } from './bypass.js';
+import { createBypassCheck } from './bypass.js';
 import { type Checklist, type Confirmation, emptyChecklist } from './checklist.js';
 import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
 import { recordReadHealth, withTrail } from './closingRecord.js';
+import {
+  type DeciderSettings,
+  type DecisionNote,
+  decide,
+  LEASE_LAPSED,
+  type RefusalTemplate,
+} from './decider.js';
 import { isQuiesceError, QuiesceError } from './errors.js';
 import { EscalationPolicy } from './escalation.js'; // #18
+import { EngineEmitter, errorMessage, iso } from './events.js';
 import { createInProgressKeys } from './idempotencyKey.js';
 import { InFlightTracker } from './inflight.js';
 import {
@@ -23,22 +30,14 @@ import {
 import { Inventory, type InventoryEntry } from './inventory.js';
 import { createMemoryIntentQueue } from './memoryIntentQueue.js';
 import { createMemoryStore } from './memoryStore.js';
-import { type CounterName, QuiesceMetrics } from './metrics.js';
+import { QuiesceMetrics } from './metrics.js';
 import { type Logger, type Notifier, type NotifierEventKind, silentLogger } from './notifier.js';
-import type {
-  Decision,
-  DiscardDecision,
-  EnqueueDecision,
-  Operation,
-  Policy,
-  ProceedDecision,
-  ProceedReason,
-  RefuseDecision,
-  Surface,
-} from './operation.js';
+import type { Decision, Operation, Policy, Surface } from './operation.js';
+import { resolveOptions, type Timing } from './options.js';
 import { advance, modeOf, openWindowId, requirePhase } from './phases.js';
 import { ReadHealthWatcher } from './readHealth.js';
-import { computeRetryAfter, type ResolvedRetryAfter, resolveRetryAfterOptions } from './retryAfter.js';
+import { DecisionRecorder } from './recorder.js';
+import { resolveRetryAfterOptions } from './retryAfter.js';
 import type { InstanceBackfill, InstanceRecord, StateStore } from './store.js';
 import { assertStorableText } from './text.js';
 import type {
@@ -75,42 +74,6 @@ import {
   scheduleInputSchema,
 } from './window.js';
 
-export const PROBLEM_TYPE = 'https://quiesce.dev/problems/read-only-mode';
-const PROBLEM_TITLE = 'Service is in read-only mode';
-
-/** Proceed decisions are preallocated: the proceed path allocates nothing. */
-type ProceedTable = Record<ProceedReason, Record<'read' | 'write', Record<Policy, ProceedDecision>>>;
-const REASONS: ProceedReason[] = ['no-window', 'out-of-scope', 'read', 'allow', 'bypass', 'dry-run'];
-const POLICIES: Policy[] = ['block', 'queue', 'drop', 'allow'];
-function table(wouldBe?: ProceedDecision['wouldBe']): ProceedTable {
-  const t = {} as ProceedTable;
-  for (const reason of REASONS) {
-    t[reason] = { read: {} as Record<Policy, ProceedDecision>, write: {} as Record<Policy, ProceedDecision> };
-    for (const c of ['read', 'write'] as const) {
-      for (const p of POLICIES) {
-        t[reason][c][p] = Object.freeze({
-          outcome: 'proceed',
-          classification: c,
-          policy: p,
-          reason,
-          ...(wouldBe ? { wouldBe } : {}),
-        }) as ProceedDecision;
-      }
-    }
-  }
-  return t;
-}
-const PROCEED = table();
-const DRY_RUN = { refuse: table('refuse'), enqueue: table('enqueue'), discard: table('discard') };
-
-interface RefusalTemplate {
-  windowId: string;
-  endsAt: string | null;
-  endsAtMs: number | null;
-  message: string;
-  scope: ReadonlySet<string> | null;
-}
-
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Above this many confirmed instances a confirmation records the count only (a fleet's state stays small). */
 const NAMED_CONFIRMATIONS = 50;
@@ -118,8 +81,6 @@ const NAMED_CONFIRMATIONS = 50;
 const PROGRESS_EVERY_MS = 1000;
 const OPEN_PHASES = new Set<Phase>(['freezing', 'frozen', 'thawing', 'backfilling']);
 const PHASE_INDEX = new Map<Phase, number>(PHASES.map((p, i) => [p, i]));
-const iso = (ms: number) => new Date(ms).toISOString();
-const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export function createQuiesce(options: QuiesceOptions = {}): QuiesceEngine {
   const engine = new Engine(options);
@@ -143,35 +104,24 @@ class Engine implements QuiesceEngine {
   readonly #ownsQueue: boolean;
   readonly #clock: Clock;
   readonly #classify: Classifier;
-  readonly #retry: ResolvedRetryAfter;
-  readonly #bypass: BypassCheck | null;
+  readonly #decider: DeciderSettings;
+  readonly #note: DecisionNote = { bypass: null };
+  readonly #recorder: DecisionRecorder;
   readonly #log: Logger;
   readonly #auditLog;
-  readonly #notifiers: Notifier[];
+  readonly #notifiers: readonly Notifier[];
   readonly #metrics: QuiesceMetrics;
   readonly #health: ReadHealthWatcher;
   readonly #escalation: EscalationPolicy | null; // #18
   readonly #inventory = new Inventory();
   readonly #inflight: InFlightTracker;
   readonly #handlers = new Map<string, IntentHandler>();
-  readonly #listeners = new Map<string, Set<(...args: any[]) => void>>();
+  readonly #events: EngineEmitter;
   readonly #phaseHooks = new Map<Phase, Set<(w: MaintenanceWindow) => unknown>>();
   readonly #writableListeners = new Set<() => void>();
   readonly #beforeThaw = new Set<(w: MaintenanceWindow) => unknown>();
   readonly #participant: boolean;
-  readonly #o: Required<
-    Pick<
-      QuiesceOptions,
-      | 'drainDeadlineMs'
-      | 'soakMs'
-      | 'heartbeatMs'
-      | 'leaseTtlMs'
-      | 'clockSkewMs'
-      | 'sweepMs'
-      | 'stalenessMs'
-      | 'storeFallback'
-    >
-  >;
+  readonly #o: Readonly<Timing>;
   /** True when this engine holds a lease: a participant on a registry it may share with others. */
   readonly #leased: boolean;
   readonly #statusUrl: (id: string) => string;
@@ -180,8 +130,12 @@ class Engine implements QuiesceEngine {
   readonly #replayOptions: NonNullable<QuiesceOptions['replay']>;
 
   #state: QuiesceState = INITIAL_STATE;
-  #readOnly = false;
-  #tpl: RefusalTemplate | null = null;
+  /** What decide() reads: read-only flag, lease (its own clock; Infinity when it holds none), refusal. */
+  readonly #view: { readOnly: boolean; leaseUntil: number; template: RefusalTemplate | null } = {
+    readOnly: false,
+    leaseUntil: Number.POSITIVE_INFINITY,
+    template: null,
+  };
   #fallback: StoreFallback | null = null;
   #lastSync: number;
   #storeError: string | null = null;
@@ -198,8 +152,6 @@ class Engine implements QuiesceEngine {
   #queueStats: IntentStats | null = null;
   #notifyChains = new Map<string, Promise<void>>();
   readonly #notifyAbort = new AbortController();
-  /** Until when this instance may start writes (its own clock); Infinity when it holds no lease. */
-  #leaseUntil = Number.POSITIVE_INFINITY;
   #fenced = false;
   #fenceTimer: unknown = null;
   #sweepTimer: unknown = null;
@@ -212,102 +164,45 @@ class Engine implements QuiesceEngine {
   #lastSweep = Number.NEGATIVE_INFINITY;
 
   constructor(options: QuiesceOptions) {
+    const resolved = resolveOptions(options);
     this.#clock = options.clock ?? systemClock;
     this.#store = options.store ?? createMemoryStore();
     this.#ownsStore = !options.store;
     this.#queue = options.intentQueue ?? createMemoryIntentQueue();
     this.#ownsQueue = !options.intentQueue;
     this.#classify = createClassifier(options.rules);
-    this.#retry = resolveRetryAfterOptions(options.retryAfter);
-    this.#bypass = createBypassCheck(options.bypass);
     this.#log = options.logger ?? silentLogger;
+    this.#events = new EngineEmitter(this.#log);
     this.#auditLog = options.auditLog ?? createMemoryAuditLog();
-    this.#notifiers = options.notifiers ?? [];
-    const names = new Set<string>();
-    for (const n of this.#notifiers) {
-      if (names.has(n.name))
-        throw new QuiesceError('INVALID_INPUT', `notifiers: two notifiers are named "${n.name}"`, {
-          field: 'notifiers',
-        });
-      names.add(n.name);
-    }
-    if (
-      options.refusalStatus !== undefined &&
-      options.refusalStatus !== 503 &&
-      options.refusalStatus !== 423
-    ) {
-      throw new QuiesceError(
-        'INVALID_INPUT',
-        `refusalStatus must be 503 or 423, got ${options.refusalStatus}`,
-        { field: 'refusalStatus' },
-      );
-    }
-    this.options = Object.freeze({
-      refusalStatus: options.refusalStatus ?? 503,
-      dryRun: options.dryRun ?? false,
-      bypassHeader: (options.bypass?.header ?? 'x-quiesce-bypass').toLowerCase(),
-      bypassCookie: options.bypass?.cookie ?? 'quiesce_bypass',
-    });
-    this.#participant = options.participant ?? true;
-    // A store the engine made for itself (memory) has nobody else on it: nothing to fence against.
-    this.#leased = this.#participant && !!options.store?.registry;
-    // Fail closed: a leased instance starts writes only once it has seen the store and renewed its lease.
-    if (this.#leased) this.#leaseUntil = Number.NEGATIVE_INFINITY;
-    this.#replayOptions = options.replay ?? {};
-    const heartbeatMs = options.heartbeatMs ?? 1000;
-    this.#o = {
-      drainDeadlineMs: options.drainDeadlineMs ?? 30_000,
-      soakMs: options.soakMs ?? 10_000,
-      heartbeatMs,
-      leaseTtlMs: options.leaseTtlMs ?? options.instanceTimeoutMs ?? Math.max(5000, 3 * heartbeatMs),
-      clockSkewMs: options.clockSkewMs ?? 1000,
-      sweepMs: options.sweepMs ?? 30_000,
-      stalenessMs: options.stalenessMs ?? 30_000,
-      storeFallback: options.storeFallback ?? 'keep',
+    this.#notifiers = resolved.notifiers;
+    this.options = resolved.settings;
+    this.#decider = {
+      bypass: createBypassCheck(options.bypass),
+      retry: resolveRetryAfterOptions(options.retryAfter),
+      refusalStatus: resolved.settings.refusalStatus,
+      dryRun: resolved.settings.dryRun,
     };
-    for (const [k, v] of Object.entries(this.#o)) {
-      if (typeof v === 'number' && (!Number.isFinite(v) || v < 0)) {
-        throw new QuiesceError('INVALID_INPUT', `${k} must be a non-negative number, got ${v}`, { field: k });
-      }
-    }
-    if (this.#o.leaseTtlMs < 2 * this.#o.heartbeatMs) {
-      throw new QuiesceError(
-        'INVALID_INPUT',
-        `leaseTtlMs must be at least twice heartbeatMs (${2 * this.#o.heartbeatMs}), got ${this.#o.leaseTtlMs}`,
-        { field: options.leaseTtlMs === undefined ? 'instanceTimeoutMs' : 'leaseTtlMs' },
-      );
-    }
-    const rate = options.replay?.ratePerSecond;
-    if (rate !== undefined && (!Number.isFinite(rate) || rate < 0)) {
-      throw new QuiesceError(
-        'INVALID_INPUT',
-        `replay.ratePerSecond must be a non-negative number, got ${rate}`,
-        {
-          field: 'replay.ratePerSecond',
-        },
-      );
-    }
-    if (!['keep', 'read-only', 'read-write'].includes(this.#o.storeFallback)) {
-      throw new QuiesceError(
-        'INVALID_INPUT',
-        `storeFallback must be keep, read-only or read-write, got ${this.#o.storeFallback}`,
-        { field: 'storeFallback' },
-      );
-    }
-    this.#statusUrl = options.intentStatusUrl ?? ((id) => `/quiesce/intents/${encodeURIComponent(id)}`);
-    this.#generateId = options.generateId ?? (() => `win_${randomUUID().replaceAll('-', '').slice(0, 20)}`);
-    this.instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.#participant = resolved.participant;
+    this.#leased = resolved.leased;
+    // Fail closed: a leased instance starts writes only once it has seen the store and renewed its lease.
+    if (this.#leased) this.#view.leaseUntil = Number.NEGATIVE_INFINITY;
+    this.#replayOptions = resolved.replay;
+    this.#o = resolved.timing;
+    this.#statusUrl = resolved.statusUrl;
+    this.#generateId = resolved.generateId;
+    this.instanceId = resolved.instanceId;
     this.#inflight = new InFlightTracker(() => this.#clock.now());
     this.#lastSync = this.#clock.now();
     this.#startedAt = iso(this.#clock.now());
     this.#metrics = new QuiesceMetrics({
       phase: () => this.phase,
-      readOnly: () => this.#readOnly,
+      readOnly: () => this.#view.readOnly,
       inFlight: () => this.#inflight.count,
       queueDepth: () => this.#queueStats?.depth ?? null,
       queueOldestAgeMs: () => this.#queueStats?.oldestAgeMs ?? null,
       stale: () => this.#fallback !== null,
     });
+    this.#recorder = new DecisionRecorder(this.#metrics, this.#log, this.#events);
     // ---- escalation policy (#18): the policy lives in escalation.ts; the engine lends it a compare-and-set.
     this.#escalation = options.escalation
       ? new EscalationPolicy(options.escalation, {
@@ -344,7 +239,7 @@ class Engine implements QuiesceEngine {
     return this.#clock;
   }
   get readOnly(): boolean {
-    return this.#readOnly;
+    return this.#view.readOnly;
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -395,112 +290,20 @@ class Engine implements QuiesceEngine {
     await Promise.allSettled([...this.#notifyChains.values()]);
     if (this.#ownsQueue) await this.#queue.close();
     if (this.#ownsStore) await this.#store.close();
-    this.#listeners.clear();
+    this.#events.clear();
   }
 
   // ---------------------------------------------------------------- the hot path
 
   decide(op: Operation): Decision {
     const c = this.#classify(op);
-    if (!this.#readOnly) {
-      // A lapsed lease is checked here too, not only by its timer: a stalled event loop may run
-      // requests before the timer fires. One comparison; Infinity for an engine without a lease.
-      if (this.#leaseUntil === Number.POSITIVE_INFINITY || this.#clock.now() <= this.#leaseUntil)
-        return PROCEED['no-window'][c.classification][c.policy];
+    let d = decide(c, op, this.#view, this.#clock, this.#decider, this.#note);
+    if (d === LEASE_LAPSED) {
       this.#fence();
+      d = decide(c, op, this.#view, this.#clock, this.#decider, this.#note) as Decision;
     }
-    if (c.classification === 'read') return PROCEED.read.read[c.policy];
-    if (c.policy === 'allow') return PROCEED.allow.write.allow;
-    const tpl = this.#tpl!;
-    if (tpl.scope !== null && !tpl.scope.has(op.surface)) return PROCEED['out-of-scope'].write[c.policy];
-    const now = this.#clock.now();
-    if (this.#bypass !== null) {
-      const why = this.#bypass(op, now);
-      if (why !== null) {
-        this.#metrics.count('bypassed', op.surface);
-        this.#log.info('quiesce: write bypassed the window', {
-          operation: op.name,
-          surface: op.surface,
-          bypass: why,
-        });
-        const d = PROCEED.bypass.write[c.policy];
-        this.#emit('decision', d, op);
-        return d;
-      }
-    }
-    let d: Decision;
-    let counter: CounterName;
-    if (c.policy === 'queue') {
-      d = {
-        outcome: 'enqueue',
-        classification: 'write',
-        policy: 'queue',
-        windowId: tpl.windowId,
-        endsAt: tpl.endsAt,
-        retryAfter: this.#retryAfter(now),
-      } satisfies EnqueueDecision;
-      counter = 'queued';
-    } else if (c.policy === 'drop') {
-      d = {
-        outcome: 'discard',
-        classification: 'write',
-        policy: 'drop',
-        windowId: tpl.windowId,
-        endsAt: tpl.endsAt,
-      } satisfies DiscardDecision;
-      counter = 'dropped';
-    } else {
-      d = this.#refusal(now);
-      counter = 'refused';
-    }
-    if (this.options.dryRun) {
-      this.#metrics.count('dryRun', op.surface);
-      this.#log.info('quiesce: dry-run: write would be stopped', {
-        operation: op.name,
-        surface: op.surface,
-        wouldBe: d.outcome,
-      });
-      const p = DRY_RUN[d.outcome as 'refuse' | 'enqueue' | 'discard']['dry-run'].write[c.policy];
-      this.#emit('decision', p, op);
-      return p;
-    }
-    this.#metrics.count(counter, op.surface);
-    this.#log.debug('quiesce: write stopped', {
-      operation: op.name,
-      surface: op.surface,
-      outcome: d.outcome,
-    });
-    this.#emit('decision', d, op);
+    if (DecisionRecorder.records(d)) this.#recorder.record(d, op, this.#note);
     return d;
-  }
-
-  #retryAfter(now: number): number {
-    return computeRetryAfter(this.#tpl?.endsAtMs ?? null, now, this.#retry, Math.random());
-  }
-
-  #refusal(now: number): RefuseDecision {
-    const tpl = this.#tpl!;
-    const retryAfter = this.#retryAfter(now);
-    const status = this.options.refusalStatus;
-    return {
-      outcome: 'refuse',
-      classification: 'write',
-      policy: 'block',
-      status,
-      retryAfter,
-      windowId: tpl.windowId,
-      endsAt: tpl.endsAt,
-      problem: {
-        type: PROBLEM_TYPE,
-        title: PROBLEM_TITLE,
-        status,
-        detail: tpl.message,
-        code: 'READ_ONLY_MODE',
-        windowId: tpl.windowId,
-        endsAt: tpl.endsAt,
-        retryAfter,
-      },
-    };
   }
 
   classify(op: Operation): ClassifyResult {
@@ -518,8 +321,8 @@ class Engine implements QuiesceEngine {
 
   reportRead(outcome: ReadOutcome): void {
     this.#health.record(outcome.durationMs, outcome.error, outcome.signals); // signals: #18
-    this.#metrics.read(outcome.surface, outcome.durationMs, outcome.error, this.#readOnly);
-    if (outcome.signals !== undefined) this.#metrics.readSignals(outcome.signals, this.#readOnly); // #18
+    this.#metrics.read(outcome.surface, outcome.durationMs, outcome.error, this.#view.readOnly);
+    if (outcome.signals !== undefined) this.#metrics.readSignals(outcome.signals, this.#view.readOnly); // #18
   }
 
   // ---------------------------------------------------------------- windows
@@ -881,7 +684,7 @@ class Engine implements QuiesceEngine {
     // Versions only grow; anything not newer was applied already (initial state excepted).
     if (next.version <= prev.version && prev !== INITIAL_STATE) return;
     this.#state = next;
-    const wasReadOnly = this.#readOnly;
+    const wasReadOnly = this.#view.readOnly;
     this.#recompute();
     // Lease bookkeeping is per open window: drop it once that window closed or was replaced.
     const open = openWindowId(next);
@@ -893,7 +696,7 @@ class Engine implements QuiesceEngine {
       if (next.window && phase && phase !== prevPhase) await this.#runPhaseHooks(phase, next.window);
       this.#emit('phase', phase, next.window, prevPhase);
     }
-    if (this.#readOnly && !wasReadOnly) this.#replayAbort?.abort();
+    if (this.#view.readOnly && !wasReadOnly) this.#replayAbort?.abort();
     if (
       phase === 'backfilling' &&
       phase !== prevPhase &&
@@ -903,7 +706,7 @@ class Engine implements QuiesceEngine {
     ) {
       void this.#replayShare(next.window!.id);
     }
-    if (!this.#readOnly && wasReadOnly) for (const l of this.#writableListeners) l();
+    if (!this.#view.readOnly && wasReadOnly) for (const l of this.#writableListeners) l();
     this.#armWindowTimer();
     this.#ackedVersion = next.version;
     // Acknowledge at once only while a controller waits for it (a freeze or a thaw being confirmed);
@@ -918,16 +721,16 @@ class Engine implements QuiesceEngine {
     if (this.#fallback === 'read-only') readOnly = true;
     else if (this.#fallback === 'read-write') readOnly = false;
     // Whatever the fallback says: without a lease this instance starts no write.
-    const fenced = this.#fenced || this.#leaseUntil === Number.NEGATIVE_INFINITY;
+    const fenced = this.#fenced || this.#view.leaseUntil === Number.NEGATIVE_INFINITY;
     if (fenced) readOnly = true;
-    this.#readOnly = readOnly;
+    this.#view.readOnly = readOnly;
     if (!readOnly) {
-      this.#tpl = null;
+      this.#view.template = null;
       this.#health.setWindow(false);
       return;
     }
     this.#health.setWindow(true);
-    this.#tpl =
+    this.#view.template =
       w && this.#state.mode === 'read-only'
         ? {
             windowId: w.id,
@@ -1317,7 +1120,7 @@ class Engine implements QuiesceEngine {
       return;
     }
     const registry = this.#store.registry;
-    if (!this.#participant || !registry || this.#readOnly !== isReadOnlyPhase(w.phase)) return;
+    if (!this.#participant || !registry || this.#view.readOnly !== isReadOnlyPhase(w.phase)) return;
     const now = this.#clock.now();
     const rec = controller
       ? registry.get
@@ -1750,7 +1553,7 @@ class Engine implements QuiesceEngine {
     if (!force && now - this.#lastSweep < this.#o.sweepMs) return;
     const w = this.#state.window;
     if (w && OPEN_PHASES.has(w.phase)) return;
-    if (this.#readOnly) return;
+    if (this.#view.readOnly) return;
     this.#sweeping = true;
     this.#lastSweep = now;
     void (async () => {
@@ -1786,7 +1589,7 @@ class Engine implements QuiesceEngine {
   }
 
   async #replay(onProgress: (p: ReplayProgress) => void): Promise<ReplayReport> {
-    if (this.#readOnly)
+    if (this.#view.readOnly)
       throw new QuiesceError('WINDOW_CONFLICT', 'backfill: writes are still refused; end the window first');
     const ctrl = new AbortController();
     this.#replayAbort?.abort();
@@ -1806,7 +1609,7 @@ class Engine implements QuiesceEngine {
           nextAt = Math.max(nextAt + gapMs, t);
           if (nextAt > t) await new Promise<void>((r) => setTimeout(r, nextAt - t));
         }
-        if (this.#readOnly) {
+        if (this.#view.readOnly) {
           ctrl.abort();
           throw new QuiesceError('WINDOW_CONFLICT', 'replay stopped: writes are refused again');
         }
@@ -1971,7 +1774,7 @@ class Engine implements QuiesceEngine {
     // A lease that held until now is extended: its record was in the registry the whole time, so a
     // controller either saw this instance or saw the state it read. The lease runs from before the
     // read: whatever the store said then, this instance has applied.
-    if (this.#clock.now() <= this.#leaseUntil) {
+    if (this.#clock.now() <= this.#view.leaseUntil) {
       this.#renewLease(sentAt + this.#o.leaseTtlMs);
       return;
     }
@@ -1990,25 +1793,25 @@ class Engine implements QuiesceEngine {
   }
 
   #renewLease(until: number): void {
-    if (this.#closed || until <= this.#leaseUntil) return;
-    const wasFenced = this.#fenced || this.#leaseUntil === Number.NEGATIVE_INFINITY;
-    this.#leaseUntil = until;
+    if (this.#closed || until <= this.#view.leaseUntil) return;
+    const wasFenced = this.#fenced || this.#view.leaseUntil === Number.NEGATIVE_INFINITY;
+    this.#view.leaseUntil = until;
     if (wasFenced && this.#clock.now() <= until) {
       const announced = this.#fenced;
       this.#fenced = false;
-      const wasReadOnly = this.#readOnly;
+      const wasReadOnly = this.#view.readOnly;
       this.#recompute();
       if (announced) {
         this.#log.info('quiesce: lease renewed; this instance may start writes again');
         this.#emit('unfenced', { at: iso(this.#clock.now()) });
         void this.#auditLog.append(this.#selfAudit('lease', 'lease renewed; writes allowed again'));
       }
-      if (wasReadOnly && !this.#readOnly) for (const l of this.#writableListeners) l();
+      if (wasReadOnly && !this.#view.readOnly) for (const l of this.#writableListeners) l();
     }
     this.#clock.clearTimeout(this.#fenceTimer);
     this.#fenceTimer = this.#clock.setTimeout(
       () => {
-        if (this.#clock.now() > this.#leaseUntil) this.#fence();
+        if (this.#clock.now() > this.#view.leaseUntil) this.#fence();
       },
       Math.min(MAX_TIMER_MS, Math.max(0, until - this.#clock.now() + 1)),
     );
@@ -2020,7 +1823,7 @@ class Engine implements QuiesceEngine {
     this.#fenced = true;
     this.#recompute();
     this.#replayAbort?.abort();
-    const leaseUntil = Number.isFinite(this.#leaseUntil) ? iso(this.#leaseUntil) : null;
+    const leaseUntil = Number.isFinite(this.#view.leaseUntil) ? iso(this.#view.leaseUntil) : null;
     this.#metrics.fallback('read-only');
     this.#log.error(
       'quiesce: lease expired (the store could not be reached to renew it); this instance starts no write until it renews it',
@@ -2072,7 +1875,7 @@ class Engine implements QuiesceEngine {
       reason,
       windowId: s.window?.id ?? null,
       from: { mode: s.mode, phase },
-      to: { mode: this.#readOnly ? 'read-only' : 'read-write', phase },
+      to: { mode: this.#view.readOnly ? 'read-only' : 'read-write', phase },
       version: s.version,
     };
   }
@@ -2212,7 +2015,7 @@ class Engine implements QuiesceEngine {
         // [agent refusal: what an agent is told comes from core/agentRefusal.ts (owner: mcp helper, #19)]
         const r = agentRefusal({
           decision: d,
-          message: this.#tpl?.message,
+          message: this.#view.template?.message,
           contact: this.#state.window?.contact,
           tool: name,
           now: this.#clock.now(),
@@ -2338,7 +2141,7 @@ class Engine implements QuiesceEngine {
       instanceId: this.instanceId,
       state: this.#state,
       phase: this.phase,
-      readOnly: this.#readOnly,
+      readOnly: this.#view.readOnly,
       dryRun: this.options.dryRun,
       store: {
         kind: this.#store.kind,
@@ -2353,8 +2156,8 @@ class Engine implements QuiesceEngine {
       },
       lease: {
         held: this.#leased,
-        until: Number.isFinite(this.#leaseUntil) ? iso(this.#leaseUntil) : null,
-        fenced: this.#leased && (this.#fenced || this.#leaseUntil === Number.NEGATIVE_INFINITY),
+        until: Number.isFinite(this.#view.leaseUntil) ? iso(this.#view.leaseUntil) : null,
+        fenced: this.#leased && (this.#fenced || this.#view.leaseUntil === Number.NEGATIVE_INFINITY),
         ttlMs: this.#o.leaseTtlMs,
         clockSkewMs: this.#o.clockSkewMs,
       },
@@ -2372,23 +2175,10 @@ class Engine implements QuiesceEngine {
   }
 
   on<E extends keyof EngineEvents>(event: E, listener: (...args: EngineEvents[E]) => void): () => void {
-    const set = this.#listeners.get(event) ?? new Set();
-    this.#listeners.set(event, set);
-    set.add(listener as (...args: any[]) => void);
-    return () => set.delete(listener as (...args: any[]) => void);
+    return this.#events.on(event, listener);
   }
 
   #emit<E extends keyof EngineEvents>(event: E, ...args: EngineEvents[E]): void {
-    const set = this.#listeners.get(event);
-    if (!set || set.size === 0) return;
-    // conform (#15): a bypass token never reaches a listener (logs, metrics, apps' own audit).
-    if (event === 'decision') args = [args[0], redactOperation(args[1] as Operation)] as EngineEvents[E];
-    for (const l of set) {
-      try {
-        l(...args);
-      } catch (err) {
-        this.#log.error(`quiesce: "${event}" listener threw`, { error: errorMessage(err) });
-      }
-    }
+    this.#events.emit(event, ...args);
   }
 }
