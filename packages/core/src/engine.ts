@@ -1,11 +1,12 @@
 import { hostname } from 'node:os';
 import { agentRefusal } from './agentRefusal.js';
-import { type AuditEntry, createMemoryAuditLog } from './audit.js';
+import { type AuditEntry, type AuditLog, createMemoryAuditLog } from './audit.js';
 import { createBypassCheck } from './bypass.js';
 import { type Checklist, type Confirmation, emptyChecklist } from './checklist.js';
 import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
-import { recordReadHealth, withTrail } from './closingRecord.js';
+import { recordReadHealth } from './closingRecord.js';
+import type { EngineContext } from './context.js';
 import {
   type DeciderSettings,
   type DecisionNote,
@@ -40,6 +41,7 @@ import { DecisionRecorder } from './recorder.js';
 import { resolveRetryAfterOptions } from './retryAfter.js';
 import type { InstanceBackfill, InstanceRecord, StateStore } from './store.js';
 import { assertStorableText } from './text.js';
+import { Transitions } from './transition.js';
 import type {
   EngineEvents,
   EngineSettings,
@@ -107,8 +109,10 @@ class Engine implements QuiesceEngine {
   readonly #decider: DeciderSettings;
   readonly #note: DecisionNote = { bypass: null };
   readonly #recorder: DecisionRecorder;
+  readonly #ctx: EngineContext;
+  readonly #tx: Transitions;
   readonly #log: Logger;
-  readonly #auditLog;
+  readonly #auditLog: AuditLog;
   readonly #notifiers: readonly Notifier[];
   readonly #metrics: QuiesceMetrics;
   readonly #health: ReadHealthWatcher;
@@ -142,7 +146,6 @@ class Engine implements QuiesceEngine {
   #ackedVersion = 0;
   #applyChain: Promise<void> = Promise.resolve();
   #started: Promise<void> | null = null;
-  #closed = false;
   #unsubscribe: (() => void) | null = null;
   #heartbeatTimer: unknown = null;
   #windowTimer: unknown = null;
@@ -203,6 +206,27 @@ class Engine implements QuiesceEngine {
       stale: () => this.#fallback !== null,
     });
     this.#recorder = new DecisionRecorder(this.#metrics, this.#log, this.#events);
+    this.#ctx = {
+      instanceId: this.instanceId,
+      options: resolved,
+      timing: resolved.timing,
+      store: this.#store,
+      queue: this.#queue,
+      clock: this.#clock,
+      log: this.#log,
+      auditLog: this.#auditLog,
+      metrics: this.#metrics,
+      events: this.#events,
+      inflight: this.#inflight,
+      handlers: this.#handlers,
+      life: { started: false, closed: false },
+    };
+    this.#tx = new Transitions(this.#ctx, {
+      apply: (s) => this.#enqueueApply(s),
+      synced: () => {
+        this.#lastSync = this.#clock.now();
+      },
+    });
     // ---- escalation policy (#18): the policy lives in escalation.ts; the engine lends it a compare-and-set.
     this.#escalation = options.escalation
       ? new EscalationPolicy(options.escalation, {
@@ -210,7 +234,10 @@ class Engine implements QuiesceEngine {
           clock: this.#clock,
           log: this.#log,
           transition: (reason, mutate) =>
-            this.#transition('notice', 'escalation', reason, mutate, reason !== undefined),
+            this.#tx.transition(
+              { action: 'notice', actor: 'escalation', reason, audit: reason !== undefined },
+              mutate,
+            ),
         })
       : null;
     const readHealth = options.escalation ? { repeat: true, ...options.readHealth } : options.readHealth;
@@ -245,6 +272,7 @@ class Engine implements QuiesceEngine {
   // ---------------------------------------------------------------- lifecycle
 
   start(): Promise<void> {
+    this.#ctx.life.started = true;
     this.#started ??= (async () => {
       try {
         const s = await this.#store.read();
@@ -273,8 +301,8 @@ class Engine implements QuiesceEngine {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#ctx.life.closed) return;
+    this.#ctx.life.closed = true;
     this.#clock.clearTimeout(this.#heartbeatTimer);
     this.#clock.clearTimeout(this.#windowTimer);
     this.#clock.clearTimeout(this.#fenceTimer);
@@ -335,18 +363,20 @@ class Engine implements QuiesceEngine {
       throw new QuiesceError('INVALID_INPUT', 'begin: endsAt: must be in the future', { field: 'endsAt' });
     }
     this.#announcing++;
-    const state = await this.#transition('begin', v.actor, v.reason, (s) => {
-      this.#assertNoOpenWindow(s);
-      const phase = requirePhase(s.window?.phase ?? null, 'begin');
-      return advance(s, now, (version) => ({
-        mode: modeOf(phase),
-        updatedBy: v.actor,
-        window: {
-          ...this.#newWindow({ ...v, startsAt: iso(now) }, phase, version),
-          checklist: emptyChecklist(this.instanceId),
-        },
-      }));
-    }).finally(() => this.#announcing--);
+    const state = await this.#tx
+      .transition({ action: 'begin', actor: v.actor, reason: v.reason }, (s) => {
+        this.#assertNoOpenWindow(s);
+        const phase = requirePhase(s.window?.phase ?? null, 'begin');
+        return advance(s, now, (version) => ({
+          mode: modeOf(phase),
+          updatedBy: v.actor,
+          window: {
+            ...this.#newWindow({ ...v, startsAt: iso(now) }, phase, version),
+            checklist: emptyChecklist(this.instanceId),
+          },
+        }));
+      })
+      .finally(() => this.#announcing--);
     const w = state.window!;
     void this.#notify('started', w);
     this.#drive();
@@ -370,7 +400,7 @@ class Engine implements QuiesceEngine {
         field: 'endsAt',
       });
     }
-    const state = await this.#transition('schedule', v.actor, v.reason, (s) => {
+    const state = await this.#tx.transition({ action: 'schedule', actor: v.actor, reason: v.reason }, (s) => {
       this.#assertNoOpenWindow(s);
       const phase = requirePhase(s.window?.phase ?? null, 'schedule');
       return advance(s, now, () => ({
@@ -387,7 +417,7 @@ class Engine implements QuiesceEngine {
     const v = parseOrThrow(extendInputSchema, input, 'extend');
     await this.start();
     const now = this.#clock.now();
-    const state = await this.#transition('extend', v.actor, v.reason, (s) => {
+    const state = await this.#tx.transition({ action: 'extend', actor: v.actor, reason: v.reason }, (s) => {
       const w = s.window;
       if (!w || !(w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
         throw new QuiesceError('NO_ACTIVE_WINDOW', 'extend: there is no scheduled or active window');
@@ -441,7 +471,7 @@ class Engine implements QuiesceEngine {
     const heir = this.#participant && this.#handlers.size > 0 ? null : await this.#pickLive(true);
     const now = this.#clock.now();
     let cancelled = false;
-    const state = await this.#transition('end', v.actor, v.reason, (s) => {
+    const state = await this.#tx.transition({ action: 'end', actor: v.actor, reason: v.reason }, (s) => {
       const w = s.window;
       if (!w || !(w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
         throw new QuiesceError('NO_ACTIVE_WINDOW', 'end: there is no scheduled or active window to end');
@@ -486,10 +516,8 @@ class Engine implements QuiesceEngine {
   async #forceEnd(v: { actor?: string; reason?: string; message?: string }): Promise<MaintenanceWindow> {
     const now = iso(this.#clock.now());
     let fromPhase = 'closed' as Phase;
-    const state = await this.#transition(
-      'end',
-      v.actor,
-      v.reason ? `forced: ${v.reason}` : 'forced end',
+    const state = await this.#tx.transition(
+      { action: 'end', actor: v.actor, reason: v.reason ? `forced: ${v.reason}` : 'forced end' },
       (s) => {
         const w = s.window;
         if (!w || w.phase === 'closed')
@@ -573,100 +601,10 @@ class Engine implements QuiesceEngine {
     };
   }
 
-  /**
-   * Compare-and-set loop: re-read, apply `mutate`, write if the version did not move; on a
-   * conflict retry with the fresh state. Applies the result locally and audits it.
-   */
-  async #transition(
-    action: AuditEntry['action'],
-    actor: string | undefined,
-    reason: string | undefined,
-    mutate: (s: QuiesceState) => QuiesceState,
-    audit = true,
-    awaitApply = true,
-  ): Promise<QuiesceState> {
-    if (!this.#store.writable) {
-      throw new QuiesceError(
-        'STORE_READ_ONLY',
-        `the ${this.#store.kind} store cannot be written; change it at its source`,
-      );
-    }
-    let current: QuiesceState;
-    try {
-      current = await this.#store.read();
-    } catch (err) {
-      throw new QuiesceError('STORE_UNAVAILABLE', `state store unavailable: ${errorMessage(err)}`, {
-        cause: err,
-      });
-    }
-    for (let attempt = 0; attempt < 20; attempt++) {
-      // record (#13): an audited change of a window keeps its who/when/why in the window itself.
-      const next = audit
-        ? withTrail(mutate(current), action, actor ?? this.instanceId, reason, iso(this.#clock.now()))
-        : mutate(current);
-      let r: Awaited<ReturnType<StateStore['compareAndSet']>>;
-      try {
-        r = await this.#store.compareAndSet(current.version, next);
-      } catch (err) {
-        if (err instanceof QuiesceError) throw err;
-        throw new QuiesceError('STORE_UNAVAILABLE', `state store unavailable: ${errorMessage(err)}`, {
-          cause: err,
-        });
-      }
-      if (r.ok) {
-        this.#lastSync = this.#clock.now();
-        // Audit first, so the trail is complete by the time anyone sees the new phase.
-        if (audit) {
-          const entry: AuditEntry = {
-            at: iso(this.#clock.now()),
-            actor: actor ?? this.instanceId,
-            action,
-            ...(reason ? { reason } : {}),
-            windowId: r.state.window?.id ?? current.window?.id ?? null,
-            from: { mode: current.mode, phase: current.window?.phase ?? null },
-            to: { mode: r.state.mode, phase: r.state.window?.phase ?? null },
-            version: r.state.version,
-          };
-          await this.#auditLog
-            .append(entry)
-            .catch((err) => this.#log.error('quiesce: audit append failed', { error: errorMessage(err) }));
-          this.#emit('audit', entry);
-        }
-        // Record patches made from inside a phase hook must not wait on the apply chain that runs the hook.
-        if (awaitApply) await this.#enqueueApply(r.state);
-        else void this.#enqueueApply(r.state);
-        return r.state;
-      }
-      current = r.current;
-    }
-    throw new QuiesceError('VERSION_CONFLICT', 'state kept changing concurrently; gave up after 20 attempts');
-  }
-
-  /** Patch the current window (notices, report) without changing its phase; silent if it moved on. */
-  async #updateWindow(windowId: string, patch: (w: MaintenanceWindow) => MaintenanceWindow): Promise<void> {
-    try {
-      await this.#transition(
-        'notice',
-        undefined,
-        undefined,
-        (s) => {
-          if (s.window?.id !== windowId) throw new QuiesceError('NOT_FOUND', 'window moved on');
-          return advance(s, this.#clock.now(), () => ({ window: patch(s.window!) }));
-        },
-        false,
-        false,
-      );
-    } catch (err) {
-      if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND')) {
-        this.#log.warn('quiesce: could not update the window record', { windowId, error: errorMessage(err) });
-      }
-    }
-  }
-
   async addToReport(key: string, value: unknown): Promise<void> {
     const w = this.#state.window;
     if (!w) throw new QuiesceError('NO_ACTIVE_WINDOW', 'addToReport: there is no window');
-    await this.#updateWindow(w.id, (win) => ({ ...win, report: { ...win.report, [key]: value } }));
+    await this.#tx.updateWindow(w.id, (win) => ({ ...win, report: { ...win.report, [key]: value } }));
   }
 
   // ---------------------------------------------------------------- applying state
@@ -823,27 +761,29 @@ class Engine implements QuiesceEngine {
   }
 
   async #startScheduled(windowId: string): Promise<void> {
-    if (this.#closed) return;
+    if (this.#ctx.life.closed) return;
     try {
       const now = this.#clock.now();
       this.#announcing++;
-      const state = await this.#transition('begin', 'schedule', 'scheduled start', (s) => {
-        if (s.window?.id !== windowId || s.window.phase !== 'scheduled')
-          throw new QuiesceError('NOT_FOUND', 'already started');
-        const w = s.window;
-        const phase = requirePhase(w.phase, 'start');
-        return advance(s, now, (version) => ({
-          mode: modeOf(phase),
-          updatedBy: 'schedule',
-          window: {
-            ...w,
-            startsAt: iso(now),
-            phase,
-            freezeVersion: version,
-            checklist: emptyChecklist(this.instanceId),
-          },
-        }));
-      }).finally(() => this.#announcing--);
+      const state = await this.#tx
+        .transition({ action: 'begin', actor: 'schedule', reason: 'scheduled start' }, (s) => {
+          if (s.window?.id !== windowId || s.window.phase !== 'scheduled')
+            throw new QuiesceError('NOT_FOUND', 'already started');
+          const w = s.window;
+          const phase = requirePhase(w.phase, 'start');
+          return advance(s, now, (version) => ({
+            mode: modeOf(phase),
+            updatedBy: 'schedule',
+            window: {
+              ...w,
+              startsAt: iso(now),
+              phase,
+              freezeVersion: version,
+              checklist: emptyChecklist(this.instanceId),
+            },
+          }));
+        })
+        .finally(() => this.#announcing--);
       void this.#notify('started', state.window!);
       this.#drive();
     } catch (err) {
@@ -955,7 +895,7 @@ class Engine implements QuiesceEngine {
     try {
       for (;;) {
         const w = this.#state.window;
-        if (this.#closed || w?.id !== windowId || w.phase !== phase) return null;
+        if (this.#ctx.life.closed || w?.id !== windowId || w.phase !== phase) return null;
         // Another instance took the window over: it confirms now.
         if (w.checklist && w.checklist.controller !== this.instanceId) return null;
         const { confirmed, fenced, blocking } = await this.#assess(kind, version);
@@ -1023,30 +963,33 @@ class Engine implements QuiesceEngine {
           (await this.#pickLive(false)) ??
           this.instanceId);
       const now = this.#clock.now();
-      await this.#transition(
-        'phase',
-        'controller',
-        confirmation.unconfirmed.length
-          ? 'drain deadline passed'
-          : confirmation.fenced.length
-            ? `all instances confirmed or fenced (${confirmation.fenced.length} fenced by their lease)`
-            : 'all instances confirmed',
-        (s) => {
-          if (s.window?.id !== windowId || s.window.phase !== 'freezing')
-            throw new QuiesceError('NOT_FOUND', 'moved on');
-          const w = s.window;
-          const c = w.checklist ?? emptyChecklist(this.instanceId);
-          return advance(s, now, () => ({
-            window: {
-              ...w,
-              phase: requirePhase(w.phase, 'confirm-frozen'),
-              frozenAt: iso(now),
-              stragglers,
-              checklist: { ...c, controller: heir, freeze: confirmation },
-            },
-          }));
-        },
-      )
+      await this.#tx
+        .transition(
+          {
+            action: 'phase',
+            actor: 'controller',
+            reason: confirmation.unconfirmed.length
+              ? 'drain deadline passed'
+              : confirmation.fenced.length
+                ? `all instances confirmed or fenced (${confirmation.fenced.length} fenced by their lease)`
+                : 'all instances confirmed',
+          },
+          (s) => {
+            if (s.window?.id !== windowId || s.window.phase !== 'freezing')
+              throw new QuiesceError('NOT_FOUND', 'moved on');
+            const w = s.window;
+            const c = w.checklist ?? emptyChecklist(this.instanceId);
+            return advance(s, now, () => ({
+              window: {
+                ...w,
+                phase: requirePhase(w.phase, 'confirm-frozen'),
+                frozenAt: iso(now),
+                stragglers,
+                checklist: { ...c, controller: heir, freeze: confirmation },
+              },
+            }));
+          },
+        )
         .then(() => this.#dropFenced(stragglers.filter((x) => x.reason === 'fenced')))
         .catch((err) => {
           if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND')) throw err;
@@ -1092,7 +1035,7 @@ class Engine implements QuiesceEngine {
     const w = this.#state.window;
     // begin() announces the window before it starts confirming it.
     if (this.#announcing > 0 && w?.phase === 'freezing') return;
-    if (!w || this.#closed || w.checklist?.controller !== this.instanceId) return;
+    if (!w || this.#ctx.life.closed || w.checklist?.controller !== this.instanceId) return;
     if (w.phase === 'freezing') void this.#confirmFreeze(w.id);
     else if (w.phase === 'thawing') void this.#runChecklist(w.id);
     else if (w.phase === 'backfilling') void this.#driveBackfill(w.id);
@@ -1106,7 +1049,7 @@ class Engine implements QuiesceEngine {
    * checks the controller's lease (one record) and takes the window over once it has expired.
    */
   async #tick(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#ctx.life.closed) return;
     const w = this.#state.window;
     if (!w || !OPEN_PHASES.has(w.phase)) {
       this.#maybeSweep();
@@ -1148,10 +1091,12 @@ class Engine implements QuiesceEngine {
   async #takeOver(windowId: string, from: string | null): Promise<void> {
     const at = iso(this.#clock.now());
     try {
-      const s = await this.#transition(
-        'takeover',
-        this.instanceId,
-        from ? `controller ${from} lost its lease` : 'the window had no controller holding a lease',
+      const s = await this.#tx.transition(
+        {
+          action: 'takeover',
+          actor: this.instanceId,
+          reason: from ? `controller ${from} lost its lease` : 'the window had no controller holding a lease',
+        },
         (cur) => {
           const w = cur.window;
           if (w?.id !== windowId || !OPEN_PHASES.has(w.phase) || (w.checklist?.controller ?? null) !== from)
@@ -1204,7 +1149,7 @@ class Engine implements QuiesceEngine {
     }
     if (lost.length === 0) return;
     let added: Straggler[] = [];
-    await this.#updateWindow(windowId, (w) => {
+    await this.#tx.updateWindow(windowId, (w) => {
       const known = new Set(w.stragglers.map((s) => s.instanceId));
       added = lost.filter((l) => !known.has(l.instanceId));
       return { ...w, stragglers: [...w.stragglers, ...added] };
@@ -1238,7 +1183,7 @@ class Engine implements QuiesceEngine {
 
   /** Patch the window's durable checklist (silent if the window moved on). */
   #updateChecklist(windowId: string, patch: (c: Checklist) => Checklist): Promise<void> {
-    return this.#updateWindow(windowId, (w) => ({
+    return this.#tx.updateWindow(windowId, (w) => ({
       ...w,
       checklist: patch(w.checklist ?? emptyChecklist(null)),
     }));
@@ -1253,7 +1198,7 @@ class Engine implements QuiesceEngine {
     if (this.#driving.has(key)) return;
     this.#driving.add(key);
     const still = () =>
-      !this.#closed &&
+      !this.#ctx.life.closed &&
       this.#state.window?.id === windowId &&
       this.#state.window.phase === 'thawing' &&
       this.#state.window.checklist?.controller === this.instanceId;
@@ -1279,7 +1224,7 @@ class Engine implements QuiesceEngine {
       // An instance that cannot replay hands the backfill to one that can (a CLI, say).
       const heir = this.#handlers.size > 0 && this.#participant ? null : await this.#pickLive(true);
       const now = iso(this.#clock.now());
-      await this.#transition('phase', 'controller', 'soak complete', (s) => {
+      await this.#tx.transition({ action: 'phase', actor: 'controller', reason: 'soak complete' }, (s) => {
         if (s.window?.id !== windowId || s.window.phase !== 'thawing')
           throw new QuiesceError('NOT_FOUND', 'moved on');
         const w = s.window;
@@ -1320,7 +1265,7 @@ class Engine implements QuiesceEngine {
   async #closureNotice(windowId: string): Promise<boolean> {
     for (;;) {
       const w = this.#state.window;
-      if (this.#closed || w?.id !== windowId || w.phase !== 'thawing') return false;
+      if (this.#ctx.life.closed || w?.id !== windowId || w.phase !== 'thawing') return false;
       if (w.checklist?.controller !== this.instanceId) return false;
       const n = w.checklist?.closureNotice ?? null;
       if (n?.sentAt) return true;
@@ -1335,7 +1280,7 @@ class Engine implements QuiesceEngine {
         const health = this.#health.report();
         const claimedAt = iso(this.#clock.now());
         let won = false;
-        await this.#updateWindow(windowId, (cur) => {
+        await this.#tx.updateWindow(windowId, (cur) => {
           const c = cur.checklist ?? emptyChecklist(null);
           const now = c.closureNotice;
           if (cur.phase !== 'thawing' || now?.sentAt || (now?.by ?? null) !== (n?.by ?? null)) return cur;
@@ -1374,7 +1319,7 @@ class Engine implements QuiesceEngine {
     if (this.#driving.has(key)) return;
     this.#driving.add(key);
     const still = () =>
-      !this.#closed &&
+      !this.#ctx.life.closed &&
       this.#state.window?.id === windowId &&
       this.#state.window.phase === 'backfilling' &&
       this.#state.window.checklist?.controller === this.instanceId;
@@ -1516,40 +1461,43 @@ class Engine implements QuiesceEngine {
     remaining: number | null,
     byInstance: Record<string, { done: number; total: number; applied: number; failed: number }>,
   ): Promise<void> {
-    const closed = await this.#transition('phase', 'controller', 'backfill complete', (s) => {
-      if (s.window?.id !== windowId || s.window.phase !== 'backfilling')
-        throw new QuiesceError('NOT_FOUND', 'moved on');
-      const now = iso(this.#clock.now());
-      const w = s.window;
-      const c = w.checklist ?? emptyChecklist(this.instanceId);
-      return advance(s, now, () => ({
-        window: {
-          ...w,
-          phase: requirePhase(w.phase, 'backfill-complete'),
-          closedAt: now,
-          report: { ...w.report, backfill: { ...backfill, remaining } },
-          checklist: {
-            ...c,
-            backfill: {
-              startedAt: c.backfill?.startedAt ?? null,
-              done: backfill.done,
-              total: backfill.total,
-              applied: backfill.applied,
-              failed: backfill.failed,
-              byInstance,
-              updatedAt: now,
+    const closed = await this.#tx.transition(
+      { action: 'phase', actor: 'controller', reason: 'backfill complete' },
+      (s) => {
+        if (s.window?.id !== windowId || s.window.phase !== 'backfilling')
+          throw new QuiesceError('NOT_FOUND', 'moved on');
+        const now = iso(this.#clock.now());
+        const w = s.window;
+        const c = w.checklist ?? emptyChecklist(this.instanceId);
+        return advance(s, now, () => ({
+          window: {
+            ...w,
+            phase: requirePhase(w.phase, 'backfill-complete'),
+            closedAt: now,
+            report: { ...w.report, backfill: { ...backfill, remaining } },
+            checklist: {
+              ...c,
+              backfill: {
+                startedAt: c.backfill?.startedAt ?? null,
+                done: backfill.done,
+                total: backfill.total,
+                applied: backfill.applied,
+                failed: backfill.failed,
+                byInstance,
+                updatedAt: now,
+              },
             },
           },
-        },
-      }));
-    });
+        }));
+      },
+    );
     void this.#notify('closed', closed.window!);
   }
 
   /** Replay stranded intents (queued while no window was open, or left by a closed one). */
   #maybeSweep(force = false): void {
     const now = this.#clock.now();
-    if (this.#sweeping || this.#closed || !this.#participant || this.#handlers.size === 0) return;
+    if (this.#sweeping || this.#ctx.life.closed || !this.#participant || this.#handlers.size === 0) return;
     if (!force && now - this.#lastSweep < this.#o.sweepMs) return;
     const w = this.#state.window;
     if (w && OPEN_PHASES.has(w.phase)) return;
@@ -1575,7 +1523,7 @@ class Engine implements QuiesceEngine {
   #afterHandlers(): void {
     this.#clock.clearTimeout(this.#sweepTimer);
     this.#sweepTimer = this.#clock.setTimeout(() => {
-      if (this.#closed || !this.#started) return;
+      if (this.#ctx.life.closed || !this.#started) return;
       const w = this.#state.window;
       if (w?.phase === 'backfilling' && this.#participant) {
         void this.#replayShare(w.id);
@@ -1686,7 +1634,7 @@ class Engine implements QuiesceEngine {
     kind: NotifierEventKind,
     outcome: (before: NoticeRecord | undefined) => Pick<NoticeRecord, 'status'> & Partial<NoticeRecord>,
   ): Promise<void> {
-    return this.#updateWindow(windowId, (w) => {
+    return this.#tx.updateWindow(windowId, (w) => {
       const before = w.notices[name];
       const notice: NoticeRecord = {
         ...outcome(before),
@@ -1701,7 +1649,7 @@ class Engine implements QuiesceEngine {
   // ---------------------------------------------------------------- heartbeat, poll, fallback
 
   #scheduleHeartbeat(): void {
-    if (this.#closed) return;
+    if (this.#ctx.life.closed) return;
     // ±10% jitter: a fleet started together does not heartbeat in lockstep.
     const delay = Math.round(this.#o.heartbeatMs * (0.9 + 0.2 * Math.random()));
     this.#heartbeatTimer = this.#clock.setTimeout(async () => {
@@ -1737,7 +1685,7 @@ class Engine implements QuiesceEngine {
    * backfill); a plain heartbeat does not (nobody waits for it).
    */
   async #heartbeat(poll = true, announce = false): Promise<void> {
-    if (this.#closed) return;
+    if (this.#ctx.life.closed) return;
     const sentAt = this.#clock.now();
     let sawStore = !poll;
     const registry = this.#store.registry;
@@ -1793,7 +1741,7 @@ class Engine implements QuiesceEngine {
   }
 
   #renewLease(until: number): void {
-    if (this.#closed || until <= this.#view.leaseUntil) return;
+    if (this.#ctx.life.closed || until <= this.#view.leaseUntil) return;
     const wasFenced = this.#fenced || this.#view.leaseUntil === Number.NEGATIVE_INFINITY;
     this.#view.leaseUntil = until;
     if (wasFenced && this.#clock.now() <= until) {
@@ -1819,7 +1767,7 @@ class Engine implements QuiesceEngine {
 
   /** The lease lapsed: start no write (whatever the fallback says) until it is renewed. */
   #fence(): void {
-    if (this.#fenced || this.#closed) return;
+    if (this.#fenced || this.#ctx.life.closed) return;
     this.#fenced = true;
     this.#recompute();
     this.#replayAbort?.abort();
