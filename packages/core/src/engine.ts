@@ -32,7 +32,8 @@ import { Inventory, type InventoryEntry } from './inventory.js';
 import { createMemoryIntentQueue } from './memoryIntentQueue.js';
 import { createMemoryStore } from './memoryStore.js';
 import { QuiesceMetrics } from './metrics.js';
-import { type Logger, type Notifier, type NotifierEventKind, silentLogger } from './notifier.js';
+import { Notices } from './notices.js';
+import { type Logger, type Notifier, silentLogger } from './notifier.js';
 import type { Decision, Operation, Policy, Surface } from './operation.js';
 import { resolveOptions, type Timing } from './options.js';
 import { advance, modeOf, openWindowId, requirePhase } from './phases.js';
@@ -66,7 +67,6 @@ import {
   INITIAL_STATE,
   isReadOnlyPhase,
   type MaintenanceWindow,
-  type NoticeRecord,
   PHASES,
   type Phase,
   parseOrThrow,
@@ -111,6 +111,7 @@ class Engine implements QuiesceEngine {
   readonly #recorder: DecisionRecorder;
   readonly #ctx: EngineContext;
   readonly #tx: Transitions;
+  readonly #notices: Notices;
   readonly #log: Logger;
   readonly #auditLog: AuditLog;
   readonly #notifiers: readonly Notifier[];
@@ -153,8 +154,6 @@ class Engine implements QuiesceEngine {
   #replayAbort: AbortController | null = null;
   #backfill: ReplayProgress | null = null;
   #queueStats: IntentStats | null = null;
-  #notifyChains = new Map<string, Promise<void>>();
-  readonly #notifyAbort = new AbortController();
   #fenced = false;
   #fenceTimer: unknown = null;
   #sweepTimer: unknown = null;
@@ -226,6 +225,10 @@ class Engine implements QuiesceEngine {
       synced: () => {
         this.#lastSync = this.#clock.now();
       },
+    });
+    this.#notices = new Notices(this.#ctx, {
+      currentWindow: () => this.#state.window,
+      updateWindow: (id, patch) => this.#tx.updateWindow(id, patch),
     });
     // ---- escalation policy (#18): the policy lives in escalation.ts; the engine lends it a compare-and-set.
     this.#escalation = options.escalation
@@ -309,13 +312,13 @@ class Engine implements QuiesceEngine {
     this.#clock.clearTimeout(this.#sweepTimer);
     this.#replayAbort?.abort();
     this.#escalation?.close(); // #18
-    // Notifiers retrying against a dead endpoint must not hold the shutdown for their whole budget.
-    this.#notifyAbort.abort();
+    // Notifiers stop retrying at once (a dead endpoint must not hold the shutdown for its whole budget).
+    const noticesClosed = this.#notices.close();
     this.#unsubscribe?.();
     if (this.#participant && this.#store.registry)
       await this.#store.registry.remove(this.instanceId).catch(() => {});
     this.#emit('close');
-    await Promise.allSettled([...this.#notifyChains.values()]);
+    await noticesClosed;
     if (this.#ownsQueue) await this.#queue.close();
     if (this.#ownsStore) await this.#store.close();
     this.#events.clear();
@@ -378,7 +381,7 @@ class Engine implements QuiesceEngine {
       })
       .finally(() => this.#announcing--);
     const w = state.window!;
-    void this.#notify('started', w);
+    void this.#notices.notify('started', w);
     this.#drive();
     return w;
   }
@@ -409,7 +412,7 @@ class Engine implements QuiesceEngine {
         window: this.#newWindow(v, phase, null),
       }));
     });
-    void this.#notify('scheduled', state.window!);
+    void this.#notices.notify('scheduled', state.window!);
     return state.window!;
   }
 
@@ -449,7 +452,7 @@ class Engine implements QuiesceEngine {
         window: { ...w, endsAt, message: v.message ?? w.message },
       }));
     });
-    void this.#notify('extended', state.window!);
+    void this.#notices.notify('extended', state.window!);
     return state.window!;
   }
 
@@ -507,7 +510,7 @@ class Engine implements QuiesceEngine {
       }));
     });
     const w = state.window!;
-    if (cancelled) void this.#notify('ended', w);
+    if (cancelled) void this.#notices.notify('ended', w);
     else this.#drive();
     return w;
   }
@@ -547,7 +550,7 @@ class Engine implements QuiesceEngine {
       fromPhase,
       actor: v.actor,
     });
-    void this.#notify(fromPhase === 'scheduled' ? 'ended' : 'closed', state.window!);
+    void this.#notices.notify(fromPhase === 'scheduled' ? 'ended' : 'closed', state.window!);
     return state.window!;
   }
 
@@ -784,7 +787,7 @@ class Engine implements QuiesceEngine {
           }));
         })
         .finally(() => this.#announcing--);
-      void this.#notify('started', state.window!);
+      void this.#notices.notify('started', state.window!);
       this.#drive();
     } catch (err) {
       // Another instance won the race, or the window was cancelled.
@@ -1300,7 +1303,7 @@ class Engine implements QuiesceEngine {
       }
       const current = this.#state.window;
       if (!current || current.id !== windowId) return false;
-      await this.#notify('ended', current);
+      await this.#notices.notify('ended', current);
       await this.#updateChecklist(windowId, (c) =>
         c.closureNotice?.by === this.instanceId
           ? { ...c, closureNotice: { ...c.closureNotice, sentAt: iso(this.#clock.now()) } }
@@ -1491,7 +1494,7 @@ class Engine implements QuiesceEngine {
         }));
       },
     );
-    void this.#notify('closed', closed.window!);
+    void this.#notices.notify('closed', closed.window!);
   }
 
   /** Replay stranded intents (queued while no window was open, or left by a closed one). */
@@ -1586,64 +1589,6 @@ class Engine implements QuiesceEngine {
     if (report.paused)
       this.#log.info('quiesce: backfill paused (a new window, or this instance was fenced)', { ...report });
     return report;
-  }
-
-  // ---------------------------------------------------------------- notifiers
-
-  /** Resolves when every notifier has answered (or given up); callers that need not wait ignore it. */
-  #notify(kind: NotifierEventKind, window: MaintenanceWindow): Promise<void> {
-    const runs: Promise<void>[] = [];
-    for (const n of this.#notifiers) {
-      const prev = this.#notifyChains.get(n.name) ?? Promise.resolve();
-      // Per-notifier order is kept (scheduled before started), and nothing waits on it.
-      const run = prev.then(async () => {
-        const current = this.#state.window?.id === window.id ? this.#state.window : window;
-        const record = current.notices[n.name];
-        try {
-          const data = await n.notify(
-            { kind, window: current, phase: current.phase, at: iso(this.#clock.now()) },
-            { record, signal: this.#notifyAbort.signal, log: this.#log },
-          );
-          await this.#recordNotice(window.id, n.name, kind, (before) => ({
-            status: 'ok',
-            ...(before?.data || data ? { data: { ...before?.data, ...(data ?? {}) } } : {}),
-          }));
-        } catch (err) {
-          const error = errorMessage(err);
-          this.#metrics.notifierFailed(n.name);
-          this.#log.error('quiesce: notifier failed', { notifier: n.name, event: kind, error });
-          this.#emit('notifier-failed', { notifier: n.name, event: kind, error });
-          await this.#recordNotice(window.id, n.name, kind, (before) => ({
-            ...before,
-            status: 'failed',
-            lastError: error,
-          }));
-        }
-      });
-      const settled = run.catch(() => {});
-      this.#notifyChains.set(n.name, settled);
-      runs.push(settled);
-    }
-    return Promise.all(runs).then(() => {});
-  }
-
-  /** Keep a notifier's outcome in the window's record (`window.notices[name]`). */
-  #recordNotice(
-    windowId: string,
-    name: string,
-    kind: NotifierEventKind,
-    outcome: (before: NoticeRecord | undefined) => Pick<NoticeRecord, 'status'> & Partial<NoticeRecord>,
-  ): Promise<void> {
-    return this.#tx.updateWindow(windowId, (w) => {
-      const before = w.notices[name];
-      const notice: NoticeRecord = {
-        ...outcome(before),
-        attempts: (before?.attempts ?? 0) + 1,
-        lastEvent: kind,
-        updatedAt: iso(this.#clock.now()),
-      };
-      return { ...w, notices: { ...w.notices, [name]: notice } };
-    });
   }
 
   // ---------------------------------------------------------------- heartbeat, poll, fallback
