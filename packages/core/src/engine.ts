@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { agentRefusal } from './agentRefusal.js';
 import { type AuditEntry, type AuditLog, createMemoryAuditLog } from './audit.js';
 import { createBypassCheck } from './bypass.js';
 import { type Checklist, type Confirmation, emptyChecklist } from './checklist.js';
@@ -17,6 +16,7 @@ import {
 import { isQuiesceError, QuiesceError } from './errors.js';
 import { EscalationPolicy } from './escalation.js'; // #18
 import { EngineEmitter, errorMessage, iso } from './events.js';
+import { guardJob, guardTool, type JobGuardHost } from './guards.js';
 import { createInProgressKeys } from './idempotencyKey.js';
 import { InFlightTracker } from './inflight.js';
 import {
@@ -34,7 +34,7 @@ import { createMemoryStore } from './memoryStore.js';
 import { QuiesceMetrics } from './metrics.js';
 import { Notices } from './notices.js';
 import { type Logger, type Notifier, silentLogger } from './notifier.js';
-import type { Decision, Operation, Policy, Surface } from './operation.js';
+import type { Decision, Operation } from './operation.js';
 import { resolveOptions, type Timing } from './options.js';
 import { advance, modeOf, openWindowId, requirePhase } from './phases.js';
 import { ReadHealthWatcher } from './readHealth.js';
@@ -1891,109 +1891,26 @@ class Engine implements QuiesceEngine {
   guardTool<A extends unknown[], R>(
     name: string,
     fn: (...args: A) => R | Promise<R>,
-    options: GuardToolOptions = {},
-  ) {
-    const op = this.#guardedOperation('tool', name, options.readOnly, options.policy);
-    this.register({
-      surface: 'tool',
-      name: op.name,
-      classification: options.readOnly ? 'read' : 'write',
-      policy: options.readOnly ? 'allow' : (options.policy ?? 'block'),
-      explicit: options.readOnly !== undefined || options.policy !== undefined,
-      source: 'tool',
-    });
-    return async (...args: A): Promise<R | ToolRefusal> => {
-      const d = this.decide(op);
-      if (d.outcome !== 'proceed') {
-        // [agent refusal: what an agent is told comes from core/agentRefusal.ts (owner: mcp helper, #19)]
-        const r = agentRefusal({
-          decision: d,
-          message: this.#view.template?.message,
-          contact: this.#state.window?.contact,
-          tool: name,
-          now: this.#clock.now(),
-        });
-        return { ok: false, refused: true, ...r, endsAt: r.windowEndsAt, retryAfter: r.retryAfterSeconds };
-        // [/agent refusal]
-      }
-      const h = d.classification === 'write' ? this.track(op) : null;
-      try {
-        return await fn(...args);
-      } finally {
-        h?.done();
-      }
-    };
+    options?: GuardToolOptions,
+  ): (...args: A) => Promise<R | ToolRefusal> {
+    return guardTool(this, name, fn, options);
   }
 
-  guardJob<A extends unknown[]>(name: string, fn: (...args: A) => unknown, options: GuardJobOptions = {}) {
-    const missed = options.missed ?? 'skip';
-    if (!['skip', 'coalesce', 'replay'].includes(missed)) {
-      throw new QuiesceError(
-        'INVALID_INPUT',
-        `guardJob(${name}): missed must be skip, coalesce or replay, got "${missed}"`,
-        { field: 'missed' },
-      );
-    }
-    const op = this.#guardedOperation('cron', name, options.readOnly, undefined);
-    this.register({
-      surface: 'cron',
-      name: op.name,
-      classification: options.readOnly ? 'read' : 'write',
-      policy: options.readOnly ? 'allow' : 'block',
-      explicit: options.readOnly !== undefined || options.missed !== undefined,
-      source: options.source ?? 'cron',
-      details: { missed },
-    });
-    const pending: A[] = [];
-    const run = async (args: A) => {
-      const h = this.track(op);
-      try {
-        await fn(...args);
-      } finally {
-        h.done();
-      }
-    };
-    this.#writableListeners.add(() => {
-      const ticks = pending.splice(0);
-      if (ticks.length === 0 || missed === 'skip') return;
-      const toRun = missed === 'coalesce' ? [ticks[ticks.length - 1]!] : ticks;
-      this.#log.info(`quiesce: running ${toRun.length} missed tick(s) of ${name}`, {
-        missed: ticks.length,
-        policy: missed,
-      });
-      void (async () => {
-        for (const args of toRun)
-          await run(args).catch((err) =>
-            this.#log.error(`quiesce: missed tick of ${name} failed`, { error: errorMessage(err) }),
-          );
-      })();
-    });
-    return async (...args: A): Promise<void> => {
-      const d = this.decide(op);
-      if (d.outcome !== 'proceed') {
-        if (missed !== 'skip') pending.push(args);
-        this.#log.info(`quiesce: tick of ${name} skipped during the window`, { missed });
-        return;
-      }
-      await run(args);
-    };
-  }
-
-  #guardedOperation(
-    surface: Surface,
+  guardJob<A extends unknown[]>(
     name: string,
-    readOnly: boolean | undefined,
-    policy: Policy | undefined,
-  ): Operation {
-    if (!name) throw new QuiesceError('INVALID_INPUT', `guard: name is required`, { field: 'name' });
+    fn: (...args: A) => unknown,
+    options?: GuardJobOptions,
+  ): (...args: A) => Promise<void> {
+    return guardJob(this, this.#jobHost, name, fn, options);
+  }
+
+  get #jobHost(): JobGuardHost {
     return {
-      surface,
-      name: `${surface} ${name}`,
-      ...(readOnly
-        ? { annotation: { classification: 'read' as const } }
-        : policy
-          ? { annotation: { classification: 'write' as const, policy } }
-          : {}),
+      log: this.#log,
+      onWritable: (l) => {
+        this.#writableListeners.add(l);
+        return () => this.#writableListeners.delete(l);
+      },
     };
   }
 
