@@ -13,21 +13,20 @@ import {
   LEASE_LAPSED,
   type RefusalTemplate,
 } from './decider.js';
-import { isQuiesceError, QuiesceError } from './errors.js';
+import { QuiesceError } from './errors.js';
 import { EscalationPolicy } from './escalation.js'; // #18
 import { EngineEmitter, errorMessage, iso } from './events.js';
 import { guardJob, guardTool, type JobGuardHost } from './guards.js';
-import { createInProgressKeys } from './idempotencyKey.js';
 import { InFlightTracker } from './inflight.js';
-import {
-  deriveIdempotencyKey,
-  type IntentHandler,
-  type IntentQueue,
-  type IntentStats,
-  type IntentStatus,
-  type ReplayProgress,
-  type ReplayReport,
+import type {
+  IntentHandler,
+  IntentQueue,
+  IntentStats,
+  IntentStatus,
+  ReplayProgress,
+  ReplayReport,
 } from './intentQueue.js';
+import { Intents } from './intents.js';
 import { Inventory, type InventoryEntry } from './inventory.js';
 import { createMemoryIntentQueue } from './memoryIntentQueue.js';
 import { createMemoryStore } from './memoryStore.js';
@@ -41,7 +40,6 @@ import { ReadHealthWatcher } from './readHealth.js';
 import { DecisionRecorder } from './recorder.js';
 import { resolveRetryAfterOptions } from './retryAfter.js';
 import type { InstanceBackfill, InstanceRecord, StateStore } from './store.js';
-import { assertStorableText } from './text.js';
 import { Transitions } from './transition.js';
 import type {
   EngineEvents,
@@ -102,7 +100,6 @@ class Engine implements QuiesceEngine {
   readonly #ownsStore: boolean;
   readonly #queue: IntentQueue;
   /** conform (#15): keys whose first enqueue is still being stored (a second one meanwhile is 409). */
-  readonly #inProgress = createInProgressKeys();
   readonly #ownsQueue: boolean;
   readonly #clock: Clock;
   readonly #classify: Classifier;
@@ -112,6 +109,7 @@ class Engine implements QuiesceEngine {
   readonly #ctx: EngineContext;
   readonly #tx: Transitions;
   readonly #notices: Notices;
+  readonly #intents: Intents;
   readonly #log: Logger;
   readonly #auditLog: AuditLog;
   readonly #notifiers: readonly Notifier[];
@@ -161,7 +159,6 @@ class Engine implements QuiesceEngine {
   #driving = new Set<string>();
   #shareRuns = new Map<string, Promise<ReplayReport | null>>();
   #myBackfill: InstanceBackfill | null = null;
-  #queuedOutsideWindow = 0;
   #lastProgressWrite = 0;
   #lastSweep = Number.NEGATIVE_INFINITY;
 
@@ -229,6 +226,11 @@ class Engine implements QuiesceEngine {
     this.#notices = new Notices(this.#ctx, {
       currentWindow: () => this.#state.window,
       updateWindow: (id, patch) => this.#tx.updateWindow(id, patch),
+    });
+    this.#intents = new Intents(this.#ctx, {
+      currentWindow: () => this.#state.window,
+      fenced: () => this.#fenced,
+      backfillDue: () => this.#afterHandlers(),
     });
     // ---- escalation policy (#18): the policy lives in escalation.ts; the engine lends it a compare-and-set.
     this.#escalation = options.escalation
@@ -1812,70 +1814,20 @@ class Engine implements QuiesceEngine {
 
   // ---------------------------------------------------------------- intents
 
-  async enqueue(op: Operation, payload: unknown, options: { name?: string } = {}) {
-    const name = options.name ?? op.name;
-    const idempotencyKey = op.idempotencyKey ?? deriveIdempotencyKey(name, payload, op.principal);
-    // conform (#15) begin: text every store can hold (400 naming the field, the same on every queue);
-    // one request per key at a time (409); a queue that cannot store the intent is a 503, never a 500.
-    assertStorableText(payload, 'payload', 'intent');
-    assertStorableText({ name, idempotencyKey, principal: op.principal ?? null }, 'intent', 'intent');
-    const w = this.#state.window;
-    const inWindow = w !== null && isReadOnlyPhase(w.phase);
-    const release = this.#inProgress.begin(name, idempotencyKey);
-    let r: Awaited<ReturnType<IntentQueue['enqueue']>>;
-    try {
-      r = await this.#queue.enqueue({
-        name,
-        idempotencyKey,
-        payload,
-        principal: op.principal ?? null,
-        surface: op.surface,
-        windowId: inWindow ? w.id : null,
-      });
-    } catch (err) {
-      if (isQuiesceError(err)) throw err;
-      throw new QuiesceError(
-        'QUEUE_UNAVAILABLE',
-        'intent: the queue could not store this write; retry later',
-        {
-          cause: err,
-        },
-      );
-    } finally {
-      release();
-    }
-    // conform (#15) end
-    if (!inWindow && r.created) {
-      // No window is open on the store (this instance was fenced, or decided on a stale state): the
-      // sweep replays it soon, and it is counted so nobody wonders where it came from.
-      this.#queuedOutsideWindow++;
-      this.#log.warn('quiesce: write queued while no window is open; the sweep will replay it', {
-        operation: op.name,
-        intentId: r.intent.id,
-        fenced: this.#fenced,
-      });
-      this.#afterHandlers();
-    }
-    return { ...r, statusUrl: this.#statusUrl(r.intent.id) };
+  enqueue(op: Operation, payload: unknown, options?: { name?: string }) {
+    return this.#intents.enqueue(op, payload, options);
   }
 
   getIntent(id: string) {
-    return this.#queue.get(id);
+    return this.#intents.get(id);
   }
 
-  listIntents(options: { status?: IntentStatus; limit?: number } = {}) {
-    return this.#queue.list(options);
+  listIntents(options?: { status?: IntentStatus; limit?: number }) {
+    return this.#intents.list(options);
   }
 
   handle(name: string, handler: IntentHandler): void {
-    if (!name) throw new QuiesceError('INVALID_INPUT', 'handle: name is required', { field: 'name' });
-    if (typeof handler !== 'function')
-      throw new QuiesceError('INVALID_INPUT', `handle(${name}): handler must be a function`, {
-        field: 'handler',
-      });
-    this.#handlers.set(name, handler);
-    // A restarted instance whose handlers come after start() resumes the backfill / the sweep.
-    this.#afterHandlers();
+    this.#intents.handle(name, handler);
   }
 
   // ---------------------------------------------------------------- inventory and guards
@@ -1972,7 +1924,7 @@ class Engine implements QuiesceEngine {
         clockSkewMs: this.#o.clockSkewMs,
       },
       instances,
-      queuedOutsideWindow: this.#queuedOutsideWindow,
+      queuedOutsideWindow: this.#intents.queuedOutsideWindow,
       counters: structuredClone(this.#metrics.counts),
       queue: this.#queueStats,
       backfill: this.#backfill,
