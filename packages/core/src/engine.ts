@@ -35,6 +35,7 @@ import { Notices } from './notices.js';
 import { type Logger, type Notifier, silentLogger } from './notifier.js';
 import type { Decision, Operation } from './operation.js';
 import { resolveOptions, type Timing } from './options.js';
+import { PhaseHooks } from './phaseHooks.js';
 import { advance, modeOf, openWindowId, requirePhase } from './phases.js';
 import { ReadHealthWatcher } from './readHealth.js';
 import { DecisionRecorder } from './recorder.js';
@@ -65,7 +66,6 @@ import {
   INITIAL_STATE,
   isReadOnlyPhase,
   type MaintenanceWindow,
-  PHASES,
   type Phase,
   parseOrThrow,
   type QuiesceState,
@@ -80,7 +80,6 @@ const NAMED_CONFIRMATIONS = 50;
 /** The driver writes backfill progress into the state at most this often (every write reaches every instance). */
 const PROGRESS_EVERY_MS = 1000;
 const OPEN_PHASES = new Set<Phase>(['freezing', 'frozen', 'thawing', 'backfilling']);
-const PHASE_INDEX = new Map<Phase, number>(PHASES.map((p, i) => [p, i]));
 
 export function createQuiesce(options: QuiesceOptions = {}): QuiesceEngine {
   const engine = new Engine(options);
@@ -110,6 +109,7 @@ class Engine implements QuiesceEngine {
   readonly #tx: Transitions;
   readonly #notices: Notices;
   readonly #intents: Intents;
+  readonly #hooks: PhaseHooks;
   readonly #log: Logger;
   readonly #auditLog: AuditLog;
   readonly #notifiers: readonly Notifier[];
@@ -120,9 +120,7 @@ class Engine implements QuiesceEngine {
   readonly #inflight: InFlightTracker;
   readonly #handlers = new Map<string, IntentHandler>();
   readonly #events: EngineEmitter;
-  readonly #phaseHooks = new Map<Phase, Set<(w: MaintenanceWindow) => unknown>>();
   readonly #writableListeners = new Set<() => void>();
-  readonly #beforeThaw = new Set<(w: MaintenanceWindow) => unknown>();
   readonly #participant: boolean;
   readonly #o: Readonly<Timing>;
   /** True when this engine holds a lease: a participant on a registry it may share with others. */
@@ -226,6 +224,12 @@ class Engine implements QuiesceEngine {
     this.#notices = new Notices(this.#ctx, {
       currentWindow: () => this.#state.window,
       updateWindow: (id, patch) => this.#tx.updateWindow(id, patch),
+    });
+    this.#hooks = new PhaseHooks({
+      clock: this.#clock,
+      log: this.#log,
+      currentWindow: () => this.#state.window,
+      on: (event, listener) => this.#events.on(event, listener),
     });
     this.#intents = new Intents(this.#ctx, {
       currentWindow: () => this.#state.window,
@@ -464,13 +468,7 @@ class Engine implements QuiesceEngine {
     if (v.force) return this.#forceEnd(v);
     const current = this.#state.window;
     if (current && isReadOnlyPhase(current.phase)) {
-      for (const hook of [...this.#beforeThaw]) {
-        try {
-          await hook(current);
-        } catch (err) {
-          this.#log.error('quiesce: beforeThaw hook failed', { error: errorMessage(err) });
-        }
-      }
+      await this.#hooks.runBeforeThaw(current);
     }
     // The checklist is driven by an instance that can replay: this one, or a live one it hands it to.
     const heir = this.#participant && this.#handlers.size > 0 ? null : await this.#pickLive(true);
@@ -636,7 +634,7 @@ class Engine implements QuiesceEngine {
     const prevPhase = prev.window?.id === next.window?.id ? (prev.window?.phase ?? null) : null;
     const phase = next.window?.phase ?? null;
     if (phase !== prevPhase || prev.window?.id !== next.window?.id) {
-      if (next.window && phase && phase !== prevPhase) await this.#runPhaseHooks(phase, next.window);
+      if (next.window && phase && phase !== prevPhase) await this.#hooks.runPhase(phase, next.window);
       this.#emit('phase', phase, next.window, prevPhase);
     }
     if (this.#view.readOnly && !wasReadOnly) this.#replayAbort?.abort();
@@ -701,30 +699,12 @@ class Engine implements QuiesceEngine {
             };
   }
 
-  async #runPhaseHooks(phase: Phase, w: MaintenanceWindow): Promise<void> {
-    const hooks = this.#phaseHooks.get(phase);
-    if (!hooks) return;
-    for (const hook of [...hooks]) {
-      try {
-        await hook(w);
-      } catch (err) {
-        this.#log.error('quiesce: phase hook failed', { phase, error: errorMessage(err) });
-      }
-    }
-  }
-
   onPhase(phase: Phase, hook: (window: MaintenanceWindow) => unknown): () => void {
-    if (!PHASE_INDEX.has(phase))
-      throw new QuiesceError('INVALID_INPUT', `onPhase: unknown phase "${phase}"`, { field: 'phase' });
-    const set = this.#phaseHooks.get(phase) ?? new Set();
-    this.#phaseHooks.set(phase, set);
-    set.add(hook);
-    return () => set.delete(hook);
+    return this.#hooks.onPhase(phase, hook);
   }
 
   beforeThaw(hook: (window: MaintenanceWindow) => unknown): () => void {
-    this.#beforeThaw.add(hook);
-    return () => this.#beforeThaw.delete(hook);
+    return this.#hooks.beforeThaw(hook);
   }
 
   /** One timer per window: its scheduled start, or its automatic end. */
@@ -1777,39 +1757,8 @@ class Engine implements QuiesceEngine {
 
   // ---------------------------------------------------------------- waiting
 
-  waitForPhase(phase: Phase, options: { timeoutMs?: number } = {}): Promise<MaintenanceWindow> {
-    const target = PHASE_INDEX.get(phase);
-    if (target === undefined)
-      return Promise.reject(
-        new QuiesceError('INVALID_INPUT', `waitForPhase: unknown phase "${phase}"`, { field: 'phase' }),
-      );
-    const reached = () => {
-      const w = this.#state.window;
-      return w && PHASE_INDEX.get(w.phase)! >= target ? w : null;
-    };
-    const now = reached();
-    if (now) return Promise.resolve(now);
-    return new Promise((resolve, reject) => {
-      const timeoutMs = options.timeoutMs ?? 60_000;
-      // The engine's clock, like every other timer: a manual clock decides when the wait times out.
-      const timer = this.#clock.setTimeout(() => {
-        off();
-        reject(
-          new QuiesceError(
-            'INTERNAL',
-            `waitForPhase: window did not reach "${phase}" within ${timeoutMs} ms (now ${this.phase ?? 'no window'})`,
-          ),
-        );
-      }, timeoutMs);
-      const off = this.on('phase', () => {
-        const w = reached();
-        if (w) {
-          this.#clock.clearTimeout(timer);
-          off();
-          resolve(w);
-        }
-      });
-    });
+  waitForPhase(phase: Phase, options?: { timeoutMs?: number }): Promise<MaintenanceWindow> {
+    return this.#hooks.waitForPhase(phase, options);
   }
 
   // ---------------------------------------------------------------- intents
