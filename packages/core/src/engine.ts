@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { type AuditEntry, type AuditLog, createMemoryAuditLog } from './audit.js';
 import { createBypassCheck } from './bypass.js';
-import { type Checklist, type Confirmation, emptyChecklist } from './checklist.js';
+import { type Checklist, emptyChecklist } from './checklist.js';
 import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
 import { recordReadHealth } from './closingRecord.js';
@@ -13,6 +13,7 @@ import {
   LEASE_LAPSED,
   type RefusalTemplate,
 } from './decider.js';
+import { Drain } from './drain.js';
 import { QuiesceError } from './errors.js';
 import { EscalationPolicy } from './escalation.js'; // #18
 import { EngineEmitter, errorMessage, iso } from './events.js';
@@ -28,6 +29,7 @@ import type {
 } from './intentQueue.js';
 import { Intents } from './intents.js';
 import { Inventory, type InventoryEntry } from './inventory.js';
+import { expired, leaseOf } from './lease.js';
 import { createMemoryIntentQueue } from './memoryIntentQueue.js';
 import { createMemoryStore } from './memoryStore.js';
 import { QuiesceMetrics } from './metrics.js';
@@ -75,8 +77,6 @@ import {
 } from './window.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** Above this many confirmed instances a confirmation records the count only (a fleet's state stays small). */
-const NAMED_CONFIRMATIONS = 50;
 /** The driver writes backfill progress into the state at most this often (every write reaches every instance). */
 const PROGRESS_EVERY_MS = 1000;
 const OPEN_PHASES = new Set<Phase>(['freezing', 'frozen', 'thawing', 'backfilling']);
@@ -110,6 +110,7 @@ class Engine implements QuiesceEngine {
   readonly #notices: Notices;
   readonly #intents: Intents;
   readonly #hooks: PhaseHooks;
+  readonly #drain: Drain;
   readonly #log: Logger;
   readonly #auditLog: AuditLog;
   readonly #notifiers: readonly Notifier[];
@@ -224,6 +225,11 @@ class Engine implements QuiesceEngine {
     this.#notices = new Notices(this.#ctx, {
       currentWindow: () => this.#state.window,
       updateWindow: (id, patch) => this.#tx.updateWindow(id, patch),
+    });
+    this.#drain = new Drain(this.#ctx, {
+      state: () => this.#state,
+      ackedVersion: () => this.#ackedVersion,
+      transitions: this.#tx,
     });
     this.#hooks = new PhaseHooks({
       clock: this.#clock,
@@ -471,7 +477,7 @@ class Engine implements QuiesceEngine {
       await this.#hooks.runBeforeThaw(current);
     }
     // The checklist is driven by an instance that can replay: this one, or a live one it hands it to.
-    const heir = this.#participant && this.#handlers.size > 0 ? null : await this.#pickLive(true);
+    const heir = this.#participant && this.#handlers.size > 0 ? null : await this.#drain.pickLive(true);
     const now = this.#clock.now();
     let cancelled = false;
     const state = await this.#tx.transition({ action: 'end', actor: v.actor, reason: v.reason }, (s) => {
@@ -778,237 +784,6 @@ class Engine implements QuiesceEngine {
     }
   }
 
-  // ---------------------------------------------------------------- drain and confirmation
-
-  /**
-   * Hold one registry subscription for the length of a confirmation (the store listens to its
-   * registry channel only while someone does); `wait` wakes on an announced change or after `ms`.
-   */
-  #registryWaiter(): { wait(ms: number): Promise<void>; close(): void } {
-    let wake: (() => void) | null = null;
-    let dirty = false;
-    const off = this.#store.registry?.subscribe?.(() => {
-      dirty = true;
-      wake?.();
-    });
-    return {
-      wait: (ms) => {
-        if (dirty) {
-          dirty = false;
-          return Promise.resolve();
-        }
-        return new Promise<void>((resolve) => {
-          const timer = this.#clock.setTimeout(() => {
-            wake = null;
-            resolve();
-          }, ms);
-          wake = () => {
-            this.#clock.clearTimeout(timer);
-            wake = null;
-            dirty = false;
-            resolve();
-          };
-        });
-      },
-      close: () => off?.(),
-    };
-  }
-
-  /**
-   * Where every instance stands against `version`: confirmed (acknowledged it, and for a freeze has
-   * no write in flight), fenced (unreachable and its lease expired: it stopped by itself), or
-   * blocking (its lease still runs: it may still write, so it is waited for).
-   */
-  async #assess(
-    kind: 'freeze' | 'thaw',
-    version: number,
-  ): Promise<{ confirmed: string[]; fenced: Straggler[]; blocking: Straggler[] }> {
-    const confirmed: string[] = [];
-    const fenced: Straggler[] = [];
-    const blocking: Straggler[] = [];
-    const now = this.#clock.now();
-    if (this.#participant) {
-      const oldest = this.#inflight.oldest();
-      if (kind === 'freeze' && this.#inflight.count > 0) {
-        blocking.push({
-          instanceId: this.instanceId,
-          inFlight: this.#inflight.count,
-          ackedVersion: this.#ackedVersion,
-          reason: 'in-flight',
-          ...(oldest ? { oldestOperation: oldest.name } : {}),
-        });
-      } else confirmed.push(this.instanceId);
-    }
-    const registry = this.#store.registry;
-    if (registry) {
-      for (const r of await registry.list()) {
-        if (r.id === this.instanceId) continue;
-        const base = {
-          instanceId: r.id,
-          inFlight: r.inFlight,
-          ackedVersion: r.ackedVersion,
-          ...(r.oldestOperation ? { oldestOperation: r.oldestOperation } : {}),
-        };
-        if (r.ackedVersion >= version && (kind === 'thaw' || r.inFlight === 0)) confirmed.push(r.id);
-        else if (this.#expired(r, now))
-          fenced.push({ ...base, reason: 'fenced', leaseUntil: iso(this.#leaseOf(r)), lastSeen: r.lastSeen });
-        else blocking.push({ ...base, reason: r.ackedVersion < version ? 'not-acknowledged' : 'in-flight' });
-      }
-    }
-    return { confirmed, fenced, blocking };
-  }
-
-  /**
-   * Wait until every instance confirmed `version` or was fenced by its own lease; past the deadline
-   * (never shorter than a lease plus the skew margin, so an unreachable instance is always fenced
-   * first) the rest are named. Null when the window moved on.
-   */
-  async #confirm(
-    kind: 'freeze' | 'thaw',
-    windowId: string,
-    version: number,
-    phase: Phase,
-    since: number,
-  ): Promise<{ confirmation: Confirmation; stragglers: Straggler[] } | null> {
-    const started = this.#clock.now();
-    const deadline = started + this.#o.drainDeadlineMs;
-    // An instance that has not acknowledged may be cut off and still writing: it is waited for past
-    // the drain deadline until its lease has expired (then it counts as fenced). Only one that keeps
-    // renewing its lease without acknowledging (a stuck phase hook) is named after this.
-    const hardDeadline = deadline + this.#o.leaseTtlMs + this.#o.clockSkewMs + this.#o.heartbeatMs;
-    const waiter = this.#registryWaiter();
-    try {
-      for (;;) {
-        const w = this.#state.window;
-        if (this.#ctx.life.closed || w?.id !== windowId || w.phase !== phase) return null;
-        // Another instance took the window over: it confirms now.
-        if (w.checklist && w.checklist.controller !== this.instanceId) return null;
-        const { confirmed, fenced, blocking } = await this.#assess(kind, version);
-        const now0 = this.#clock.now();
-        const timedOut = now0 >= deadline;
-        const unacknowledged = blocking.some((b) => b.reason === 'not-acknowledged');
-        if (blocking.length === 0 || (timedOut && !unacknowledged) || now0 >= hardDeadline) {
-          const now = this.#clock.now();
-          for (const f of fenced) {
-            this.#log.warn(
-              `quiesce: instance unreachable; counted as stopped once its lease expired (${kind})`,
-              { instanceId: f.instanceId, leaseUntil: f.leaseUntil },
-            );
-          }
-          if (timedOut && blocking.length > 0 && kind === 'freeze') {
-            this.#log.warn('quiesce: drain deadline passed; stragglers', { stragglers: blocking });
-            this.#emit('drain-timeout', blocking);
-          } else if (timedOut && blocking.length > 0) {
-            this.#log.warn('quiesce: thaw not acknowledged by every instance before the deadline', {
-              stragglers: blocking,
-            });
-          }
-          const unconfirmed = timedOut ? blocking : [];
-          return {
-            confirmation: {
-              version,
-              at: iso(now),
-              tookMs: Math.max(0, now - since),
-              confirmed: confirmed.length,
-              ...(confirmed.length <= NAMED_CONFIRMATIONS ? { confirmedIds: confirmed } : {}),
-              fenced: fenced.map((f) => ({
-                instanceId: f.instanceId,
-                leaseUntil: f.leaseUntil!,
-                ackedVersion: f.ackedVersion,
-                inFlight: f.inFlight,
-              })),
-              unconfirmed: unconfirmed.map((b) => b.instanceId),
-            },
-            stragglers: [...fenced, ...unconfirmed],
-          };
-        }
-        const next = this.#clock.now() < deadline ? deadline : hardDeadline;
-        await waiter.wait(Math.min(250, this.#o.heartbeatMs, Math.max(1, next - this.#clock.now())));
-      }
-    } finally {
-      waiter.close();
-    }
-  }
-
-  async #confirmFreeze(windowId: string): Promise<void> {
-    const key = `${windowId}:freezing`;
-    if (this.#driving.has(key)) return;
-    this.#driving.add(key);
-    try {
-      const w = this.#state.window;
-      if (w?.id !== windowId || w.phase !== 'freezing') return;
-      const version = w.freezeVersion ?? this.#state.version;
-      const result = await this.#confirm('freeze', windowId, version, 'freezing', Date.parse(w.startsAt));
-      if (!result) return;
-      const { confirmation, stragglers } = result;
-      // A controller that holds no lease (a CLI) hands the window to a live instance that confirmed.
-      const heir = this.#participant
-        ? this.instanceId
-        : (confirmation.confirmedIds?.find((id) => id !== this.instanceId) ??
-          (await this.#pickLive(false)) ??
-          this.instanceId);
-      const now = this.#clock.now();
-      await this.#tx
-        .transition(
-          {
-            action: 'phase',
-            actor: 'controller',
-            reason: confirmation.unconfirmed.length
-              ? 'drain deadline passed'
-              : confirmation.fenced.length
-                ? `all instances confirmed or fenced (${confirmation.fenced.length} fenced by their lease)`
-                : 'all instances confirmed',
-          },
-          (s) => {
-            if (s.window?.id !== windowId || s.window.phase !== 'freezing')
-              throw new QuiesceError('NOT_FOUND', 'moved on');
-            const w = s.window;
-            const c = w.checklist ?? emptyChecklist(this.instanceId);
-            return advance(s, now, () => ({
-              window: {
-                ...w,
-                phase: requirePhase(w.phase, 'confirm-frozen'),
-                frozenAt: iso(now),
-                stragglers,
-                checklist: { ...c, controller: heir, freeze: confirmation },
-              },
-            }));
-          },
-        )
-        .then(() => this.#dropFenced(stragglers.filter((x) => x.reason === 'fenced')))
-        .catch((err) => {
-          if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND')) throw err;
-        });
-    } catch (err) {
-      this.#log.error('quiesce: freeze confirmation failed', { windowId, error: errorMessage(err) });
-    } finally {
-      this.#driving.delete(key);
-    }
-  }
-
-  /**
-   * Fenced instances leave the registry once the confirmation that named them is committed (not
-   * before: a concurrent confirmation must still see them). Back, they register again.
-   */
-  async #dropFenced(fenced: Straggler[]): Promise<void> {
-    for (const f of fenced)
-      await this.#store.registry
-        ?.remove(f.instanceId, f.lastSeen !== undefined ? { ifLastSeen: f.lastSeen } : {})
-        .catch(() => {});
-  }
-
-  /** A live instance from the registry (a replayer when asked), other than this one; null if none. */
-  async #pickLive(replayer: boolean): Promise<string | null> {
-    const registry = this.#store.registry;
-    if (!registry) return null;
-    const now = this.#clock.now();
-    const list = await registry.list().catch(() => [] as InstanceRecord[]);
-    const live = list.filter(
-      (r) => r.id !== this.instanceId && !this.#expired(r, now) && (!replayer || r.replays),
-    );
-    return live[0]?.id ?? null;
-  }
-
   #sleep(ms: number): Promise<void> {
     return new Promise((r) => this.#clock.setTimeout(r, ms));
   }
@@ -1021,7 +796,7 @@ class Engine implements QuiesceEngine {
     // begin() announces the window before it starts confirming it.
     if (this.#announcing > 0 && w?.phase === 'freezing') return;
     if (!w || this.#ctx.life.closed || w.checklist?.controller !== this.instanceId) return;
-    if (w.phase === 'freezing') void this.#confirmFreeze(w.id);
+    if (w.phase === 'freezing') void this.#drain.confirmFreeze(w.id);
     else if (w.phase === 'thawing') void this.#runChecklist(w.id);
     else if (w.phase === 'backfilling') void this.#driveBackfill(w.id);
   }
@@ -1055,7 +830,7 @@ class Engine implements QuiesceEngine {
         ? await registry.get(controller)
         : ((await registry.list()).find((r) => r.id === controller) ?? null)
       : null;
-    if (rec && !this.#expired(rec, now)) {
+    if (rec && !expired(rec, now, this.#o)) {
       this.#missingSince.delete(w.id);
       return;
     }
@@ -1063,7 +838,7 @@ class Engine implements QuiesceEngine {
     // lease's time from when this instance first saw it missing.
     if (!rec && !this.#missingSince.has(w.id)) this.#missingSince.set(w.id, now);
     const goneAt = rec
-      ? this.#leaseOf(rec) + this.#o.clockSkewMs
+      ? leaseOf(rec, this.#o) + this.#o.clockSkewMs
       : this.#missingSince.get(w.id)! + this.#o.leaseTtlMs + this.#o.clockSkewMs;
     if (now <= goneAt) return;
     // Instances that can replay get the first chance at a thaw or backfill; the others step in only if none does.
@@ -1121,13 +896,13 @@ class Engine implements QuiesceEngine {
     const now = this.#clock.now();
     const lost: Straggler[] = [];
     for (const r of await registry.list()) {
-      if (r.id === this.instanceId || !this.#expired(r, now)) continue;
+      if (r.id === this.instanceId || !expired(r, now, this.#o)) continue;
       lost.push({
         instanceId: r.id,
         inFlight: r.inFlight,
         ackedVersion: r.ackedVersion,
         reason: 'lost',
-        leaseUntil: iso(this.#leaseOf(r)),
+        leaseUntil: iso(leaseOf(r, this.#o)),
         lastSeen: r.lastSeen,
         ...(r.oldestOperation ? { oldestOperation: r.oldestOperation } : {}),
       });
@@ -1139,7 +914,7 @@ class Engine implements QuiesceEngine {
       added = lost.filter((l) => !known.has(l.instanceId));
       return { ...w, stragglers: [...w.stragglers, ...added] };
     });
-    await this.#dropFenced(lost);
+    await this.#drain.dropFenced(lost);
     for (const l of added) {
       this.#log.warn('quiesce: instance lost during the window (its lease expired); dropped and named', {
         instanceId: l.instanceId,
@@ -1193,10 +968,10 @@ class Engine implements QuiesceEngine {
       if (!w.checklist?.thaw) {
         const version = w.checklist?.thawVersion ?? this.#state.version;
         const since = Date.parse(w.endedAt ?? iso(this.#clock.now()));
-        const result = await this.#confirm('thaw', windowId, version, 'thawing', since);
+        const result = await this.#drain.confirm('thaw', windowId, version, 'thawing', since);
         if (!result) return;
         await this.#updateChecklist(windowId, (c) => ({ ...c, thaw: result.confirmation }));
-        await this.#dropFenced(result.stragglers.filter((x) => x.reason === 'fenced'));
+        await this.#drain.dropFenced(result.stragglers.filter((x) => x.reason === 'fenced'));
       }
       w = this.#state.window!;
       const soakFrom = Date.parse(w.checklist?.soakStartedAt ?? w.endedAt ?? iso(this.#clock.now()));
@@ -1207,7 +982,7 @@ class Engine implements QuiesceEngine {
       if (!(await this.#closureNotice(windowId))) return;
       if (!still()) return;
       // An instance that cannot replay hands the backfill to one that can (a CLI, say).
-      const heir = this.#handlers.size > 0 && this.#participant ? null : await this.#pickLive(true);
+      const heir = this.#handlers.size > 0 && this.#participant ? null : await this.#drain.pickLive(true);
       const now = iso(this.#clock.now());
       await this.#tx.transition({ action: 'phase', actor: 'controller', reason: 'soak complete' }, (s) => {
         if (s.window?.id !== windowId || s.window.phase !== 'thawing')
@@ -1256,7 +1031,7 @@ class Engine implements QuiesceEngine {
       if (n?.sentAt) return true;
       if (n && n.by !== this.instanceId) {
         const rec = await this.#store.registry?.get?.(n.by).catch(() => null);
-        if (rec && !this.#expired(rec)) {
+        if (rec && !expired(rec, this.#clock.now(), this.#o)) {
           await this.#sleep(this.#o.heartbeatMs);
           continue;
         }
@@ -1308,7 +1083,7 @@ class Engine implements QuiesceEngine {
       this.#state.window?.id === windowId &&
       this.#state.window.phase === 'backfilling' &&
       this.#state.window.checklist?.controller === this.instanceId;
-    const waiter = this.#registryWaiter();
+    const waiter = this.#drain.registryWaiter();
     try {
       const canReplay = this.#participant && this.#handlers.size > 0;
       if (canReplay) {
@@ -1322,7 +1097,7 @@ class Engine implements QuiesceEngine {
         const now = this.#clock.now();
         records = registry ? await registry.list() : [];
         const replayers = records.filter(
-          (r) => r.id !== this.instanceId && r.replays && !this.#expired(r, now),
+          (r) => r.id !== this.instanceId && r.replays && !expired(r, now, this.#o),
         );
         if (!canReplay && replayers.length === 0) {
           this.#log.warn('quiesce: no live instance has replay handlers; closing without a backfill', {
@@ -1708,16 +1483,6 @@ class Engine implements QuiesceEngine {
     void this.#auditLog.append(this.#selfAudit('lease', `lease expired at ${leaseUntil}; writes refused`));
   }
 
-  /** Lease of a registry record: until when the instance may still start a write (its own clock). */
-  #leaseOf(r: InstanceRecord): number {
-    return r.leaseUntil ?? r.lastSeen + this.#o.leaseTtlMs;
-  }
-
-  /** True once an instance counts as stopped: its lease expired, plus the clock-skew margin. */
-  #expired(r: InstanceRecord, now = this.#clock.now()): boolean {
-    return now > this.#leaseOf(r) + this.#o.clockSkewMs;
-  }
-
   #applyFallback(): void {
     const fallback = this.#o.storeFallback;
     this.#fallback = fallback;
@@ -1825,7 +1590,7 @@ class Engine implements QuiesceEngine {
     if (registry) {
       try {
         for (const r of await registry.list()) {
-          instances.push({ ...r, live: !this.#expired(r, now), self: r.id === this.instanceId });
+          instances.push({ ...r, live: !expired(r, now, this.#o), self: r.id === this.instanceId });
         }
       } catch (err) {
         this.#storeError = errorMessage(err);
