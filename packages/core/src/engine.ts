@@ -1,9 +1,11 @@
 import { hostname } from 'node:os';
 import { type AuditEntry, type AuditLog, createMemoryAuditLog } from './audit.js';
+import { Backfill } from './backfill.js';
 import { createBypassCheck } from './bypass.js';
-import { type Checklist, emptyChecklist } from './checklist.js';
+import { emptyChecklist } from './checklist.js';
 import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
+import { ClosingChecklist } from './closingChecklist.js';
 import { recordReadHealth } from './closingRecord.js';
 import type { EngineContext } from './context.js';
 import {
@@ -19,14 +21,7 @@ import { EscalationPolicy } from './escalation.js'; // #18
 import { EngineEmitter, errorMessage, iso } from './events.js';
 import { guardJob, guardTool, type JobGuardHost } from './guards.js';
 import { InFlightTracker } from './inflight.js';
-import type {
-  IntentHandler,
-  IntentQueue,
-  IntentStats,
-  IntentStatus,
-  ReplayProgress,
-  ReplayReport,
-} from './intentQueue.js';
+import type { IntentHandler, IntentQueue, IntentStats, IntentStatus, ReplayReport } from './intentQueue.js';
 import { Intents } from './intents.js';
 import { Inventory, type InventoryEntry } from './inventory.js';
 import { expired, leaseOf } from './lease.js';
@@ -42,7 +37,7 @@ import { advance, modeOf, openWindowId, requirePhase } from './phases.js';
 import { ReadHealthWatcher } from './readHealth.js';
 import { DecisionRecorder } from './recorder.js';
 import { resolveRetryAfterOptions } from './retryAfter.js';
-import type { InstanceBackfill, InstanceRecord, StateStore } from './store.js';
+import type { InstanceRecord, StateStore } from './store.js';
 import { Transitions } from './transition.js';
 import type {
   EngineEvents,
@@ -77,8 +72,6 @@ import {
 } from './window.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** The driver writes backfill progress into the state at most this often (every write reaches every instance). */
-const PROGRESS_EVERY_MS = 1000;
 const OPEN_PHASES = new Set<Phase>(['freezing', 'frozen', 'thawing', 'backfilling']);
 
 export function createQuiesce(options: QuiesceOptions = {}): QuiesceEngine {
@@ -111,6 +104,8 @@ class Engine implements QuiesceEngine {
   readonly #intents: Intents;
   readonly #hooks: PhaseHooks;
   readonly #drain: Drain;
+  readonly #checklist: ClosingChecklist;
+  readonly #backfills: Backfill;
   readonly #log: Logger;
   readonly #auditLog: AuditLog;
   readonly #notifiers: readonly Notifier[];
@@ -129,7 +124,6 @@ class Engine implements QuiesceEngine {
   readonly #statusUrl: (id: string) => string;
   readonly #generateId: () => string;
   readonly #startedAt: string;
-  readonly #replayOptions: NonNullable<QuiesceOptions['replay']>;
 
   #state: QuiesceState = INITIAL_STATE;
   /** What decide() reads: read-only flag, lease (its own clock; Infinity when it holds none), refusal. */
@@ -148,18 +142,9 @@ class Engine implements QuiesceEngine {
   #heartbeatTimer: unknown = null;
   #windowTimer: unknown = null;
   #windowTimerKey = '';
-  #replayAbort: AbortController | null = null;
-  #backfill: ReplayProgress | null = null;
   #queueStats: IntentStats | null = null;
   #fenced = false;
   #fenceTimer: unknown = null;
-  #sweepTimer: unknown = null;
-  #sweeping = false;
-  #driving = new Set<string>();
-  #shareRuns = new Map<string, Promise<ReplayReport | null>>();
-  #myBackfill: InstanceBackfill | null = null;
-  #lastProgressWrite = 0;
-  #lastSweep = Number.NEGATIVE_INFINITY;
 
   constructor(options: QuiesceOptions) {
     const resolved = resolveOptions(options);
@@ -184,7 +169,6 @@ class Engine implements QuiesceEngine {
     this.#leased = resolved.leased;
     // Fail closed: a leased instance starts writes only once it has seen the store and renewed its lease.
     if (this.#leased) this.#view.leaseUntil = Number.NEGATIVE_INFINITY;
-    this.#replayOptions = resolved.replay;
     this.#o = resolved.timing;
     this.#statusUrl = resolved.statusUrl;
     this.#generateId = resolved.generateId;
@@ -231,6 +215,22 @@ class Engine implements QuiesceEngine {
       ackedVersion: () => this.#ackedVersion,
       transitions: this.#tx,
     });
+    this.#checklist = new ClosingChecklist(this.#ctx, {
+      state: () => this.#state,
+      transitions: this.#tx,
+      drain: this.#drain,
+      notify: (kind, w) => this.#notices.notify(kind, w),
+      readHealth: () => this.#health.report(),
+    });
+    this.#backfills = new Backfill(this.#ctx, {
+      state: () => this.#state,
+      readOnly: () => this.#view.readOnly,
+      track: (op) => this.track(op),
+      announce: () => this.#heartbeat(false, true),
+      drive: () => this.#drive(),
+      drain: this.#drain,
+      checklist: this.#checklist,
+    });
     this.#hooks = new PhaseHooks({
       clock: this.#clock,
       log: this.#log,
@@ -240,7 +240,7 @@ class Engine implements QuiesceEngine {
     this.#intents = new Intents(this.#ctx, {
       currentWindow: () => this.#state.window,
       fenced: () => this.#fenced,
-      backfillDue: () => this.#afterHandlers(),
+      backfillDue: () => this.#backfills.due(),
     });
     // ---- escalation policy (#18): the policy lives in escalation.ts; the engine lends it a compare-and-set.
     this.#escalation = options.escalation
@@ -321,8 +321,7 @@ class Engine implements QuiesceEngine {
     this.#clock.clearTimeout(this.#heartbeatTimer);
     this.#clock.clearTimeout(this.#windowTimer);
     this.#clock.clearTimeout(this.#fenceTimer);
-    this.#clock.clearTimeout(this.#sweepTimer);
-    this.#replayAbort?.abort();
+    this.#backfills.close();
     this.#escalation?.close(); // #18
     // Notifiers stop retrying at once (a dead endpoint must not hold the shutdown for its whole budget).
     const noticesClosed = this.#notices.close();
@@ -643,7 +642,7 @@ class Engine implements QuiesceEngine {
       if (next.window && phase && phase !== prevPhase) await this.#hooks.runPhase(phase, next.window);
       this.#emit('phase', phase, next.window, prevPhase);
     }
-    if (this.#view.readOnly && !wasReadOnly) this.#replayAbort?.abort();
+    if (this.#view.readOnly && !wasReadOnly) this.#backfills.stop();
     if (
       phase === 'backfilling' &&
       phase !== prevPhase &&
@@ -651,7 +650,7 @@ class Engine implements QuiesceEngine {
       this.#handlers.size > 0 &&
       this.#started
     ) {
-      void this.#replayShare(next.window!.id);
+      void this.#backfills.share(next.window!.id);
     }
     if (!this.#view.readOnly && wasReadOnly) for (const l of this.#writableListeners) l();
     this.#armWindowTimer();
@@ -784,10 +783,6 @@ class Engine implements QuiesceEngine {
     }
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((r) => this.#clock.setTimeout(r, ms));
-  }
-
   // ---------------------------------------------------------------- driving, takeover, supervision
 
   /** Run whatever the current window needs from its controller, when that is this instance. */
@@ -797,8 +792,8 @@ class Engine implements QuiesceEngine {
     if (this.#announcing > 0 && w?.phase === 'freezing') return;
     if (!w || this.#ctx.life.closed || w.checklist?.controller !== this.instanceId) return;
     if (w.phase === 'freezing') void this.#drain.confirmFreeze(w.id);
-    else if (w.phase === 'thawing') void this.#runChecklist(w.id);
-    else if (w.phase === 'backfilling') void this.#driveBackfill(w.id);
+    else if (w.phase === 'thawing') void this.#checklist.run(w.id);
+    else if (w.phase === 'backfilling') void this.#backfills.drive(w.id);
   }
 
   #missingSince = new Map<string, number>();
@@ -812,7 +807,7 @@ class Engine implements QuiesceEngine {
     if (this.#ctx.life.closed) return;
     const w = this.#state.window;
     if (!w || !OPEN_PHASES.has(w.phase)) {
-      this.#maybeSweep();
+      this.#backfills.sweep();
       return;
     }
     if (!this.#store.writable) return;
@@ -939,413 +934,8 @@ class Engine implements QuiesceEngine {
     }
   }
 
-  // ---------------------------------------------------------------- end of window checklist
-
-  /** Patch the window's durable checklist (silent if the window moved on). */
-  #updateChecklist(windowId: string, patch: (c: Checklist) => Checklist): Promise<void> {
-    return this.#tx.updateWindow(windowId, (w) => ({
-      ...w,
-      checklist: patch(w.checklist ?? emptyChecklist(null)),
-    }));
-  }
-
-  /**
-   * Writes are back on (thawing) → thaw confirmed → soak → closure notice → backfill → closed. Each
-   * step's progress is in the store, so whoever drives the window next resumes where this stopped.
-   */
-  async #runChecklist(windowId: string): Promise<void> {
-    const key = `${windowId}:thawing`;
-    if (this.#driving.has(key)) return;
-    this.#driving.add(key);
-    const still = () =>
-      !this.#ctx.life.closed &&
-      this.#state.window?.id === windowId &&
-      this.#state.window.phase === 'thawing' &&
-      this.#state.window.checklist?.controller === this.instanceId;
-    try {
-      let w = this.#state.window;
-      if (!w || !still()) return;
-      if (!w.checklist?.thaw) {
-        const version = w.checklist?.thawVersion ?? this.#state.version;
-        const since = Date.parse(w.endedAt ?? iso(this.#clock.now()));
-        const result = await this.#drain.confirm('thaw', windowId, version, 'thawing', since);
-        if (!result) return;
-        await this.#updateChecklist(windowId, (c) => ({ ...c, thaw: result.confirmation }));
-        await this.#drain.dropFenced(result.stragglers.filter((x) => x.reason === 'fenced'));
-      }
-      w = this.#state.window!;
-      const soakFrom = Date.parse(w.checklist?.soakStartedAt ?? w.endedAt ?? iso(this.#clock.now()));
-      const soakMs = w.checklist?.soakMs ?? this.#o.soakMs;
-      const remaining = soakFrom + soakMs - this.#clock.now();
-      if (remaining > 0) await this.#sleep(remaining);
-      if (!still()) return;
-      if (!(await this.#closureNotice(windowId))) return;
-      if (!still()) return;
-      // An instance that cannot replay hands the backfill to one that can (a CLI, say).
-      const heir = this.#handlers.size > 0 && this.#participant ? null : await this.#drain.pickLive(true);
-      const now = iso(this.#clock.now());
-      await this.#tx.transition({ action: 'phase', actor: 'controller', reason: 'soak complete' }, (s) => {
-        if (s.window?.id !== windowId || s.window.phase !== 'thawing')
-          throw new QuiesceError('NOT_FOUND', 'moved on');
-        const w = s.window;
-        const c = w.checklist ?? emptyChecklist(this.instanceId);
-        return advance(s, now, () => ({
-          window: {
-            ...w,
-            phase: requirePhase(w.phase, 'soak-complete'),
-            checklist: {
-              ...c,
-              ...(heir ? { controller: heir } : {}),
-              backfill: c.backfill ?? {
-                startedAt: now,
-                done: 0,
-                total: 0,
-                applied: 0,
-                failed: 0,
-                byInstance: {},
-                updatedAt: now,
-              },
-            },
-          },
-        }));
-      });
-    } catch (err) {
-      if (err instanceof QuiesceError && err.code === 'NOT_FOUND') return;
-      this.#log.error('quiesce: end-of-window checklist failed', { windowId, error: errorMessage(err) });
-    } finally {
-      this.#driving.delete(key);
-    }
-  }
-
-  /**
-   * Send the closure notice once: claim it in the store first, send, then mark it sent. A claim left
-   * by a controller whose lease expired is taken over (the notice is then re-sent: notifiers get the
-   * window's notice record to tell). False when the window moved on.
-   */
-  async #closureNotice(windowId: string): Promise<boolean> {
-    for (;;) {
-      const w = this.#state.window;
-      if (this.#ctx.life.closed || w?.id !== windowId || w.phase !== 'thawing') return false;
-      if (w.checklist?.controller !== this.instanceId) return false;
-      const n = w.checklist?.closureNotice ?? null;
-      if (n?.sentAt) return true;
-      if (n && n.by !== this.instanceId) {
-        const rec = await this.#store.registry?.get?.(n.by).catch(() => null);
-        if (rec && !expired(rec, this.#clock.now(), this.#o)) {
-          await this.#sleep(this.#o.heartbeatMs);
-          continue;
-        }
-      }
-      if (!n || n.by !== this.instanceId) {
-        const health = this.#health.report();
-        const claimedAt = iso(this.#clock.now());
-        let won = false;
-        await this.#tx.updateWindow(windowId, (cur) => {
-          const c = cur.checklist ?? emptyChecklist(null);
-          const now = c.closureNotice;
-          if (cur.phase !== 'thawing' || now?.sentAt || (now?.by ?? null) !== (n?.by ?? null)) return cur;
-          won = true;
-          return {
-            ...cur,
-            report: cur.report.readHealth ? cur.report : { ...cur.report, readHealth: health },
-            checklist: { ...c, closureNotice: { by: this.instanceId, claimedAt, sentAt: null } },
-          };
-        });
-        if (!won) {
-          // Someone else claimed it meanwhile, or the update did not go through: look again.
-          if ((this.#state.window?.checklist?.closureNotice?.by ?? null) === (n?.by ?? null))
-            await this.#sleep(Math.min(this.#o.heartbeatMs, 250));
-          continue;
-        }
-      }
-      const current = this.#state.window;
-      if (!current || current.id !== windowId) return false;
-      await this.#notices.notify('ended', current);
-      await this.#updateChecklist(windowId, (c) =>
-        c.closureNotice?.by === this.instanceId
-          ? { ...c, closureNotice: { ...c.closureNotice, sentAt: iso(this.#clock.now()) } }
-          : c,
-      );
-      return true;
-    }
-  }
-
-  /**
-   * The controller's part of the backfill: replay its own share, wait until every live instance that
-   * replays has finished its share (or lost its lease), then close with everyone's totals.
-   */
-  async #driveBackfill(windowId: string): Promise<void> {
-    const key = `${windowId}:backfilling`;
-    if (this.#driving.has(key)) return;
-    this.#driving.add(key);
-    const still = () =>
-      !this.#ctx.life.closed &&
-      this.#state.window?.id === windowId &&
-      this.#state.window.phase === 'backfilling' &&
-      this.#state.window.checklist?.controller === this.instanceId;
-    const waiter = this.#drain.registryWaiter();
-    try {
-      const canReplay = this.#participant && this.#handlers.size > 0;
-      if (canReplay) {
-        const report = await this.#replayShare(windowId);
-        if (!report || report.paused || !still()) return;
-      }
-      const registry = this.#store.registry;
-      let records: InstanceRecord[] = [];
-      for (;;) {
-        if (!still()) return;
-        const now = this.#clock.now();
-        records = registry ? await registry.list() : [];
-        const replayers = records.filter(
-          (r) => r.id !== this.instanceId && r.replays && !expired(r, now, this.#o),
-        );
-        if (!canReplay && replayers.length === 0) {
-          this.#log.warn('quiesce: no live instance has replay handlers; closing without a backfill', {
-            windowId,
-          });
-          await this.#close(
-            windowId,
-            {
-              skipped: 'no live instance has replay handlers',
-              done: 0,
-              total: 0,
-              applied: 0,
-              failed: 0,
-              paused: false,
-            },
-            null,
-            {},
-          );
-          return;
-        }
-        const pending = replayers.filter((r) => !(r.backfill?.windowId === windowId && r.backfill.finished));
-        if (pending.length === 0) break;
-        await waiter.wait(Math.min(250, this.#o.heartbeatMs));
-      }
-      // A shared queue (pg-boss) may still hold intents queued late: replay them before closing.
-      let stats = await this.#queue.stats().catch(() => null);
-      if (canReplay && stats && stats.depth > 0 && still()) {
-        const again = await this.#replayShare(windowId);
-        if (!again || again.paused || !still()) return;
-        stats = await this.#queue.stats().catch(() => null);
-      }
-      const byInstance: Record<string, { done: number; total: number; applied: number; failed: number }> = {};
-      for (const r of records) {
-        if (r.id !== this.instanceId && r.backfill?.windowId === windowId) {
-          const { done, total, applied, failed } = r.backfill;
-          byInstance[r.id] = { done, total, applied, failed };
-        }
-      }
-      if (this.#myBackfill?.windowId === windowId) {
-        const { done, total, applied, failed } = this.#myBackfill;
-        byInstance[this.instanceId] = { done, total, applied, failed };
-      }
-      const sum = { done: 0, total: 0, applied: 0, failed: 0 };
-      for (const b of Object.values(byInstance)) {
-        sum.done += b.done;
-        sum.total += b.total;
-        sum.applied += b.applied;
-        sum.failed += b.failed;
-      }
-      await this.#close(windowId, { ...sum, paused: false }, stats?.depth ?? null, byInstance);
-    } catch (err) {
-      if (err instanceof QuiesceError && err.code === 'NOT_FOUND') return;
-      this.#log.error('quiesce: backfill failed', { windowId, error: errorMessage(err) });
-    } finally {
-      waiter.close();
-      this.#driving.delete(key);
-    }
-  }
-
-  /**
-   * This instance's share of a window's backfill (every instance with handlers replays its queue
-   * when it applies `backfilling`); the totals go in its registry record, announced when finished.
-   */
-  #replayShare(windowId: string): Promise<ReplayReport | null> {
-    const running = this.#shareRuns.get(windowId);
-    if (running) return running;
-    const run = this.#runShare(windowId).finally(() => this.#shareRuns.delete(windowId));
-    this.#shareRuns.set(windowId, run);
-    return run;
-  }
-
-  async #runShare(windowId: string): Promise<ReplayReport | null> {
-    const driver = () => this.#state.window?.checklist?.controller === this.instanceId;
-    try {
-      const before = this.#myBackfill?.windowId === windowId ? this.#myBackfill : null;
-      this.#myBackfill = before ?? { windowId, done: 0, total: 0, applied: 0, failed: 0, finished: false };
-      this.#myBackfill.finished = false;
-      const base = { ...this.#myBackfill };
-      const report = await this.#replay((p) => {
-        this.#myBackfill = {
-          windowId,
-          done: base.done + p.done,
-          total: base.done + p.total,
-          applied: base.applied + p.applied,
-          failed: base.failed + p.failed,
-          finished: false,
-        };
-        // The controller keeps the store's record of the backfill current (coarsely: it reaches everyone).
-        const now = this.#clock.now();
-        if (driver() && now - this.#lastProgressWrite >= PROGRESS_EVERY_MS) {
-          this.#lastProgressWrite = now;
-          const mine = { ...this.#myBackfill };
-          void this.#updateChecklist(windowId, (c) => ({
-            ...c,
-            backfill: {
-              startedAt: c.backfill?.startedAt ?? iso(now),
-              byInstance: c.backfill?.byInstance ?? {},
-              done: mine.done,
-              total: mine.total,
-              applied: mine.applied,
-              failed: mine.failed,
-              updatedAt: iso(now),
-            },
-          }));
-        }
-      });
-      if (!report.paused && this.#myBackfill.windowId === windowId) {
-        this.#myBackfill = { ...this.#myBackfill, finished: true };
-        await this.#heartbeat(false, true);
-      }
-      return report;
-    } catch (err) {
-      this.#log.error('quiesce: replay failed', { windowId, error: errorMessage(err) });
-      return null;
-    }
-  }
-
-  async #close(
-    windowId: string,
-    backfill: ReplayReport | (ReplayReport & { skipped: string }),
-    remaining: number | null,
-    byInstance: Record<string, { done: number; total: number; applied: number; failed: number }>,
-  ): Promise<void> {
-    const closed = await this.#tx.transition(
-      { action: 'phase', actor: 'controller', reason: 'backfill complete' },
-      (s) => {
-        if (s.window?.id !== windowId || s.window.phase !== 'backfilling')
-          throw new QuiesceError('NOT_FOUND', 'moved on');
-        const now = iso(this.#clock.now());
-        const w = s.window;
-        const c = w.checklist ?? emptyChecklist(this.instanceId);
-        return advance(s, now, () => ({
-          window: {
-            ...w,
-            phase: requirePhase(w.phase, 'backfill-complete'),
-            closedAt: now,
-            report: { ...w.report, backfill: { ...backfill, remaining } },
-            checklist: {
-              ...c,
-              backfill: {
-                startedAt: c.backfill?.startedAt ?? null,
-                done: backfill.done,
-                total: backfill.total,
-                applied: backfill.applied,
-                failed: backfill.failed,
-                byInstance,
-                updatedAt: now,
-              },
-            },
-          },
-        }));
-      },
-    );
-    void this.#notices.notify('closed', closed.window!);
-  }
-
-  /** Replay stranded intents (queued while no window was open, or left by a closed one). */
-  #maybeSweep(force = false): void {
-    const now = this.#clock.now();
-    if (this.#sweeping || this.#ctx.life.closed || !this.#participant || this.#handlers.size === 0) return;
-    if (!force && now - this.#lastSweep < this.#o.sweepMs) return;
-    const w = this.#state.window;
-    if (w && OPEN_PHASES.has(w.phase)) return;
-    if (this.#view.readOnly) return;
-    this.#sweeping = true;
-    this.#lastSweep = now;
-    void (async () => {
-      try {
-        const stats = await this.#queue.stats();
-        if (stats.depth === 0) return;
-        const report = await this.#replay(() => {});
-        if (report.total > 0)
-          this.#log.warn('quiesce: replayed intents queued outside a window (stranded)', { ...report });
-      } catch (err) {
-        this.#log.warn('quiesce: sweep of stranded intents failed', { error: errorMessage(err) });
-      } finally {
-        this.#sweeping = false;
-      }
-    })();
-  }
-
-  /** Debounced: handlers tend to be registered in a burst; replay only once they all are. */
-  #afterHandlers(): void {
-    this.#clock.clearTimeout(this.#sweepTimer);
-    this.#sweepTimer = this.#clock.setTimeout(() => {
-      if (this.#ctx.life.closed || !this.#started) return;
-      const w = this.#state.window;
-      if (w?.phase === 'backfilling' && this.#participant) {
-        void this.#replayShare(w.id);
-        this.#drive();
-      } else this.#maybeSweep(true);
-    }, this.#o.heartbeatMs);
-  }
-
   backfill(): Promise<ReplayReport> {
-    return this.#replay(() => {});
-  }
-
-  async #replay(onProgress: (p: ReplayProgress) => void): Promise<ReplayReport> {
-    if (this.#view.readOnly)
-      throw new QuiesceError('WINDOW_CONFLICT', 'backfill: writes are still refused; end the window first');
-    const ctrl = new AbortController();
-    this.#replayAbort?.abort();
-    this.#replayAbort = ctrl;
-    const rate = this.#replayOptions.ratePerSecond ?? 200;
-    const gapMs = rate > 0 ? 1000 / rate : 0;
-    let nextAt = 0;
-    // A replayed intent is a write: a window that begins meanwhile waits for it to finish.
-    const handlers = new Map<string, IntentHandler>();
-    for (const [name, handler] of this.#handlers) {
-      const op: Operation = { surface: 'custom', name: `replay ${name}` };
-      handlers.set(name, async (payload, ctx) => {
-        // Paced: yield to the event loop (reads are served between replays), then keep to the cap.
-        await new Promise<void>((r) => setImmediate(r));
-        if (gapMs > 0) {
-          const t = performance.now();
-          nextAt = Math.max(nextAt + gapMs, t);
-          if (nextAt > t) await new Promise<void>((r) => setTimeout(r, nextAt - t));
-        }
-        if (this.#view.readOnly) {
-          ctrl.abort();
-          throw new QuiesceError('WINDOW_CONFLICT', 'replay stopped: writes are refused again');
-        }
-        const h = this.track(op);
-        try {
-          return await handler(payload, ctx);
-        } finally {
-          h.done();
-        }
-      });
-    }
-    const { ratePerSecond: _rate, ...replayOptions } = this.#replayOptions;
-    const report = await this.#queue.replay({
-      ...replayOptions,
-      handlers,
-      signal: ctrl.signal,
-      onProgress: (p) => {
-        this.#backfill = p;
-        this.#emit('backfill-progress', p);
-        onProgress(p);
-      },
-    });
-    if (this.#replayAbort === ctrl) this.#replayAbort = null;
-    this.#metrics.replayed('applied', report.applied);
-    this.#metrics.replayed('failed', report.failed);
-    if (report.paused)
-      this.#log.info('quiesce: backfill paused (a new window, or this instance was fenced)', { ...report });
-    return report;
+    return this.#backfills.run(() => {});
   }
 
   // ---------------------------------------------------------------- heartbeat, poll, fallback
@@ -1377,7 +967,7 @@ class Engine implements QuiesceEngine {
       inFlight: this.#inflight.count,
       ...(oldest ? { oldestOperation: oldest.name, oldestSince: oldest.since } : {}),
       ...(this.#handlers.size > 0 ? { replays: true } : {}),
-      ...(this.#myBackfill ? { backfill: { ...this.#myBackfill } } : {}),
+      ...(this.#backfills.mine ? { backfill: { ...this.#backfills.mine } } : {}),
     };
   }
 
@@ -1472,7 +1062,7 @@ class Engine implements QuiesceEngine {
     if (this.#fenced || this.#ctx.life.closed) return;
     this.#fenced = true;
     this.#recompute();
-    this.#replayAbort?.abort();
+    this.#backfills.stop();
     const leaseUntil = Number.isFinite(this.#view.leaseUntil) ? iso(this.#view.leaseUntil) : null;
     this.#metrics.fallback('read-only');
     this.#log.error(
@@ -1641,7 +1231,7 @@ class Engine implements QuiesceEngine {
       queuedOutsideWindow: this.#intents.queuedOutsideWindow,
       counters: structuredClone(this.#metrics.counts),
       queue: this.#queueStats,
-      backfill: this.#backfill,
+      backfill: this.#backfills.progress,
       readHealth: this.#health.report(),
     };
   }
