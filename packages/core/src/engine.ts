@@ -24,7 +24,7 @@ import { InFlightTracker } from './inflight.js';
 import type { IntentHandler, IntentQueue, IntentStats, IntentStatus, ReplayReport } from './intentQueue.js';
 import { Intents } from './intents.js';
 import { Inventory, type InventoryEntry } from './inventory.js';
-import { expired, leaseOf } from './lease.js';
+import { expired } from './lease.js';
 import { createMemoryIntentQueue } from './memoryIntentQueue.js';
 import { createMemoryStore } from './memoryStore.js';
 import { QuiesceMetrics } from './metrics.js';
@@ -33,11 +33,12 @@ import { type Logger, type Notifier, silentLogger } from './notifier.js';
 import type { Decision, Operation } from './operation.js';
 import { resolveOptions, type Timing } from './options.js';
 import { PhaseHooks } from './phaseHooks.js';
-import { advance, modeOf, openWindowId, requirePhase } from './phases.js';
+import { advance, modeOf, requirePhase } from './phases.js';
 import { ReadHealthWatcher } from './readHealth.js';
 import { DecisionRecorder } from './recorder.js';
 import { resolveRetryAfterOptions } from './retryAfter.js';
 import type { InstanceRecord, StateStore } from './store.js';
+import { Supervision } from './supervision.js';
 import { Transitions } from './transition.js';
 import type {
   EngineEvents,
@@ -67,12 +68,10 @@ import {
   parseOrThrow,
   type QuiesceState,
   type ScheduleInput,
-  type Straggler,
   scheduleInputSchema,
 } from './window.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
-const OPEN_PHASES = new Set<Phase>(['freezing', 'frozen', 'thawing', 'backfilling']);
 
 export function createQuiesce(options: QuiesceOptions = {}): QuiesceEngine {
   const engine = new Engine(options);
@@ -106,6 +105,7 @@ class Engine implements QuiesceEngine {
   readonly #drain: Drain;
   readonly #checklist: ClosingChecklist;
   readonly #backfills: Backfill;
+  readonly #supervision: Supervision;
   readonly #log: Logger;
   readonly #auditLog: AuditLog;
   readonly #notifiers: readonly Notifier[];
@@ -227,9 +227,18 @@ class Engine implements QuiesceEngine {
       readOnly: () => this.#view.readOnly,
       track: (op) => this.track(op),
       announce: () => this.#heartbeat(false, true),
-      drive: () => this.#drive(),
+      drive: () => this.#supervision.drive(),
       drain: this.#drain,
       checklist: this.#checklist,
+    });
+    this.#supervision = new Supervision(this.#ctx, {
+      state: () => this.#state,
+      readOnly: () => this.#view.readOnly,
+      announcing: () => this.#announcing > 0,
+      transitions: this.#tx,
+      drain: this.#drain,
+      checklist: this.#checklist,
+      backfill: this.#backfills,
     });
     this.#hooks = new PhaseHooks({
       clock: this.#clock,
@@ -393,7 +402,7 @@ class Engine implements QuiesceEngine {
       .finally(() => this.#announcing--);
     const w = state.window!;
     void this.#notices.notify('started', w);
-    this.#drive();
+    this.#supervision.drive();
     return w;
   }
 
@@ -516,7 +525,7 @@ class Engine implements QuiesceEngine {
     });
     const w = state.window!;
     if (cancelled) void this.#notices.notify('ended', w);
-    else this.#drive();
+    else this.#supervision.drive();
     return w;
   }
 
@@ -632,9 +641,7 @@ class Engine implements QuiesceEngine {
     this.#state = next;
     const wasReadOnly = this.#view.readOnly;
     this.#recompute();
-    // Lease bookkeeping is per open window: drop it once that window closed or was replaced.
-    const open = openWindowId(next);
-    for (const id of this.#missingSince.keys()) if (id !== open) this.#missingSince.delete(id);
+    this.#supervision.applied(next);
     this.#emit('state', next, prev);
     const prevPhase = prev.window?.id === next.window?.id ? (prev.window?.phase ?? null) : null;
     const phase = next.window?.phase ?? null;
@@ -658,7 +665,7 @@ class Engine implements QuiesceEngine {
     // Acknowledge at once only while a controller waits for it (a freeze or a thaw being confirmed);
     // any other version rides on the next heartbeat. Nobody else hears of it.
     if (this.#started && (phase === 'freezing' || phase === 'thawing')) void this.#heartbeat(false, true);
-    this.#drive();
+    this.#supervision.drive();
   }
 
   #recompute(): void {
@@ -775,7 +782,7 @@ class Engine implements QuiesceEngine {
         })
         .finally(() => this.#announcing--);
       void this.#notices.notify('started', state.window!);
-      this.#drive();
+      this.#supervision.drive();
     } catch (err) {
       // Another instance won the race, or the window was cancelled.
       if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND'))
@@ -783,156 +790,7 @@ class Engine implements QuiesceEngine {
     }
   }
 
-  // ---------------------------------------------------------------- driving, takeover, supervision
-
-  /** Run whatever the current window needs from its controller, when that is this instance. */
-  #drive(): void {
-    const w = this.#state.window;
-    // begin() announces the window before it starts confirming it.
-    if (this.#announcing > 0 && w?.phase === 'freezing') return;
-    if (!w || this.#ctx.life.closed || w.checklist?.controller !== this.instanceId) return;
-    if (w.phase === 'freezing') void this.#drain.confirmFreeze(w.id);
-    else if (w.phase === 'thawing') void this.#checklist.run(w.id);
-    else if (w.phase === 'backfilling') void this.#backfills.drive(w.id);
-  }
-
-  #missingSince = new Map<string, number>();
   #announcing = 0;
-
-  /**
-   * Every heartbeat: the controller names instances whose lease expired; any other participant
-   * checks the controller's lease (one record) and takes the window over once it has expired.
-   */
-  async #tick(): Promise<void> {
-    if (this.#ctx.life.closed) return;
-    const w = this.#state.window;
-    if (!w || !OPEN_PHASES.has(w.phase)) {
-      this.#backfills.sweep();
-      return;
-    }
-    if (!this.#store.writable) return;
-    const controller = w.checklist?.controller ?? null;
-    if (controller === this.instanceId) {
-      if (w.phase !== 'freezing') await this.#nameLost(w.id);
-      this.#drive();
-      return;
-    }
-    const registry = this.#store.registry;
-    if (!this.#participant || !registry || this.#view.readOnly !== isReadOnlyPhase(w.phase)) return;
-    const now = this.#clock.now();
-    const rec = controller
-      ? registry.get
-        ? await registry.get(controller)
-        : ((await registry.list()).find((r) => r.id === controller) ?? null)
-      : null;
-    if (rec && !expired(rec, now, this.#o)) {
-      this.#missingSince.delete(w.id);
-      return;
-    }
-    // A controller with no record holds no lease (a CLI, or one already dropped): give it one
-    // lease's time from when this instance first saw it missing.
-    if (!rec && !this.#missingSince.has(w.id)) this.#missingSince.set(w.id, now);
-    const goneAt = rec
-      ? leaseOf(rec, this.#o) + this.#o.clockSkewMs
-      : this.#missingSince.get(w.id)! + this.#o.leaseTtlMs + this.#o.clockSkewMs;
-    if (now <= goneAt) return;
-    // Instances that can replay get the first chance at a thaw or backfill; the others step in only if none does.
-    if ((w.phase === 'thawing' || w.phase === 'backfilling') && this.#handlers.size === 0) {
-      if (now <= goneAt + 2 * this.#o.leaseTtlMs) return;
-    }
-    await this.#takeOver(w.id, controller);
-  }
-
-  async #takeOver(windowId: string, from: string | null): Promise<void> {
-    const at = iso(this.#clock.now());
-    try {
-      const s = await this.#tx.transition(
-        {
-          action: 'takeover',
-          actor: this.instanceId,
-          reason: from ? `controller ${from} lost its lease` : 'the window had no controller holding a lease',
-        },
-        (cur) => {
-          const w = cur.window;
-          if (w?.id !== windowId || !OPEN_PHASES.has(w.phase) || (w.checklist?.controller ?? null) !== from)
-            throw new QuiesceError('NOT_FOUND', 'moved on');
-          const c = w.checklist ?? emptyChecklist(null);
-          return advance(cur, at, () => ({
-            window: {
-              ...w,
-              checklist: {
-                ...c,
-                controller: this.instanceId,
-                takeovers: [...c.takeovers, { from, by: this.instanceId, at, phase: w.phase }],
-              },
-            },
-          }));
-        },
-      );
-      const phase = s.window!.phase;
-      this.#log.warn('quiesce: took over the window from a controller whose lease expired', {
-        windowId,
-        from,
-        phase,
-      });
-      this.#emit('takeover', { windowId, from, phase });
-      this.#drive();
-    } catch (err) {
-      if (err instanceof QuiesceError && (err.code === 'NOT_FOUND' || err.code === 'VERSION_CONFLICT'))
-        return;
-      this.#log.warn('quiesce: takeover failed', { windowId, error: errorMessage(err) });
-    }
-  }
-
-  /** The controller names and drops instances whose lease expired during the window. */
-  async #nameLost(windowId: string): Promise<void> {
-    const registry = this.#store.registry;
-    if (!registry) return;
-    const now = this.#clock.now();
-    const lost: Straggler[] = [];
-    for (const r of await registry.list()) {
-      if (r.id === this.instanceId || !expired(r, now, this.#o)) continue;
-      lost.push({
-        instanceId: r.id,
-        inFlight: r.inFlight,
-        ackedVersion: r.ackedVersion,
-        reason: 'lost',
-        leaseUntil: iso(leaseOf(r, this.#o)),
-        lastSeen: r.lastSeen,
-        ...(r.oldestOperation ? { oldestOperation: r.oldestOperation } : {}),
-      });
-    }
-    if (lost.length === 0) return;
-    let added: Straggler[] = [];
-    await this.#tx.updateWindow(windowId, (w) => {
-      const known = new Set(w.stragglers.map((s) => s.instanceId));
-      added = lost.filter((l) => !known.has(l.instanceId));
-      return { ...w, stragglers: [...w.stragglers, ...added] };
-    });
-    await this.#drain.dropFenced(lost);
-    for (const l of added) {
-      this.#log.warn('quiesce: instance lost during the window (its lease expired); dropped and named', {
-        instanceId: l.instanceId,
-        leaseUntil: l.leaseUntil,
-        windowId,
-      });
-      this.#emit('instance-lost', l);
-      const s = this.#state;
-      const entry: AuditEntry = {
-        at: iso(now),
-        actor: this.instanceId,
-        action: 'lease',
-        reason: `instance ${l.instanceId} lost: its lease expired at ${l.leaseUntil}`,
-        windowId,
-        from: { mode: s.mode, phase: s.window?.phase ?? null },
-        to: { mode: s.mode, phase: s.window?.phase ?? null },
-        version: s.version,
-        details: { instanceId: l.instanceId, leaseUntil: l.leaseUntil, inFlight: l.inFlight },
-      };
-      await this.#auditLog.append(entry).catch(() => {});
-      this.#emit('audit', entry);
-    }
-  }
 
   backfill(): Promise<ReplayReport> {
     return this.#backfills.run(() => {});
@@ -946,9 +804,9 @@ class Engine implements QuiesceEngine {
     const delay = Math.round(this.#o.heartbeatMs * (0.9 + 0.2 * Math.random()));
     this.#heartbeatTimer = this.#clock.setTimeout(async () => {
       await this.#heartbeat();
-      await this.#tick().catch((err) =>
-        this.#log.error('quiesce: window supervision failed', { error: errorMessage(err) }),
-      );
+      await this.#supervision
+        .tick()
+        .catch((err) => this.#log.error('quiesce: window supervision failed', { error: errorMessage(err) }));
       this.#scheduleHeartbeat();
     }, delay);
   }
