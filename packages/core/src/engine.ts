@@ -2,7 +2,6 @@ import { hostname } from 'node:os';
 import { type AuditEntry, type AuditLog, createMemoryAuditLog } from './audit.js';
 import { Backfill } from './backfill.js';
 import { createBypassCheck } from './bypass.js';
-import { emptyChecklist } from './checklist.js';
 import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
 import { type Clock, systemClock } from './clock.js';
 import { ClosingChecklist } from './closingChecklist.js';
@@ -16,7 +15,6 @@ import {
   type RefusalTemplate,
 } from './decider.js';
 import { Drain } from './drain.js';
-import { QuiesceError } from './errors.js';
 import { EscalationPolicy } from './escalation.js'; // #18
 import { EngineEmitter, errorMessage, iso } from './events.js';
 import { guardJob, guardTool, type JobGuardHost } from './guards.js';
@@ -33,7 +31,6 @@ import { type Logger, type Notifier, silentLogger } from './notifier.js';
 import type { Decision, Operation } from './operation.js';
 import { resolveOptions, type Timing } from './options.js';
 import { PhaseHooks } from './phaseHooks.js';
-import { advance, modeOf, requirePhase } from './phases.js';
 import { ReadHealthWatcher } from './readHealth.js';
 import { DecisionRecorder } from './recorder.js';
 import { resolveRetryAfterOptions } from './retryAfter.js';
@@ -56,22 +53,16 @@ import type {
 } from './types.js';
 import {
   type BeginInput,
-  beginInputSchema,
   type EndInput,
   type ExtendInput,
-  endInputSchema,
-  extendInputSchema,
   INITIAL_STATE,
-  isReadOnlyPhase,
   type MaintenanceWindow,
   type Phase,
-  parseOrThrow,
   type QuiesceState,
   type ScheduleInput,
-  scheduleInputSchema,
 } from './window.js';
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
+import { WindowController } from './windowController.js';
+import { MAX_TIMER_MS, WindowTimer } from './windowTimer.js';
 
 export function createQuiesce(options: QuiesceOptions = {}): QuiesceEngine {
   const engine = new Engine(options);
@@ -106,6 +97,8 @@ class Engine implements QuiesceEngine {
   readonly #checklist: ClosingChecklist;
   readonly #backfills: Backfill;
   readonly #supervision: Supervision;
+  readonly #controller: WindowController;
+  readonly #windowTimer: WindowTimer;
   readonly #log: Logger;
   readonly #auditLog: AuditLog;
   readonly #notifiers: readonly Notifier[];
@@ -140,8 +133,6 @@ class Engine implements QuiesceEngine {
   #started: Promise<void> | null = null;
   #unsubscribe: (() => void) | null = null;
   #heartbeatTimer: unknown = null;
-  #windowTimer: unknown = null;
-  #windowTimerKey = '';
   #queueStats: IntentStats | null = null;
   #fenced = false;
   #fenceTimer: unknown = null;
@@ -234,11 +225,27 @@ class Engine implements QuiesceEngine {
     this.#supervision = new Supervision(this.#ctx, {
       state: () => this.#state,
       readOnly: () => this.#view.readOnly,
-      announcing: () => this.#announcing > 0,
+      announcing: () => this.#controller.announcing,
       transitions: this.#tx,
       drain: this.#drain,
       checklist: this.#checklist,
       backfill: this.#backfills,
+    });
+    this.#controller = new WindowController(this.#ctx, {
+      start: () => this.start(),
+      state: () => this.#state,
+      transitions: this.#tx,
+      drain: this.#drain,
+      notify: (kind, w) => this.#notices.notify(kind, w),
+      drive: () => this.#supervision.drive(),
+      beforeThaw: (w) => this.#hooks.runBeforeThaw(w),
+    });
+    this.#windowTimer = new WindowTimer({
+      clock: this.#clock,
+      log: this.#log,
+      window: () => this.#state.window,
+      start: (id) => this.#controller.startScheduled(id),
+      end: () => this.#controller.end({ actor: 'schedule', reason: 'window reached its end time' }),
     });
     this.#hooks = new PhaseHooks({
       clock: this.#clock,
@@ -328,7 +335,7 @@ class Engine implements QuiesceEngine {
     if (this.#ctx.life.closed) return;
     this.#ctx.life.closed = true;
     this.#clock.clearTimeout(this.#heartbeatTimer);
-    this.#clock.clearTimeout(this.#windowTimer);
+    this.#windowTimer.close();
     this.#clock.clearTimeout(this.#fenceTimer);
     this.#backfills.close();
     this.#escalation?.close(); // #18
@@ -378,250 +385,24 @@ class Engine implements QuiesceEngine {
 
   // ---------------------------------------------------------------- windows
 
-  async begin(input: BeginInput): Promise<MaintenanceWindow> {
-    const v = parseOrThrow(beginInputSchema, input, 'begin');
-    await this.start();
-    const now = this.#clock.now();
-    if (v.endsAt && Date.parse(v.endsAt) <= now) {
-      throw new QuiesceError('INVALID_INPUT', 'begin: endsAt: must be in the future', { field: 'endsAt' });
-    }
-    this.#announcing++;
-    const state = await this.#tx
-      .transition({ action: 'begin', actor: v.actor, reason: v.reason }, (s) => {
-        this.#assertNoOpenWindow(s);
-        const phase = requirePhase(s.window?.phase ?? null, 'begin');
-        return advance(s, now, (version) => ({
-          mode: modeOf(phase),
-          updatedBy: v.actor,
-          window: {
-            ...this.#newWindow({ ...v, startsAt: iso(now) }, phase, version),
-            checklist: emptyChecklist(this.instanceId),
-          },
-        }));
-      })
-      .finally(() => this.#announcing--);
-    const w = state.window!;
-    void this.#notices.notify('started', w);
-    this.#supervision.drive();
-    return w;
+  begin(input: BeginInput): Promise<MaintenanceWindow> {
+    return this.#controller.begin(input);
   }
 
-  async schedule(input: ScheduleInput): Promise<MaintenanceWindow> {
-    const v = parseOrThrow(scheduleInputSchema, input, 'schedule');
-    await this.start();
-    const now = this.#clock.now();
-    const startsAt = Date.parse(v.startsAt);
-    if (startsAt <= now) {
-      throw new QuiesceError(
-        'INVALID_INPUT',
-        'schedule: startsAt: must be in the future (use begin to start now)',
-        { field: 'startsAt' },
-      );
-    }
-    if (v.endsAt && Date.parse(v.endsAt) <= startsAt) {
-      throw new QuiesceError('INVALID_INPUT', 'schedule: endsAt: must be after startsAt', {
-        field: 'endsAt',
-      });
-    }
-    const state = await this.#tx.transition({ action: 'schedule', actor: v.actor, reason: v.reason }, (s) => {
-      this.#assertNoOpenWindow(s);
-      const phase = requirePhase(s.window?.phase ?? null, 'schedule');
-      return advance(s, now, () => ({
-        mode: modeOf(phase),
-        updatedBy: v.actor,
-        window: this.#newWindow(v, phase, null),
-      }));
-    });
-    void this.#notices.notify('scheduled', state.window!);
-    return state.window!;
+  schedule(input: ScheduleInput): Promise<MaintenanceWindow> {
+    return this.#controller.schedule(input);
   }
 
-  async extend(input: ExtendInput): Promise<MaintenanceWindow> {
-    const v = parseOrThrow(extendInputSchema, input, 'extend');
-    await this.start();
-    const now = this.#clock.now();
-    const state = await this.#tx.transition({ action: 'extend', actor: v.actor, reason: v.reason }, (s) => {
-      const w = s.window;
-      if (!w || !(w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
-        throw new QuiesceError('NO_ACTIVE_WINDOW', 'extend: there is no scheduled or active window');
-      }
-      // ---- conditional extend (#18, escalation): extend only the window the caller names.
-      if (v.windowId !== undefined && w.id !== v.windowId)
-        throw new QuiesceError(
-          'NO_ACTIVE_WINDOW',
-          `extend: window ${v.windowId} is no longer the open window`,
-        );
-      // ---- end conditional extend
-      let endsAt = w.endsAt;
-      if (v.endsAt !== undefined) endsAt = v.endsAt;
-      else if (v.byMs !== undefined)
-        endsAt = iso(Math.max(now, w.endsAt ? Date.parse(w.endsAt) : now) + v.byMs);
-      if (endsAt !== null && endsAt !== w.endsAt) {
-        if (Date.parse(endsAt) <= now)
-          throw new QuiesceError('INVALID_INPUT', 'extend: endsAt: must be in the future', {
-            field: 'endsAt',
-          });
-        if (Date.parse(endsAt) <= Date.parse(w.startsAt)) {
-          throw new QuiesceError('INVALID_INPUT', 'extend: endsAt: must be after the window starts', {
-            field: 'endsAt',
-          });
-        }
-      }
-      return advance(s, now, () => ({
-        updatedBy: v.actor,
-        window: { ...w, endsAt, message: v.message ?? w.message },
-      }));
-    });
-    void this.#notices.notify('extended', state.window!);
-    return state.window!;
+  extend(input: ExtendInput): Promise<MaintenanceWindow> {
+    return this.#controller.extend(input);
   }
 
-  async end(input: EndInput = {}): Promise<MaintenanceWindow> {
-    const v = parseOrThrow(endInputSchema, input, 'end');
-    await this.start();
-    if (v.force) return this.#forceEnd(v);
-    const current = this.#state.window;
-    if (current && isReadOnlyPhase(current.phase)) {
-      await this.#hooks.runBeforeThaw(current);
-    }
-    // The checklist is driven by an instance that can replay: this one, or a live one it hands it to.
-    const heir = this.#participant && this.#handlers.size > 0 ? null : await this.#drain.pickLive(true);
-    const now = this.#clock.now();
-    let cancelled = false;
-    const state = await this.#tx.transition({ action: 'end', actor: v.actor, reason: v.reason }, (s) => {
-      const w = s.window;
-      if (!w || !(w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
-        throw new QuiesceError('NO_ACTIVE_WINDOW', 'end: there is no scheduled or active window to end');
-      }
-      // ---- conditional end (#18, flag follower): end only the window the caller names.
-      if (v.windowId !== undefined && w.id !== v.windowId)
-        throw new QuiesceError('NO_ACTIVE_WINDOW', `end: window ${v.windowId} is no longer the open window`);
-      // ---- end conditional end
-      cancelled = w.phase === 'scheduled';
-      const phase = requirePhase(w.phase, cancelled ? 'cancel' : 'end');
-      const c = w.checklist ?? emptyChecklist(null);
-      return advance(s, now, (version) => ({
-        mode: modeOf(phase),
-        updatedBy: v.actor,
-        window: {
-          ...w,
-          phase,
-          endedAt: iso(now),
-          closedAt: cancelled ? iso(now) : null,
-          ...(v.message ? { report: { ...w.report, closingMessage: v.message } } : {}),
-          ...(cancelled
-            ? {}
-            : {
-                checklist: {
-                  ...c,
-                  controller: heir ?? this.instanceId,
-                  thawVersion: version,
-                  soakStartedAt: iso(now),
-                  soakMs: this.#o.soakMs,
-                },
-              }),
-        },
-      }));
-    });
-    const w = state.window!;
-    if (cancelled) void this.#notices.notify('ended', w);
-    else this.#supervision.drive();
-    return w;
+  end(input?: EndInput): Promise<MaintenanceWindow> {
+    return this.#controller.end(input);
   }
 
-  /** `end({ force: true })`: close the window at once from any phase (a stuck thaw or backfill). */
-  async #forceEnd(v: { actor?: string; reason?: string; message?: string }): Promise<MaintenanceWindow> {
-    const now = iso(this.#clock.now());
-    let fromPhase = 'closed' as Phase;
-    const state = await this.#tx.transition(
-      { action: 'end', actor: v.actor, reason: v.reason ? `forced: ${v.reason}` : 'forced end' },
-      (s) => {
-        const w = s.window;
-        if (!w || w.phase === 'closed')
-          throw new QuiesceError(
-            'NO_ACTIVE_WINDOW',
-            'end: there is no window to end (the last one is closed)',
-          );
-        fromPhase = w.phase;
-        const phase = requirePhase(w.phase, 'force-end');
-        const c = w.checklist ?? emptyChecklist(null);
-        return advance(s, now, () => ({
-          mode: modeOf(phase),
-          updatedBy: v.actor,
-          window: {
-            ...w,
-            phase,
-            endedAt: w.endedAt ?? now,
-            closedAt: now,
-            ...(v.message ? { report: { ...w.report, closingMessage: v.message } } : {}),
-            checklist: { ...c, forced: { by: v.actor ?? this.instanceId, at: now, fromPhase: w.phase } },
-          },
-        }));
-      },
-    );
-    this.#log.warn('quiesce: window ended by force', {
-      windowId: state.window!.id,
-      fromPhase,
-      actor: v.actor,
-    });
-    void this.#notices.notify(fromPhase === 'scheduled' ? 'ended' : 'closed', state.window!);
-    return state.window!;
-  }
-
-  #assertNoOpenWindow(s: QuiesceState): void {
-    const w = s.window;
-    if (w && (w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
-      throw new QuiesceError(
-        'WINDOW_CONFLICT',
-        `window ${w.id} is already ${w.phase}; extend or end it first`,
-        {
-          details: { windowId: w.id, phase: w.phase },
-        },
-      );
-    }
-  }
-
-  #newWindow(
-    v: {
-      reason: string;
-      message: string;
-      startsAt: string;
-      endsAt?: string;
-      contact?: string;
-      rollbackPlan?: string;
-      scope?: string[];
-      actor?: string;
-      autoEnd?: boolean;
-    },
-    phase: Phase,
-    freezeVersion: number | null,
-  ): MaintenanceWindow {
-    return {
-      id: this.#generateId(),
-      reason: v.reason,
-      message: v.message,
-      startsAt: v.startsAt,
-      endsAt: v.endsAt ?? null,
-      ...(v.contact ? { contact: v.contact } : {}),
-      ...(v.rollbackPlan ? { rollbackPlan: v.rollbackPlan } : {}),
-      ...(v.scope ? { scope: v.scope } : {}),
-      ...(v.actor ? { openedBy: v.actor } : {}),
-      phase,
-      autoEnd: v.autoEnd ?? false,
-      freezeVersion,
-      frozenAt: null,
-      endedAt: null,
-      closedAt: null,
-      stragglers: [],
-      notices: {},
-      report: {},
-    };
-  }
-
-  async addToReport(key: string, value: unknown): Promise<void> {
-    const w = this.#state.window;
-    if (!w) throw new QuiesceError('NO_ACTIVE_WINDOW', 'addToReport: there is no window');
-    await this.#tx.updateWindow(w.id, (win) => ({ ...win, report: { ...win.report, [key]: value } }));
+  addToReport(key: string, value: unknown): Promise<void> {
+    return this.#controller.addToReport(key, value);
   }
 
   // ---------------------------------------------------------------- applying state
@@ -660,7 +441,7 @@ class Engine implements QuiesceEngine {
       void this.#backfills.share(next.window!.id);
     }
     if (!this.#view.readOnly && wasReadOnly) for (const l of this.#writableListeners) l();
-    this.#armWindowTimer();
+    this.#windowTimer.arm();
     this.#ackedVersion = next.version;
     // Acknowledge at once only while a controller waits for it (a freeze or a thaw being confirmed);
     // any other version rides on the next heartbeat. Nobody else hears of it.
@@ -718,79 +499,6 @@ class Engine implements QuiesceEngine {
   beforeThaw(hook: (window: MaintenanceWindow) => unknown): () => void {
     return this.#hooks.beforeThaw(hook);
   }
-
-  /** One timer per window: its scheduled start, or its automatic end. */
-  #armWindowTimer(): void {
-    const w = this.#state.window;
-    let key = '';
-    let at = 0;
-    let fire: (() => void) | null = null;
-    if (w?.phase === 'scheduled') {
-      key = `start:${w.id}:${w.startsAt}`;
-      at = Date.parse(w.startsAt);
-      fire = () => void this.#startScheduled(w.id);
-    } else if (w && isReadOnlyPhase(w.phase) && w.autoEnd && w.endsAt) {
-      key = `end:${w.id}:${w.endsAt}`;
-      at = Date.parse(w.endsAt);
-      fire = () =>
-        void this.end({ actor: 'schedule', reason: 'window reached its end time' }).catch((err) => {
-          if (!(err instanceof QuiesceError && err.code === 'NO_ACTIVE_WINDOW'))
-            this.#log.error('quiesce: automatic end failed', { error: errorMessage(err) });
-        });
-    }
-    if (key === this.#windowTimerKey) return;
-    this.#clock.clearTimeout(this.#windowTimer);
-    this.#windowTimerKey = key;
-    if (!fire) {
-      this.#windowTimer = null;
-      return;
-    }
-    const delay = Math.max(0, at - this.#clock.now());
-    if (delay > MAX_TIMER_MS) {
-      // setTimeout fires at once beyond 2^31-1 ms (~24.8 days): wake up early and re-arm.
-      this.#windowTimer = this.#clock.setTimeout(() => {
-        this.#windowTimerKey = '';
-        this.#armWindowTimer();
-      }, MAX_TIMER_MS);
-      return;
-    }
-    this.#windowTimer = this.#clock.setTimeout(fire, delay);
-  }
-
-  async #startScheduled(windowId: string): Promise<void> {
-    if (this.#ctx.life.closed) return;
-    try {
-      const now = this.#clock.now();
-      this.#announcing++;
-      const state = await this.#tx
-        .transition({ action: 'begin', actor: 'schedule', reason: 'scheduled start' }, (s) => {
-          if (s.window?.id !== windowId || s.window.phase !== 'scheduled')
-            throw new QuiesceError('NOT_FOUND', 'already started');
-          const w = s.window;
-          const phase = requirePhase(w.phase, 'start');
-          return advance(s, now, (version) => ({
-            mode: modeOf(phase),
-            updatedBy: 'schedule',
-            window: {
-              ...w,
-              startsAt: iso(now),
-              phase,
-              freezeVersion: version,
-              checklist: emptyChecklist(this.instanceId),
-            },
-          }));
-        })
-        .finally(() => this.#announcing--);
-      void this.#notices.notify('started', state.window!);
-      this.#supervision.drive();
-    } catch (err) {
-      // Another instance won the race, or the window was cancelled.
-      if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND'))
-        this.#log.error('quiesce: scheduled start failed', { error: errorMessage(err) });
-    }
-  }
-
-  #announcing = 0;
 
   backfill(): Promise<ReplayReport> {
     return this.#backfills.run(() => {});
