@@ -63,7 +63,7 @@ export function assemble(options: QuiesceOptions, engine: QuiesceEngine): Engine
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? silentLogger;
   const store = options.store ?? createMemoryStore();
-  const queue = options.intentQueue ?? createMemoryIntentQueue();
+  const queue = options.intentQueue ?? createMemoryIntentQueue({ clock });
   const inflight = new InFlightTracker(() => clock.now());
   // Modules built below; the closures that name them run only after assemble() returns.
   const p = {} as EngineParts;

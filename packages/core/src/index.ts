@@ -15,7 +15,12 @@ export * from './fileStore.js';
 export * from './idempotencyKey.js';
 export * from './intentQueue.js';
 export * from './inventory.js';
-export { backoffDelay, createMemoryIntentQueue, runBounded } from './memoryIntentQueue.js';
+export {
+  backoffDelay,
+  createMemoryIntentQueue,
+  type MemoryIntentQueueOptions,
+  runBounded,
+} from './memoryIntentQueue.js';
 export * from './memoryStore.js';
 export * from './notifier.js';
 export * from './notifiers/index.js';
