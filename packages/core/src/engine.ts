@@ -2,7 +2,7 @@ import { assemble, type EngineParts } from './assembly.js';
 import type { AuditEntry } from './audit.js';
 import type { ClassifyResult } from './classifier.js';
 import type { Clock } from './clock.js';
-import { recordReadHealth } from './closingRecord.js';
+import { recordReadHealth } from './closingTrail.js';
 import { type DecisionNote, decide, LEASE_LAPSED } from './decider.js';
 import { guardJob, guardTool } from './guards.js';
 import type { IntentHandler, IntentStatus, ReplayReport, WriteIntent } from './intentQueue.js';

@@ -1,5 +1,5 @@
 import type { AuditEntry } from './audit.js';
-import { withTrail } from './closingRecord.js';
+import { withTrail } from './closingTrail.js';
 import type { EngineContext } from './context.js';
 import { QuiesceError } from './errors.js';
 import { errorMessage, iso } from './events.js';
