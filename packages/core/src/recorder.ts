@@ -8,7 +8,8 @@ const COUNTER = { refuse: 'refused', enqueue: 'queued', discard: 'dropped' } as 
 
 /**
  * Counts, logs and announces (`decision` event) what the decider said about a write it did not
- * simply let through; a plain proceed (no window, a read, an allowed or out-of-scope write) is silent.
+ * simply let through; a plain proceed (no window, a read, an allowed or out-of-scope write) is silent
+ * (the engine does not even call it for those: the proceed path stays free of calls).
  */
 export class DecisionRecorder {
   constructor(
@@ -16,11 +17,6 @@ export class DecisionRecorder {
     private readonly log: Logger,
     private readonly events: EngineEmitter,
   ) {}
-
-  /** True for the decisions the recorder keeps: a stopped write, a bypass, a dry-run. */
-  static records(d: Decision): boolean {
-    return d.outcome !== 'proceed' || d.reason === 'bypass' || d.reason === 'dry-run';
-  }
 
   record(d: Decision, op: Operation, note: DecisionNote): void {
     if (d.outcome === 'proceed') {
