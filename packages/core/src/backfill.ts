@@ -10,13 +10,13 @@ import { errorMessage, iso } from './events.js';
 import type { IntentHandler, ReplayProgress, ReplayReport } from './intentQueue.js';
 import { expired } from './lease.js';
 import type { Operation } from './operation.js';
+import { OPEN_PHASES } from './phases.js';
 import type { InstanceBackfill, InstanceRecord } from './store.js';
 import type { InFlightHandle } from './types.js';
 import type { QuiesceState } from './window.js';
 
 /** The driver writes backfill progress into the state at most this often (every write reaches every instance). */
 const PROGRESS_EVERY_MS = 1000;
-const OPEN_PHASES = new Set(['freezing', 'frozen', 'thawing', 'backfilling']);
 
 type Totals = { done: number; total: number; applied: number; failed: number };
 

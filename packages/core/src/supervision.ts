@@ -7,11 +7,9 @@ import type { Drain } from './drain.js';
 import { QuiesceError } from './errors.js';
 import { errorMessage, iso } from './events.js';
 import { expired, leaseOf } from './lease.js';
-import { advance, openWindowId } from './phases.js';
+import { advance, OPEN_PHASES, openWindowId } from './phases.js';
 import type { Transitions } from './transition.js';
-import { isReadOnlyPhase, type Phase, type QuiesceState, type Straggler } from './window.js';
-
-const OPEN_PHASES = new Set<Phase>(['freezing', 'frozen', 'thawing', 'backfilling']);
+import { isReadOnlyPhase, type QuiesceState, type Straggler } from './window.js';
 
 export interface SupervisionDeps {
   state(): QuiesceState;
