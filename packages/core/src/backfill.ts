@@ -2,7 +2,7 @@
 // the window's `backfilling` phase (each instance with handlers runs its *share*), the sweep of
 // stranded intents, and `engine.backfill()`. "Replay" survives only in names taken from the intent
 // queue's public API (`queue.replay`, `ReplayReport`, `options.replay`), which mean the same thing.
-import type { ClosingChecklist } from './closingChecklist.js';
+import type { ClosingChecklist, ShareTotals } from './closingChecklist.js';
 import { canBackfill, type EngineContext } from './context.js';
 import type { Drain } from './drain.js';
 import { QuiesceError } from './errors.js';
@@ -17,8 +17,6 @@ import type { QuiesceState } from './window.js';
 
 /** The driver writes backfill progress into the state at most this often (every write reaches every instance). */
 const PROGRESS_EVERY_MS = 1000;
-
-type Totals = { done: number; total: number; applied: number; failed: number };
 
 export interface BackfillDeps {
   state(): QuiesceState;
@@ -115,7 +113,7 @@ export class Backfill {
         if (!again || again.paused || !still()) return;
         stats = await queue.stats().catch(() => null);
       }
-      const byInstance: Record<string, Totals> = {};
+      const byInstance: Record<string, ShareTotals> = {};
       for (const r of records) {
         if (r.id !== instanceId && r.backfill?.windowId === windowId) byInstance[r.id] = totals(r.backfill);
       }
@@ -292,4 +290,9 @@ export class Backfill {
   }
 }
 
-const totals = ({ done, total, applied, failed }: Totals): Totals => ({ done, total, applied, failed });
+const totals = ({ done, total, applied, failed }: ShareTotals): ShareTotals => ({
+  done,
+  total,
+  applied,
+  failed,
+});

@@ -1,4 +1,4 @@
-import { type Checklist, emptyChecklist } from './checklist.js';
+import { type BackfillTotals, type Checklist, emptyChecklist } from './checklist.js';
 import { canBackfill, type EngineContext } from './context.js';
 import type { Drain } from './drain.js';
 import { errorMessage, iso } from './events.js';
@@ -10,7 +10,8 @@ import type { ReadHealthReport } from './readHealth.js';
 import type { Transitions } from './transition.js';
 import type { MaintenanceWindow, QuiesceState } from './window.js';
 
-export type BackfillTotals = { done: number; total: number; applied: number; failed: number };
+/** One instance's share of a backfill, as the closing record keeps it. */
+export type ShareTotals = BackfillTotals['byInstance'][string];
 
 export interface ChecklistDeps {
   state(): QuiesceState;
@@ -109,7 +110,7 @@ export class ClosingChecklist {
     windowId: string,
     backfill: ReplayReport | (ReplayReport & { skipped: string }),
     remaining: number | null,
-    byInstance: Record<string, BackfillTotals>,
+    byInstance: Record<string, ShareTotals>,
   ): Promise<void> {
     const closed = await this.deps.transitions.transition(
       { action: 'phase', actor: 'controller', reason: 'backfill complete' },
