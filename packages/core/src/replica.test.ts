@@ -1,43 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createMemoryAuditLog } from './audit.js';
-import { createManualClock } from './clock.js';
-import type { EngineContext } from './context.js';
-import { EngineEmitter } from './events.js';
-import { InFlightTracker } from './inflight.js';
-import { createMemoryIntentQueue } from './memoryIntentQueue.js';
-import { createMemoryStore } from './memoryStore.js';
-import { QuiesceMetrics } from './metrics.js';
-import { silentLogger } from './notifier.js';
-import { type ResolvedOptions, resolveOptions } from './options.js';
+import { engineContext } from '../test/engineContext.js';
 import { StateReplica } from './replica.js';
 import type { QuiesceOptions } from './types.js';
 import { INITIAL_STATE, type Phase, type QuiesceState } from './window.js';
 
-function replica(options: QuiesceOptions = {}) {
-  const clock = createManualClock();
-  const resolved: ResolvedOptions = resolveOptions({ instanceId: 'i', ...options });
-  const ctx: EngineContext = {
-    instanceId: 'i',
-    options: resolved,
-    timing: resolved.timing,
-    store: createMemoryStore(),
-    queue: createMemoryIntentQueue({ clock }),
-    clock,
-    log: silentLogger,
-    auditLog: createMemoryAuditLog(),
-    metrics: new QuiesceMetrics({
-      phase: () => null,
-      readOnly: () => false,
-      inFlight: () => 0,
-      queueDepth: () => null,
-      queueOldestAgeMs: () => null,
-      stale: () => false,
-    }),
-    events: new EngineEmitter(silentLogger),
-    inflight: new InFlightTracker(() => clock.now()),
-    handlers: new Map(),
-    life: { started: true, closed: false },
-  };
+function replica(options: Omit<QuiesceOptions, 'clock'> = {}) {
+  const ctx = engineContext({ instanceId: 'i', ...options });
   const log: string[] = [];
   const r = new StateReplica(ctx, {
     runPhaseHooks: async (phase) => {

@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { engineContext } from '../test/engineContext.js';
 import { createMemoryAuditLog } from './audit.js';
 import { createManualClock, type ManualClock } from './clock.js';
-import type { EngineContext } from './context.js';
 import type { Drain } from './drain.js';
 import { QuiesceError } from './errors.js';
-import { EngineEmitter } from './events.js';
-import { InFlightTracker } from './inflight.js';
-import { createMemoryIntentQueue } from './memoryIntentQueue.js';
 import { createMemoryStore } from './memoryStore.js';
-import { QuiesceMetrics } from './metrics.js';
 import { silentLogger } from './notifier.js';
-import { resolveOptions } from './options.js';
 import type { StateStore } from './store.js';
 import { Transitions } from './transition.js';
 import { INITIAL_STATE, type QuiesceState } from './window.js';
@@ -21,29 +16,7 @@ const MIN = 60_000;
 
 /** One instance's controller on `store`, its replica reduced to "keep the newest state". */
 function instance(id: string, store: StateStore, clock: ManualClock, auditLog = createMemoryAuditLog()) {
-  const options = resolveOptions({ instanceId: id, soakMs: 5000 });
-  const ctx: EngineContext = {
-    instanceId: id,
-    options,
-    timing: options.timing,
-    store,
-    queue: createMemoryIntentQueue(),
-    clock,
-    log: silentLogger,
-    auditLog,
-    metrics: new QuiesceMetrics({
-      phase: () => null,
-      readOnly: () => false,
-      inFlight: () => 0,
-      queueDepth: () => null,
-      queueOldestAgeMs: () => null,
-      stale: () => false,
-    }),
-    events: new EngineEmitter(silentLogger),
-    inflight: new InFlightTracker(() => clock.now()),
-    handlers: new Map(),
-    life: { started: true, closed: false },
-  };
+  const ctx = engineContext({ instanceId: id, soakMs: 5000, store, clock, auditLog });
   let state: QuiesceState = INITIAL_STATE;
   const apply = async (s: QuiesceState) => {
     if (s.version > state.version) state = s;
