@@ -1,7 +1,9 @@
 // Words: a *backfill* runs queued write intents through their handlers once writes are back on —
 // the window's `backfilling` phase (each instance with handlers runs its *share*), the sweep of
-// stranded intents, and `engine.backfill()`. "Replay" survives only in names taken from the intent
-// queue's public API (`queue.replay`, `ReplayReport`, `options.replay`), which mean the same thing.
+// stranded intents, and `engine.backfill()`. Internal names say backfill. "Replay" stays where it is
+// already observable and means the same thing: the intent queue's API (`queue.replay`,
+// `ReplayReport`, `options.replay`), the registry's `replays` flag, the `replayed` metric, and the
+// wording of log lines and stored reasons, which operators and tests already match on.
 import type { ClosingChecklist, ShareTotals } from './closingChecklist.js';
 import { canBackfill, type EngineContext } from './context.js';
 import type { Drain } from './drain.js';
