@@ -98,8 +98,19 @@ export function decide(
     return LEASE_LAPSED;
   }
   if (c.classification === 'read') return PROCEED.read.read[c.policy];
+  // Kept small above so it inlines into the engine's decide(); a write during a window goes on below.
+  return decideWrite(c, op, view.template!, clock, s, note);
+}
+
+function decideWrite(
+  c: ClassifyResult,
+  op: Operation,
+  tpl: RefusalTemplate,
+  clock: Pick<Clock, 'now'>,
+  s: DeciderSettings,
+  note: DecisionNote,
+): Decision {
   if (c.policy === 'allow') return PROCEED.allow.write.allow;
-  const tpl = view.template!;
   if (tpl.scope !== null && !tpl.scope.has(op.surface)) return PROCEED['out-of-scope'].write[c.policy];
   const now = clock.now();
   if (s.bypass !== null) {

@@ -1,13 +1,14 @@
 import { assemble, type EngineParts } from './assembly.js';
 import type { AuditEntry } from './audit.js';
-import type { ClassifyResult } from './classifier.js';
+import type { Classifier, ClassifyResult } from './classifier.js';
 import type { Clock } from './clock.js';
 import { recordReadHealth } from './closingTrail.js';
-import { type DecisionNote, decide, LEASE_LAPSED } from './decider.js';
+import { type DeciderSettings, type DecisionNote, decide, LEASE_LAPSED } from './decider.js';
 import { guardJob, guardTool } from './guards.js';
 import type { IntentHandler, IntentStatus, ReplayReport, WriteIntent } from './intentQueue.js';
 import { Inventory, type InventoryEntry } from './inventory.js';
 import type { Decision, Operation } from './operation.js';
+import type { DecisionRecorder } from './recorder.js';
 import type { ReplicaView } from './replica.js';
 import { engineStatus } from './status.js';
 import type {
@@ -56,6 +57,9 @@ class Engine implements QuiesceEngine {
   readonly #view: ReplicaView;
   readonly #clock: Clock;
   readonly #note: DecisionNote = { bypass: null };
+  readonly #classify: Classifier;
+  readonly #decider: DeciderSettings;
+  readonly #recorder: DecisionRecorder;
   readonly #inventory = new Inventory();
   #started: Promise<void> | null = null;
 
@@ -65,6 +69,9 @@ class Engine implements QuiesceEngine {
     this.options = this.#p.ctx.options.settings;
     this.#view = this.#p.replica.view;
     this.#clock = this.#p.ctx.clock;
+    this.#classify = this.#p.classify;
+    this.#decider = this.#p.decider;
+    this.#recorder = this.#p.recorder;
     // Start at once so decisions reflect the store as soon as possible; `await start()` to wait.
     void this.start().catch((err) =>
       this.#p.ctx.log.error('quiesce: start failed', {
@@ -126,20 +133,20 @@ class Engine implements QuiesceEngine {
   // ---------------------------------------------------------------- the hot path
 
   decide(op: Operation): Decision {
-    const p = this.#p;
-    const c = p.classify(op);
-    let d = decide(c, op, this.#view, this.#clock, p.decider, this.#note);
+    const c = this.#classify(op);
+    let d = decide(c, op, this.#view, this.#clock, this.#decider, this.#note);
     if (d === LEASE_LAPSED) {
-      p.heartbeat.fence();
-      d = decide(c, op, this.#view, this.#clock, p.decider, this.#note) as Decision;
+      this.#p.heartbeat.fence();
+      d = decide(c, op, this.#view, this.#clock, this.#decider, this.#note) as Decision;
     }
+    // The recorder keeps stopped writes, bypasses and dry runs; a plain proceed costs no call.
     if (d.outcome !== 'proceed' || d.reason === 'bypass' || d.reason === 'dry-run')
-      p.recorder.record(d, op, this.#note);
+      this.#recorder.record(d, op, this.#note);
     return d;
   }
 
   classify(op: Operation): ClassifyResult {
-    return this.#p.classify(op);
+    return this.#classify(op);
   }
 
   track(op: Operation): InFlightHandle {
