@@ -1,46 +1,16 @@
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
-import { agentRefusal } from './agentRefusal.js';
-import { type AuditEntry, createMemoryAuditLog } from './audit.js';
-import { type BypassCheck, createBypassCheck, redactOperation } from './bypass.js';
-import { type Checklist, type Confirmation, emptyChecklist } from './checklist.js';
-import { type Classifier, type ClassifyResult, createClassifier } from './classifier.js';
-import { type Clock, systemClock } from './clock.js';
-import { recordReadHealth, withTrail } from './closingRecord.js';
-import { isQuiesceError, QuiesceError } from './errors.js';
-import { EscalationPolicy } from './escalation.js'; // #18
-import { createInProgressKeys } from './idempotencyKey.js';
-import { InFlightTracker } from './inflight.js';
-import {
-  deriveIdempotencyKey,
-  type IntentHandler,
-  type IntentQueue,
-  type IntentStats,
-  type IntentStatus,
-  type ReplayProgress,
-  type ReplayReport,
-} from './intentQueue.js';
+import { assemble, type EngineParts } from './assembly.js';
+import type { AuditEntry } from './audit.js';
+import type { Classifier, ClassifyResult } from './classifier.js';
+import type { Clock } from './clock.js';
+import { recordReadHealth } from './closingTrail.js';
+import { type DeciderSettings, type DecisionNote, decide, LEASE_LAPSED } from './decider.js';
+import { guardJob, guardTool } from './guards.js';
+import type { IntentHandler, IntentStatus, ReplayReport, WriteIntent } from './intentQueue.js';
 import { Inventory, type InventoryEntry } from './inventory.js';
-import { createMemoryIntentQueue } from './memoryIntentQueue.js';
-import { createMemoryStore } from './memoryStore.js';
-import { type CounterName, QuiesceMetrics } from './metrics.js';
-import { type Logger, type Notifier, type NotifierEventKind, silentLogger } from './notifier.js';
-import type {
-  Decision,
-  DiscardDecision,
-  EnqueueDecision,
-  Operation,
-  Policy,
-  ProceedDecision,
-  ProceedReason,
-  RefuseDecision,
-  Surface,
-} from './operation.js';
-import { advance, modeOf, openWindowId, requirePhase } from './phases.js';
-import { ReadHealthWatcher } from './readHealth.js';
-import { computeRetryAfter, type ResolvedRetryAfter, resolveRetryAfterOptions } from './retryAfter.js';
-import type { InstanceBackfill, InstanceRecord, StateStore } from './store.js';
-import { assertStorableText } from './text.js';
+import type { Decision, Operation } from './operation.js';
+import type { DecisionRecorder } from './recorder.js';
+import type { ReplicaView } from './replica.js';
+import { engineStatus } from './status.js';
 import type {
   EngineEvents,
   EngineSettings,
@@ -48,78 +18,20 @@ import type {
   GuardJobOptions,
   GuardToolOptions,
   InFlightHandle,
-  InstanceStatus,
   QuiesceEngine,
   QuiesceOptions,
   ReadOutcome,
-  StoreFallback,
   ToolRefusal,
 } from './types.js';
-import {
-  type BeginInput,
-  beginInputSchema,
-  type EndInput,
-  type ExtendInput,
-  endInputSchema,
-  extendInputSchema,
-  INITIAL_STATE,
-  isReadOnlyPhase,
-  type MaintenanceWindow,
-  type NoticeRecord,
-  PHASES,
-  type Phase,
-  parseOrThrow,
-  type QuiesceState,
-  type ScheduleInput,
-  type Straggler,
-  scheduleInputSchema,
+import type {
+  BeginInput,
+  EndInput,
+  ExtendInput,
+  MaintenanceWindow,
+  Phase,
+  QuiesceState,
+  ScheduleInput,
 } from './window.js';
-
-export const PROBLEM_TYPE = 'https://quiesce.dev/problems/read-only-mode';
-const PROBLEM_TITLE = 'Service is in read-only mode';
-
-/** Proceed decisions are preallocated: the proceed path allocates nothing. */
-type ProceedTable = Record<ProceedReason, Record<'read' | 'write', Record<Policy, ProceedDecision>>>;
-const REASONS: ProceedReason[] = ['no-window', 'out-of-scope', 'read', 'allow', 'bypass', 'dry-run'];
-const POLICIES: Policy[] = ['block', 'queue', 'drop', 'allow'];
-function table(wouldBe?: ProceedDecision['wouldBe']): ProceedTable {
-  const t = {} as ProceedTable;
-  for (const reason of REASONS) {
-    t[reason] = { read: {} as Record<Policy, ProceedDecision>, write: {} as Record<Policy, ProceedDecision> };
-    for (const c of ['read', 'write'] as const) {
-      for (const p of POLICIES) {
-        t[reason][c][p] = Object.freeze({
-          outcome: 'proceed',
-          classification: c,
-          policy: p,
-          reason,
-          ...(wouldBe ? { wouldBe } : {}),
-        }) as ProceedDecision;
-      }
-    }
-  }
-  return t;
-}
-const PROCEED = table();
-const DRY_RUN = { refuse: table('refuse'), enqueue: table('enqueue'), discard: table('discard') };
-
-interface RefusalTemplate {
-  windowId: string;
-  endsAt: string | null;
-  endsAtMs: number | null;
-  message: string;
-  scope: ReadonlySet<string> | null;
-}
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
-/** Above this many confirmed instances a confirmation records the count only (a fleet's state stays small). */
-const NAMED_CONFIRMATIONS = 50;
-/** The driver writes backfill progress into the state at most this often (every write reaches every instance). */
-const PROGRESS_EVERY_MS = 1000;
-const OPEN_PHASES = new Set<Phase>(['freezing', 'frozen', 'thawing', 'backfilling']);
-const PHASE_INDEX = new Map<Phase, number>(PHASES.map((p, i) => [p, i]));
-const iso = (ms: number) => new Date(ms).toISOString();
-const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export function createQuiesce(options: QuiesceOptions = {}): QuiesceEngine {
   const engine = new Engine(options);
@@ -131,376 +43,106 @@ export function createQuiesce(options: QuiesceOptions = {}): QuiesceEngine {
   return engine;
 }
 
+/**
+ * The engine an app holds: a facade over modules named for what they own — the decider and its
+ * recorder (the hot path), the state replica, the window controller and its timer, drain, the
+ * closing checklist, backfill, supervision, the heartbeat, notices, intents and guards. They are
+ * built and wired in assembly.ts.
+ */
 class Engine implements QuiesceEngine {
   readonly instanceId: string;
   readonly options: EngineSettings;
-
-  readonly #store: StateStore;
-  readonly #ownsStore: boolean;
-  readonly #queue: IntentQueue;
-  /** conform (#15): keys whose first enqueue is still being stored (a second one meanwhile is 409). */
-  readonly #inProgress = createInProgressKeys();
-  readonly #ownsQueue: boolean;
+  readonly #p: EngineParts;
+  // The hot path reads these directly.
+  readonly #view: ReplicaView;
   readonly #clock: Clock;
+  readonly #note: DecisionNote = { bypass: null };
   readonly #classify: Classifier;
-  readonly #retry: ResolvedRetryAfter;
-  readonly #bypass: BypassCheck | null;
-  readonly #log: Logger;
-  readonly #auditLog;
-  readonly #notifiers: Notifier[];
-  readonly #metrics: QuiesceMetrics;
-  readonly #health: ReadHealthWatcher;
-  readonly #escalation: EscalationPolicy | null; // #18
+  readonly #decider: DeciderSettings;
+  readonly #recorder: DecisionRecorder;
   readonly #inventory = new Inventory();
-  readonly #inflight: InFlightTracker;
-  readonly #handlers = new Map<string, IntentHandler>();
-  readonly #listeners = new Map<string, Set<(...args: any[]) => void>>();
-  readonly #phaseHooks = new Map<Phase, Set<(w: MaintenanceWindow) => unknown>>();
-  readonly #writableListeners = new Set<() => void>();
-  readonly #beforeThaw = new Set<(w: MaintenanceWindow) => unknown>();
-  readonly #participant: boolean;
-  readonly #o: Required<
-    Pick<
-      QuiesceOptions,
-      | 'drainDeadlineMs'
-      | 'soakMs'
-      | 'heartbeatMs'
-      | 'leaseTtlMs'
-      | 'clockSkewMs'
-      | 'sweepMs'
-      | 'stalenessMs'
-      | 'storeFallback'
-    >
-  >;
-  /** True when this engine holds a lease: a participant on a registry it may share with others. */
-  readonly #leased: boolean;
-  readonly #statusUrl: (id: string) => string;
-  readonly #generateId: () => string;
-  readonly #startedAt: string;
-  readonly #replayOptions: NonNullable<QuiesceOptions['replay']>;
-
-  #state: QuiesceState = INITIAL_STATE;
-  #readOnly = false;
-  #tpl: RefusalTemplate | null = null;
-  #fallback: StoreFallback | null = null;
-  #lastSync: number;
-  #storeError: string | null = null;
-  #ackedVersion = 0;
-  #applyChain: Promise<void> = Promise.resolve();
   #started: Promise<void> | null = null;
-  #closed = false;
-  #unsubscribe: (() => void) | null = null;
-  #heartbeatTimer: unknown = null;
-  #windowTimer: unknown = null;
-  #windowTimerKey = '';
-  #replayAbort: AbortController | null = null;
-  #backfill: ReplayProgress | null = null;
-  #queueStats: IntentStats | null = null;
-  #notifyChains = new Map<string, Promise<void>>();
-  readonly #notifyAbort = new AbortController();
-  /** Until when this instance may start writes (its own clock); Infinity when it holds no lease. */
-  #leaseUntil = Number.POSITIVE_INFINITY;
-  #fenced = false;
-  #fenceTimer: unknown = null;
-  #sweepTimer: unknown = null;
-  #sweeping = false;
-  #driving = new Set<string>();
-  #shareRuns = new Map<string, Promise<ReplayReport | null>>();
-  #myBackfill: InstanceBackfill | null = null;
-  #queuedOutsideWindow = 0;
-  #lastProgressWrite = 0;
-  #lastSweep = Number.NEGATIVE_INFINITY;
 
   constructor(options: QuiesceOptions) {
-    this.#clock = options.clock ?? systemClock;
-    this.#store = options.store ?? createMemoryStore();
-    this.#ownsStore = !options.store;
-    this.#queue = options.intentQueue ?? createMemoryIntentQueue();
-    this.#ownsQueue = !options.intentQueue;
-    this.#classify = createClassifier(options.rules);
-    this.#retry = resolveRetryAfterOptions(options.retryAfter);
-    this.#bypass = createBypassCheck(options.bypass);
-    this.#log = options.logger ?? silentLogger;
-    this.#auditLog = options.auditLog ?? createMemoryAuditLog();
-    this.#notifiers = options.notifiers ?? [];
-    const names = new Set<string>();
-    for (const n of this.#notifiers) {
-      if (names.has(n.name))
-        throw new QuiesceError('INVALID_INPUT', `notifiers: two notifiers are named "${n.name}"`, {
-          field: 'notifiers',
-        });
-      names.add(n.name);
-    }
-    if (
-      options.refusalStatus !== undefined &&
-      options.refusalStatus !== 503 &&
-      options.refusalStatus !== 423
-    ) {
-      throw new QuiesceError(
-        'INVALID_INPUT',
-        `refusalStatus must be 503 or 423, got ${options.refusalStatus}`,
-        { field: 'refusalStatus' },
-      );
-    }
-    this.options = Object.freeze({
-      refusalStatus: options.refusalStatus ?? 503,
-      dryRun: options.dryRun ?? false,
-      bypassHeader: (options.bypass?.header ?? 'x-quiesce-bypass').toLowerCase(),
-      bypassCookie: options.bypass?.cookie ?? 'quiesce_bypass',
-    });
-    this.#participant = options.participant ?? true;
-    // A store the engine made for itself (memory) has nobody else on it: nothing to fence against.
-    this.#leased = this.#participant && !!options.store?.registry;
-    // Fail closed: a leased instance starts writes only once it has seen the store and renewed its lease.
-    if (this.#leased) this.#leaseUntil = Number.NEGATIVE_INFINITY;
-    this.#replayOptions = options.replay ?? {};
-    const heartbeatMs = options.heartbeatMs ?? 1000;
-    this.#o = {
-      drainDeadlineMs: options.drainDeadlineMs ?? 30_000,
-      soakMs: options.soakMs ?? 10_000,
-      heartbeatMs,
-      leaseTtlMs: options.leaseTtlMs ?? options.instanceTimeoutMs ?? Math.max(5000, 3 * heartbeatMs),
-      clockSkewMs: options.clockSkewMs ?? 1000,
-      sweepMs: options.sweepMs ?? 30_000,
-      stalenessMs: options.stalenessMs ?? 30_000,
-      storeFallback: options.storeFallback ?? 'keep',
-    };
-    for (const [k, v] of Object.entries(this.#o)) {
-      if (typeof v === 'number' && (!Number.isFinite(v) || v < 0)) {
-        throw new QuiesceError('INVALID_INPUT', `${k} must be a non-negative number, got ${v}`, { field: k });
-      }
-    }
-    if (this.#o.leaseTtlMs < 2 * this.#o.heartbeatMs) {
-      throw new QuiesceError(
-        'INVALID_INPUT',
-        `leaseTtlMs must be at least twice heartbeatMs (${2 * this.#o.heartbeatMs}), got ${this.#o.leaseTtlMs}`,
-        { field: options.leaseTtlMs === undefined ? 'instanceTimeoutMs' : 'leaseTtlMs' },
-      );
-    }
-    const rate = options.replay?.ratePerSecond;
-    if (rate !== undefined && (!Number.isFinite(rate) || rate < 0)) {
-      throw new QuiesceError(
-        'INVALID_INPUT',
-        `replay.ratePerSecond must be a non-negative number, got ${rate}`,
-        {
-          field: 'replay.ratePerSecond',
-        },
-      );
-    }
-    if (!['keep', 'read-only', 'read-write'].includes(this.#o.storeFallback)) {
-      throw new QuiesceError(
-        'INVALID_INPUT',
-        `storeFallback must be keep, read-only or read-write, got ${this.#o.storeFallback}`,
-        { field: 'storeFallback' },
-      );
-    }
-    this.#statusUrl = options.intentStatusUrl ?? ((id) => `/quiesce/intents/${encodeURIComponent(id)}`);
-    this.#generateId = options.generateId ?? (() => `win_${randomUUID().replaceAll('-', '').slice(0, 20)}`);
-    this.instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    this.#inflight = new InFlightTracker(() => this.#clock.now());
-    this.#lastSync = this.#clock.now();
-    this.#startedAt = iso(this.#clock.now());
-    this.#metrics = new QuiesceMetrics({
-      phase: () => this.phase,
-      readOnly: () => this.#readOnly,
-      inFlight: () => this.#inflight.count,
-      queueDepth: () => this.#queueStats?.depth ?? null,
-      queueOldestAgeMs: () => this.#queueStats?.oldestAgeMs ?? null,
-      stale: () => this.#fallback !== null,
-    });
-    // ---- escalation policy (#18): the policy lives in escalation.ts; the engine lends it a compare-and-set.
-    this.#escalation = options.escalation
-      ? new EscalationPolicy(options.escalation, {
-          engine: this,
-          clock: this.#clock,
-          log: this.#log,
-          transition: (reason, mutate) =>
-            this.#transition('notice', 'escalation', reason, mutate, reason !== undefined),
-        })
-      : null;
-    const readHealth = options.escalation ? { repeat: true, ...options.readHealth } : options.readHealth;
-    // ---- end escalation policy
-    this.#health = new ReadHealthWatcher(readHealth, (report) => {
-      this.#log.warn('quiesce: reads degraded during the window', { reasons: report.reasons });
-      this.#emit('escalate', report);
-      void this.#escalation?.onEscalate(report); // #18
-    });
+    this.#p = assemble(options, this);
+    this.instanceId = this.#p.ctx.instanceId;
+    this.options = this.#p.ctx.options.settings;
+    this.#view = this.#p.replica.view;
+    this.#clock = this.#p.ctx.clock;
+    this.#classify = this.#p.classify;
+    this.#decider = this.#p.decider;
+    this.#recorder = this.#p.recorder;
     // Start at once so decisions reflect the store as soon as possible; `await start()` to wait.
-    void this.start().catch((err) => this.#log.error('quiesce: start failed', { error: errorMessage(err) }));
+    void this.start().catch((err) =>
+      this.#p.ctx.log.error('quiesce: start failed', {
+        error: err instanceof Error ? err.message : String(err),
+      }),
+    );
   }
-
-  // ---------------------------------------------------------------- accessors
 
   get state(): QuiesceState {
-    return this.#state;
+    return this.#p.replica.state;
   }
   get window(): MaintenanceWindow | null {
-    return this.#state.window;
+    return this.#p.replica.state.window;
   }
   get phase(): Phase | null {
-    return this.#state.window?.phase ?? null;
+    return this.#p.replica.state.window?.phase ?? null;
   }
   get clock(): Clock {
     return this.#clock;
   }
   get readOnly(): boolean {
-    return this.#readOnly;
+    return this.#view.readOnly;
   }
 
   // ---------------------------------------------------------------- lifecycle
 
   start(): Promise<void> {
+    const { ctx, replica, heartbeat } = this.#p;
+    ctx.life.started = true;
     this.#started ??= (async () => {
-      try {
-        const s = await this.#store.read();
-        this.#lastSync = this.#clock.now();
-        await this.#enqueueApply(s);
-      } catch (err) {
-        this.#storeError = errorMessage(err);
-        this.#log.error('quiesce: could not read the state store at start; keeping the last known state', {
-          error: this.#storeError,
-        });
-      }
-      this.#unsubscribe = this.#store.subscribe(
-        (s) => {
-          this.#lastSync = this.#clock.now();
-          void this.#enqueueApply(s);
-        },
-        (err) => {
-          this.#storeError = err.message;
-          this.#log.warn('quiesce: store feed error', { error: err.message });
-        },
-      );
-      await this.#heartbeat();
-      this.#scheduleHeartbeat();
+      await replica.follow();
+      await heartbeat.beat();
+      heartbeat.schedule();
     })();
     return this.#started;
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#clock.clearTimeout(this.#heartbeatTimer);
-    this.#clock.clearTimeout(this.#windowTimer);
-    this.#clock.clearTimeout(this.#fenceTimer);
-    this.#clock.clearTimeout(this.#sweepTimer);
-    this.#replayAbort?.abort();
-    this.#escalation?.close(); // #18
-    // Notifiers retrying against a dead endpoint must not hold the shutdown for their whole budget.
-    this.#notifyAbort.abort();
-    this.#unsubscribe?.();
-    if (this.#participant && this.#store.registry)
-      await this.#store.registry.remove(this.instanceId).catch(() => {});
-    this.#emit('close');
-    await Promise.allSettled([...this.#notifyChains.values()]);
-    if (this.#ownsQueue) await this.#queue.close();
-    if (this.#ownsStore) await this.#store.close();
-    this.#listeners.clear();
+    const p = this.#p;
+    const { ctx } = p;
+    if (ctx.life.closed) return;
+    ctx.life.closed = true;
+    p.heartbeat.close();
+    p.windowTimer.close();
+    p.backfill.close();
+    p.escalation?.close(); // #18
+    // Notifiers stop retrying at once (a dead endpoint must not hold the shutdown for its whole budget).
+    const noticesClosed = p.notices.close();
+    p.replica.stop();
+    if (ctx.options.participant && ctx.store.registry)
+      await ctx.store.registry.remove(this.instanceId).catch(() => {});
+    ctx.events.emit('close');
+    await noticesClosed;
+    if (p.ownsQueue) await ctx.queue.close();
+    if (p.ownsStore) await ctx.store.close();
+    ctx.events.clear();
   }
 
   // ---------------------------------------------------------------- the hot path
 
   decide(op: Operation): Decision {
     const c = this.#classify(op);
-    if (!this.#readOnly) {
-      // A lapsed lease is checked here too, not only by its timer: a stalled event loop may run
-      // requests before the timer fires. One comparison; Infinity for an engine without a lease.
-      if (this.#leaseUntil === Number.POSITIVE_INFINITY || this.#clock.now() <= this.#leaseUntil)
-        return PROCEED['no-window'][c.classification][c.policy];
-      this.#fence();
+    let d = decide(c, op, this.#view, this.#clock, this.#decider, this.#note);
+    if (d === LEASE_LAPSED) {
+      this.#p.heartbeat.fence();
+      d = decide(c, op, this.#view, this.#clock, this.#decider, this.#note) as Decision;
     }
-    if (c.classification === 'read') return PROCEED.read.read[c.policy];
-    if (c.policy === 'allow') return PROCEED.allow.write.allow;
-    const tpl = this.#tpl!;
-    if (tpl.scope !== null && !tpl.scope.has(op.surface)) return PROCEED['out-of-scope'].write[c.policy];
-    const now = this.#clock.now();
-    if (this.#bypass !== null) {
-      const why = this.#bypass(op, now);
-      if (why !== null) {
-        this.#metrics.count('bypassed', op.surface);
-        this.#log.info('quiesce: write bypassed the window', {
-          operation: op.name,
-          surface: op.surface,
-          bypass: why,
-        });
-        const d = PROCEED.bypass.write[c.policy];
-        this.#emit('decision', d, op);
-        return d;
-      }
-    }
-    let d: Decision;
-    let counter: CounterName;
-    if (c.policy === 'queue') {
-      d = {
-        outcome: 'enqueue',
-        classification: 'write',
-        policy: 'queue',
-        windowId: tpl.windowId,
-        endsAt: tpl.endsAt,
-        retryAfter: this.#retryAfter(now),
-      } satisfies EnqueueDecision;
-      counter = 'queued';
-    } else if (c.policy === 'drop') {
-      d = {
-        outcome: 'discard',
-        classification: 'write',
-        policy: 'drop',
-        windowId: tpl.windowId,
-        endsAt: tpl.endsAt,
-      } satisfies DiscardDecision;
-      counter = 'dropped';
-    } else {
-      d = this.#refusal(now);
-      counter = 'refused';
-    }
-    if (this.options.dryRun) {
-      this.#metrics.count('dryRun', op.surface);
-      this.#log.info('quiesce: dry-run: write would be stopped', {
-        operation: op.name,
-        surface: op.surface,
-        wouldBe: d.outcome,
-      });
-      const p = DRY_RUN[d.outcome as 'refuse' | 'enqueue' | 'discard']['dry-run'].write[c.policy];
-      this.#emit('decision', p, op);
-      return p;
-    }
-    this.#metrics.count(counter, op.surface);
-    this.#log.debug('quiesce: write stopped', {
-      operation: op.name,
-      surface: op.surface,
-      outcome: d.outcome,
-    });
-    this.#emit('decision', d, op);
+    // The recorder keeps stopped writes, bypasses and dry runs; a plain proceed costs no call.
+    if (d.outcome !== 'proceed' || d.reason === 'bypass' || d.reason === 'dry-run')
+      this.#recorder.record(d, op, this.#note);
     return d;
-  }
-
-  #retryAfter(now: number): number {
-    return computeRetryAfter(this.#tpl?.endsAtMs ?? null, now, this.#retry, Math.random());
-  }
-
-  #refusal(now: number): RefuseDecision {
-    const tpl = this.#tpl!;
-    const retryAfter = this.#retryAfter(now);
-    const status = this.options.refusalStatus;
-    return {
-      outcome: 'refuse',
-      classification: 'write',
-      policy: 'block',
-      status,
-      retryAfter,
-      windowId: tpl.windowId,
-      endsAt: tpl.endsAt,
-      problem: {
-        type: PROBLEM_TYPE,
-        title: PROBLEM_TITLE,
-        status,
-        detail: tpl.message,
-        code: 'READ_ONLY_MODE',
-        windowId: tpl.windowId,
-        endsAt: tpl.endsAt,
-        retryAfter,
-      },
-    };
   }
 
   classify(op: Operation): ClassifyResult {
@@ -508,1678 +150,75 @@ class Engine implements QuiesceEngine {
   }
 
   track(op: Operation): InFlightHandle {
-    // One shared hook, set on the first write, instead of a wrapping handle and closure per write:
-    // tell the controller at once when the last write of a freezing instance finishes.
-    this.#inflight.onDone ??= () => {
-      if (this.#inflight.count === 0 && this.phase === 'freezing') void this.#heartbeat(false, true);
-    };
-    return this.#inflight.track(op);
+    return this.#p.ctx.inflight.track(op);
   }
 
   reportRead(outcome: ReadOutcome): void {
-    this.#health.record(outcome.durationMs, outcome.error, outcome.signals); // signals: #18
-    this.#metrics.read(outcome.surface, outcome.durationMs, outcome.error, this.#readOnly);
-    if (outcome.signals !== undefined) this.#metrics.readSignals(outcome.signals, this.#readOnly); // #18
+    const { health, ctx } = this.#p;
+    const readOnly = this.#view.readOnly;
+    health.record(outcome.durationMs, outcome.error, outcome.signals); // signals: #18
+    ctx.metrics.read(outcome.surface, outcome.durationMs, outcome.error, readOnly);
+    if (outcome.signals !== undefined) ctx.metrics.readSignals(outcome.signals, readOnly); // #18
   }
 
   // ---------------------------------------------------------------- windows
 
-  async begin(input: BeginInput): Promise<MaintenanceWindow> {
-    const v = parseOrThrow(beginInputSchema, input, 'begin');
-    await this.start();
-    const now = this.#clock.now();
-    if (v.endsAt && Date.parse(v.endsAt) <= now) {
-      throw new QuiesceError('INVALID_INPUT', 'begin: endsAt: must be in the future', { field: 'endsAt' });
-    }
-    this.#announcing++;
-    const state = await this.#transition('begin', v.actor, v.reason, (s) => {
-      this.#assertNoOpenWindow(s);
-      const phase = requirePhase(s.window?.phase ?? null, 'begin');
-      return advance(s, now, (version) => ({
-        mode: modeOf(phase),
-        updatedBy: v.actor,
-        window: {
-          ...this.#newWindow({ ...v, startsAt: iso(now) }, phase, version),
-          checklist: emptyChecklist(this.instanceId),
-        },
-      }));
-    }).finally(() => this.#announcing--);
-    const w = state.window!;
-    void this.#notify('started', w);
-    this.#drive();
-    return w;
+  begin(input: BeginInput): Promise<MaintenanceWindow> {
+    return this.#p.controller.begin(input);
   }
 
-  async schedule(input: ScheduleInput): Promise<MaintenanceWindow> {
-    const v = parseOrThrow(scheduleInputSchema, input, 'schedule');
-    await this.start();
-    const now = this.#clock.now();
-    const startsAt = Date.parse(v.startsAt);
-    if (startsAt <= now) {
-      throw new QuiesceError(
-        'INVALID_INPUT',
-        'schedule: startsAt: must be in the future (use begin to start now)',
-        { field: 'startsAt' },
-      );
-    }
-    if (v.endsAt && Date.parse(v.endsAt) <= startsAt) {
-      throw new QuiesceError('INVALID_INPUT', 'schedule: endsAt: must be after startsAt', {
-        field: 'endsAt',
-      });
-    }
-    const state = await this.#transition('schedule', v.actor, v.reason, (s) => {
-      this.#assertNoOpenWindow(s);
-      const phase = requirePhase(s.window?.phase ?? null, 'schedule');
-      return advance(s, now, () => ({
-        mode: modeOf(phase),
-        updatedBy: v.actor,
-        window: this.#newWindow(v, phase, null),
-      }));
-    });
-    void this.#notify('scheduled', state.window!);
-    return state.window!;
+  schedule(input: ScheduleInput): Promise<MaintenanceWindow> {
+    return this.#p.controller.schedule(input);
   }
 
-  async extend(input: ExtendInput): Promise<MaintenanceWindow> {
-    const v = parseOrThrow(extendInputSchema, input, 'extend');
-    await this.start();
-    const now = this.#clock.now();
-    const state = await this.#transition('extend', v.actor, v.reason, (s) => {
-      const w = s.window;
-      if (!w || !(w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
-        throw new QuiesceError('NO_ACTIVE_WINDOW', 'extend: there is no scheduled or active window');
-      }
-      // ---- conditional extend (#18, escalation): extend only the window the caller names.
-      if (v.windowId !== undefined && w.id !== v.windowId)
-        throw new QuiesceError(
-          'NO_ACTIVE_WINDOW',
-          `extend: window ${v.windowId} is no longer the open window`,
-        );
-      // ---- end conditional extend
-      let endsAt = w.endsAt;
-      if (v.endsAt !== undefined) endsAt = v.endsAt;
-      else if (v.byMs !== undefined)
-        endsAt = iso(Math.max(now, w.endsAt ? Date.parse(w.endsAt) : now) + v.byMs);
-      if (endsAt !== null && endsAt !== w.endsAt) {
-        if (Date.parse(endsAt) <= now)
-          throw new QuiesceError('INVALID_INPUT', 'extend: endsAt: must be in the future', {
-            field: 'endsAt',
-          });
-        if (Date.parse(endsAt) <= Date.parse(w.startsAt)) {
-          throw new QuiesceError('INVALID_INPUT', 'extend: endsAt: must be after the window starts', {
-            field: 'endsAt',
-          });
-        }
-      }
-      return advance(s, now, () => ({
-        updatedBy: v.actor,
-        window: { ...w, endsAt, message: v.message ?? w.message },
-      }));
-    });
-    void this.#notify('extended', state.window!);
-    return state.window!;
+  extend(input: ExtendInput): Promise<MaintenanceWindow> {
+    return this.#p.controller.extend(input);
   }
 
-  async end(input: EndInput = {}): Promise<MaintenanceWindow> {
-    const v = parseOrThrow(endInputSchema, input, 'end');
-    await this.start();
-    if (v.force) return this.#forceEnd(v);
-    const current = this.#state.window;
-    if (current && isReadOnlyPhase(current.phase)) {
-      for (const hook of [...this.#beforeThaw]) {
-        try {
-          await hook(current);
-        } catch (err) {
-          this.#log.error('quiesce: beforeThaw hook failed', { error: errorMessage(err) });
-        }
-      }
-    }
-    // The checklist is driven by an instance that can replay: this one, or a live one it hands it to.
-    const heir = this.#participant && this.#handlers.size > 0 ? null : await this.#pickLive(true);
-    const now = this.#clock.now();
-    let cancelled = false;
-    const state = await this.#transition('end', v.actor, v.reason, (s) => {
-      const w = s.window;
-      if (!w || !(w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
-        throw new QuiesceError('NO_ACTIVE_WINDOW', 'end: there is no scheduled or active window to end');
-      }
-      // ---- conditional end (#18, flag follower): end only the window the caller names.
-      if (v.windowId !== undefined && w.id !== v.windowId)
-        throw new QuiesceError('NO_ACTIVE_WINDOW', `end: window ${v.windowId} is no longer the open window`);
-      // ---- end conditional end
-      cancelled = w.phase === 'scheduled';
-      const phase = requirePhase(w.phase, cancelled ? 'cancel' : 'end');
-      const c = w.checklist ?? emptyChecklist(null);
-      return advance(s, now, (version) => ({
-        mode: modeOf(phase),
-        updatedBy: v.actor,
-        window: {
-          ...w,
-          phase,
-          endedAt: iso(now),
-          closedAt: cancelled ? iso(now) : null,
-          ...(v.message ? { report: { ...w.report, closingMessage: v.message } } : {}),
-          ...(cancelled
-            ? {}
-            : {
-                checklist: {
-                  ...c,
-                  controller: heir ?? this.instanceId,
-                  thawVersion: version,
-                  soakStartedAt: iso(now),
-                  soakMs: this.#o.soakMs,
-                },
-              }),
-        },
-      }));
-    });
-    const w = state.window!;
-    if (cancelled) void this.#notify('ended', w);
-    else this.#drive();
-    return w;
+  end(input?: EndInput): Promise<MaintenanceWindow> {
+    return this.#p.controller.end(input);
   }
 
-  /** `end({ force: true })`: close the window at once from any phase (a stuck thaw or backfill). */
-  async #forceEnd(v: { actor?: string; reason?: string; message?: string }): Promise<MaintenanceWindow> {
-    const now = iso(this.#clock.now());
-    let fromPhase = 'closed' as Phase;
-    const state = await this.#transition(
-      'end',
-      v.actor,
-      v.reason ? `forced: ${v.reason}` : 'forced end',
-      (s) => {
-        const w = s.window;
-        if (!w || w.phase === 'closed')
-          throw new QuiesceError(
-            'NO_ACTIVE_WINDOW',
-            'end: there is no window to end (the last one is closed)',
-          );
-        fromPhase = w.phase;
-        const phase = requirePhase(w.phase, 'force-end');
-        const c = w.checklist ?? emptyChecklist(null);
-        return advance(s, now, () => ({
-          mode: modeOf(phase),
-          updatedBy: v.actor,
-          window: {
-            ...w,
-            phase,
-            endedAt: w.endedAt ?? now,
-            closedAt: now,
-            ...(v.message ? { report: { ...w.report, closingMessage: v.message } } : {}),
-            checklist: { ...c, forced: { by: v.actor ?? this.instanceId, at: now, fromPhase: w.phase } },
-          },
-        }));
-      },
-    );
-    this.#log.warn('quiesce: window ended by force', {
-      windowId: state.window!.id,
-      fromPhase,
-      actor: v.actor,
-    });
-    void this.#notify(fromPhase === 'scheduled' ? 'ended' : 'closed', state.window!);
-    return state.window!;
+  addToReport(key: string, value: unknown): Promise<void> {
+    return this.#p.controller.addToReport(key, value);
   }
 
-  #assertNoOpenWindow(s: QuiesceState): void {
-    const w = s.window;
-    if (w && (w.phase === 'scheduled' || isReadOnlyPhase(w.phase))) {
-      throw new QuiesceError(
-        'WINDOW_CONFLICT',
-        `window ${w.id} is already ${w.phase}; extend or end it first`,
-        {
-          details: { windowId: w.id, phase: w.phase },
-        },
-      );
-    }
-  }
-
-  #newWindow(
-    v: {
-      reason: string;
-      message: string;
-      startsAt: string;
-      endsAt?: string;
-      contact?: string;
-      rollbackPlan?: string;
-      scope?: string[];
-      actor?: string;
-      autoEnd?: boolean;
-    },
-    phase: Phase,
-    freezeVersion: number | null,
-  ): MaintenanceWindow {
-    return {
-      id: this.#generateId(),
-      reason: v.reason,
-      message: v.message,
-      startsAt: v.startsAt,
-      endsAt: v.endsAt ?? null,
-      ...(v.contact ? { contact: v.contact } : {}),
-      ...(v.rollbackPlan ? { rollbackPlan: v.rollbackPlan } : {}),
-      ...(v.scope ? { scope: v.scope } : {}),
-      ...(v.actor ? { openedBy: v.actor } : {}),
-      phase,
-      autoEnd: v.autoEnd ?? false,
-      freezeVersion,
-      frozenAt: null,
-      endedAt: null,
-      closedAt: null,
-      stragglers: [],
-      notices: {},
-      report: {},
-    };
-  }
-
-  /**
-   * Compare-and-set loop: re-read, apply `mutate`, write if the version did not move; on a
-   * conflict retry with the fresh state. Applies the result locally and audits it.
-   */
-  async #transition(
-    action: AuditEntry['action'],
-    actor: string | undefined,
-    reason: string | undefined,
-    mutate: (s: QuiesceState) => QuiesceState,
-    audit = true,
-    awaitApply = true,
-  ): Promise<QuiesceState> {
-    if (!this.#store.writable) {
-      throw new QuiesceError(
-        'STORE_READ_ONLY',
-        `the ${this.#store.kind} store cannot be written; change it at its source`,
-      );
-    }
-    let current: QuiesceState;
-    try {
-      current = await this.#store.read();
-    } catch (err) {
-      throw new QuiesceError('STORE_UNAVAILABLE', `state store unavailable: ${errorMessage(err)}`, {
-        cause: err,
-      });
-    }
-    for (let attempt = 0; attempt < 20; attempt++) {
-      // record (#13): an audited change of a window keeps its who/when/why in the window itself.
-      const next = audit
-        ? withTrail(mutate(current), action, actor ?? this.instanceId, reason, iso(this.#clock.now()))
-        : mutate(current);
-      let r: Awaited<ReturnType<StateStore['compareAndSet']>>;
-      try {
-        r = await this.#store.compareAndSet(current.version, next);
-      } catch (err) {
-        if (err instanceof QuiesceError) throw err;
-        throw new QuiesceError('STORE_UNAVAILABLE', `state store unavailable: ${errorMessage(err)}`, {
-          cause: err,
-        });
-      }
-      if (r.ok) {
-        this.#lastSync = this.#clock.now();
-        // Audit first, so the trail is complete by the time anyone sees the new phase.
-        if (audit) {
-          const entry: AuditEntry = {
-            at: iso(this.#clock.now()),
-            actor: actor ?? this.instanceId,
-            action,
-            ...(reason ? { reason } : {}),
-            windowId: r.state.window?.id ?? current.window?.id ?? null,
-            from: { mode: current.mode, phase: current.window?.phase ?? null },
-            to: { mode: r.state.mode, phase: r.state.window?.phase ?? null },
-            version: r.state.version,
-          };
-          await this.#auditLog
-            .append(entry)
-            .catch((err) => this.#log.error('quiesce: audit append failed', { error: errorMessage(err) }));
-          this.#emit('audit', entry);
-        }
-        // Record patches made from inside a phase hook must not wait on the apply chain that runs the hook.
-        if (awaitApply) await this.#enqueueApply(r.state);
-        else void this.#enqueueApply(r.state);
-        return r.state;
-      }
-      current = r.current;
-    }
-    throw new QuiesceError('VERSION_CONFLICT', 'state kept changing concurrently; gave up after 20 attempts');
-  }
-
-  /** Patch the current window (notices, report) without changing its phase; silent if it moved on. */
-  async #updateWindow(windowId: string, patch: (w: MaintenanceWindow) => MaintenanceWindow): Promise<void> {
-    try {
-      await this.#transition(
-        'notice',
-        undefined,
-        undefined,
-        (s) => {
-          if (s.window?.id !== windowId) throw new QuiesceError('NOT_FOUND', 'window moved on');
-          return advance(s, this.#clock.now(), () => ({ window: patch(s.window!) }));
-        },
-        false,
-        false,
-      );
-    } catch (err) {
-      if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND')) {
-        this.#log.warn('quiesce: could not update the window record', { windowId, error: errorMessage(err) });
-      }
-    }
-  }
-
-  async addToReport(key: string, value: unknown): Promise<void> {
-    const w = this.#state.window;
-    if (!w) throw new QuiesceError('NO_ACTIVE_WINDOW', 'addToReport: there is no window');
-    await this.#updateWindow(w.id, (win) => ({ ...win, report: { ...win.report, [key]: value } }));
-  }
-
-  // ---------------------------------------------------------------- applying state
-
-  #enqueueApply(s: QuiesceState): Promise<void> {
-    const run = this.#applyChain.then(() => this.#apply(s));
-    this.#applyChain = run.catch((err) =>
-      this.#log.error('quiesce: applying state failed', { error: errorMessage(err) }),
-    );
-    return this.#applyChain;
-  }
-
-  async #apply(next: QuiesceState): Promise<void> {
-    const prev = this.#state;
-    // Versions only grow; anything not newer was applied already (initial state excepted).
-    if (next.version <= prev.version && prev !== INITIAL_STATE) return;
-    this.#state = next;
-    const wasReadOnly = this.#readOnly;
-    this.#recompute();
-    // Lease bookkeeping is per open window: drop it once that window closed or was replaced.
-    const open = openWindowId(next);
-    for (const id of this.#missingSince.keys()) if (id !== open) this.#missingSince.delete(id);
-    this.#emit('state', next, prev);
-    const prevPhase = prev.window?.id === next.window?.id ? (prev.window?.phase ?? null) : null;
-    const phase = next.window?.phase ?? null;
-    if (phase !== prevPhase || prev.window?.id !== next.window?.id) {
-      if (next.window && phase && phase !== prevPhase) await this.#runPhaseHooks(phase, next.window);
-      this.#emit('phase', phase, next.window, prevPhase);
-    }
-    if (this.#readOnly && !wasReadOnly) this.#replayAbort?.abort();
-    if (
-      phase === 'backfilling' &&
-      phase !== prevPhase &&
-      this.#participant &&
-      this.#handlers.size > 0 &&
-      this.#started
-    ) {
-      void this.#replayShare(next.window!.id);
-    }
-    if (!this.#readOnly && wasReadOnly) for (const l of this.#writableListeners) l();
-    this.#armWindowTimer();
-    this.#ackedVersion = next.version;
-    // Acknowledge at once only while a controller waits for it (a freeze or a thaw being confirmed);
-    // any other version rides on the next heartbeat. Nobody else hears of it.
-    if (this.#started && (phase === 'freezing' || phase === 'thawing')) void this.#heartbeat(false, true);
-    this.#drive();
-  }
-
-  #recompute(): void {
-    const w = this.#state.window;
-    let readOnly = this.#state.mode === 'read-only';
-    if (this.#fallback === 'read-only') readOnly = true;
-    else if (this.#fallback === 'read-write') readOnly = false;
-    // Whatever the fallback says: without a lease this instance starts no write.
-    const fenced = this.#fenced || this.#leaseUntil === Number.NEGATIVE_INFINITY;
-    if (fenced) readOnly = true;
-    this.#readOnly = readOnly;
-    if (!readOnly) {
-      this.#tpl = null;
-      this.#health.setWindow(false);
-      return;
-    }
-    this.#health.setWindow(true);
-    this.#tpl =
-      w && this.#state.mode === 'read-only'
-        ? {
-            windowId: w.id,
-            endsAt: w.endsAt,
-            endsAtMs: w.endsAt ? Date.parse(w.endsAt) : null,
-            message: w.message,
-            // A fenced instance refuses every surface: it cannot know the window is still scoped so.
-            scope: !fenced && w.scope && w.scope.length > 0 ? new Set(w.scope) : null,
-          }
-        : fenced
-          ? {
-              windowId: 'lease-expired',
-              endsAt: null,
-              endsAtMs: null,
-              message:
-                'Writes are paused: this instance cannot confirm the maintenance state with the others.',
-              scope: null,
-            }
-          : {
-              windowId: 'store-unavailable',
-              endsAt: null,
-              endsAtMs: null,
-              message: 'Writes are paused: the maintenance state could not be confirmed.',
-              scope: null,
-            };
-  }
-
-  async #runPhaseHooks(phase: Phase, w: MaintenanceWindow): Promise<void> {
-    const hooks = this.#phaseHooks.get(phase);
-    if (!hooks) return;
-    for (const hook of [...hooks]) {
-      try {
-        await hook(w);
-      } catch (err) {
-        this.#log.error('quiesce: phase hook failed', { phase, error: errorMessage(err) });
-      }
-    }
+  waitForPhase(phase: Phase, options?: { timeoutMs?: number }): Promise<MaintenanceWindow> {
+    return this.#p.hooks.waitForPhase(phase, options);
   }
 
   onPhase(phase: Phase, hook: (window: MaintenanceWindow) => unknown): () => void {
-    if (!PHASE_INDEX.has(phase))
-      throw new QuiesceError('INVALID_INPUT', `onPhase: unknown phase "${phase}"`, { field: 'phase' });
-    const set = this.#phaseHooks.get(phase) ?? new Set();
-    this.#phaseHooks.set(phase, set);
-    set.add(hook);
-    return () => set.delete(hook);
+    return this.#p.hooks.onPhase(phase, hook);
   }
 
   beforeThaw(hook: (window: MaintenanceWindow) => unknown): () => void {
-    this.#beforeThaw.add(hook);
-    return () => this.#beforeThaw.delete(hook);
+    return this.#p.hooks.beforeThaw(hook);
   }
 
-  /** One timer per window: its scheduled start, or its automatic end. */
-  #armWindowTimer(): void {
-    const w = this.#state.window;
-    let key = '';
-    let at = 0;
-    let fire: (() => void) | null = null;
-    if (w?.phase === 'scheduled') {
-      key = `start:${w.id}:${w.startsAt}`;
-      at = Date.parse(w.startsAt);
-      fire = () => void this.#startScheduled(w.id);
-    } else if (w && isReadOnlyPhase(w.phase) && w.autoEnd && w.endsAt) {
-      key = `end:${w.id}:${w.endsAt}`;
-      at = Date.parse(w.endsAt);
-      fire = () =>
-        void this.end({ actor: 'schedule', reason: 'window reached its end time' }).catch((err) => {
-          if (!(err instanceof QuiesceError && err.code === 'NO_ACTIVE_WINDOW'))
-            this.#log.error('quiesce: automatic end failed', { error: errorMessage(err) });
-        });
-    }
-    if (key === this.#windowTimerKey) return;
-    this.#clock.clearTimeout(this.#windowTimer);
-    this.#windowTimerKey = key;
-    if (!fire) {
-      this.#windowTimer = null;
-      return;
-    }
-    const delay = Math.max(0, at - this.#clock.now());
-    if (delay > MAX_TIMER_MS) {
-      // setTimeout fires at once beyond 2^31-1 ms (~24.8 days): wake up early and re-arm.
-      this.#windowTimer = this.#clock.setTimeout(() => {
-        this.#windowTimerKey = '';
-        this.#armWindowTimer();
-      }, MAX_TIMER_MS);
-      return;
-    }
-    this.#windowTimer = this.#clock.setTimeout(fire, delay);
+  // ---------------------------------------------------------------- intents and backfill
+
+  enqueue(
+    op: Operation,
+    payload: unknown,
+    options?: { name?: string },
+  ): Promise<{ intent: WriteIntent; created: boolean; statusUrl: string }> {
+    return this.#p.intents.enqueue(op, payload, options);
   }
 
-  async #startScheduled(windowId: string): Promise<void> {
-    if (this.#closed) return;
-    try {
-      const now = this.#clock.now();
-      this.#announcing++;
-      const state = await this.#transition('begin', 'schedule', 'scheduled start', (s) => {
-        if (s.window?.id !== windowId || s.window.phase !== 'scheduled')
-          throw new QuiesceError('NOT_FOUND', 'already started');
-        const w = s.window;
-        const phase = requirePhase(w.phase, 'start');
-        return advance(s, now, (version) => ({
-          mode: modeOf(phase),
-          updatedBy: 'schedule',
-          window: {
-            ...w,
-            startsAt: iso(now),
-            phase,
-            freezeVersion: version,
-            checklist: emptyChecklist(this.instanceId),
-          },
-        }));
-      }).finally(() => this.#announcing--);
-      void this.#notify('started', state.window!);
-      this.#drive();
-    } catch (err) {
-      // Another instance won the race, or the window was cancelled.
-      if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND'))
-        this.#log.error('quiesce: scheduled start failed', { error: errorMessage(err) });
-    }
+  getIntent(id: string): Promise<WriteIntent | null> {
+    return this.#p.intents.get(id);
   }
 
-  // ---------------------------------------------------------------- drain and confirmation
-
-  /**
-   * Hold one registry subscription for the length of a confirmation (the store listens to its
-   * registry channel only while someone does); `wait` wakes on an announced change or after `ms`.
-   */
-  #registryWaiter(): { wait(ms: number): Promise<void>; close(): void } {
-    let wake: (() => void) | null = null;
-    let dirty = false;
-    const off = this.#store.registry?.subscribe?.(() => {
-      dirty = true;
-      wake?.();
-    });
-    return {
-      wait: (ms) => {
-        if (dirty) {
-          dirty = false;
-          return Promise.resolve();
-        }
-        return new Promise<void>((resolve) => {
-          const timer = this.#clock.setTimeout(() => {
-            wake = null;
-            resolve();
-          }, ms);
-          wake = () => {
-            this.#clock.clearTimeout(timer);
-            wake = null;
-            dirty = false;
-            resolve();
-          };
-        });
-      },
-      close: () => off?.(),
-    };
-  }
-
-  /**
-   * Where every instance stands against `version`: confirmed (acknowledged it, and for a freeze has
-   * no write in flight), fenced (unreachable and its lease expired: it stopped by itself), or
-   * blocking (its lease still runs: it may still write, so it is waited for).
-   */
-  async #assess(
-    kind: 'freeze' | 'thaw',
-    version: number,
-  ): Promise<{ confirmed: string[]; fenced: Straggler[]; blocking: Straggler[] }> {
-    const confirmed: string[] = [];
-    const fenced: Straggler[] = [];
-    const blocking: Straggler[] = [];
-    const now = this.#clock.now();
-    if (this.#participant) {
-      const oldest = this.#inflight.oldest();
-      if (kind === 'freeze' && this.#inflight.count > 0) {
-        blocking.push({
-          instanceId: this.instanceId,
-          inFlight: this.#inflight.count,
-          ackedVersion: this.#ackedVersion,
-          reason: 'in-flight',
-          ...(oldest ? { oldestOperation: oldest.name } : {}),
-        });
-      } else confirmed.push(this.instanceId);
-    }
-    const registry = this.#store.registry;
-    if (registry) {
-      for (const r of await registry.list()) {
-        if (r.id === this.instanceId) continue;
-        const base = {
-          instanceId: r.id,
-          inFlight: r.inFlight,
-          ackedVersion: r.ackedVersion,
-          ...(r.oldestOperation ? { oldestOperation: r.oldestOperation } : {}),
-        };
-        if (r.ackedVersion >= version && (kind === 'thaw' || r.inFlight === 0)) confirmed.push(r.id);
-        else if (this.#expired(r, now))
-          fenced.push({ ...base, reason: 'fenced', leaseUntil: iso(this.#leaseOf(r)), lastSeen: r.lastSeen });
-        else blocking.push({ ...base, reason: r.ackedVersion < version ? 'not-acknowledged' : 'in-flight' });
-      }
-    }
-    return { confirmed, fenced, blocking };
-  }
-
-  /**
-   * Wait until every instance confirmed `version` or was fenced by its own lease; past the deadline
-   * (never shorter than a lease plus the skew margin, so an unreachable instance is always fenced
-   * first) the rest are named. Null when the window moved on.
-   */
-  async #confirm(
-    kind: 'freeze' | 'thaw',
-    windowId: string,
-    version: number,
-    phase: Phase,
-    since: number,
-  ): Promise<{ confirmation: Confirmation; stragglers: Straggler[] } | null> {
-    const started = this.#clock.now();
-    const deadline = started + this.#o.drainDeadlineMs;
-    // An instance that has not acknowledged may be cut off and still writing: it is waited for past
-    // the drain deadline until its lease has expired (then it counts as fenced). Only one that keeps
-    // renewing its lease without acknowledging (a stuck phase hook) is named after this.
-    const hardDeadline = deadline + this.#o.leaseTtlMs + this.#o.clockSkewMs + this.#o.heartbeatMs;
-    const waiter = this.#registryWaiter();
-    try {
-      for (;;) {
-        const w = this.#state.window;
-        if (this.#closed || w?.id !== windowId || w.phase !== phase) return null;
-        // Another instance took the window over: it confirms now.
-        if (w.checklist && w.checklist.controller !== this.instanceId) return null;
-        const { confirmed, fenced, blocking } = await this.#assess(kind, version);
-        const now0 = this.#clock.now();
-        const timedOut = now0 >= deadline;
-        const unacknowledged = blocking.some((b) => b.reason === 'not-acknowledged');
-        if (blocking.length === 0 || (timedOut && !unacknowledged) || now0 >= hardDeadline) {
-          const now = this.#clock.now();
-          for (const f of fenced) {
-            this.#log.warn(
-              `quiesce: instance unreachable; counted as stopped once its lease expired (${kind})`,
-              { instanceId: f.instanceId, leaseUntil: f.leaseUntil },
-            );
-          }
-          if (timedOut && blocking.length > 0 && kind === 'freeze') {
-            this.#log.warn('quiesce: drain deadline passed; stragglers', { stragglers: blocking });
-            this.#emit('drain-timeout', blocking);
-          } else if (timedOut && blocking.length > 0) {
-            this.#log.warn('quiesce: thaw not acknowledged by every instance before the deadline', {
-              stragglers: blocking,
-            });
-          }
-          const unconfirmed = timedOut ? blocking : [];
-          return {
-            confirmation: {
-              version,
-              at: iso(now),
-              tookMs: Math.max(0, now - since),
-              confirmed: confirmed.length,
-              ...(confirmed.length <= NAMED_CONFIRMATIONS ? { confirmedIds: confirmed } : {}),
-              fenced: fenced.map((f) => ({
-                instanceId: f.instanceId,
-                leaseUntil: f.leaseUntil!,
-                ackedVersion: f.ackedVersion,
-                inFlight: f.inFlight,
-              })),
-              unconfirmed: unconfirmed.map((b) => b.instanceId),
-            },
-            stragglers: [...fenced, ...unconfirmed],
-          };
-        }
-        const next = this.#clock.now() < deadline ? deadline : hardDeadline;
-        await waiter.wait(Math.min(250, this.#o.heartbeatMs, Math.max(1, next - this.#clock.now())));
-      }
-    } finally {
-      waiter.close();
-    }
-  }
-
-  async #confirmFreeze(windowId: string): Promise<void> {
-    const key = `${windowId}:freezing`;
-    if (this.#driving.has(key)) return;
-    this.#driving.add(key);
-    try {
-      const w = this.#state.window;
-      if (w?.id !== windowId || w.phase !== 'freezing') return;
-      const version = w.freezeVersion ?? this.#state.version;
-      const result = await this.#confirm('freeze', windowId, version, 'freezing', Date.parse(w.startsAt));
-      if (!result) return;
-      const { confirmation, stragglers } = result;
-      // A controller that holds no lease (a CLI) hands the window to a live instance that confirmed.
-      const heir = this.#participant
-        ? this.instanceId
-        : (confirmation.confirmedIds?.find((id) => id !== this.instanceId) ??
-          (await this.#pickLive(false)) ??
-          this.instanceId);
-      const now = this.#clock.now();
-      await this.#transition(
-        'phase',
-        'controller',
-        confirmation.unconfirmed.length
-          ? 'drain deadline passed'
-          : confirmation.fenced.length
-            ? `all instances confirmed or fenced (${confirmation.fenced.length} fenced by their lease)`
-            : 'all instances confirmed',
-        (s) => {
-          if (s.window?.id !== windowId || s.window.phase !== 'freezing')
-            throw new QuiesceError('NOT_FOUND', 'moved on');
-          const w = s.window;
-          const c = w.checklist ?? emptyChecklist(this.instanceId);
-          return advance(s, now, () => ({
-            window: {
-              ...w,
-              phase: requirePhase(w.phase, 'confirm-frozen'),
-              frozenAt: iso(now),
-              stragglers,
-              checklist: { ...c, controller: heir, freeze: confirmation },
-            },
-          }));
-        },
-      )
-        .then(() => this.#dropFenced(stragglers.filter((x) => x.reason === 'fenced')))
-        .catch((err) => {
-          if (!(err instanceof QuiesceError && err.code === 'NOT_FOUND')) throw err;
-        });
-    } catch (err) {
-      this.#log.error('quiesce: freeze confirmation failed', { windowId, error: errorMessage(err) });
-    } finally {
-      this.#driving.delete(key);
-    }
-  }
-
-  /**
-   * Fenced instances leave the registry once the confirmation that named them is committed (not
-   * before: a concurrent confirmation must still see them). Back, they register again.
-   */
-  async #dropFenced(fenced: Straggler[]): Promise<void> {
-    for (const f of fenced)
-      await this.#store.registry
-        ?.remove(f.instanceId, f.lastSeen !== undefined ? { ifLastSeen: f.lastSeen } : {})
-        .catch(() => {});
-  }
-
-  /** A live instance from the registry (a replayer when asked), other than this one; null if none. */
-  async #pickLive(replayer: boolean): Promise<string | null> {
-    const registry = this.#store.registry;
-    if (!registry) return null;
-    const now = this.#clock.now();
-    const list = await registry.list().catch(() => [] as InstanceRecord[]);
-    const live = list.filter(
-      (r) => r.id !== this.instanceId && !this.#expired(r, now) && (!replayer || r.replays),
-    );
-    return live[0]?.id ?? null;
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((r) => this.#clock.setTimeout(r, ms));
-  }
-
-  // ---------------------------------------------------------------- driving, takeover, supervision
-
-  /** Run whatever the current window needs from its controller, when that is this instance. */
-  #drive(): void {
-    const w = this.#state.window;
-    // begin() announces the window before it starts confirming it.
-    if (this.#announcing > 0 && w?.phase === 'freezing') return;
-    if (!w || this.#closed || w.checklist?.controller !== this.instanceId) return;
-    if (w.phase === 'freezing') void this.#confirmFreeze(w.id);
-    else if (w.phase === 'thawing') void this.#runChecklist(w.id);
-    else if (w.phase === 'backfilling') void this.#driveBackfill(w.id);
-  }
-
-  #missingSince = new Map<string, number>();
-  #announcing = 0;
-
-  /**
-   * Every heartbeat: the controller names instances whose lease expired; any other participant
-   * checks the controller's lease (one record) and takes the window over once it has expired.
-   */
-  async #tick(): Promise<void> {
-    if (this.#closed) return;
-    const w = this.#state.window;
-    if (!w || !OPEN_PHASES.has(w.phase)) {
-      this.#maybeSweep();
-      return;
-    }
-    if (!this.#store.writable) return;
-    const controller = w.checklist?.controller ?? null;
-    if (controller === this.instanceId) {
-      if (w.phase !== 'freezing') await this.#nameLost(w.id);
-      this.#drive();
-      return;
-    }
-    const registry = this.#store.registry;
-    if (!this.#participant || !registry || this.#readOnly !== isReadOnlyPhase(w.phase)) return;
-    const now = this.#clock.now();
-    const rec = controller
-      ? registry.get
-        ? await registry.get(controller)
-        : ((await registry.list()).find((r) => r.id === controller) ?? null)
-      : null;
-    if (rec && !this.#expired(rec, now)) {
-      this.#missingSince.delete(w.id);
-      return;
-    }
-    // A controller with no record holds no lease (a CLI, or one already dropped): give it one
-    // lease's time from when this instance first saw it missing.
-    if (!rec && !this.#missingSince.has(w.id)) this.#missingSince.set(w.id, now);
-    const goneAt = rec
-      ? this.#leaseOf(rec) + this.#o.clockSkewMs
-      : this.#missingSince.get(w.id)! + this.#o.leaseTtlMs + this.#o.clockSkewMs;
-    if (now <= goneAt) return;
-    // Instances that can replay get the first chance at a thaw or backfill; the others step in only if none does.
-    if ((w.phase === 'thawing' || w.phase === 'backfilling') && this.#handlers.size === 0) {
-      if (now <= goneAt + 2 * this.#o.leaseTtlMs) return;
-    }
-    await this.#takeOver(w.id, controller);
-  }
-
-  async #takeOver(windowId: string, from: string | null): Promise<void> {
-    const at = iso(this.#clock.now());
-    try {
-      const s = await this.#transition(
-        'takeover',
-        this.instanceId,
-        from ? `controller ${from} lost its lease` : 'the window had no controller holding a lease',
-        (cur) => {
-          const w = cur.window;
-          if (w?.id !== windowId || !OPEN_PHASES.has(w.phase) || (w.checklist?.controller ?? null) !== from)
-            throw new QuiesceError('NOT_FOUND', 'moved on');
-          const c = w.checklist ?? emptyChecklist(null);
-          return advance(cur, at, () => ({
-            window: {
-              ...w,
-              checklist: {
-                ...c,
-                controller: this.instanceId,
-                takeovers: [...c.takeovers, { from, by: this.instanceId, at, phase: w.phase }],
-              },
-            },
-          }));
-        },
-      );
-      const phase = s.window!.phase;
-      this.#log.warn('quiesce: took over the window from a controller whose lease expired', {
-        windowId,
-        from,
-        phase,
-      });
-      this.#emit('takeover', { windowId, from, phase });
-      this.#drive();
-    } catch (err) {
-      if (err instanceof QuiesceError && (err.code === 'NOT_FOUND' || err.code === 'VERSION_CONFLICT'))
-        return;
-      this.#log.warn('quiesce: takeover failed', { windowId, error: errorMessage(err) });
-    }
-  }
-
-  /** The controller names and drops instances whose lease expired during the window. */
-  async #nameLost(windowId: string): Promise<void> {
-    const registry = this.#store.registry;
-    if (!registry) return;
-    const now = this.#clock.now();
-    const lost: Straggler[] = [];
-    for (const r of await registry.list()) {
-      if (r.id === this.instanceId || !this.#expired(r, now)) continue;
-      lost.push({
-        instanceId: r.id,
-        inFlight: r.inFlight,
-        ackedVersion: r.ackedVersion,
-        reason: 'lost',
-        leaseUntil: iso(this.#leaseOf(r)),
-        lastSeen: r.lastSeen,
-        ...(r.oldestOperation ? { oldestOperation: r.oldestOperation } : {}),
-      });
-    }
-    if (lost.length === 0) return;
-    let added: Straggler[] = [];
-    await this.#updateWindow(windowId, (w) => {
-      const known = new Set(w.stragglers.map((s) => s.instanceId));
-      added = lost.filter((l) => !known.has(l.instanceId));
-      return { ...w, stragglers: [...w.stragglers, ...added] };
-    });
-    await this.#dropFenced(lost);
-    for (const l of added) {
-      this.#log.warn('quiesce: instance lost during the window (its lease expired); dropped and named', {
-        instanceId: l.instanceId,
-        leaseUntil: l.leaseUntil,
-        windowId,
-      });
-      this.#emit('instance-lost', l);
-      const s = this.#state;
-      const entry: AuditEntry = {
-        at: iso(now),
-        actor: this.instanceId,
-        action: 'lease',
-        reason: `instance ${l.instanceId} lost: its lease expired at ${l.leaseUntil}`,
-        windowId,
-        from: { mode: s.mode, phase: s.window?.phase ?? null },
-        to: { mode: s.mode, phase: s.window?.phase ?? null },
-        version: s.version,
-        details: { instanceId: l.instanceId, leaseUntil: l.leaseUntil, inFlight: l.inFlight },
-      };
-      await this.#auditLog.append(entry).catch(() => {});
-      this.#emit('audit', entry);
-    }
-  }
-
-  // ---------------------------------------------------------------- end of window checklist
-
-  /** Patch the window's durable checklist (silent if the window moved on). */
-  #updateChecklist(windowId: string, patch: (c: Checklist) => Checklist): Promise<void> {
-    return this.#updateWindow(windowId, (w) => ({
-      ...w,
-      checklist: patch(w.checklist ?? emptyChecklist(null)),
-    }));
-  }
-
-  /**
-   * Writes are back on (thawing) → thaw confirmed → soak → closure notice → backfill → closed. Each
-   * step's progress is in the store, so whoever drives the window next resumes where this stopped.
-   */
-  async #runChecklist(windowId: string): Promise<void> {
-    const key = `${windowId}:thawing`;
-    if (this.#driving.has(key)) return;
-    this.#driving.add(key);
-    const still = () =>
-      !this.#closed &&
-      this.#state.window?.id === windowId &&
-      this.#state.window.phase === 'thawing' &&
-      this.#state.window.checklist?.controller === this.instanceId;
-    try {
-      let w = this.#state.window;
-      if (!w || !still()) return;
-      if (!w.checklist?.thaw) {
-        const version = w.checklist?.thawVersion ?? this.#state.version;
-        const since = Date.parse(w.endedAt ?? iso(this.#clock.now()));
-        const result = await this.#confirm('thaw', windowId, version, 'thawing', since);
-        if (!result) return;
-        await this.#updateChecklist(windowId, (c) => ({ ...c, thaw: result.confirmation }));
-        await this.#dropFenced(result.stragglers.filter((x) => x.reason === 'fenced'));
-      }
-      w = this.#state.window!;
-      const soakFrom = Date.parse(w.checklist?.soakStartedAt ?? w.endedAt ?? iso(this.#clock.now()));
-      const soakMs = w.checklist?.soakMs ?? this.#o.soakMs;
-      const remaining = soakFrom + soakMs - this.#clock.now();
-      if (remaining > 0) await this.#sleep(remaining);
-      if (!still()) return;
-      if (!(await this.#closureNotice(windowId))) return;
-      if (!still()) return;
-      // An instance that cannot replay hands the backfill to one that can (a CLI, say).
-      const heir = this.#handlers.size > 0 && this.#participant ? null : await this.#pickLive(true);
-      const now = iso(this.#clock.now());
-      await this.#transition('phase', 'controller', 'soak complete', (s) => {
-        if (s.window?.id !== windowId || s.window.phase !== 'thawing')
-          throw new QuiesceError('NOT_FOUND', 'moved on');
-        const w = s.window;
-        const c = w.checklist ?? emptyChecklist(this.instanceId);
-        return advance(s, now, () => ({
-          window: {
-            ...w,
-            phase: requirePhase(w.phase, 'soak-complete'),
-            checklist: {
-              ...c,
-              ...(heir ? { controller: heir } : {}),
-              backfill: c.backfill ?? {
-                startedAt: now,
-                done: 0,
-                total: 0,
-                applied: 0,
-                failed: 0,
-                byInstance: {},
-                updatedAt: now,
-              },
-            },
-          },
-        }));
-      });
-    } catch (err) {
-      if (err instanceof QuiesceError && err.code === 'NOT_FOUND') return;
-      this.#log.error('quiesce: end-of-window checklist failed', { windowId, error: errorMessage(err) });
-    } finally {
-      this.#driving.delete(key);
-    }
-  }
-
-  /**
-   * Send the closure notice once: claim it in the store first, send, then mark it sent. A claim left
-   * by a controller whose lease expired is taken over (the notice is then re-sent: notifiers get the
-   * window's notice record to tell). False when the window moved on.
-   */
-  async #closureNotice(windowId: string): Promise<boolean> {
-    for (;;) {
-      const w = this.#state.window;
-      if (this.#closed || w?.id !== windowId || w.phase !== 'thawing') return false;
-      if (w.checklist?.controller !== this.instanceId) return false;
-      const n = w.checklist?.closureNotice ?? null;
-      if (n?.sentAt) return true;
-      if (n && n.by !== this.instanceId) {
-        const rec = await this.#store.registry?.get?.(n.by).catch(() => null);
-        if (rec && !this.#expired(rec)) {
-          await this.#sleep(this.#o.heartbeatMs);
-          continue;
-        }
-      }
-      if (!n || n.by !== this.instanceId) {
-        const health = this.#health.report();
-        const claimedAt = iso(this.#clock.now());
-        let won = false;
-        await this.#updateWindow(windowId, (cur) => {
-          const c = cur.checklist ?? emptyChecklist(null);
-          const now = c.closureNotice;
-          if (cur.phase !== 'thawing' || now?.sentAt || (now?.by ?? null) !== (n?.by ?? null)) return cur;
-          won = true;
-          return {
-            ...cur,
-            report: cur.report.readHealth ? cur.report : { ...cur.report, readHealth: health },
-            checklist: { ...c, closureNotice: { by: this.instanceId, claimedAt, sentAt: null } },
-          };
-        });
-        if (!won) {
-          // Someone else claimed it meanwhile, or the update did not go through: look again.
-          if ((this.#state.window?.checklist?.closureNotice?.by ?? null) === (n?.by ?? null))
-            await this.#sleep(Math.min(this.#o.heartbeatMs, 250));
-          continue;
-        }
-      }
-      const current = this.#state.window;
-      if (!current || current.id !== windowId) return false;
-      await this.#notify('ended', current);
-      await this.#updateChecklist(windowId, (c) =>
-        c.closureNotice?.by === this.instanceId
-          ? { ...c, closureNotice: { ...c.closureNotice, sentAt: iso(this.#clock.now()) } }
-          : c,
-      );
-      return true;
-    }
-  }
-
-  /**
-   * The controller's part of the backfill: replay its own share, wait until every live instance that
-   * replays has finished its share (or lost its lease), then close with everyone's totals.
-   */
-  async #driveBackfill(windowId: string): Promise<void> {
-    const key = `${windowId}:backfilling`;
-    if (this.#driving.has(key)) return;
-    this.#driving.add(key);
-    const still = () =>
-      !this.#closed &&
-      this.#state.window?.id === windowId &&
-      this.#state.window.phase === 'backfilling' &&
-      this.#state.window.checklist?.controller === this.instanceId;
-    const waiter = this.#registryWaiter();
-    try {
-      const canReplay = this.#participant && this.#handlers.size > 0;
-      if (canReplay) {
-        const report = await this.#replayShare(windowId);
-        if (!report || report.paused || !still()) return;
-      }
-      const registry = this.#store.registry;
-      let records: InstanceRecord[] = [];
-      for (;;) {
-        if (!still()) return;
-        const now = this.#clock.now();
-        records = registry ? await registry.list() : [];
-        const replayers = records.filter(
-          (r) => r.id !== this.instanceId && r.replays && !this.#expired(r, now),
-        );
-        if (!canReplay && replayers.length === 0) {
-          this.#log.warn('quiesce: no live instance has replay handlers; closing without a backfill', {
-            windowId,
-          });
-          await this.#close(
-            windowId,
-            {
-              skipped: 'no live instance has replay handlers',
-              done: 0,
-              total: 0,
-              applied: 0,
-              failed: 0,
-              paused: false,
-            },
-            null,
-            {},
-          );
-          return;
-        }
-        const pending = replayers.filter((r) => !(r.backfill?.windowId === windowId && r.backfill.finished));
-        if (pending.length === 0) break;
-        await waiter.wait(Math.min(250, this.#o.heartbeatMs));
-      }
-      // A shared queue (pg-boss) may still hold intents queued late: replay them before closing.
-      let stats = await this.#queue.stats().catch(() => null);
-      if (canReplay && stats && stats.depth > 0 && still()) {
-        const again = await this.#replayShare(windowId);
-        if (!again || again.paused || !still()) return;
-        stats = await this.#queue.stats().catch(() => null);
-      }
-      const byInstance: Record<string, { done: number; total: number; applied: number; failed: number }> = {};
-      for (const r of records) {
-        if (r.id !== this.instanceId && r.backfill?.windowId === windowId) {
-          const { done, total, applied, failed } = r.backfill;
-          byInstance[r.id] = { done, total, applied, failed };
-        }
-      }
-      if (this.#myBackfill?.windowId === windowId) {
-        const { done, total, applied, failed } = this.#myBackfill;
-        byInstance[this.instanceId] = { done, total, applied, failed };
-      }
-      const sum = { done: 0, total: 0, applied: 0, failed: 0 };
-      for (const b of Object.values(byInstance)) {
-        sum.done += b.done;
-        sum.total += b.total;
-        sum.applied += b.applied;
-        sum.failed += b.failed;
-      }
-      await this.#close(windowId, { ...sum, paused: false }, stats?.depth ?? null, byInstance);
-    } catch (err) {
-      if (err instanceof QuiesceError && err.code === 'NOT_FOUND') return;
-      this.#log.error('quiesce: backfill failed', { windowId, error: errorMessage(err) });
-    } finally {
-      waiter.close();
-      this.#driving.delete(key);
-    }
-  }
-
-  /**
-   * This instance's share of a window's backfill (every instance with handlers replays its queue
-   * when it applies `backfilling`); the totals go in its registry record, announced when finished.
-   */
-  #replayShare(windowId: string): Promise<ReplayReport | null> {
-    const running = this.#shareRuns.get(windowId);
-    if (running) return running;
-    const run = this.#runShare(windowId).finally(() => this.#shareRuns.delete(windowId));
-    this.#shareRuns.set(windowId, run);
-    return run;
-  }
-
-  async #runShare(windowId: string): Promise<ReplayReport | null> {
-    const driver = () => this.#state.window?.checklist?.controller === this.instanceId;
-    try {
-      const before = this.#myBackfill?.windowId === windowId ? this.#myBackfill : null;
-      this.#myBackfill = before ?? { windowId, done: 0, total: 0, applied: 0, failed: 0, finished: false };
-      this.#myBackfill.finished = false;
-      const base = { ...this.#myBackfill };
-      const report = await this.#replay((p) => {
-        this.#myBackfill = {
-          windowId,
-          done: base.done + p.done,
-          total: base.done + p.total,
-          applied: base.applied + p.applied,
-          failed: base.failed + p.failed,
-          finished: false,
-        };
-        // The controller keeps the store's record of the backfill current (coarsely: it reaches everyone).
-        const now = this.#clock.now();
-        if (driver() && now - this.#lastProgressWrite >= PROGRESS_EVERY_MS) {
-          this.#lastProgressWrite = now;
-          const mine = { ...this.#myBackfill };
-          void this.#updateChecklist(windowId, (c) => ({
-            ...c,
-            backfill: {
-              startedAt: c.backfill?.startedAt ?? iso(now),
-              byInstance: c.backfill?.byInstance ?? {},
-              done: mine.done,
-              total: mine.total,
-              applied: mine.applied,
-              failed: mine.failed,
-              updatedAt: iso(now),
-            },
-          }));
-        }
-      });
-      if (!report.paused && this.#myBackfill.windowId === windowId) {
-        this.#myBackfill = { ...this.#myBackfill, finished: true };
-        await this.#heartbeat(false, true);
-      }
-      return report;
-    } catch (err) {
-      this.#log.error('quiesce: replay failed', { windowId, error: errorMessage(err) });
-      return null;
-    }
-  }
-
-  async #close(
-    windowId: string,
-    backfill: ReplayReport | (ReplayReport & { skipped: string }),
-    remaining: number | null,
-    byInstance: Record<string, { done: number; total: number; applied: number; failed: number }>,
-  ): Promise<void> {
-    const closed = await this.#transition('phase', 'controller', 'backfill complete', (s) => {
-      if (s.window?.id !== windowId || s.window.phase !== 'backfilling')
-        throw new QuiesceError('NOT_FOUND', 'moved on');
-      const now = iso(this.#clock.now());
-      const w = s.window;
-      const c = w.checklist ?? emptyChecklist(this.instanceId);
-      return advance(s, now, () => ({
-        window: {
-          ...w,
-          phase: requirePhase(w.phase, 'backfill-complete'),
-          closedAt: now,
-          report: { ...w.report, backfill: { ...backfill, remaining } },
-          checklist: {
-            ...c,
-            backfill: {
-              startedAt: c.backfill?.startedAt ?? null,
-              done: backfill.done,
-              total: backfill.total,
-              applied: backfill.applied,
-              failed: backfill.failed,
-              byInstance,
-              updatedAt: now,
-            },
-          },
-        },
-      }));
-    });
-    void this.#notify('closed', closed.window!);
-  }
-
-  /** Replay stranded intents (queued while no window was open, or left by a closed one). */
-  #maybeSweep(force = false): void {
-    const now = this.#clock.now();
-    if (this.#sweeping || this.#closed || !this.#participant || this.#handlers.size === 0) return;
-    if (!force && now - this.#lastSweep < this.#o.sweepMs) return;
-    const w = this.#state.window;
-    if (w && OPEN_PHASES.has(w.phase)) return;
-    if (this.#readOnly) return;
-    this.#sweeping = true;
-    this.#lastSweep = now;
-    void (async () => {
-      try {
-        const stats = await this.#queue.stats();
-        if (stats.depth === 0) return;
-        const report = await this.#replay(() => {});
-        if (report.total > 0)
-          this.#log.warn('quiesce: replayed intents queued outside a window (stranded)', { ...report });
-      } catch (err) {
-        this.#log.warn('quiesce: sweep of stranded intents failed', { error: errorMessage(err) });
-      } finally {
-        this.#sweeping = false;
-      }
-    })();
-  }
-
-  /** Debounced: handlers tend to be registered in a burst; replay only once they all are. */
-  #afterHandlers(): void {
-    this.#clock.clearTimeout(this.#sweepTimer);
-    this.#sweepTimer = this.#clock.setTimeout(() => {
-      if (this.#closed || !this.#started) return;
-      const w = this.#state.window;
-      if (w?.phase === 'backfilling' && this.#participant) {
-        void this.#replayShare(w.id);
-        this.#drive();
-      } else this.#maybeSweep(true);
-    }, this.#o.heartbeatMs);
-  }
-
-  backfill(): Promise<ReplayReport> {
-    return this.#replay(() => {});
-  }
-
-  async #replay(onProgress: (p: ReplayProgress) => void): Promise<ReplayReport> {
-    if (this.#readOnly)
-      throw new QuiesceError('WINDOW_CONFLICT', 'backfill: writes are still refused; end the window first');
-    const ctrl = new AbortController();
-    this.#replayAbort?.abort();
-    this.#replayAbort = ctrl;
-    const rate = this.#replayOptions.ratePerSecond ?? 200;
-    const gapMs = rate > 0 ? 1000 / rate : 0;
-    let nextAt = 0;
-    // A replayed intent is a write: a window that begins meanwhile waits for it to finish.
-    const handlers = new Map<string, IntentHandler>();
-    for (const [name, handler] of this.#handlers) {
-      const op: Operation = { surface: 'custom', name: `replay ${name}` };
-      handlers.set(name, async (payload, ctx) => {
-        // Paced: yield to the event loop (reads are served between replays), then keep to the cap.
-        await new Promise<void>((r) => setImmediate(r));
-        if (gapMs > 0) {
-          const t = performance.now();
-          nextAt = Math.max(nextAt + gapMs, t);
-          if (nextAt > t) await new Promise<void>((r) => setTimeout(r, nextAt - t));
-        }
-        if (this.#readOnly) {
-          ctrl.abort();
-          throw new QuiesceError('WINDOW_CONFLICT', 'replay stopped: writes are refused again');
-        }
-        const h = this.track(op);
-        try {
-          return await handler(payload, ctx);
-        } finally {
-          h.done();
-        }
-      });
-    }
-    const { ratePerSecond: _rate, ...replayOptions } = this.#replayOptions;
-    const report = await this.#queue.replay({
-      ...replayOptions,
-      handlers,
-      signal: ctrl.signal,
-      onProgress: (p) => {
-        this.#backfill = p;
-        this.#emit('backfill-progress', p);
-        onProgress(p);
-      },
-    });
-    if (this.#replayAbort === ctrl) this.#replayAbort = null;
-    this.#metrics.replayed('applied', report.applied);
-    this.#metrics.replayed('failed', report.failed);
-    if (report.paused)
-      this.#log.info('quiesce: backfill paused (a new window, or this instance was fenced)', { ...report });
-    return report;
-  }
-
-  // ---------------------------------------------------------------- notifiers
-
-  /** Resolves when every notifier has answered (or given up); callers that need not wait ignore it. */
-  #notify(kind: NotifierEventKind, window: MaintenanceWindow): Promise<void> {
-    const runs: Promise<void>[] = [];
-    for (const n of this.#notifiers) {
-      const prev = this.#notifyChains.get(n.name) ?? Promise.resolve();
-      // Per-notifier order is kept (scheduled before started), and nothing waits on it.
-      const run = prev.then(async () => {
-        const current = this.#state.window?.id === window.id ? this.#state.window : window;
-        const record = current.notices[n.name];
-        try {
-          const data = await n.notify(
-            { kind, window: current, phase: current.phase, at: iso(this.#clock.now()) },
-            { record, signal: this.#notifyAbort.signal, log: this.#log },
-          );
-          await this.#recordNotice(window.id, n.name, kind, (before) => ({
-            status: 'ok',
-            ...(before?.data || data ? { data: { ...before?.data, ...(data ?? {}) } } : {}),
-          }));
-        } catch (err) {
-          const error = errorMessage(err);
-          this.#metrics.notifierFailed(n.name);
-          this.#log.error('quiesce: notifier failed', { notifier: n.name, event: kind, error });
-          this.#emit('notifier-failed', { notifier: n.name, event: kind, error });
-          await this.#recordNotice(window.id, n.name, kind, (before) => ({
-            ...before,
-            status: 'failed',
-            lastError: error,
-          }));
-        }
-      });
-      const settled = run.catch(() => {});
-      this.#notifyChains.set(n.name, settled);
-      runs.push(settled);
-    }
-    return Promise.all(runs).then(() => {});
-  }
-
-  /** Keep a notifier's outcome in the window's record (`window.notices[name]`). */
-  #recordNotice(
-    windowId: string,
-    name: string,
-    kind: NotifierEventKind,
-    outcome: (before: NoticeRecord | undefined) => Pick<NoticeRecord, 'status'> & Partial<NoticeRecord>,
-  ): Promise<void> {
-    return this.#updateWindow(windowId, (w) => {
-      const before = w.notices[name];
-      const notice: NoticeRecord = {
-        ...outcome(before),
-        attempts: (before?.attempts ?? 0) + 1,
-        lastEvent: kind,
-        updatedAt: iso(this.#clock.now()),
-      };
-      return { ...w, notices: { ...w.notices, [name]: notice } };
-    });
-  }
-
-  // ---------------------------------------------------------------- heartbeat, poll, fallback
-
-  #scheduleHeartbeat(): void {
-    if (this.#closed) return;
-    // ±10% jitter: a fleet started together does not heartbeat in lockstep.
-    const delay = Math.round(this.#o.heartbeatMs * (0.9 + 0.2 * Math.random()));
-    this.#heartbeatTimer = this.#clock.setTimeout(async () => {
-      await this.#heartbeat();
-      await this.#tick().catch((err) =>
-        this.#log.error('quiesce: window supervision failed', { error: errorMessage(err) }),
-      );
-      this.#scheduleHeartbeat();
-    }, delay);
-  }
-
-  /** The record this instance publishes: its lease, acknowledged version, in-flight writes, backfill share. */
-  #record(sentAt: number): InstanceRecord {
-    const oldest = this.#inflight.oldest();
-    return {
-      id: this.instanceId,
-      host: hostname(),
-      pid: process.pid,
-      startedAt: this.#startedAt,
-      lastSeen: sentAt,
-      leaseUntil: sentAt + this.#o.leaseTtlMs,
-      ackedVersion: this.#ackedVersion,
-      inFlight: this.#inflight.count,
-      ...(oldest ? { oldestOperation: oldest.name, oldestSince: oldest.since } : {}),
-      ...(this.#handlers.size > 0 ? { replays: true } : {}),
-      ...(this.#myBackfill ? { backfill: { ...this.#myBackfill } } : {}),
-    };
-  }
-
-  /**
-   * Poll the store (the safety net for missed notifications), then renew this instance's lease.
-   * `announce` tells a controller waiting on acknowledgements (freezing, thawing, a finished
-   * backfill); a plain heartbeat does not (nobody waits for it).
-   */
-  async #heartbeat(poll = true, announce = false): Promise<void> {
-    if (this.#closed) return;
-    const sentAt = this.#clock.now();
-    let sawStore = !poll;
-    const registry = this.#store.registry;
-    // One round trip where the store offers it (a read and the renewal in one statement).
-    const combined =
-      poll && !announce && this.#participant && registry && this.#store.heartbeat
-        ? this.#store.heartbeat.bind(this.#store)
-        : null;
-    if (poll) {
-      try {
-        const s = combined ? await combined(this.#record(sentAt)) : await this.#store.read();
-        this.#lastSync = this.#clock.now();
-        this.#storeError = null;
-        sawStore = true;
-        if (this.#fallback !== null) this.#recover();
-        await this.#enqueueApply(s);
-      } catch (err) {
-        this.#storeError = errorMessage(err);
-        if (this.#fallback === null && this.#clock.now() - this.#lastSync > this.#o.stalenessMs)
-          this.#applyFallback();
-      }
-      this.#queueStats = await this.#queue.stats().catch(() => this.#queueStats);
-    }
-    if (!registry || !this.#participant) return;
-    if (!combined) {
-      try {
-        await registry.upsert(this.#record(sentAt), { announce });
-      } catch (err) {
-        this.#storeError = errorMessage(err);
-        return;
-      }
-    }
-    if (!sawStore || !this.#leased) return;
-    // A lease that held until now is extended: its record was in the registry the whole time, so a
-    // controller either saw this instance or saw the state it read. The lease runs from before the
-    // read: whatever the store said then, this instance has applied.
-    if (this.#clock.now() <= this.#leaseUntil) {
-      this.#renewLease(sentAt + this.#o.leaseTtlMs);
-      return;
-    }
-    // A lapsed (or first) lease is granted only after the record is in place *and* the state was
-    // read after it: a controller that listed the registry before the record landed began its window
-    // before this read, so this instance sees that window and refuses.
-    try {
-      const s = await this.#store.read();
-      this.#lastSync = this.#clock.now();
-      await this.#enqueueApply(s);
-    } catch (err) {
-      this.#storeError = errorMessage(err);
-      return;
-    }
-    this.#renewLease(sentAt + this.#o.leaseTtlMs);
-  }
-
-  #renewLease(until: number): void {
-    if (this.#closed || until <= this.#leaseUntil) return;
-    const wasFenced = this.#fenced || this.#leaseUntil === Number.NEGATIVE_INFINITY;
-    this.#leaseUntil = until;
-    if (wasFenced && this.#clock.now() <= until) {
-      const announced = this.#fenced;
-      this.#fenced = false;
-      const wasReadOnly = this.#readOnly;
-      this.#recompute();
-      if (announced) {
-        this.#log.info('quiesce: lease renewed; this instance may start writes again');
-        this.#emit('unfenced', { at: iso(this.#clock.now()) });
-        void this.#auditLog.append(this.#selfAudit('lease', 'lease renewed; writes allowed again'));
-      }
-      if (wasReadOnly && !this.#readOnly) for (const l of this.#writableListeners) l();
-    }
-    this.#clock.clearTimeout(this.#fenceTimer);
-    this.#fenceTimer = this.#clock.setTimeout(
-      () => {
-        if (this.#clock.now() > this.#leaseUntil) this.#fence();
-      },
-      Math.min(MAX_TIMER_MS, Math.max(0, until - this.#clock.now() + 1)),
-    );
-  }
-
-  /** The lease lapsed: start no write (whatever the fallback says) until it is renewed. */
-  #fence(): void {
-    if (this.#fenced || this.#closed) return;
-    this.#fenced = true;
-    this.#recompute();
-    this.#replayAbort?.abort();
-    const leaseUntil = Number.isFinite(this.#leaseUntil) ? iso(this.#leaseUntil) : null;
-    this.#metrics.fallback('read-only');
-    this.#log.error(
-      'quiesce: lease expired (the store could not be reached to renew it); this instance starts no write until it renews it',
-      { leaseUntil, error: this.#storeError },
-    );
-    this.#emit('fenced', { at: iso(this.#clock.now()), leaseUntil });
-    void this.#auditLog.append(this.#selfAudit('lease', `lease expired at ${leaseUntil}; writes refused`));
-  }
-
-  /** Lease of a registry record: until when the instance may still start a write (its own clock). */
-  #leaseOf(r: InstanceRecord): number {
-    return r.leaseUntil ?? r.lastSeen + this.#o.leaseTtlMs;
-  }
-
-  /** True once an instance counts as stopped: its lease expired, plus the clock-skew margin. */
-  #expired(r: InstanceRecord, now = this.#clock.now()): boolean {
-    return now > this.#leaseOf(r) + this.#o.clockSkewMs;
-  }
-
-  #applyFallback(): void {
-    const fallback = this.#o.storeFallback;
-    this.#fallback = fallback;
-    this.#metrics.fallback(fallback);
-    const since = iso(this.#lastSync);
-    this.#log.error(
-      `quiesce: state store unreachable for over ${this.#o.stalenessMs} ms; applying fallback "${fallback}"`,
-      { error: this.#storeError, since },
-    );
-    this.#recompute();
-    this.#emit('store-fallback', { fallback, since, error: this.#storeError });
-    void this.#auditLog.append(this.#selfAudit('fallback', `store unreachable; fallback ${fallback}`));
-  }
-
-  #recover(): void {
-    this.#fallback = null;
-    this.#recompute();
-    this.#log.info('quiesce: state store reachable again; fallback lifted');
-    this.#emit('store-recovered', { at: iso(this.#clock.now()) });
-    void this.#auditLog.append(this.#selfAudit('recover', 'store reachable again'));
-  }
-
-  #selfAudit(action: AuditEntry['action'], reason: string): AuditEntry {
-    const s = this.#state;
-    const phase = s.window?.phase ?? null;
-    return {
-      at: iso(this.#clock.now()),
-      actor: this.instanceId,
-      action,
-      reason,
-      windowId: s.window?.id ?? null,
-      from: { mode: s.mode, phase },
-      to: { mode: this.#readOnly ? 'read-only' : 'read-write', phase },
-      version: s.version,
-    };
-  }
-
-  // ---------------------------------------------------------------- waiting
-
-  waitForPhase(phase: Phase, options: { timeoutMs?: number } = {}): Promise<MaintenanceWindow> {
-    const target = PHASE_INDEX.get(phase);
-    if (target === undefined)
-      return Promise.reject(
-        new QuiesceError('INVALID_INPUT', `waitForPhase: unknown phase "${phase}"`, { field: 'phase' }),
-      );
-    const reached = () => {
-      const w = this.#state.window;
-      return w && PHASE_INDEX.get(w.phase)! >= target ? w : null;
-    };
-    const now = reached();
-    if (now) return Promise.resolve(now);
-    return new Promise((resolve, reject) => {
-      const timeoutMs = options.timeoutMs ?? 60_000;
-      // The engine's clock, like every other timer: a manual clock decides when the wait times out.
-      const timer = this.#clock.setTimeout(() => {
-        off();
-        reject(
-          new QuiesceError(
-            'INTERNAL',
-            `waitForPhase: window did not reach "${phase}" within ${timeoutMs} ms (now ${this.phase ?? 'no window'})`,
-          ),
-        );
-      }, timeoutMs);
-      const off = this.on('phase', () => {
-        const w = reached();
-        if (w) {
-          this.#clock.clearTimeout(timer);
-          off();
-          resolve(w);
-        }
-      });
-    });
-  }
-
-  // ---------------------------------------------------------------- intents
-
-  async enqueue(op: Operation, payload: unknown, options: { name?: string } = {}) {
-    const name = options.name ?? op.name;
-    const idempotencyKey = op.idempotencyKey ?? deriveIdempotencyKey(name, payload, op.principal);
-    // conform (#15) begin: text every store can hold (400 naming the field, the same on every queue);
-    // one request per key at a time (409); a queue that cannot store the intent is a 503, never a 500.
-    assertStorableText(payload, 'payload', 'intent');
-    assertStorableText({ name, idempotencyKey, principal: op.principal ?? null }, 'intent', 'intent');
-    const w = this.#state.window;
-    const inWindow = w !== null && isReadOnlyPhase(w.phase);
-    const release = this.#inProgress.begin(name, idempotencyKey);
-    let r: Awaited<ReturnType<IntentQueue['enqueue']>>;
-    try {
-      r = await this.#queue.enqueue({
-        name,
-        idempotencyKey,
-        payload,
-        principal: op.principal ?? null,
-        surface: op.surface,
-        windowId: inWindow ? w.id : null,
-      });
-    } catch (err) {
-      if (isQuiesceError(err)) throw err;
-      throw new QuiesceError(
-        'QUEUE_UNAVAILABLE',
-        'intent: the queue could not store this write; retry later',
-        {
-          cause: err,
-        },
-      );
-    } finally {
-      release();
-    }
-    // conform (#15) end
-    if (!inWindow && r.created) {
-      // No window is open on the store (this instance was fenced, or decided on a stale state): the
-      // sweep replays it soon, and it is counted so nobody wonders where it came from.
-      this.#queuedOutsideWindow++;
-      this.#log.warn('quiesce: write queued while no window is open; the sweep will replay it', {
-        operation: op.name,
-        intentId: r.intent.id,
-        fenced: this.#fenced,
-      });
-      this.#afterHandlers();
-    }
-    return { ...r, statusUrl: this.#statusUrl(r.intent.id) };
-  }
-
-  getIntent(id: string) {
-    return this.#queue.get(id);
-  }
-
-  listIntents(options: { status?: IntentStatus; limit?: number } = {}) {
-    return this.#queue.list(options);
+  listIntents(options?: { status?: IntentStatus; limit?: number }): Promise<WriteIntent[]> {
+    return this.#p.intents.list(options);
   }
 
   handle(name: string, handler: IntentHandler): void {
-    if (!name) throw new QuiesceError('INVALID_INPUT', 'handle: name is required', { field: 'name' });
-    if (typeof handler !== 'function')
-      throw new QuiesceError('INVALID_INPUT', `handle(${name}): handler must be a function`, {
-        field: 'handler',
-      });
-    this.#handlers.set(name, handler);
-    // A restarted instance whose handlers come after start() resumes the backfill / the sweep.
-    this.#afterHandlers();
+    this.#p.intents.handle(name, handler);
+  }
+
+  backfill(): Promise<ReplayReport> {
+    return this.#p.backfill.run(() => {});
   }
 
   // ---------------------------------------------------------------- inventory and guards
@@ -2195,200 +234,33 @@ class Engine implements QuiesceEngine {
   guardTool<A extends unknown[], R>(
     name: string,
     fn: (...args: A) => R | Promise<R>,
-    options: GuardToolOptions = {},
-  ) {
-    const op = this.#guardedOperation('tool', name, options.readOnly, options.policy);
-    this.register({
-      surface: 'tool',
-      name: op.name,
-      classification: options.readOnly ? 'read' : 'write',
-      policy: options.readOnly ? 'allow' : (options.policy ?? 'block'),
-      explicit: options.readOnly !== undefined || options.policy !== undefined,
-      source: 'tool',
-    });
-    return async (...args: A): Promise<R | ToolRefusal> => {
-      const d = this.decide(op);
-      if (d.outcome !== 'proceed') {
-        // [agent refusal: what an agent is told comes from core/agentRefusal.ts (owner: mcp helper, #19)]
-        const r = agentRefusal({
-          decision: d,
-          message: this.#tpl?.message,
-          contact: this.#state.window?.contact,
-          tool: name,
-          now: this.#clock.now(),
-        });
-        return { ok: false, refused: true, ...r, endsAt: r.windowEndsAt, retryAfter: r.retryAfterSeconds };
-        // [/agent refusal]
-      }
-      const h = d.classification === 'write' ? this.track(op) : null;
-      try {
-        return await fn(...args);
-      } finally {
-        h?.done();
-      }
-    };
+    options?: GuardToolOptions,
+  ): (...args: A) => Promise<R | ToolRefusal> {
+    return guardTool(this, name, fn, options);
   }
 
-  guardJob<A extends unknown[]>(name: string, fn: (...args: A) => unknown, options: GuardJobOptions = {}) {
-    const missed = options.missed ?? 'skip';
-    if (!['skip', 'coalesce', 'replay'].includes(missed)) {
-      throw new QuiesceError(
-        'INVALID_INPUT',
-        `guardJob(${name}): missed must be skip, coalesce or replay, got "${missed}"`,
-        { field: 'missed' },
-      );
-    }
-    const op = this.#guardedOperation('cron', name, options.readOnly, undefined);
-    this.register({
-      surface: 'cron',
-      name: op.name,
-      classification: options.readOnly ? 'read' : 'write',
-      policy: options.readOnly ? 'allow' : 'block',
-      explicit: options.readOnly !== undefined || options.missed !== undefined,
-      source: options.source ?? 'cron',
-      details: { missed },
-    });
-    const pending: A[] = [];
-    const run = async (args: A) => {
-      const h = this.track(op);
-      try {
-        await fn(...args);
-      } finally {
-        h.done();
-      }
-    };
-    this.#writableListeners.add(() => {
-      const ticks = pending.splice(0);
-      if (ticks.length === 0 || missed === 'skip') return;
-      const toRun = missed === 'coalesce' ? [ticks[ticks.length - 1]!] : ticks;
-      this.#log.info(`quiesce: running ${toRun.length} missed tick(s) of ${name}`, {
-        missed: ticks.length,
-        policy: missed,
-      });
-      void (async () => {
-        for (const args of toRun)
-          await run(args).catch((err) =>
-            this.#log.error(`quiesce: missed tick of ${name} failed`, { error: errorMessage(err) }),
-          );
-      })();
-    });
-    return async (...args: A): Promise<void> => {
-      const d = this.decide(op);
-      if (d.outcome !== 'proceed') {
-        if (missed !== 'skip') pending.push(args);
-        this.#log.info(`quiesce: tick of ${name} skipped during the window`, { missed });
-        return;
-      }
-      await run(args);
-    };
-  }
-
-  #guardedOperation(
-    surface: Surface,
+  guardJob<A extends unknown[]>(
     name: string,
-    readOnly: boolean | undefined,
-    policy: Policy | undefined,
-  ): Operation {
-    if (!name) throw new QuiesceError('INVALID_INPUT', `guard: name is required`, { field: 'name' });
-    return {
-      surface,
-      name: `${surface} ${name}`,
-      ...(readOnly
-        ? { annotation: { classification: 'read' as const } }
-        : policy
-          ? { annotation: { classification: 'write' as const, policy } }
-          : {}),
-    };
+    fn: (...args: A) => unknown,
+    options?: GuardJobOptions,
+  ): (...args: A) => Promise<void> {
+    const { ctx, replica } = this.#p;
+    return guardJob(this, { log: ctx.log, onWritable: (l) => replica.onWritable(l) }, name, fn, options);
   }
 
   // ---------------------------------------------------------------- status, audit, events
 
   async status(): Promise<EngineStatus> {
     await this.start();
-    const now = this.#clock.now();
-    const instances: InstanceStatus[] = [];
-    const registry = this.#store.registry;
-    if (registry) {
-      try {
-        for (const r of await registry.list()) {
-          instances.push({ ...r, live: !this.#expired(r, now), self: r.id === this.instanceId });
-        }
-      } catch (err) {
-        this.#storeError = errorMessage(err);
-      }
-    }
-    if (this.#participant && !instances.some((i) => i.self)) {
-      const oldest = this.#inflight.oldest();
-      instances.push({
-        id: this.instanceId,
-        host: hostname(),
-        pid: process.pid,
-        startedAt: this.#startedAt,
-        lastSeen: now,
-        ackedVersion: this.#ackedVersion,
-        inFlight: this.#inflight.count,
-        ...(oldest ? { oldestOperation: oldest.name, oldestSince: oldest.since } : {}),
-        live: true,
-        self: true,
-      });
-    }
-    const oldest = this.#inflight.oldest();
-    this.#queueStats = await this.#queue.stats().catch(() => this.#queueStats);
-    return {
-      instanceId: this.instanceId,
-      state: this.#state,
-      phase: this.phase,
-      readOnly: this.#readOnly,
-      dryRun: this.options.dryRun,
-      store: {
-        kind: this.#store.kind,
-        healthy: this.#storeError === null,
-        lastSyncAt: iso(this.#lastSync),
-        fallback: this.#fallback,
-        lastError: this.#storeError,
-      },
-      inFlight: {
-        count: this.#inflight.count,
-        oldest: oldest ? { name: oldest.name, since: iso(oldest.since) } : null,
-      },
-      lease: {
-        held: this.#leased,
-        until: Number.isFinite(this.#leaseUntil) ? iso(this.#leaseUntil) : null,
-        fenced: this.#leased && (this.#fenced || this.#leaseUntil === Number.NEGATIVE_INFINITY),
-        ttlMs: this.#o.leaseTtlMs,
-        clockSkewMs: this.#o.clockSkewMs,
-      },
-      instances,
-      queuedOutsideWindow: this.#queuedOutsideWindow,
-      counters: structuredClone(this.#metrics.counts),
-      queue: this.#queueStats,
-      backfill: this.#backfill,
-      readHealth: this.#health.report(),
-    };
+    const p = this.#p;
+    return engineStatus(p.ctx, { ...p, readHealth: () => p.health.report() });
   }
 
   audit(options?: { limit?: number; windowId?: string }): Promise<AuditEntry[]> {
-    return this.#auditLog.list(options);
+    return this.#p.ctx.auditLog.list(options);
   }
 
   on<E extends keyof EngineEvents>(event: E, listener: (...args: EngineEvents[E]) => void): () => void {
-    const set = this.#listeners.get(event) ?? new Set();
-    this.#listeners.set(event, set);
-    set.add(listener as (...args: any[]) => void);
-    return () => set.delete(listener as (...args: any[]) => void);
-  }
-
-  #emit<E extends keyof EngineEvents>(event: E, ...args: EngineEvents[E]): void {
-    const set = this.#listeners.get(event);
-    if (!set || set.size === 0) return;
-    // conform (#15): a bypass token never reaches a listener (logs, metrics, apps' own audit).
-    if (event === 'decision') args = [args[0], redactOperation(args[1] as Operation)] as EngineEvents[E];
-    for (const l of set) {
-      try {
-        l(...args);
-      } catch (err) {
-        this.#log.error(`quiesce: "${event}" listener threw`, { error: errorMessage(err) });
-      }
-    }
+    return this.#p.ctx.events.on(event, listener);
   }
 }

@@ -318,4 +318,5 @@ export function resolveIdempotencyKey(
 }
 
 export * from './httpEnforcer.js';
+export * from './nodeHttp.js';
 export { type NormalizedPath, normalizeRequestPath } from './requestPath.js';

@@ -6,7 +6,8 @@ export * from './classifier.js';
 export * from './clock.js';
 export * from './closingRecord.js';
 export * from './dateTime.js';
-export { createQuiesce, PROBLEM_TYPE } from './engine.js';
+export { PROBLEM_TYPE } from './decider.js';
+export { createQuiesce } from './engine.js';
 export * from './envStore.js';
 export * from './errors.js';
 export * from './escalation.js';
@@ -14,7 +15,12 @@ export * from './fileStore.js';
 export * from './idempotencyKey.js';
 export * from './intentQueue.js';
 export * from './inventory.js';
-export { backoffDelay, createMemoryIntentQueue, runBounded } from './memoryIntentQueue.js';
+export {
+  backoffDelay,
+  createMemoryIntentQueue,
+  type MemoryIntentQueueOptions,
+  runBounded,
+} from './memoryIntentQueue.js';
 export * from './memoryStore.js';
 export * from './notifier.js';
 export * from './notifiers/index.js';

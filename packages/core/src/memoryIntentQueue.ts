@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { type Clock, systemClock } from './clock.js';
 import { QuiesceError } from './errors.js';
 import {
   hashPayload,
@@ -9,13 +10,13 @@ import {
   type WriteIntent,
 } from './intentQueue.js';
 
-const sleep = (ms: number, signal?: AbortSignal) =>
+const sleep = (clock: Clock, ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
+    const t = clock.setTimeout(resolve, ms);
     signal?.addEventListener(
       'abort',
       () => {
-        clearTimeout(t);
+        clock.clearTimeout(t);
         resolve();
       },
       { once: true },
@@ -44,11 +45,21 @@ export function backoffDelay(baseMs: number, attempt: number, random = Math.rand
   return Math.round(baseMs * 2 ** (attempt - 1) * (0.5 + random));
 }
 
+export interface MemoryIntentQueueOptions {
+  /**
+   * The clock behind retry backoff and timestamps (the engine passes its own to the queue it makes).
+   * @default systemClock
+   */
+  clock?: Clock;
+}
+
 /**
  * The in-process intent queue: idempotent, replayable, not durable across restarts. Use the
  * pg-boss queue (`@quiesce/pg-boss`) when intents must survive a crash.
  */
-export function createMemoryIntentQueue(): IntentQueue {
+export function createMemoryIntentQueue(options: MemoryIntentQueueOptions = {}): IntentQueue {
+  const clock = options.clock ?? systemClock;
+  const isoNow = () => new Date(clock.now()).toISOString();
   const byId = new Map<string, WriteIntent>();
   const byKey = new Map<string, string>();
   let replaying: Promise<ReplayReport> | null = null;
@@ -77,7 +88,7 @@ export function createMemoryIntentQueue(): IntentQueue {
             signal: options.signal ?? new AbortController().signal,
           });
           intent.status = 'applied';
-          intent.appliedAt = new Date().toISOString();
+          intent.appliedAt = isoNow();
           intent.lastError = null;
           report.applied++;
           break;
@@ -89,7 +100,7 @@ export function createMemoryIntentQueue(): IntentQueue {
             break;
           }
           intent.status = 'queued';
-          await sleep(backoffDelay(backoffMs, intent.attempts), options.signal);
+          await sleep(clock, backoffDelay(backoffMs, intent.attempts), options.signal);
         }
       }
       report.done++;
@@ -136,7 +147,7 @@ export function createMemoryIntentQueue(): IntentQueue {
         principal: input.principal ?? null,
         surface: input.surface ?? 'custom',
         windowId: input.windowId ?? null,
-        createdAt: new Date().toISOString(),
+        createdAt: isoNow(),
         status: 'queued',
         attempts: 0,
         lastError: null,
@@ -168,7 +179,7 @@ export function createMemoryIntentQueue(): IntentQueue {
         else if (i.status === 'failed') s.failed++;
         else if (i.status === 'replaying') s.replaying++;
       }
-      return { depth, oldestAgeMs: oldest === null ? null : Date.now() - oldest, ...s };
+      return { depth, oldestAgeMs: oldest === null ? null : clock.now() - oldest, ...s };
     },
     async replay(options) {
       // One replay at a time per queue: a second caller waits for the first to finish.

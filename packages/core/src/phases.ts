@@ -102,6 +102,14 @@ export function step(s: QuiesceState, event: PhaseEvent, now: number): QuiesceSt
   return advance(s, now, () => ({ mode: modeOf(to), window: { ...w, phase: to } }));
 }
 
+/** The phases of an open window: from `freezing` through `backfilling` (driven by a controller). */
+export const OPEN_PHASES: ReadonlySet<Phase> = new Set<Phase>([
+  'freezing',
+  'frozen',
+  'thawing',
+  'backfilling',
+]);
+
 /** The id of the window that is open (freezing through backfilling), or `null`. */
 export function openWindowId(s: QuiesceState): string | null {
   const w = s.window;
