@@ -4,7 +4,7 @@ import { createBypassCheck } from './bypass.js';
 import { type Classifier, createClassifier } from './classifier.js';
 import { systemClock } from './clock.js';
 import { ClosingChecklist } from './closingChecklist.js';
-import { canBackfill, type EngineContext } from './context.js';
+import { background, canBackfill, type EngineContext } from './context.js';
 import type { DeciderSettings } from './decider.js';
 import { Drain } from './drain.js';
 import { EscalationPolicy } from './escalation.js';
@@ -89,14 +89,15 @@ export function assemble(options: QuiesceOptions, engine: QuiesceEngine): Engine
     events,
     inflight,
     handlers: new Map(),
-    life: { started: false, closed: false },
+    life: { started: false, closed: false, work: new Set(), wake: new Set() },
   };
   const state = () => p.replica.state;
   const notify: Notices['notify'] = (kind, w) => p.notices.notify(kind, w);
   const drive = () => p.supervision.drive();
   // Tell the controller at once when the last write of a freezing instance finishes.
   inflight.onDone = () => {
-    if (inflight.count === 0 && state().window?.phase === 'freezing') void p.heartbeat.beat(false, true);
+    if (inflight.count === 0 && state().window?.phase === 'freezing')
+      background(ctx, () => p.heartbeat.beat(false, true));
   };
   Object.assign(p, {
     ctx,
@@ -119,12 +120,12 @@ export function assemble(options: QuiesceOptions, engine: QuiesceEngine): Engine
       p.supervision.applied(next);
       const phase = next.window?.phase ?? null;
       if (phase === 'backfilling' && phase !== prevPhase && canBackfill(ctx) && ctx.life.started)
-        void p.backfill.share(next.window!.id);
+        background(ctx, () => p.backfill.share(next.window!.id));
       p.windowTimer.arm();
       // Acknowledge at once only while a controller waits for it (a freeze or a thaw being confirmed);
       // any other version rides on the next heartbeat. Nobody else hears of it.
       if (ctx.life.started && (phase === 'freezing' || phase === 'thawing'))
-        void p.heartbeat.beat(false, true);
+        background(ctx, () => p.heartbeat.beat(false, true));
       drive();
     },
   });

@@ -5,7 +5,7 @@
 // `ReplayReport`, `options.replay`), the registry's `replays` flag, the `replayed` metric, and the
 // wording of log lines and stored reasons, which operators and tests already match on.
 import type { ClosingChecklist, ShareTotals } from './closingChecklist.js';
-import { canBackfill, type EngineContext } from './context.js';
+import { background, canBackfill, type EngineContext, pause } from './context.js';
 import type { Drain } from './drain.js';
 import { QuiesceError } from './errors.js';
 import { errorMessage, iso } from './events.js';
@@ -175,15 +175,17 @@ export class Backfill {
         if (driver() && now - this.#lastProgressWrite >= PROGRESS_EVERY_MS) {
           this.#lastProgressWrite = now;
           const mine = { ...this.mine };
-          void this.deps.checklist.updateChecklist(windowId, (c) => ({
-            ...c,
-            backfill: {
-              startedAt: c.backfill?.startedAt ?? iso(now),
-              byInstance: c.backfill?.byInstance ?? {},
-              ...totals(mine),
-              updatedAt: iso(now),
-            },
-          }));
+          background(this.ctx, () =>
+            this.deps.checklist.updateChecklist(windowId, (c) => ({
+              ...c,
+              backfill: {
+                startedAt: c.backfill?.startedAt ?? iso(now),
+                byInstance: c.backfill?.byInstance ?? {},
+                ...totals(mine),
+                updatedAt: iso(now),
+              },
+            })),
+          );
         }
       });
       if (!report.paused && this.mine.windowId === windowId) {
@@ -207,7 +209,7 @@ export class Backfill {
     if (this.deps.readOnly()) return;
     this.#sweeping = true;
     this.#lastSweep = now;
-    void (async () => {
+    background(this.ctx, async () => {
       try {
         const stats = await this.ctx.queue.stats();
         if (stats.depth === 0) return;
@@ -219,7 +221,7 @@ export class Backfill {
       } finally {
         this.#sweeping = false;
       }
-    })();
+    });
   }
 
   /** Debounced: handlers tend to be registered in a burst; backfill only once they all are. */
@@ -230,7 +232,7 @@ export class Backfill {
       if (this.ctx.life.closed || !this.ctx.life.started) return;
       const w = this.deps.state().window;
       if (w?.phase === 'backfilling' && this.ctx.options.participant) {
-        void this.share(w.id);
+        background(this.ctx, () => this.share(w.id));
         this.deps.drive();
       } else this.sweep(true);
     }, this.ctx.timing.heartbeatMs);
@@ -258,12 +260,15 @@ export class Backfill {
         if (gapMs > 0) {
           const t = clock.now();
           nextAt = Math.max(nextAt + gapMs, t);
-          if (nextAt > t) await new Promise<void>((r) => clock.setTimeout(r, nextAt - t));
+          if (nextAt > t) await pause(this.ctx, nextAt - t);
         }
         if (this.deps.readOnly()) {
           ctrl.abort();
           throw new QuiesceError('WINDOW_CONFLICT', 'replay stopped: writes are refused again');
         }
+        // Paused (the engine is closing, or fenced) while waiting its turn: no new handler starts.
+        if (ctrl.signal.aborted)
+          throw new QuiesceError('WINDOW_CONFLICT', 'replay paused before this intent');
         const h = this.deps.track(op);
         try {
           return await handler(payload, ctx);

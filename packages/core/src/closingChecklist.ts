@@ -1,5 +1,5 @@
 import { type BackfillTotals, type Checklist, emptyChecklist } from './checklist.js';
-import { canBackfill, type EngineContext } from './context.js';
+import { canBackfill, type EngineContext, pause } from './context.js';
 import type { Drain } from './drain.js';
 import { errorMessage, iso } from './events.js';
 import type { ReplayReport } from './intentQueue.js';
@@ -156,7 +156,7 @@ export class ClosingChecklist {
   }
 
   #sleep(ms: number): Promise<void> {
-    return new Promise((r) => this.ctx.clock.setTimeout(r, ms));
+    return pause(this.ctx, ms);
   }
 
   /**

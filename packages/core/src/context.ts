@@ -28,8 +28,51 @@ export interface EngineContext {
   readonly inflight: InFlightTracker;
   /** Intent handlers by name (`engine.handle`): an instance with any takes part in the backfill. */
   readonly handlers: Map<string, IntentHandler>;
-  /** Lifecycle: `started` once `start()` ran, `closed` once `close()` did. */
-  readonly life: { started: boolean; closed: boolean };
+  /**
+   * Lifecycle: `started` once `start()` ran, `closed` once `close()` did. `work` holds the engine's
+   * own background work in progress (a heartbeat, a confirmation, a backfill share, an apply): `close()`
+   * waits for it, so nothing the engine started writes to the store after `close()` resolved.
+   */
+  readonly life: {
+    started: boolean;
+    closed: boolean;
+    readonly work: Set<Promise<unknown>>;
+    /** Wakes every `pause()` in progress: `close()` calls each, so no loop waits out its timer. */
+    readonly wake: Set<() => void>;
+  };
+}
+
+/**
+ * Run `task` as background work the engine owns: errors are the task's own business (each logs its
+ * own), and `close()` waits for it to settle. Nothing new starts once the engine is closed.
+ */
+export function background(ctx: Pick<EngineContext, 'life'>, task: () => Promise<unknown>): void {
+  if (ctx.life.closed) return;
+  const run = task().catch(() => {});
+  ctx.life.work.add(run);
+  void run.finally(() => ctx.life.work.delete(run));
+}
+
+/**
+ * Wait `ms` on the engine's clock, or less: the wait ends early when the engine closes (the caller
+ * then sees `life.closed` and stops). Every wait inside the engine's background work goes through it.
+ */
+export function pause(ctx: Pick<EngineContext, 'life' | 'clock'>, ms: number): Promise<void> {
+  if (ctx.life.closed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      ctx.clock.clearTimeout(timer);
+      ctx.life.wake.delete(done);
+      resolve();
+    };
+    const timer = ctx.clock.setTimeout(done, ms);
+    ctx.life.wake.add(done);
+  });
+}
+
+/** Wait until the background work in progress (and any it started meanwhile) has settled. */
+export async function settled(ctx: Pick<EngineContext, 'life'>): Promise<void> {
+  while (ctx.life.work.size > 0) await Promise.allSettled([...ctx.life.work]);
 }
 
 /** A participant with intent handlers: it can run a backfill share. */

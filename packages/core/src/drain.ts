@@ -49,6 +49,7 @@ export class Drain {
     });
     return {
       wait: (ms) => {
+        if (this.ctx.life.closed) return Promise.resolve();
         if (dirty) {
           dirty = false;
           return Promise.resolve();
@@ -56,14 +57,19 @@ export class Drain {
         return new Promise<void>((resolve) => {
           const timer = clock.setTimeout(() => {
             wake = null;
+            this.ctx.life.wake.delete(onClose);
             resolve();
           }, ms);
           wake = () => {
             clock.clearTimeout(timer);
             wake = null;
             dirty = false;
+            this.ctx.life.wake.delete(onClose);
             resolve();
           };
+          // The engine closing ends the wait too (its caller then sees `life.closed`).
+          const onClose = () => wake?.();
+          this.ctx.life.wake.add(onClose);
         });
       },
       close: () => off?.(),

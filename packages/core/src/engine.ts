@@ -3,6 +3,7 @@ import type { AuditEntry } from './audit.js';
 import type { Classifier, ClassifyResult } from './classifier.js';
 import type { Clock } from './clock.js';
 import { recordReadHealth } from './closingTrail.js';
+import { settled } from './context.js';
 import { type DeciderSettings, type DecisionNote, decide, LEASE_LAPSED } from './decider.js';
 import { guardJob, guardTool } from './guards.js';
 import type { IntentHandler, IntentStatus, ReplayReport, WriteIntent } from './intentQueue.js';
@@ -121,6 +122,9 @@ class Engine implements QuiesceEngine {
     // Notifiers stop retrying at once (a dead endpoint must not hold the shutdown for its whole budget).
     const noticesClosed = p.notices.close();
     p.replica.stop();
+    for (const wake of [...ctx.life.wake]) wake();
+    // Work already running (a heartbeat, a confirmation, a backfill handler) finishes; none starts.
+    await settled(ctx);
     if (ctx.options.participant && ctx.store.registry)
       await ctx.store.registry.remove(this.instanceId).catch(() => {});
     ctx.events.emit('close');

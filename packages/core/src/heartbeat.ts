@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { EngineContext } from './context.js';
+import { background, type EngineContext } from './context.js';
 import { errorMessage, iso } from './events.js';
 import type { IntentStats } from './intentQueue.js';
 import type { StateReplica } from './replica.js';
@@ -39,13 +39,17 @@ export class Heartbeat {
     if (this.ctx.life.closed) return;
     // ±10% jitter: a fleet started together does not heartbeat in lockstep.
     const delay = Math.round(timing.heartbeatMs * (0.9 + 0.2 * Math.random()));
-    this.#timer = clock.setTimeout(async () => {
-      await this.beat();
-      await this.deps
-        .tick()
-        .catch((err) => log.error('quiesce: window supervision failed', { error: errorMessage(err) }));
-      this.schedule();
-    }, delay);
+    this.#timer = clock.setTimeout(
+      () =>
+        background(this.ctx, async () => {
+          await this.beat();
+          await this.deps
+            .tick()
+            .catch((err) => log.error('quiesce: window supervision failed', { error: errorMessage(err) }));
+          this.schedule();
+        }),
+      delay,
+    );
   }
 
   close(): void {

@@ -93,6 +93,12 @@ export function createMemoryIntentQueue(options: MemoryIntentQueueOptions = {}):
           report.applied++;
           break;
         } catch (err) {
+          // Paused before the handler ran its course (the backfill stopped): not a failed attempt.
+          if (options.signal?.aborted) {
+            intent.attempts--;
+            intent.status = 'queued';
+            return;
+          }
           intent.lastError = err instanceof Error ? err.message : String(err);
           if (intent.attempts >= maxAttempts || !handler) {
             intent.status = 'failed';

@@ -2,7 +2,7 @@ import type { AuditEntry } from './audit.js';
 import type { Backfill } from './backfill.js';
 import { emptyChecklist } from './checklist.js';
 import type { ClosingChecklist } from './closingChecklist.js';
-import type { EngineContext } from './context.js';
+import { background, type EngineContext } from './context.js';
 import type { Drain } from './drain.js';
 import { QuiesceError } from './errors.js';
 import { errorMessage, iso } from './events.js';
@@ -41,9 +41,9 @@ export class Supervision {
     // begin() announces the window before it starts confirming it.
     if (this.deps.announcing() && w?.phase === 'freezing') return;
     if (!w || this.ctx.life.closed || w.checklist?.controller !== this.ctx.instanceId) return;
-    if (w.phase === 'freezing') void this.deps.drain.confirmFreeze(w.id);
-    else if (w.phase === 'thawing') void this.deps.checklist.run(w.id);
-    else if (w.phase === 'backfilling') void this.deps.backfill.drive(w.id);
+    if (w.phase === 'freezing') background(this.ctx, () => this.deps.drain.confirmFreeze(w.id));
+    else if (w.phase === 'thawing') background(this.ctx, () => this.deps.checklist.run(w.id));
+    else if (w.phase === 'backfilling') background(this.ctx, () => this.deps.backfill.drive(w.id));
   }
 
   /** Lease bookkeeping is per open window: drop it once that window closed or was replaced. */

@@ -1,6 +1,6 @@
 import type { AuditEntry } from './audit.js';
 import { withTrail } from './closingTrail.js';
-import type { EngineContext } from './context.js';
+import { background, type EngineContext } from './context.js';
 import { QuiesceError } from './errors.js';
 import { errorMessage, iso } from './events.js';
 import { advance } from './phases.js';
@@ -86,7 +86,7 @@ export class Transitions {
         // Audit first, so the trail is complete by the time anyone sees the new phase.
         if (audit) await this.#audit(current, r.state, action, actor ?? instanceId, reason);
         if (awaitApply) await this.deps.apply(r.state);
-        else void this.deps.apply(r.state);
+        else background(this.ctx, () => this.deps.apply(r.state));
         return r.state;
       }
       current = r.current;

@@ -232,7 +232,11 @@ export interface QuiesceEngine {
 
   /** Load the state from the store and start heartbeats. Idempotent; called by the first async method. */
   start(): Promise<void>;
-  /** Stop timers, deregister, close the store and queue owned by the engine. */
+  /**
+   * Shut down: stop timers, end every wait in progress, let work already running finish (a heartbeat,
+   * a backfill handler called before `close()`; no new intent starts: it stays queued), deregister,
+   * close the store and queue owned by the engine. Nothing the engine started writes after it resolves.
+   */
   close(): Promise<void>;
 
   begin(input: BeginInput): Promise<MaintenanceWindow>;

@@ -37,6 +37,6 @@ export function engineContext(
     events: new EngineEmitter(silentLogger),
     inflight: new InFlightTracker(() => clock.now()),
     handlers: new Map(),
-    life: { started: true, closed: false },
+    life: { started: true, closed: false, work: new Set(), wake: new Set() },
   };
 }
