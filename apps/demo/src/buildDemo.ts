@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +9,7 @@ import {
   createFileStore,
   createQuiesce,
   type EscalationOptions,
+  escalationRows,
   type Logger,
   type QuiesceEngine,
   QuiesceError,
@@ -259,14 +260,23 @@ export async function buildDemo(options: DemoOptions = {}): Promise<Demo> {
       res.set('cache-control', 'no-store').type('html').send(page);
     };
     app.get('/', html(notesPage));
-    app.get(
-      '/admin',
-      html(
-        adminPage(
-          escalation ? { extendBy: escalation.extendBy, maxExtensions: escalation.maxExtensions! } : null,
-        ),
-      ),
-    );
+    app.get('/admin', html(adminPage));
+    // #18: the window's escalations for the admin page, as core turns the record into rows (the
+    // rows `quiesce status` prints). Behind the admin token; before `quiesce()`, so not a timed read.
+    const tokenDigest = createHash('sha256').update(adminToken).digest();
+    app.get('/admin/escalation', (req, res) => {
+      const given = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1];
+      if (!given || !timingSafeEqual(createHash('sha256').update(given).digest(), tokenDigest)) {
+        res.status(401).type('application/problem+json').json({
+          type: 'about:blank',
+          title: 'Unauthorized',
+          status: 401,
+          detail: 'the admin token is required (Authorization: Bearer <token>)',
+        });
+        return;
+      }
+      res.set('cache-control', 'no-store').json({ escalation: escalationRows(engine.window) });
+    });
 
     app.use(express.json({ limit: '64kb' }));
     app.use(quiesce(engine));

@@ -145,29 +145,24 @@ load();
 </html>
 `;
 
-/** This instance's escalation policy, shown beside the window's record (which does not carry the limit). */
-export interface AdminPageSettings {
-  extendBy: number;
-  maxExtensions: number;
-}
-
 /**
  * The operator's page: the admin API behind a Bearer token, figures refreshed every second.
- * `escalation`: this instance's escalation policy, or null when it has none (the event only).
+ * Escalations come from `GET /admin/escalation`: core's `escalationRows` of the window's record.
  */
-export const adminPage = (escalation: AdminPageSettings | null) => `<!doctype html>
+export const adminPage = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Admin · quiesce demo</title>
 <meta name="robots" content="noindex">
+<link rel="icon" href="data:,"><!-- no /favicon.ico request: it would count as a read of the window -->
 <style>${STYLE} main { max-width: 64rem; }</style>
 <script src="/assets/quiesce-banner.js" defer></script>
 </head>
 <body>
 <quiesce-banner src="/quiesce"></quiesce-banner>
-<main data-escalation='${JSON.stringify(escalation)}'>
+<main>
   <h1>quiesce admin</h1>
   <form id="login" class="row" hidden>
     <input type="text" id="token" placeholder="Admin token (printed by the demo at start)" aria-label="Admin token" autocomplete="off">
@@ -234,8 +229,8 @@ const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
 if (fromHash) { sessionStorage.setItem('quiesce-token', fromHash); history.replaceState(null, '', location.pathname); }
 let token = sessionStorage.getItem('quiesce-token');
 
-async function api(method, path, body) {
-  const r = await fetch('/quiesce/admin' + path, {
+async function api(method, path, body, base = '/quiesce/admin') {
+  const r = await fetch(base + path, {
     method,
     headers: { authorization: 'Bearer ' + token, ...(body ? { 'content-type': 'application/json' } : {}) },
     ...(body ? { body: JSON.stringify(body) } : {}),
@@ -268,34 +263,34 @@ function recordReads(w) {
     (bf ? ' Backfill: ' + bf.applied + ' applied, ' + bf.failed + ' failed (' + bf.done + '/' + bf.total + ').' : '');
 }
 
-// This instance's escalation policy (the window's record keeps the count, not the limit).
-const policy = JSON.parse(document.querySelector('main').dataset.escalation);
-const minutes = (n) => (n % 60000 === 0 ? n / 60000 + ' min' : n / 1000 + ' s');
 const num = (v) => (v == null ? '–' : Number(v.toPrecision(3)).toString());
 const stats = (x) => (x.count === 0 ? 'no reads' : x.count + ' reads, mean ' + num(x.mean) + ', p95 ' + num(x.p95) + ', max ' + num(x.max));
 
-// #18: the window's escalations as the engine recorded them (window.report.escalation: the same
-// record the CLI's status line summarizes), and each read signal before and during the window.
-function renderEscalations(w, readHealth) {
-  const rec = (w && w.report && w.report.escalation) || { extensions: 0, events: [] };
-  set('extensions', policy ? (w ? rec.extensions + ' / ' + policy.maxExtensions : '–') : 'off');
-  set('escalation-policy', policy
-    ? 'When reads degrade during a window, the window is extended by ' + minutes(policy.extendBy) + ', at most ' + policy.maxExtensions + ' times; the rollback hook runs once, on the first escalation.'
-    : 'No escalation policy: degraded reads raise the escalate event only.');
-  $('#escalations').replaceChildren(...rec.events.map((e) => {
+// #18: the window's escalations as core's escalationRows(window) gives them (GET /admin/escalation):
+// the rows \`quiesce status\` prints. Every figure, the limit included, is from the window's record
+// (report.escalation); the page only lays them out.
+function renderEscalations(w, view, readHealth) {
+  set('extensions', view ? view.extensionsFigure : w ? '0' : '–');
+  set('escalation-policy', view && view.policy ? 'As recorded: ' + view.policy + '.'
+    : w ? 'No escalation recorded in this window.' : '');
+  $('#escalations').replaceChildren(...(view ? view.rows : []).map((r) => {
     const tr = document.createElement('tr');
-    const extension = e.outcome === 'extended' ? 'extended: now ends ' + e.endsAt
-      : e.outcome === 'limit' ? 'none: extended ' + rec.extensions + ' of ' + (policy ? policy.maxExtensions : '?') + ' times already'
-      : 'failed: ' + (e.error || 'unknown error');
-    [e.at, e.outcome, e.reasons.join('; '), extension, e.instanceId].forEach((v) => cell(tr, v));
-    tr.dataset.outcome = e.outcome;
+    [r.at, r.outcome].forEach((v) => cell(tr, v));
+    // One line per rule that fired; its numbers ride along as data attributes.
+    const evidence = document.createElement('td');
+    evidence.append(...r.evidence.map((line, i) => {
+      const div = document.createElement('div');
+      div.textContent = line;
+      const f = r.findings[i];
+      if (f) Object.assign(div.dataset, { metric: f.metric, kind: f.kind, baseline: String(f.baseline), during: String(f.during), limit: String(f.limit) });
+      return div;
+    }));
+    tr.append(evidence);
+    [r.extension, r.instanceId].forEach((v) => cell(tr, v));
+    tr.dataset.outcome = r.outcome;
     return tr;
   }));
-  const r = rec.rollback;
-  set('rollback', !r ? (rec.events.length ? 'Rollback hook: not run.' : '')
-    : 'Rollback hook: ' + r.status + ' on ' + r.instanceId + ', started ' + r.startedAt + (r.finishedAt ? ', finished ' + r.finishedAt : '') +
-      ' · plan: ' + (r.plan || 'none') + ' · evidence: ' + r.evidence.join('; ') +
-      (r.status === 'failed' ? ' · error: ' + r.error : r.result !== undefined ? ' · result: ' + JSON.stringify(r.result) : ''));
+  set('rollback', view && view.rollback ? 'Rollback hook: ' + view.rollback : view && view.rows.length ? 'Rollback hook: not run.' : '');
   $('#signals').replaceChildren(...Object.entries(readHealth.signals || {}).map(([name, sig]) => {
     const tr = document.createElement('tr');
     tr.dataset.signal = name;
@@ -307,7 +302,9 @@ function renderEscalations(w, readHealth) {
 async function refresh() {
   if (!token) return;
   try {
-    const [s, a] = await Promise.all([api('GET', '/status'), api('GET', '/audit?limit=25')]);
+    const [s, a, e] = await Promise.all([
+      api('GET', '/status'), api('GET', '/audit?limit=25'), api('GET', '/admin/escalation', undefined, ''),
+    ]);
     const w = s.state.window;
     const fv = (w && w.freezeVersion) || s.state.version;
     const live = s.instances.filter((i) => i.live);
@@ -332,7 +329,7 @@ async function refresh() {
       : wa.verdict === 'writes' ? 'Storage write audit: WRITES DURING THE WINDOW in ' + wa.written.map((t) => t.schema + '.' + t.table + ' (+' + t.inserted + ' ~' + t.updated + ' -' + t.deleted + ')').join(', ') + '.'
       : 'Storage write audit: UNKNOWN — ' + (wa.reasons || []).concat((wa.unknown || []).map((t) => t.schema + '.' + t.table + ': ' + t.reason)).join('; ') + '.');
     set('record-reads', w ? recordReads(w) : '');
-    renderEscalations(w, s.readHealth);
+    renderEscalations(w, e.escalation, s.readHealth);
     $('#instances').replaceChildren(...s.instances.map((i) => {
       const tr = document.createElement('tr');
       [i.id + (i.self ? ' (this one)' : ''), i.live ? 'yes' : 'no', 'v' + i.ackedVersion, String(i.inFlight), i.oldestOperation || ''].forEach((v) => cell(tr, v));

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EscalationRecord } from '@quiesce/core';
+import { type EscalationRecord, escalationRows } from '@quiesce/core';
 import { browserAvailable, CHROMIUM_ARGS, CHROMIUM_PATH } from '@quiesce/testkit';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -72,15 +72,23 @@ describe.skipIf(!available)('the admin page shows escalations (#18), in headless
     const plannedEnd = Date.parse(begun.endsAt!);
 
     await admin.goto(`${demo.url}/admin#token=${demo.adminToken}`);
-    await eventually(async () => expect(await text(admin, '[data-figure=extensions]')).toBe('0 / 2'));
-    expect(await text(admin, '[data-figure=escalation-policy]')).toBe(
-      'When reads degrade during a window, the window is extended by 10 min, at most 2 times; the rollback hook runs once, on the first escalation.',
+    // Nothing recorded yet, so no limit to show: the page has no policy of its own.
+    await eventually(async () =>
+      expect(await text(admin, '[data-figure=escalation-policy]')).toBe(
+        'No escalation recorded in this window.',
+      ),
     );
+    expect(await text(admin, '[data-figure=extensions]')).toBe('0');
+    expect(await admin.locator('[data-escalation]').count()).toBe(0);
     expect(await admin.locator('#escalations tr').count()).toBe(0);
+    // The rows come from the admin token's route, not from anyone without it.
+    expect((await fetch(`${demo.url}/admin/escalation`)).status).toBe(401);
 
     // First escalation: extended by 10 minutes, and the rollback hook runs.
     driftingReads(64);
     await expect.poll(() => record()?.rollback?.status).toBe('ok');
+    // The record carries the policy's limit and step, and each rule's figures.
+    expect(record()).toMatchObject({ extensions: 1, maxExtensions: 2, extendBy: 10 * 60_000 });
     const first = record()!.events[0]!;
     expect(first.outcome).toBe('extended');
     expect(Date.parse(first.endsAt!) - plannedEnd).toBe(10 * 60_000);
@@ -88,15 +96,43 @@ describe.skipIf(!available)('the admin page shows escalations (#18), in headless
       'deltaS mean 1 is above 0.600',
       'deltaS mean 1 is over 2x the baseline 0.250',
     ]);
-    await eventually(async () => expect(await text(admin, '[data-figure=extensions]')).toBe('1 / 2'));
-    const row1 = admin.locator('#escalations tr').nth(0);
-    expect(await row1.locator('td').allTextContents()).toEqual([
-      first.at,
-      'extended',
-      'deltaS mean 1 is above 0.600; deltaS mean 1 is over 2x the baseline 0.250',
-      `extended: now ends ${first.endsAt}`,
-      demo.engine.instanceId,
+    const figures = {
+      metric: 'deltaS',
+      stat: 'mean',
+      baseline: 0.25,
+      during: 1,
+      baselineSamples: 4,
+      duringSamples: 64,
+    };
+    expect(first.findings).toMatchObject([
+      { ...figures, kind: 'absolute', limit: 0.6 },
+      { ...figures, kind: 'ratio', limit: 2 },
     ]);
+    await eventually(async () => expect(await text(admin, '[data-figure=extensions]')).toBe('1 / 2'));
+    expect(await text(admin, '[data-figure=escalation-policy]')).toBe(
+      'As recorded: extended by 10 min per escalation, at most 2 times.',
+    );
+    const row1 = admin.locator('#escalations tr').nth(0).locator('td');
+    expect([
+      await row1.nth(0).textContent(),
+      await row1.nth(1).textContent(),
+      await row1.nth(3).textContent(),
+      await row1.nth(4).textContent(),
+    ]).toEqual([first.at, 'extended', `extended: now ends ${first.endsAt}`, demo.engine.instanceId]);
+    // The evidence: one line per rule, the numbers those of the record.
+    const lines = row1.nth(2).locator('div');
+    expect(await lines.allTextContents()).toEqual([
+      'deltaS mean 1 during (64 reads) vs 0.25 before (4 reads) · limit: above 0.6 (absolute)',
+      'deltaS mean 1 during (64 reads) vs 0.25 before (4 reads) · limit: above 2× the baseline (ratio)',
+    ]);
+    expect(await lines.allTextContents()).toEqual(escalationRows(demo.engine.window)!.rows[0]!.evidence);
+    for (const [i, f] of first.findings!.entries()) {
+      const line = lines.nth(i);
+      expect(await line.getAttribute('data-kind')).toBe(f.kind);
+      expect(Number(await line.getAttribute('data-baseline'))).toBe(f.baseline);
+      expect(Number(await line.getAttribute('data-during'))).toBe(f.during);
+      expect(Number(await line.getAttribute('data-limit'))).toBe(f.limit);
+    }
     const rollback = await text(admin, '[data-figure=rollback]');
     expect(rollback).toContain(`Rollback hook: ok on ${demo.engine.instanceId}`);
     expect(rollback).toContain('plan: Switch search back to the old index.');
@@ -119,7 +155,10 @@ describe.skipIf(!available)('the admin page shows escalations (#18), in headless
     expect(demo.engine.window!.endsAt).toBe(second.endsAt);
 
     await eventually(async () => expect(await admin.locator('#escalations tr').count()).toBe(3));
+    // The limit, 2 / 2, is the record's: extensions against maxExtensions as written by the policy.
+    expect(record()).toMatchObject({ extensions: 2, maxExtensions: 2 });
     expect(await text(admin, '[data-figure=extensions]')).toBe('2 / 2');
+    expect(escalationRows(demo.engine.window)!.extensionsFigure).toBe('2 / 2');
     expect(await admin.locator('#escalations tr').nth(1).locator('td').nth(3).textContent()).toBe(
       `extended: now ends ${second.endsAt}`,
     );

@@ -1,6 +1,12 @@
 import { hostname, userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import { buildClosingRecord, type ClosingRecord, type EngineStatus } from '@quiesce/core';
+import {
+  buildClosingRecord,
+  type ClosingRecord,
+  type EngineStatus,
+  type EscalationRows,
+  escalationRows,
+} from '@quiesce/core';
 import { CliError, EXIT, type ExitCode } from './cliError.js';
 import type { BeginRequest, Controller } from './controller.js';
 import { formatDuration, parseDuration, parseTime } from './duration.js';
@@ -9,6 +15,7 @@ import {
   auditLines,
   closedSummary,
   closingRecordLines,
+  escalationLines,
   frozenSummary,
   intentLines,
   inventoryLines,
@@ -815,16 +822,20 @@ async function audit(c: Controller, v: Values, out: Output): Promise<ExitCode> {
         ...(windowId ? { windowId } : {}),
       });
   let record: ClosingRecord | null = null;
+  let escalation: EscalationRows | null = null;
   if (windowId) {
     const w = (await c.status()).state.window;
-    if (w?.id === windowId) record = buildClosingRecord(w, onStore ? [] : await c.audit({ windowId }));
+    if (w?.id === windowId) {
+      record = buildClosingRecord(w, onStore ? [] : await c.audit({ windowId }));
+      escalation = escalationRows(w); // #18: every escalation, with its figures
+    }
   }
-  if (out.json) out.data(windowId ? { entries, record } : { entries });
+  if (out.json) out.data(windowId ? { entries, record, escalation } : { entries });
   else {
     if (windowId) {
       out.lines(
         record
-          ? closingRecordLines(record)
+          ? [...closingRecordLines(record), ...escalationLines(escalation)]
           : [`the closing record of ${windowId} is no longer in the state (it holds the latest window only)`],
       );
       out.line('');

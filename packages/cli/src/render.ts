@@ -1,8 +1,9 @@
 import {
   type AuditEntry,
   type ClosingRecord,
-  describeEscalation,
   type EngineStatus,
+  type EscalationRows,
+  escalationRows,
   type InventoryEntry,
   type MaintenanceWindow,
   type ReadSummaryStats,
@@ -124,6 +125,27 @@ export function closedSummary(w: MaintenanceWindow): string[] {
   return lines;
 }
 
+/**
+ * The window's escalations (#18), from core's `escalationRows`: the summary line, the limit as
+ * recorded, each escalation with the figures of every rule that fired, and the rollback. `last`:
+ * only the newest rows (the earlier ones are counted).
+ */
+export function escalationLines(view: EscalationRows | null, last = Number.POSITIVE_INFINITY): string[] {
+  if (!view?.summary) return [];
+  const pad = '           ';
+  const lines = [`  escal.   ${view.summary}`];
+  lines.push(`${pad}extensions ${view.extensionsFigure}${view.policy ? ` · ${view.policy}` : ''}`);
+  const shown = view.rows.slice(-last);
+  if (shown.length < view.rows.length) lines.push(`${pad}(${view.rows.length - shown.length} earlier)`);
+  const first = view.rows.length - shown.length;
+  shown.forEach((r, i) => {
+    lines.push(`${pad}#${first + i + 1} ${r.at} on ${r.instanceId} · ${r.extension}`);
+    for (const e of r.evidence) lines.push(`${pad}   ${e}`);
+  });
+  if (view.rollback) lines.push(`${pad}rollback ${view.rollback}`);
+  return lines;
+}
+
 export function windowLines(w: MaintenanceWindow, now = Date.now()): string[] {
   const lines = [
     `window     ${w.id} · ${w.phase}`,
@@ -142,8 +164,8 @@ export function windowLines(w: MaintenanceWindow, now = Date.now()): string[] {
   if (w.rollbackPlan) lines.push(`  rollback ${w.rollbackPlan}`);
   if (w.openedBy) lines.push(`  opened   by ${w.openedBy}`);
   if (w.stragglers.length) lines.push(`  straggl. ${w.stragglers.map(describeStraggler).join('; ')}`);
-  const escalation = describeEscalation(w); // #18
-  if (escalation) lines.push(`  escal.   ${escalation}`);
+  // #18: the newest three escalations; `quiesce audit --window <id>` lists them all.
+  lines.push(...escalationLines(escalationRows(w), 3));
   return lines;
 }
 

@@ -1,4 +1,5 @@
 import {
+  type ReadFinding,
   type ReadSignals,
   resolveSignalRules,
   type SignalReport,
@@ -42,6 +43,8 @@ export interface ReadHealthReport {
   window: ReadStats;
   healthy: boolean;
   reasons: string[];
+  /** Each threshold crossed, with the figures compared, in the order of `reasons` (one per reason). */
+  findings: ReadFinding[];
   /**
    * Every timed read before the window and during it, as histograms instances can add up (the
    * closing record merges every instance's). `before`: from the end of the previous window (or the
@@ -178,26 +181,55 @@ export class ReadHealthWatcher {
     this.#baselineStats ??= this.#baseline.stats();
     const baseline = this.#baselineStats;
     const window = this.#window.stats(newest);
-    const reasons: string[] = [];
+    const findings: ReadFinding[] = [];
+    const reads = (
+      stat: 'p95Ms' | 'errorRatio',
+      kind: 'ratio' | 'delta',
+      limit: number,
+      reason: string,
+    ): ReadFinding => ({
+      metric: 'reads',
+      stat,
+      kind,
+      direction: 'above',
+      limit,
+      baseline: baseline[stat],
+      during: window[stat]!,
+      baselineSamples: baseline.count,
+      duringSamples: window.count,
+      reason,
+    });
     if (window.count >= this.#o.minSamples && baseline.count > 0) {
       if (window.p95Ms! > baseline.p95Ms! * this.#o.latencyFactor && window.p95Ms! - baseline.p95Ms! > 1) {
-        reasons.push(
-          `read p95 ${window.p95Ms!.toFixed(1)}ms is over ${this.#o.latencyFactor}x the baseline ${baseline.p95Ms!.toFixed(1)}ms`,
+        findings.push(
+          reads(
+            'p95Ms',
+            'ratio',
+            this.#o.latencyFactor,
+            `read p95 ${window.p95Ms!.toFixed(1)}ms is over ${this.#o.latencyFactor}x the baseline ${baseline.p95Ms!.toFixed(1)}ms`,
+          ),
         );
       }
       if (window.errorRatio! > baseline.errorRatio! + this.#o.errorRatioDelta) {
-        reasons.push(
-          `read error ratio ${(window.errorRatio! * 100).toFixed(1)}% is above the baseline ${(baseline.errorRatio! * 100).toFixed(1)}%`,
+        findings.push(
+          reads(
+            'errorRatio',
+            'delta',
+            this.#o.errorRatioDelta,
+            `read error ratio ${(window.errorRatio! * 100).toFixed(1)}% is above the baseline ${(baseline.errorRatio! * 100).toFixed(1)}%`,
+          ),
         );
       }
     }
     const sig = this.#signals.report(this.#o.minSamples, newest);
-    reasons.push(...sig.reasons);
+    findings.push(...sig.findings);
+    const reasons = findings.map((f) => f.reason);
     return {
       baseline,
       window,
       healthy: reasons.length === 0,
       reasons,
+      findings,
       signals: sig.signals,
       summary: this.summary(),
     };

@@ -98,10 +98,134 @@ export function signalSlope(values: ArrayLike<number>): number | null {
 const fmt = (x: number) => (Math.abs(x) >= 100 || Number.isInteger(x) ? x.toFixed(0) : x.toPrecision(3));
 
 /**
- * The reasons a signal is degraded, given its rules, its baseline, its window and the window's
+ * One threshold a read check crossed, with the figures it compared: the structured form of a
+ * reason (`ReadHealthReport.findings`, and each escalation's evidence in the window's record).
+ */
+export interface ReadFinding {
+  /** A read-quality signal's name, or `reads` for the latency and error checks. */
+  metric: string;
+  /** The figure compared: a signal's window `mean` or `slope`, or the reads' `p95Ms` or `errorRatio`. */
+  stat: 'mean' | 'slope' | 'p95Ms' | 'errorRatio';
+  /**
+   * `absolute`: `during` against `limit`; `ratio`: `during` against `baseline` × `limit` (÷ when
+   * `direction` is `below`); `delta`: `during` against `baseline` + `limit`; `trend`: the slope per
+   * read of the newest `duringSamples` window samples against `limit`.
+   */
+  kind: 'absolute' | 'ratio' | 'delta' | 'trend';
+  /** Degraded when `during` is above (or below) the threshold. */
+  direction: 'above' | 'below';
+  limit: number;
+  /** The same figure before the window (a trend has none). */
+  baseline: number | null;
+  during: number;
+  /** Samples behind `baseline` and behind `during`. */
+  baselineSamples: number;
+  duringSamples: number;
+  /** The reason, as text (the same string as in `reasons`). */
+  reason: string;
+}
+
+/**
+ * The thresholds a signal crossed, given its rules, its baseline, its window and the window's
  * newest samples (oldest first). Empty when healthy or when there are fewer than `minSamples`
  * window samples. Pure: the arithmetic the property tests check.
  */
+export function signalFindings(
+  name: string,
+  rules: readonly SignalRule[],
+  baseline: SignalStats,
+  window: SignalStats,
+  recent: ArrayLike<number>,
+  minSamples: number,
+): ReadFinding[] {
+  const found: ReadFinding[] = [];
+  if (window.count < minSamples || window.mean === null) return found;
+  const m = window.mean;
+  const onMean = (
+    kind: 'absolute' | 'ratio',
+    direction: 'above' | 'below',
+    limit: number,
+    reason: string,
+  ): ReadFinding => ({
+    metric: name,
+    stat: 'mean',
+    kind,
+    direction,
+    limit,
+    baseline: baseline.mean,
+    during: m,
+    baselineSamples: baseline.count,
+    duringSamples: window.count,
+    reason,
+  });
+  for (const r of rules) {
+    if (r.kind === 'absolute') {
+      if (r.above !== undefined && m > r.above)
+        found.push(onMean('absolute', 'above', r.above, `${name} mean ${fmt(m)} is above ${fmt(r.above)}`));
+      if (r.below !== undefined && m < r.below)
+        found.push(onMean('absolute', 'below', r.below, `${name} mean ${fmt(m)} is below ${fmt(r.below)}`));
+    } else if (r.kind === 'ratio') {
+      const b = baseline.mean;
+      if (b === null || !(b > 0)) continue;
+      if ((r.direction ?? 'up') === 'up') {
+        if (m > b * r.factor)
+          found.push(
+            onMean(
+              'ratio',
+              'above',
+              r.factor,
+              `${name} mean ${fmt(m)} is over ${r.factor}x the baseline ${fmt(b)}`,
+            ),
+          );
+      } else if (m < b / r.factor) {
+        found.push(
+          onMean(
+            'ratio',
+            'below',
+            r.factor,
+            `${name} mean ${fmt(m)} is under the baseline ${fmt(b)} / ${r.factor}`,
+          ),
+        );
+      }
+    } else {
+      const k = r.samples ?? 50;
+      if (recent.length < k) continue;
+      const tail = recent.length === k ? recent : Array.prototype.slice.call(recent, recent.length - k);
+      const s = signalSlope(tail as ArrayLike<number>)!;
+      const onSlope = (direction: 'above' | 'below', limit: number, reason: string): ReadFinding => ({
+        metric: name,
+        stat: 'slope',
+        kind: 'trend',
+        direction,
+        limit,
+        baseline: null,
+        during: s,
+        baselineSamples: baseline.count,
+        duringSamples: k,
+        reason,
+      });
+      if (r.slopeAbove !== undefined && s > r.slopeAbove)
+        found.push(
+          onSlope(
+            'above',
+            r.slopeAbove,
+            `${name} trends up ${fmt(s)} per read over the last ${k} (limit ${fmt(r.slopeAbove)})`,
+          ),
+        );
+      if (r.slopeBelow !== undefined && s < r.slopeBelow)
+        found.push(
+          onSlope(
+            'below',
+            r.slopeBelow,
+            `${name} trends down ${fmt(s)} per read over the last ${k} (limit ${fmt(r.slopeBelow)})`,
+          ),
+        );
+    }
+  }
+  return found;
+}
+
+/** The reasons a signal is degraded: `signalFindings` as text. Pure. */
 export function checkSignal(
   name: string,
   rules: readonly SignalRule[],
@@ -110,38 +234,7 @@ export function checkSignal(
   recent: ArrayLike<number>,
   minSamples: number,
 ): string[] {
-  const reasons: string[] = [];
-  if (window.count < minSamples || window.mean === null) return reasons;
-  const m = window.mean;
-  for (const r of rules) {
-    if (r.kind === 'absolute') {
-      if (r.above !== undefined && m > r.above)
-        reasons.push(`${name} mean ${fmt(m)} is above ${fmt(r.above)}`);
-      if (r.below !== undefined && m < r.below)
-        reasons.push(`${name} mean ${fmt(m)} is below ${fmt(r.below)}`);
-    } else if (r.kind === 'ratio') {
-      const b = baseline.mean;
-      if (b === null || !(b > 0)) continue;
-      if ((r.direction ?? 'up') === 'up') {
-        if (m > b * r.factor)
-          reasons.push(`${name} mean ${fmt(m)} is over ${r.factor}x the baseline ${fmt(b)}`);
-      } else if (m < b / r.factor) {
-        reasons.push(`${name} mean ${fmt(m)} is under the baseline ${fmt(b)} / ${r.factor}`);
-      }
-    } else {
-      const k = r.samples ?? 50;
-      if (recent.length < k) continue;
-      const tail = recent.length === k ? recent : Array.prototype.slice.call(recent, recent.length - k);
-      const s = signalSlope(tail as ArrayLike<number>)!;
-      if (r.slopeAbove !== undefined && s > r.slopeAbove)
-        reasons.push(`${name} trends up ${fmt(s)} per read over the last ${k} (limit ${fmt(r.slopeAbove)})`);
-      if (r.slopeBelow !== undefined && s < r.slopeBelow)
-        reasons.push(
-          `${name} trends down ${fmt(s)} per read over the last ${k} (limit ${fmt(r.slopeBelow)})`,
-        );
-    }
-  }
-  return reasons;
+  return signalFindings(name, rules, baseline, window, recent, minSamples).map((f) => f.reason);
 }
 
 /** Validate `readHealth.signals` once, naming the field that fails. */
@@ -258,9 +351,12 @@ export class SignalWatch {
   }
 
   /** Every signal's summary and the reasons it is degraded; of the newest `newest` window samples when given. */
-  report(minSamples: number, newest?: number): { signals: Record<string, SignalReport>; reasons: string[] } {
+  report(
+    minSamples: number,
+    newest?: number,
+  ): { signals: Record<string, SignalReport>; reasons: string[]; findings: ReadFinding[] } {
     const signals: Record<string, SignalReport> = {};
-    const reasons: string[] = [];
+    const findings: ReadFinding[] = [];
     for (const [name, r] of this.#rings) {
       const baseline = summarizeSignal(r.baseline.values());
       const all = r.window.values(newest);
@@ -268,9 +364,9 @@ export class SignalWatch {
       const recent = all.length > this.#trendSamples ? all.subarray(all.length - this.#trendSamples) : all;
       signals[name] = { baseline, window, trend: recent.length >= 2 ? signalSlope(recent) : null };
       const rules = this.#rules.get(name);
-      if (rules) reasons.push(...checkSignal(name, rules, baseline, window, all, minSamples));
+      if (rules) findings.push(...signalFindings(name, rules, baseline, window, all, minSamples));
     }
-    return { signals, reasons };
+    return { signals, reasons: findings.map((f) => f.reason), findings };
   }
 }
 
