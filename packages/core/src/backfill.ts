@@ -41,7 +41,16 @@ export class Backfill {
   mine: InstanceBackfill | null = null;
   readonly #driving = new Set<string>();
   readonly #shares = new Map<string, Promise<ReplayReport | null>>();
-  #abort: AbortController | null = null;
+  /**
+   * The run in progress over this instance's queue. There is at most one: a second `run()` (the
+   * window's share and an app's `engine.backfill()` at once) joins it rather than replaying the same
+   * intents beside it; one that was paused is let finish, then a fresh run starts.
+   */
+  #current: {
+    ctrl: AbortController;
+    done: Promise<ReplayReport>;
+    listeners: Set<(p: ReplayProgress) => void>;
+  } | null = null;
   #lastProgressWrite = 0;
   #sweeping = false;
   #lastSweep = Number.NEGATIVE_INFINITY;
@@ -54,7 +63,7 @@ export class Backfill {
 
   /** Writes are refused again (or the engine closes): a running backfill pauses. */
   stop(): void {
-    this.#abort?.abort();
+    this.#current?.ctrl.abort();
   }
 
   close(): void {
@@ -242,10 +251,27 @@ export class Backfill {
   async run(onProgress: (p: ReplayProgress) => void): Promise<ReplayReport> {
     if (this.deps.readOnly())
       throw new QuiesceError('WINDOW_CONFLICT', 'backfill: writes are still refused; end the window first');
-    const { clock, metrics, log, events } = this.ctx;
+    for (let cur = this.#current; cur; cur = this.#current) {
+      if (!cur.ctrl.signal.aborted) {
+        cur.listeners.add(onProgress);
+        return cur.done;
+      }
+      await cur.done.catch(() => {});
+    }
     const ctrl = new AbortController();
-    this.#abort?.abort();
-    this.#abort = ctrl;
+    const listeners = new Set([onProgress]);
+    const done = this.#run(ctrl, listeners);
+    const entry = { ctrl, done, listeners };
+    this.#current = entry;
+    try {
+      return await done;
+    } finally {
+      if (this.#current === entry) this.#current = null;
+    }
+  }
+
+  async #run(ctrl: AbortController, listeners: Set<(p: ReplayProgress) => void>): Promise<ReplayReport> {
+    const { clock, metrics, log, events } = this.ctx;
     const rate = this.ctx.options.replay.ratePerSecond ?? 200;
     const gapMs = rate > 0 ? 1000 / rate : 0;
     let nextAt = 0;
@@ -285,10 +311,9 @@ export class Backfill {
       onProgress: (p) => {
         this.progress = p;
         events.emit('backfill-progress', p);
-        onProgress(p);
+        for (const l of listeners) l(p);
       },
     });
-    if (this.#abort === ctrl) this.#abort = null;
     metrics.replayed('applied', report.applied);
     metrics.replayed('failed', report.failed);
     if (report.paused)
