@@ -129,9 +129,12 @@ function record(id: string, overrides: Partial<InstanceRecord> = {}): InstanceRe
   };
 }
 
-/** A subscription that connects asynchronously (LISTEN, pub/sub) is in place once the store says it listens. */
-async function listening(store: StateStore): Promise<void> {
-  if ('listening' in store) await waitFor('the subscription in place', () => store.listening === true);
+/**
+ * A subscription that connects asynchronously (LISTEN, pub/sub) is in place once the store (or its
+ * registry) says it listens; one without `listening` is in place on `subscribe()`.
+ */
+async function listening(feed: { readonly listening?: boolean }, what = 'the subscription'): Promise<void> {
+  if ('listening' in feed) await waitFor(`${what} in place`, () => feed.listening === true);
 }
 
 const storeUnavailable = (e: Error) => isQuiesceError(e) && e.code === 'STORE_UNAVAILABLE';
@@ -239,13 +242,15 @@ export function runStoreContractSuite(
       const reader = await open(b);
       const seen: QuiesceState[] = [];
       const errors: Error[] = [];
+      // `listening` (when the store has it) tells when a subscription is in place, and only then.
+      if ('listening' in reader) expect(reader.listening).toBe(false);
       const off = reader.subscribe(
         (s) => seen.push(s),
         (e) => errors.push(e),
       );
       // A second subscriber on the same handle stays: it hears every change the first one would.
       const witness: number[] = [];
-      reader.subscribe((s) => witness.push(s.version));
+      const offWitness = reader.subscribe((s) => witness.push(s.version));
       await listening(reader);
       await writer.compareAndSet(0, sampleState(1));
       await waitFor('version 1 at the subscriber', () => seen.some((s) => s.version === 1), within);
@@ -257,6 +262,9 @@ export function runStoreContractSuite(
       await waitFor('version 3 at the subscriber that stayed', () => witness.includes(3), within);
       expect(seen.some((s) => s.version === 3)).toBe(false);
       expect(errors).toEqual([]);
+      if ('listening' in reader) expect(reader.listening).toBe(true);
+      offWitness();
+      if ('listening' in reader) expect(reader.listening).toBe(false);
     });
 
     it('the writing handle’s own subscriber hears its change too', { timeout }, async () => {
@@ -449,8 +457,9 @@ export function runStoreContractSuite(
           subscribed = true;
           seen.push('notice');
         });
-        // A store may call the listener once when its subscription is in place (to look again).
-        await new Promise((r) => setTimeout(r, 150));
+        // A store may call the listener once when its subscription is in place (to look again):
+        // by the time it says it listens, it has.
+        await listening(a.registry, 'the registry subscription');
         const before = seen.length;
         // A heartbeat that nobody waits for announces nothing; an acknowledgement does (in order).
         await other.registry.upsert(record('i-9', { ackedVersion: 1 }));
@@ -460,6 +469,8 @@ export function runStoreContractSuite(
         expect(seen.length - before).toBe(1);
         expect(subscribed).toBe(true);
         off();
+        // The last listener gone, the store stops listening at once.
+        if ('listening' in a.registry) expect(a.registry.listening).toBe(false);
       });
 
       it('get() reads one record; remove() with ifLastSeen keeps a record renewed meanwhile', {
@@ -618,10 +629,10 @@ export function runInstanceScenarios(
       });
       controller = engine;
       await engine.start();
-      await waitUntil(
+      await waitFor(
         'every instance registered',
-        5000,
         async () => (await engine.status()).instances.length >= registered,
+        { timeout: 5000 },
       );
       return engine;
     }
@@ -733,8 +744,10 @@ export function runInstanceScenarios(
       const leaseUntil = Date.parse(frozen.stragglers[0]!.leaseUntil!);
       expect(Date.parse(frozen.frozenAt!)).toBeGreaterThan(leaseUntil + t.clockSkewMs);
       expect(started).toBeLessThan(leaseUntil + t.clockSkewMs);
-      await waitUntil('the lost instance gone from status', 3000, async () =>
-        (await controller!.status()).instances.every((i) => i.id !== c!.id),
+      await waitFor(
+        'the lost instance gone from status',
+        async () => (await controller!.status()).instances.every((i) => i.id !== c!.id),
+        { timeout: 3000 },
       );
     });
 
@@ -751,16 +764,20 @@ export function runInstanceScenarios(
       const victim = [a, b, c].find((h) => h!.id !== driver)!;
       await victim.kill();
       const killedAt = Date.now();
-      await waitUntil('the killed instance named as lost', t.leaseTtlMs + 10_000, async () =>
-        (controller!.window?.stragglers ?? []).some((s) => s.instanceId === victim.id),
+      await waitFor(
+        'the killed instance named as lost',
+        async () => (controller!.window?.stragglers ?? []).some((s) => s.instanceId === victim.id),
+        { timeout: t.leaseTtlMs + 10_000 },
       );
       const named = controller!.window!.stragglers.find((s) => s.instanceId === victim.id)!;
       expect(named).toMatchObject({ reason: 'lost' });
       // Named only once its lease (renewed before the kill) had expired, plus the skew margin.
       expect(Date.parse(named.leaseUntil!)).toBeLessThanOrEqual(killedAt + t.leaseTtlMs);
       expect(controller!.window!.id).toBe(window.id);
-      await waitUntil('the lost instance gone from status', 5000, async () =>
-        (await controller!.status()).instances.every((i) => i.id !== victim.id),
+      await waitFor(
+        'the lost instance gone from status',
+        async () => (await controller!.status()).instances.every((i) => i.id !== victim.id),
+        { timeout: 5000 },
       );
     });
 
@@ -802,10 +819,14 @@ export function runInstanceScenarios(
             )
           ).rows[0].n,
         );
-      await waitUntil('every instance writing', 10_000, async () => {
-        for (const h of handles) if ((await written(h.id)) === 0) return false;
-        return true;
-      });
+      await waitFor(
+        'every instance writing',
+        async () => {
+          for (const h of handles) if ((await written(h.id)) === 0) return false;
+          return true;
+        },
+        { timeout: 10_000 },
+      );
 
       // Cut the instance off its store: open connections hang (half-open), new ones are refused.
       proxy.cut();
@@ -841,10 +862,14 @@ export function runInstanceScenarios(
       // `closed` only after the thaw was confirmed by every instance.
       expect(closed.checklist?.thaw).toMatchObject({ confirmed: 3, fenced: [], unconfirmed: [] });
       expect(Date.parse(closed.checklist!.thaw!.at)).toBeLessThanOrEqual(Date.parse(closed.closedAt!));
-      await waitUntil('every instance writes again', 10_000, async () => {
-        for (const h of handles) if ((await written(h.id, closed.closedAt!)) === 0) return false;
-        return true;
-      });
+      await waitFor(
+        'every instance writes again',
+        async () => {
+          for (const h of handles) if ((await written(h.id, closed.closedAt!)) === 0) return false;
+          return true;
+        },
+        { timeout: 10_000 },
+      );
       for (const h of handles) await h.call('stopWriting');
     });
 
@@ -884,14 +909,6 @@ export function runInstanceScenarios(
       await controller.waitForPhase('frozen', { timeoutMs: 5000 });
     });
   });
-}
-
-async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** Where the controller is killed in a crash trial. */
@@ -1006,7 +1023,9 @@ export function runCrashTrials(
         const all = () =>
           [...(a!.notices ?? []), ...(b!.notices ?? [])].filter((n) => n.windowId === closed.windowId);
         // The closed notice follows the closed state (notifiers run after the state is committed).
-        await waitUntil('the closed notice', 10_000, async () => all().some((n) => n.kind === 'closed'));
+        await waitFor('the closed notice', async () => all().some((n) => n.kind === 'closed'), {
+          timeout: 10_000,
+        });
         const notices = all();
         const ended = notices.filter((n) => n.kind === 'ended').length;
         // A controller killed between sending the notice and recording it sent leaves a claim the
