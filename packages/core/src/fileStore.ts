@@ -46,7 +46,9 @@ export function createFileStore(options: FileStoreOptions | string): FileStore {
   const kit = createStoreKit({
     name: `file store ${path}`,
     follow(wants) {
-      if (wants.state) startWatching();
+      if (!wants.state) return;
+      startWatching();
+      kit.feedUp('state');
     },
   });
   let watcher: FSWatcher | null = null;
@@ -208,6 +210,9 @@ export function createFileStore(options: FileStoreOptions | string): FileStore {
       }
     },
     subscribe: (fn, onError) => kit.subscribe(fn, onError),
+    get listening() {
+      return kit.listening.state;
+    },
     async close() {
       kit.close();
       watcher?.close();

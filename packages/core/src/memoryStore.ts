@@ -33,6 +33,9 @@ export function createMemoryStore(initial: QuiesceState = INITIAL_STATE): StateS
       queueMicrotask(kit.registryChanged);
     },
     subscribe: (listener) => kit.subscribeRegistry(listener),
+    get listening() {
+      return kit.listening.registry;
+    },
   };
   return {
     kind: 'memory',
@@ -50,6 +53,9 @@ export function createMemoryStore(initial: QuiesceState = INITIAL_STATE): StateS
       return { ok: true, state: structuredClone(state) };
     },
     subscribe: (listener) => kit.subscribe(listener),
+    get listening() {
+      return kit.listening.state;
+    },
     async close() {
       kit.close();
     },

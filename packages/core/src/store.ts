@@ -21,6 +21,13 @@ export interface StateStore {
    * fine, the engine ignores versions it has already applied). `onError` reports a broken feed.
    */
   subscribe(listener: (state: QuiesceState) => void, onError?: (error: Error) => void): () => void;
+  /**
+   * True while this handle's state subscription is in place: a change made from now on reaches
+   * its subscribers. A store whose feed connects asynchronously (LISTEN, pub/sub) turns it true once
+   * the feed is up, and false while it is lost; false with no subscriber. Optional: a store without
+   * it takes effect on `subscribe()`.
+   */
+  readonly listening?: boolean;
   /** The instance registry kept in the same backend, when the store has one. */
   readonly registry?: InstanceRegistry;
   /**
@@ -37,7 +44,11 @@ export interface StateStore {
  * a feed (LISTEN, pub/sub) that it re-establishes by itself after a loss or a half-open link.
  */
 export interface ConnectedStore extends StateStore {
-  readonly registry: InstanceRegistry & { subscribe(listener: () => void): () => void };
+  readonly registry: InstanceRegistry & {
+    subscribe(listener: () => void): () => void;
+    /** True while the feed carries registry changes (the registry channel subscribed on a live connection). */
+    readonly listening: boolean;
+  };
   /** True while the feed carries state changes (the state channel subscribed on a live connection). */
   readonly listening: boolean;
   /** Notices this store received: state changes, and registry changes while it listened to them. */
@@ -104,6 +115,12 @@ export interface InstanceRegistry {
    * listens to its registry channel only while someone subscribes (never on every instance).
    */
   subscribe?(listener: () => void): () => void;
+  /**
+   * True while `subscribe`'s feed is in place: a change announced from now on reaches the listeners
+   * (any call a store makes to them as the feed comes up has been made). False with no subscriber.
+   * Optional, like `StateStore.listening`.
+   */
+  readonly listening?: boolean;
 }
 
 /** Validates instance rows read back from a registry backend. */

@@ -81,6 +81,33 @@ describe('store kit', () => {
     expect(() => kit.assertOpen('read')).toThrow(/test store: read after close\(\)/);
   });
 
+  it('listening: wanted and the feed up; coming up, the registry looks again and a reconnected state feed reads', async () => {
+    const read = async () => state(7);
+    const kit = createStoreKit({ name: 'test store', read, follow: () => {} });
+    const got: number[] = [];
+    let looks = 0;
+    kit.subscribe((s) => got.push(s.version));
+    const offRegistry = kit.subscribeRegistry(() => looks++);
+    expect(kit.listening).toEqual({ state: false, registry: false });
+    kit.feedUp('registry');
+    expect(kit.listening).toEqual({ state: false, registry: true });
+    expect(looks).toBe(1);
+    kit.feedUp('state');
+    expect(kit.listening).toEqual({ state: true, registry: true });
+    kit.feedDown();
+    expect(kit.listening).toEqual({ state: false, registry: false });
+    kit.feedUp('state', true);
+    await expect.poll(() => got).toEqual([7]);
+    kit.feedUp('registry');
+    offRegistry();
+    expect(kit.listening).toEqual({ state: true, registry: false });
+    // Without a feed of its own (memory), a subscription is in place as soon as it is made.
+    const inProcess = createStoreKit({ name: 'memory' });
+    expect(inProcess.listening).toEqual({ state: false, registry: false });
+    inProcess.subscribeRegistry(() => {});
+    expect(inProcess.listening).toEqual({ state: false, registry: true });
+  });
+
   it('an unreadable registry record is reported and skipped', () => {
     const kit = createStoreKit({ name: 'test store' });
     const errors: Error[] = [];

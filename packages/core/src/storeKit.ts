@@ -14,10 +14,15 @@ export interface StoreKitOptions {
   read?(): Promise<QuiesceState>;
   /**
    * Called whenever state or registry subscribers come or go (never after `close()`): open, adjust
-   * or close the feed so that it carries what `wants` asks for.
+   * or close the feed so that it carries what `wants` asks for, and say when each part is in place
+   * (`feedUp`) or lost (`feedDown`). Without `follow` the store has no feed of its own (memory):
+   * a subscription is in place as soon as it is made.
    */
   follow?(wants: StoreKitWants): void;
 }
+
+/** One of the two things a store's feed carries: state changes, or announced registry changes. */
+export type StoreFeed = keyof StoreKitWants;
 
 /** Which feeds a store needs now: the state's while someone follows the state, the registry's while a controller waits. */
 export interface StoreKitWants {
@@ -39,6 +44,12 @@ export interface StoreKit {
   readonly highest: number;
   readonly closed: boolean;
   readonly wants: StoreKitWants;
+  /**
+   * Which subscriptions are in place: wanted, and the feed carrying them up (`feedUp`). A change
+   * made after this turned true reaches the subscribers. The stores' `listening` and
+   * `registry.listening`.
+   */
+  readonly listening: StoreKitWants;
   /** Throws `STORE_UNAVAILABLE` for `what` once the store is closed. */
   assertOpen(what: string): void;
   /** Record a state this handle read, wrote or was told of; returns it. */
@@ -70,6 +81,13 @@ export interface StoreKit {
    * failed); without `state`, read the store and deliver that.
    */
   stateNotice(state?: () => QuiesceState): void;
+  /**
+   * The feed carries `feed` (again). Anything announced before was missed: the registry's
+   * subscribers are told to look again; after a loss (`reconnected`) the state is read and delivered.
+   */
+  feedUp(feed: StoreFeed, reconnected?: boolean): void;
+  /** The feed no longer carries `feed`, or anything (the connection was lost, nobody wants it any more). */
+  feedDown(feed?: StoreFeed): void;
   /** A change notice arrived on the registry feed: count it and tell the registry subscribers. */
   registryNotice(): void;
   /** Tell the registry subscribers to look again (their feed came back, or something changed). */
@@ -94,6 +112,8 @@ export function createStoreKit(options: StoreKitOptions): StoreKit {
   const registryListeners = new Set<() => void>();
   let highest = 0;
   let closed = false;
+  // A store without a feed of its own delivers in process: always up.
+  const up: StoreKitWants = { state: !options.follow, registry: !options.follow };
 
   const wants = (): StoreKitWants => ({
     state: stateListeners.size > 0,
@@ -136,6 +156,10 @@ export function createStoreKit(options: StoreKitOptions): StoreKit {
     },
     get wants() {
       return wants();
+    },
+    get listening() {
+      const w = wants();
+      return { state: w.state && up.state, registry: w.registry && up.registry };
     },
     assertOpen(what) {
       if (closed) throw new QuiesceError('STORE_UNAVAILABLE', `${name}: ${what} after close()`);
@@ -210,6 +234,16 @@ export function createStoreKit(options: StoreKitOptions): StoreKit {
         return reportError(err as Error);
       }
       deliver(next);
+    },
+    feedUp(feed, reconnected = false) {
+      up[feed] = true;
+      if (feed === 'registry') registryChanged();
+      else if (reconnected) refresh();
+    },
+    feedDown(feed) {
+      if (!options.follow) return;
+      if (feed !== 'registry') up.state = false;
+      if (feed !== 'state') up.registry = false;
     },
     registryNotice() {
       received.registry++;

@@ -22,7 +22,8 @@ export interface ListenerEvents {
    * is true after a lost connection came back.
    */
   listening(reconnected: boolean): void;
-  error(error: Error): void;
+  /** The connection was lost: nothing is received until `listening` is called again. */
+  lost(error: Error): void;
 }
 
 /**
@@ -59,11 +60,6 @@ export class NotificationListener {
 
   get connected(): boolean {
     return this.client !== null;
-  }
-
-  /** True while `channel` is LISTENed on a live connection. */
-  listening(channel: string): boolean {
-    return this.client !== null && this.listened.has(channel);
   }
 
   /** Subscribe to a channel; the returned function unsubscribes. */
@@ -123,8 +119,8 @@ export class NotificationListener {
     if (client) await client.end().catch(() => {});
   }
 
-  private broadcastError(error: Error): void {
-    for (const set of this.channels.values()) for (const e of set) e.error(error);
+  private broadcastLoss(error: Error): void {
+    for (const set of this.channels.values()) for (const e of set) e.lost(error);
   }
 
   private async connect(): Promise<void> {
@@ -148,7 +144,7 @@ export class NotificationListener {
       // end() waits for the server's goodbye, which a half-open connection never sends.
       (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
       if (!this.running) return;
-      this.broadcastError(
+      this.broadcastLoss(
         new QuiesceError('STORE_UNAVAILABLE', `postgres LISTEN connection lost: ${err.message}`, {
           cause: err,
         }),

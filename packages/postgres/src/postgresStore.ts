@@ -6,6 +6,7 @@ import {
   parseInstanceRecord,
   QuiesceError,
   type QuiesceState,
+  type StoreKitWants,
 } from '@quiesce/core';
 import type pg from 'pg';
 import { type PostgresConnectionOptions, resolveConnection, storeError } from './connection.js';
@@ -128,31 +129,32 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       // A state too big for a NOTIFY payload is announced by version only: read it.
       kit.stateNotice(notice.state == null ? undefined : () => kit.decode(notice.state, notice.version));
     },
-    listening(reconnected: boolean) {
-      // Whatever changed while the connection was down was not announced to us.
-      if (reconnected) kit.refresh();
+    listening: (reconnected: boolean) => kit.feedUp('state', reconnected),
+    lost(error: Error) {
+      kit.feedDown('state');
+      kit.reportError(error);
     },
-    error: (error: Error) => kit.reportError(error),
   };
   const registryFeed = {
     notification(payload: string) {
       if (payload === key) kit.registryNotice();
     },
-    // Subscribed (or back): what was announced before may have been missed; look again.
-    listening: () => kit.registryChanged(),
-    error: () => {},
+    listening: () => kit.feedUp('registry'),
+    lost: () => kit.feedDown('registry'),
   };
   let stopState: (() => Promise<void>) | null = null;
   // The registry channel is listened to only while a controller waits for acknowledgements.
   let stopRegistry: (() => Promise<void>) | null = null;
-  function follow(wants: { state: boolean; registry: boolean }) {
+  function follow(wants: StoreKitWants) {
     if (wants.state && !stopState) stopState = listener.listen(channel, stateFeed);
     if (!wants.state && stopState) {
+      kit.feedDown('state');
       void stopState();
       stopState = null;
     }
     if (wants.registry && !stopRegistry) stopRegistry = listener.listen(registryChannel, registryFeed);
     if (!wants.registry && stopRegistry) {
+      kit.feedDown('registry');
       void stopRegistry();
       stopRegistry = null;
     }
@@ -226,6 +228,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       );
     },
     subscribe: (fn) => kit.subscribeRegistry(fn),
+    get listening() {
+      return kit.listening.registry;
+    },
   };
 
   return {
@@ -246,7 +251,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       return row ? kit.decode(row.payload, row.version) : kit.missing();
     },
     get listening() {
-      return stopState !== null && listener.listening(channel);
+      return kit.listening.state;
     },
     received: kit.received,
     read,

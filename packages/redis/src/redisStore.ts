@@ -7,6 +7,7 @@ import {
   QuiesceError,
   type QuiesceState,
   reconnectDelay,
+  type StoreFeed,
   type StoreKitWants,
 } from '@quiesce/core';
 import { Redis } from 'ioredis';
@@ -182,19 +183,26 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const reportError = (err: Error, what: string) => kit.reportError(storeError(err, what));
 
   let subscriber: Redis | null = null;
+  /** The subscriber's channels are in place on its current connection (its loss is then reported). */
   let subscribed = false;
+  /** Channels subscribed, or being subscribed, on the subscriber's current connection. */
   const current = new Set<string>();
+  const feedOf = (channel: string): StoreFeed => (channel === stateChannel ? 'state' : 'registry');
   /** Bring the subscriber's channels in line with what is wanted (on a ready connection). */
-  const sync = async (sub: Redis) => {
+  const sync = async (sub: Redis, reconnected = false) => {
     const { state, registry } = kit.wants;
     const want = new Set([...(state ? [stateChannel] : []), ...(registry ? [instancesChannel] : [])]);
     const add = [...want].filter((c) => !current.has(c));
     const drop = [...current].filter((c) => !want.has(c));
     for (const c of add) current.add(c);
-    for (const c of drop) current.delete(c);
+    for (const c of drop) {
+      current.delete(c);
+      kit.feedDown(feedOf(c));
+    }
     if (add.length) await sub.subscribe(...add);
     if (drop.length) await sub.unsubscribe(...drop);
-    if (add.includes(instancesChannel)) kit.registryChanged();
+    // Confirmed by the server: a PUBLISH from now on reaches this connection.
+    if (subscriber === sub) for (const c of add) if (current.has(c)) kit.feedUp(feedOf(c), reconnected);
   };
   let pinger: NodeJS.Timeout | null = null;
   function startListening() {
@@ -212,24 +220,23 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       if (subscriber === sub) reportError(err, 'pub/sub connection');
     });
     sub.on('close', () => {
+      if (subscriber !== sub) return;
       current.clear();
-      if (subscriber !== sub || !subscribed) return;
+      kit.feedDown();
+      if (!subscribed) return;
       subscribed = false;
       kit.reportError(
         new QuiesceError('STORE_UNAVAILABLE', 'redis store: pub/sub connection lost; reconnecting'),
       );
     });
     sub.on('ready', () => {
+      if (subscriber !== sub) return;
       current.clear();
-      sync(sub).then(
+      // After a reconnection, whatever changed while the connection was down was not announced to us.
+      sync(sub, readyOnce).then(
         () => {
           if (subscriber !== sub) return;
           subscribed = true;
-          // Whatever changed while the connection was down was not announced to us.
-          if (readyOnce) {
-            if (kit.wants.state) kit.refresh();
-            kit.registryChanged();
-          }
           readyOnce = true;
         },
         (err: Error) => reportError(err, 'subscribe'),
@@ -247,6 +254,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         Promise.race([sub.ping(), timeout])
           .catch((err: Error) => {
             if (subscriber !== sub) return;
+            kit.feedDown();
             reportError(err, 'pub/sub connection');
             sub.disconnect(true);
           })
@@ -267,7 +275,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     if (wants.state || wants.registry) {
       startListening();
       const sub = subscriber;
-      if (sub && subscribed) sync(sub).catch((err: Error) => reportError(err, 'subscribe'));
+      // Not ready yet: 'ready' subscribes to whatever is wanted by then.
+      if (sub?.status === 'ready') sync(sub).catch((err: Error) => reportError(err, 'subscribe'));
     } else stopListening();
   }
   function stopListening() {
@@ -275,6 +284,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     const sub = subscriber;
     subscriber = null;
     subscribed = false;
+    current.clear();
+    kit.feedDown();
     if (pinger) clearInterval(pinger);
     pinger = null;
     sub.disconnect();
@@ -330,6 +341,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       );
     },
     subscribe: (fn) => kit.subscribeRegistry(fn),
+    get listening() {
+      return kit.listening.registry;
+    },
   };
 
   return {
@@ -338,7 +352,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     stateKey,
     registry,
     get listening() {
-      return subscribed && current.has(stateChannel);
+      return kit.listening.state;
     },
     received: kit.received,
     read,

@@ -1,34 +1,22 @@
-import {
-  type InstanceScenarioBackend,
-  REDIS_URL,
-  runCrashTrials,
-  runInstanceScenarios,
-  serviceAvailable,
-  uniqueName,
-} from '@quiesce/testkit';
+import { REDIS_URL, runInstanceSuite, serviceAvailable, uniqueName } from '@quiesce/testkit';
 import { describe } from 'vitest';
 import { createRedisStore } from '../src/index.js';
 import { dropPrefix, terminateConnections } from './admin.js';
-import { createTcpProxy, spawnInstance } from './fixtures/harness.mjs';
+import { spawnInstance } from './fixtures/harness.mjs';
 
 const ok = await serviceAvailable('redis', '@quiesce/redis many instances');
 
 describe.skipIf(!ok)('redis', () => {
-  const backend = (): InstanceScenarioBackend => {
+  runInstanceSuite('redis', () => {
     const prefix = `${uniqueName('qrs_instances')}:`;
-    const server = new URL(REDIS_URL);
     return {
-      spawn: (id, engine, proxyPort, extra) => {
-        const url = new URL(REDIS_URL);
-        if (proxyPort) url.port = String(proxyPort);
-        return spawnInstance({ ...extra, id, prefix, engine, url: url.toString() });
-      },
+      spawnInstance,
+      url: REDIS_URL,
+      defaultPort: 6379,
+      config: (url) => ({ prefix, url }),
       openStore: () => createRedisStore({ url: REDIS_URL, prefix }),
-      proxy: () => createTcpProxy(server.hostname, Number(server.port || 6379)),
       terminate: terminateConnections,
       dispose: () => dropPrefix(prefix),
     };
-  };
-  runInstanceScenarios('redis (child processes)', backend);
-  runCrashTrials('redis', backend);
+  });
 });

@@ -3,6 +3,7 @@ export * from './fakeStatuspage.js';
 export * from './fleetSuite.js';
 export * from './graphqlContract.js';
 export * from './httpContract.js';
+export * from './instanceSuite.js';
 export * from './services.js';
 export * from './storeContract.js';
 export * from './waitFor.js';
