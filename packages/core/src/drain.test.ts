@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { engineContext } from '../test/engineContext.js';
+import { engineContext, testWindow } from '../test/engineContext.js';
 import { Drain } from './drain.js';
 import type { InstanceRecord } from './store.js';
 import { Transitions } from './transition.js';
@@ -64,22 +64,7 @@ describe('drain: where every instance stands against a version', () => {
   });
 
   it('confirm waits on the engine clock: past the drain deadline the stragglers are named', async () => {
-    const window = {
-      id: 'w',
-      reason: 'r',
-      message: 'm',
-      startsAt: new Date(0).toISOString(),
-      endsAt: null,
-      phase: 'freezing' as const,
-      autoEnd: false,
-      freezeVersion: 7,
-      frozenAt: null,
-      endedAt: null,
-      closedAt: null,
-      stragglers: [],
-      notices: {},
-      report: {},
-    };
+    const window = testWindow('freezing', { freezeVersion: 7 });
     const state: QuiesceState = { ...INITIAL_STATE, version: 7, mode: 'read-only', window };
     const { ctx, drain: d } = drain(() => state);
     const now = ctx.clock.now();

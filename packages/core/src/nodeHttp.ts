@@ -69,18 +69,20 @@ export function releaseNodeResponse(res: NodeResponseEvents): void {
   p.inFlight?.done();
 }
 
-/** Read a node request's body up to `limit` bytes and parse it by media type (JSON, form, text, else base64). */
-export async function readNodeBody(
-  req: IncomingMessage & { body?: unknown },
+/**
+ * Read a node request's body as bytes, up to `limit` (`413 PAYLOAD_TOO_LARGE` past it, by the
+ * declared length or as it arrives). `what` names the limit in the message.
+ */
+export async function readNodeBytes(
+  req: IncomingMessage,
   limit: number,
-): Promise<unknown> {
-  if (req.body !== undefined) return req.body;
-  if (req.readableEnded) return null;
+  what = 'queued writes',
+): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
     throw new QuiesceError(
       'PAYLOAD_TOO_LARGE',
-      `body: ${declared} bytes is over the ${limit}-byte limit for queued writes`,
+      `body: ${declared} bytes is over the ${limit}-byte limit for ${what}`,
       {
         field: 'body',
       },
@@ -91,13 +93,23 @@ export async function readNodeBody(
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
     if (size > limit) {
-      throw new QuiesceError('PAYLOAD_TOO_LARGE', `body: over the ${limit}-byte limit for queued writes`, {
+      throw new QuiesceError('PAYLOAD_TOO_LARGE', `body: over the ${limit}-byte limit for ${what}`, {
         field: 'body',
       });
     }
     chunks.push(chunk as Buffer);
   }
-  const raw = Buffer.concat(chunks);
+  return Buffer.concat(chunks);
+}
+
+/** Read a node request's body up to `limit` bytes and parse it by media type (JSON, form, text, else base64). */
+export async function readNodeBody(
+  req: IncomingMessage & { body?: unknown },
+  limit: number,
+): Promise<unknown> {
+  if (req.body !== undefined) return req.body;
+  if (req.readableEnded) return null;
+  const raw = await readNodeBytes(req, limit);
   if (raw.length === 0) return null;
   const ct = req.headers['content-type'];
   const type = ct ? ct.split(';', 1)[0]!.trim().toLowerCase() : '';

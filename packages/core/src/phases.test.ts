@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { testWindow } from '../test/engineContext.js';
 import {
   advance,
   modeOf,
@@ -20,22 +21,7 @@ function windowIn(phase: Phase): QuiesceState {
     mode: modeOf(phase),
     version: 7,
     updatedAt: new Date(0).toISOString(),
-    window: {
-      id: 'w1',
-      reason: 'r',
-      message: 'm',
-      startsAt: new Date(0).toISOString(),
-      endsAt: null,
-      phase,
-      autoEnd: false,
-      freezeVersion: null,
-      frozenAt: null,
-      endedAt: null,
-      closedAt: null,
-      stragglers: [],
-      notices: {},
-      report: {},
-    },
+    window: testWindow(phase, { id: 'w1' }),
   };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { engineContext } from '../test/engineContext.js';
+import { engineContext, testWindow } from '../test/engineContext.js';
 import { StateReplica } from './replica.js';
 import type { QuiesceOptions } from './types.js';
 import { INITIAL_STATE, type Phase, type QuiesceState } from './window.js';
@@ -24,25 +24,7 @@ function stateAt(version: number, phase: Phase | null, scope?: string[]): Quiesc
     ...INITIAL_STATE,
     version,
     mode: phase === 'freezing' || phase === 'frozen' ? 'read-only' : 'read-write',
-    window: phase
-      ? {
-          id: 'w',
-          reason: 'r',
-          message: 'Back soon',
-          startsAt: new Date(0).toISOString(),
-          endsAt: null,
-          ...(scope ? { scope } : {}),
-          phase,
-          autoEnd: false,
-          freezeVersion: null,
-          frozenAt: null,
-          endedAt: null,
-          closedAt: null,
-          stragglers: [],
-          notices: {},
-          report: {},
-        }
-      : null,
+    window: phase ? testWindow(phase, { message: 'Back soon', ...(scope ? { scope } : {}) }) : null,
   };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { engineContext } from '../test/engineContext.js';
+import { engineContext, testWindow } from '../test/engineContext.js';
 import { createMemoryAuditLog } from './audit.js';
 import { createManualClock, type ManualClock } from './clock.js';
 import type { Drain } from './drain.js';
@@ -209,21 +209,7 @@ describe('window controller (manual clock, memory store)', () => {
 
   it('enterFreezing: begun at once or at its scheduled start, the same shape', () => {
     const now = Date.UTC(2026, 0, 1);
-    const base = {
-      id: 'w',
-      reason: 'r',
-      message: 'm',
-      startsAt: new Date(now + MIN).toISOString(),
-      endsAt: null,
-      autoEnd: false,
-      freezeVersion: null,
-      frozenAt: null,
-      endedAt: null,
-      closedAt: null,
-      stragglers: [],
-      notices: {},
-      report: {},
-    };
+    const base = testWindow('scheduled', { startsAt: new Date(now + MIN).toISOString() });
     const scheduled: QuiesceState = { ...INITIAL_STATE, version: 4, window: { ...base, phase: 'scheduled' } };
     const fromSchedule = enterFreezing(scheduled, scheduled.window!, 'start', now, 'schedule', 'a');
     const begun = enterFreezing(

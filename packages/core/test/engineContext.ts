@@ -11,6 +11,7 @@ import { QuiesceMetrics } from '../src/metrics.js';
 import { silentLogger } from '../src/notifier.js';
 import { resolveOptions } from '../src/options.js';
 import type { QuiesceOptions } from '../src/types.js';
+import type { MaintenanceWindow, Phase } from '../src/window.js';
 
 export function engineContext(
   options: Omit<QuiesceOptions, 'clock'> & { instanceId: string; clock?: ManualClock },
@@ -38,5 +39,26 @@ export function engineContext(
     inflight: new InFlightTracker(() => clock.now()),
     handlers: new Map(),
     life: { started: true, closed: false, work: new Set(), wake: new Set() },
+  };
+}
+
+/** A window in `phase` with every field at its plain default; `extra` overrides any of them. */
+export function testWindow(phase: Phase, extra: Partial<MaintenanceWindow> = {}): MaintenanceWindow {
+  return {
+    id: 'w',
+    reason: 'r',
+    message: 'm',
+    startsAt: new Date(0).toISOString(),
+    endsAt: null,
+    phase,
+    autoEnd: false,
+    freezeVersion: null,
+    frozenAt: null,
+    endedAt: null,
+    closedAt: null,
+    stragglers: [],
+    notices: {},
+    report: {},
+    ...extra,
   };
 }

@@ -10,10 +10,9 @@ import {
   UNSTORABLE_TEXT_MESSAGE,
   type WriteIntent,
 } from '@quiesce/core';
-import { type RenderedResponse, renderError, sendNodeResponse } from '@quiesce/core/http';
+import { type RenderedResponse, readNodeBytes, renderError, sendNodeResponse } from '@quiesce/core/http';
 import express from 'express';
 import { z } from 'zod';
-import { readRaw } from './intentPayload.js';
 import { etagMatches, PublicStateView } from './publicState.js';
 import { excludeFromReadHealth } from './quiesce.js';
 import { registerRoutes } from './registerRoutes.js';
@@ -197,7 +196,7 @@ async function readJsonBody(req: Req, limit: number): Promise<Record<string, unk
   let value: unknown;
   if (req.body !== undefined) value = req.body;
   else {
-    const raw = await readRaw(req, limit, 'admin requests');
+    const raw = await readNodeBytes(req, limit, 'admin requests');
     if (raw.length === 0) return {};
     const type = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
     if (type !== 'application/json' && !type.endsWith('+json')) {
