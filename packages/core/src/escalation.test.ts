@@ -473,8 +473,9 @@ describe('escalation limits (properties)', () => {
           log: silentLogger,
           async transition(_reason, mutate) {
             await yieldSome(i + 1);
-            state = mutate(state);
-            return state;
+            const next = mutate(state);
+            if (next) state = next;
+            return next;
           },
         },
       );

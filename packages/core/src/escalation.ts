@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import { QuiesceError } from './errors.js';
 import type { Logger } from './notifier.js';
+import { advance } from './phases.js';
 import type { ReadHealthReport } from './readHealth.js';
 import type { ReadFinding } from './readSignals.js';
 import type { QuiesceEngine } from './types.js';
@@ -80,8 +81,15 @@ export interface EscalationHost {
   engine: QuiesceEngine;
   clock: Clock;
   log: Logger;
-  /** Compare-and-set `mutate` on the stored state (retried on conflict), audited when `reason` is given. */
-  transition(reason: string | undefined, mutate: (s: QuiesceState) => QuiesceState): Promise<QuiesceState>;
+  /**
+   * Compare-and-set `mutate` on the stored state (retried on conflict), audited when `reason` is given.
+   * `mutate` returns null to decline (the window moved on, the rollback is someone else's): nothing is
+   * written and the result is null.
+   */
+  transition(
+    reason: string | undefined,
+    mutate: (s: QuiesceState) => QuiesceState | null,
+  ): Promise<QuiesceState | null>;
 }
 
 const MAX_EVENTS = 50;
@@ -227,7 +235,7 @@ export class EscalationPolicy {
     const plan = engine.window?.rollbackPlan ?? null;
     await this.#patch(windowId, 'escalation: rollback started', (rec) => {
       mine = rec.rollback === undefined;
-      if (!mine) throw new QuiesceError('NOT_FOUND', 'rollback already claimed');
+      if (!mine) return null; // someone else's
       return {
         ...rec,
         rollback: {
@@ -281,34 +289,26 @@ export class EscalationPolicy {
     return { ...rec, events: events.length > MAX_EVENTS ? events.slice(-MAX_EVENTS) : events };
   }
 
-  /** Compare-and-set the window's escalation record; silent when the window moved on or the patch declined. */
+  /** Compare-and-set the window's escalation record; nothing written when the window moved on or `patch` declined (null). */
   async #patch(
     windowId: string,
     auditReason: string | undefined,
-    patch: (rec: EscalationRecord) => EscalationRecord,
+    patch: (rec: EscalationRecord) => EscalationRecord | null,
   ): Promise<void> {
-    const now = iso(this.#host.clock.now());
-    try {
-      await this.#host.transition(auditReason, (s) => {
-        const w = s.window;
-        if (!w || w.id !== windowId) throw new QuiesceError('NOT_FOUND', 'window moved on');
-        const before = (w.report.escalation as EscalationRecord | undefined) ?? { extensions: 0, events: [] };
-        // The limit goes into the record, so whoever reads it (CLI, admin page) needs no policy of its own.
-        const escalation: EscalationRecord = {
-          ...patch(before),
-          maxExtensions: this.#o.maxExtensions,
-          extendBy: this.#o.extendBy,
-        };
-        return {
-          ...s,
-          version: s.version + 1,
-          updatedAt: now,
-          window: { ...w, report: { ...w.report, escalation } },
-        };
-      });
-    } catch (err) {
-      if (err instanceof QuiesceError && err.code === 'NOT_FOUND') return;
-      throw err;
-    }
+    const now = this.#host.clock.now();
+    await this.#host.transition(auditReason, (s) => {
+      const w = s.window;
+      if (!w || w.id !== windowId) return null; // the window moved on
+      const before = (w.report.escalation as EscalationRecord | undefined) ?? { extensions: 0, events: [] };
+      const patched = patch(before);
+      if (!patched) return null;
+      // The limit goes into the record, so whoever reads it (CLI, admin page) needs no policy of its own.
+      const escalation: EscalationRecord = {
+        ...patched,
+        maxExtensions: this.#o.maxExtensions,
+        extendBy: this.#o.extendBy,
+      };
+      return advance(s, now, () => ({ window: { ...w, report: { ...w.report, escalation } } }));
+    });
   }
 }
