@@ -61,11 +61,13 @@ writeFileSync(
 writeFileSync(
   `${dir}/vitest.config.ts`,
   `import { defineProject } from 'vitest/config';
+import { busyMachine } from '../../vitest.shared.js';
 
 export default defineProject({
   test: {
+    ...busyMachine,
     name: '${name}',
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['test/**/*.test.ts'],
   },
 });
 `,

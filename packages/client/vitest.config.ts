@@ -13,6 +13,6 @@ export default defineProject({
   test: {
     ...busyMachine,
     name: 'client',
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['test/**/*.test.ts'],
   },
 });

@@ -11,6 +11,6 @@ export default defineProject({
   test: {
     ...busyMachine,
     name: 'core',
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['test/**/*.test.ts'],
   },
 });

@@ -14,6 +14,6 @@ export default defineProject({
   test: {
     ...busyMachine,
     name: 'graphql-yoga',
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['test/**/*.test.ts'],
   },
 });

@@ -5,6 +5,6 @@ export default defineProject({
   test: {
     ...busyMachine,
     name: 'mcp',
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['test/**/*.test.ts'],
   },
 });

@@ -5,7 +5,7 @@ export default defineProject({
   test: {
     ...busyMachine,
     name: 'pg-boss',
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['test/**/*.test.ts'],
     globalSetup: ['test/globalSetup.ts'],
   },
 });
