@@ -275,7 +275,9 @@ export async function buildDemo(options: DemoOptions = {}): Promise<Demo> {
         });
         return;
       }
-      res.set('cache-control', 'no-store').json({ escalation: escalationRows(engine.window) });
+      res
+        .set('cache-control', 'no-store')
+        .json({ escalation: escalationRows(engine.window, engine.options.escalation) });
     });
 
     app.use(express.json({ limit: '64kb' }));

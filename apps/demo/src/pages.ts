@@ -268,11 +268,12 @@ const stats = (x) => (x.count === 0 ? 'no reads' : x.count + ' reads, mean ' + n
 
 // #18: the window's escalations as core's escalationRows(window) gives them (GET /admin/escalation):
 // the rows \`quiesce status\` prints. Every figure, the limit included, is from the window's record
-// (report.escalation); the page only lays them out.
+// (report.escalation); before the first escalation, the limit is the demo engine's own policy
+// (engine.options.escalation). The page only lays them out.
 function renderEscalations(w, view, readHealth) {
   set('extensions', view ? view.extensionsFigure : w ? '0' : '–');
-  set('escalation-policy', view && view.policy ? 'As recorded: ' + view.policy + '.'
-    : w ? 'No escalation recorded in this window.' : '');
+  set('escalation-policy', view && view.recorded && view.policy ? 'As recorded: ' + view.policy + '.'
+    : w ? 'No escalation recorded in this window.' + (view && view.policy ? ' Policy: ' + view.policy + '.' : '') : '');
   $('#escalations').replaceChildren(...(view ? view.rows : []).map((r) => {
     const tr = document.createElement('tr');
     [r.at, r.outcome].forEach((v) => cell(tr, v));

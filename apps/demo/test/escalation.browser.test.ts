@@ -72,13 +72,13 @@ describe.skipIf(!available)('the admin page shows escalations (#18), in headless
     const plannedEnd = Date.parse(begun.endsAt!);
 
     await admin.goto(`${demo.url}/admin#token=${demo.adminToken}`);
-    // Nothing recorded yet, so no limit to show: the page has no policy of its own.
+    // Nothing recorded yet: the limit shown is the demo engine's own policy (engine.options.escalation).
     await eventually(async () =>
       expect(await text(admin, '[data-figure=escalation-policy]')).toBe(
-        'No escalation recorded in this window.',
+        'No escalation recorded in this window. Policy: extended by 10 min per escalation, at most 2 times.',
       ),
     );
-    expect(await text(admin, '[data-figure=extensions]')).toBe('0');
+    expect(await text(admin, '[data-figure=extensions]')).toBe('0 / 2');
     expect(await admin.locator('[data-escalation]').count()).toBe(0);
     expect(await admin.locator('#escalations tr').count()).toBe(0);
     // The rows come from the admin token's route, not from anyone without it.

@@ -4,6 +4,12 @@ import type { EscalationEvent, EscalationRecord } from './escalation.js';
 import type { ReadFinding } from './readSignals.js';
 import type { MaintenanceWindow } from './window.js';
 
+/** An escalation policy's limits: how many extensions, and how long each (ms). */
+export interface EscalationLimits {
+  maxExtensions: number;
+  extendBy: number;
+}
+
 /** One escalation as an operator sees it (CLI, admin page). */
 export interface EscalationRow {
   at: string;
@@ -23,6 +29,8 @@ export interface EscalationRows {
   /** The policy's limit and step (ms) as recorded; null in records written before they were kept. */
   maxExtensions: number | null;
   extendBy: number | null;
+  /** True once the window has an escalation record; false when the rows show only `policy`'s limits. */
+  recorded: boolean;
   /** `2 / 2` (extensions / limit), or `2` when the record has no limit. */
   extensionsFigure: string;
   /** The policy as recorded, e.g. `extended by 10 min per escalation, at most 2 times`; null without it. */
@@ -62,21 +70,30 @@ export function describeFinding(f: ReadFinding): string {
   return `${what} ${during}${before} · limit: ${limit} (${f.kind})`;
 }
 
+const EMPTY: Partial<EscalationRecord> = Object.freeze({});
+
 /**
  * The window's escalation record as rows for an operator: what the CLI (`quiesce status`,
  * `quiesce audit --window`) and an admin page show, every figure taken from the record. Null when
- * the window has no record. Reads records of every shape so far (older ones lack the limit and
- * the figures: their reasons are shown instead).
+ * the window has no record and no `policy` is given. Reads records of every shape so far (older ones
+ * lack the limit and the figures: their reasons are shown instead).
+ *
+ * `policy`: the limit this instance acts on (`engine.options.escalation`), shown before the first
+ * escalation writes the record (`0 / 2`); the record's own limit wins once there is one.
  */
 export function escalationRows(
   window: Pick<MaintenanceWindow, 'report'> | null | undefined,
+  policy?: EscalationLimits | null,
 ): EscalationRows | null {
-  const rec = window?.report?.escalation as Partial<EscalationRecord> | undefined;
-  if (!rec || typeof rec !== 'object') return null;
+  if (!window) return null;
+  const found = window.report?.escalation as Partial<EscalationRecord> | undefined;
+  const rec: Partial<EscalationRecord> | null =
+    found && typeof found === 'object' ? found : policy ? EMPTY : null;
+  if (!rec) return null;
   const events = Array.isArray(rec.events) ? rec.events : [];
   const extensions = rec.extensions ?? 0;
-  const max = typeof rec.maxExtensions === 'number' ? rec.maxExtensions : null;
-  const extendBy = typeof rec.extendBy === 'number' ? rec.extendBy : null;
+  const max = typeof rec.maxExtensions === 'number' ? rec.maxExtensions : (policy?.maxExtensions ?? null);
+  const extendBy = typeof rec.extendBy === 'number' ? rec.extendBy : (policy?.extendBy ?? null);
   const n = (o: EscalationEvent['outcome']) => events.filter((e) => e.outcome === o).length;
   let summary: string | null = null;
   if (events.length > 0 || rec.rollback) {
@@ -91,6 +108,7 @@ export function escalationRows(
   }
   const r = rec.rollback;
   return {
+    recorded: rec !== EMPTY,
     extensions,
     maxExtensions: max,
     extendBy,

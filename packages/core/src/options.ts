@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { QuiesceError } from './errors.js';
+import { type EscalationLimits, resolveEscalationOptions } from './escalation.js';
 import type { Notifier } from './notifier.js';
 import type { EngineSettings, QuiesceOptions, StoreFallback } from './types.js';
 
@@ -48,6 +49,7 @@ export function resolveOptions(options: QuiesceOptions): ResolvedOptions {
     dryRun: options.dryRun ?? false,
     bypassHeader: (options.bypass?.header ?? 'x-quiesce-bypass').toLowerCase(),
     bypassCookie: options.bypass?.cookie ?? 'quiesce_bypass',
+    escalation: options.escalation ? limitsOf(resolveEscalationOptions(options.escalation)) : null,
   });
   const participant = options.participant ?? true;
   const heartbeatMs = options.heartbeatMs ?? 1000;
@@ -93,3 +95,6 @@ export function resolveOptions(options: QuiesceOptions): ResolvedOptions {
     generateId: options.generateId ?? (() => `win_${randomUUID().replaceAll('-', '').slice(0, 20)}`),
   };
 }
+
+const limitsOf = ({ maxExtensions, extendBy }: EscalationLimits): Readonly<EscalationLimits> =>
+  Object.freeze({ maxExtensions, extendBy });

@@ -3,7 +3,7 @@ import type { AuditEntry, AuditLog } from './audit.js';
 import type { BypassOptions } from './bypass.js';
 import type { ClassificationRule, ClassifyResult } from './classifier.js';
 import type { Clock } from './clock.js';
-import type { EscalationOptions } from './escalation.js';
+import type { EscalationLimits, EscalationOptions } from './escalation.js';
 import type {
   IntentHandler,
   IntentQueue,
@@ -216,6 +216,8 @@ export type EngineSettings = Readonly<{
   dryRun: boolean;
   bypassHeader: string;
   bypassCookie: string;
+  /** The escalation policy's limits this instance acts on; null when `escalate` is an event only. */
+  escalation: Readonly<EscalationLimits> | null;
 }>;
 
 export interface QuiesceEngine {

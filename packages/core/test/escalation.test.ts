@@ -352,6 +352,32 @@ describe('the escalation record', () => {
     }
   });
 
+  it("before the first escalation the rows show this instance's limits; the record's win once written", async () => {
+    const engine = createQuiesce({ escalation: { extendBy: 600_000, maxExtensions: 2 } });
+    expect(engine.options.escalation).toEqual({ maxExtensions: 2, extendBy: 600_000 });
+    expect(createQuiesce({}).options.escalation).toBeNull();
+    const w = { report: {} } as Pick<MaintenanceWindow, 'report'>;
+    expect(escalationRows(w)).toBeNull();
+    expect(escalationRows(null, engine.options.escalation)).toBeNull();
+    expect(escalationRows(w, engine.options.escalation)).toMatchObject({
+      recorded: false,
+      extensionsFigure: '0 / 2',
+      policy: 'extended by 10 min per escalation, at most 2 times',
+      summary: null,
+      rows: [],
+      rollback: null,
+    });
+    const recorded = {
+      report: { escalation: { extensions: 1, events: [], maxExtensions: 3, extendBy: 60_000 } },
+    };
+    expect(escalationRows(recorded, engine.options.escalation)).toMatchObject({
+      recorded: true,
+      extensionsFigure: '1 / 3',
+      policy: 'extended by 1 min per escalation, at most 3 times',
+    });
+    await engine.close();
+  });
+
   it('a record of the old shape (no limit, reasons only) still renders, with the same summary line', () => {
     const old = {
       extensions: 1,
@@ -385,6 +411,7 @@ describe('the escalation record', () => {
       '2 escalations: extended 1×, at the limit 1× (last: read p95 95.0ms is over 2x the baseline 5.0ms) · rollback failed: replica unreachable',
     );
     expect(escalationRows(w)).toEqual({
+      recorded: true,
       extensions: 1,
       maxExtensions: null,
       extendBy: null,
