@@ -8,6 +8,7 @@ import {
   selectOperation,
 } from '@quiesce/core/graphql';
 import type { Plugin, YogaInitialContext } from 'graphql-yoga';
+import { batchStatus } from './batchStatus.js';
 import { executionHooks } from './executionHooks.js';
 import { checkOptions } from './options.js';
 import { renderRefusal } from './refusalResponse.js';
@@ -59,11 +60,7 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
   const refusals = new WeakMap<object, GraphqlAnswer>();
   /** Per execution context: the verdict the wrapped root resolvers read. */
   const verdicts = new WeakMap<object, GraphqlVerdict>();
-  /** Per request: how many operations it executed, and the refusals (a batch shares its request). */
-  const batches = new WeakMap<
-    object,
-    { total: number; refused: number; status: number; retryAfter: number }
-  >();
+  const batches = batchStatus();
 
   const planFor = schemaPlanner(engine, { requireIdempotencyKey, intentNameOf }, verdicts);
 
@@ -97,21 +94,8 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
               ...(principal && context ? { principal: () => principal(context) } : {}),
               ...(idempotencyKeyHeader ? { idempotencyKeyHeader } : {}),
             });
-      const request = context?.request;
-      const mark =
-        request && engine.readOnly
-          ? (batches.get(request) ?? { total: 0, refused: 0, status: 0, retryAfter: 0 })
-          : undefined;
-      if (mark && request) {
-        batches.set(request, mark);
-        mark.total++;
-      }
+      if (engine.readOnly && context?.request) batches.count(context.request, verdict.refusal);
       if (verdict.refusal) {
-        if (mark) {
-          mark.refused++;
-          mark.status = verdict.refusal.extensions.http!.status;
-          mark.retryAfter = Math.max(mark.retryAfter, Number(verdict.refusal.extensions.retryAfter ?? 0));
-        }
         const error = toError(verdict.refusal);
         refusals.set(error, verdict.refusal);
         setResultAndStopExecution({ errors: [error] });
@@ -135,18 +119,6 @@ export function useQuiesce(engine: QuiesceEngine, options: QuiesceYogaOptions = 
       renderRefusal(payload, refusals);
     },
 
-    onResponse({ request, response, setResponse, fetchAPI }) {
-      // Yoga sets a single operation's status from its error; a batch answers 200 whatever its
-      // entries say, so a batch refused whole gets the refusal status here, a partly refused one
-      // keeps 200 and each refused entry carries its own READ_ONLY_MODE error.
-      const mark = batches.get(request);
-      if (!mark || mark.refused === 0) return;
-      if (mark.refused === mark.total && response.status === mark.status) return;
-      const headers = new fetchAPI.Headers(response.headers);
-      headers.set('Retry-After', String(mark.retryAfter));
-      headers.set('Cache-Control', 'no-store');
-      const status = mark.refused === mark.total ? mark.status : response.status;
-      setResponse(new fetchAPI.Response(response.body, { status, headers }));
-    },
+    onResponse: batches.respond,
   };
 }
