@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isSafeMethod, type QuiesceEngine, QuiesceError } from '@quiesce/core';
+import { isSafeMethod, type QuiesceEngine } from '@quiesce/core';
 import {
   HttpEnforcer,
   type HttpVerdict,
@@ -7,6 +7,7 @@ import {
   sendNodeVerdict,
   watchNodeResponse,
 } from '@quiesce/core/http';
+import { checkOptions } from './options.js';
 import { registerRoutes } from './registerRoutes.js';
 import { appBase, type ExpressRequest, requestFacts, routedPath } from './requestFacts.js';
 import {
@@ -123,31 +124,7 @@ class Guard implements GuardOnRequest {
  * Rules are relative to where the app is mounted (`req.baseUrl`).
  */
 export function quiesce(engine: QuiesceEngine, options: QuiesceMiddlewareOptions = {}): Handler {
-  if (options === null || typeof options !== 'object') {
-    throw new QuiesceError('INVALID_INPUT', 'quiesce(engine, options): options must be an object', {
-      field: 'options',
-    });
-  }
-  for (const legacy of ['bypassHeader', 'bypassCookie'] as const) {
-    if (legacy in options) {
-      throw new QuiesceError(
-        'INVALID_INPUT',
-        `quiesce(engine, options): ${legacy} is read from the engine: give createQuiesce({ bypass: { ${legacy === 'bypassHeader' ? 'header' : 'cookie'} } })`,
-        { field: legacy },
-      );
-    }
-  }
-  const { principal, inventory = true, queueBodyLimit, reportReads } = options;
-  if (principal !== undefined && typeof principal !== 'function') {
-    throw new QuiesceError('INVALID_INPUT', 'quiesce(engine, options): principal must be a function', {
-      field: 'principal',
-    });
-  }
-  if (typeof inventory !== 'boolean') {
-    throw new QuiesceError('INVALID_INPUT', 'quiesce(engine, options): inventory must be a boolean', {
-      field: 'inventory',
-    });
-  }
+  const { principal, inventory, queueBodyLimit, reportReads } = checkOptions(options);
   const enforcer = new HttpEnforcer(engine, {
     ...(queueBodyLimit !== undefined ? { queueBodyLimit } : {}),
     ...(reportReads !== undefined ? { reportReads } : {}),
